@@ -1,0 +1,93 @@
+//! The SQLite schema. Changing a table here changes the on-disk format: add a migration
+//! step and bump [`SCHEMA_VERSION`]; databases written by earlier releases must still open.
+//!
+//! Keys are stored as BLOBs so that comparisons are `memcmp` (S3's bytewise order) and a
+//! prefix scan can be bounded above by a byte string that need not be valid UTF-8.
+
+use rusqlite::Connection;
+
+use crate::OpenError;
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE buckets (
+    name       TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    region     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- extents: JSON list of {\"b\": blob id, \"n\": len} or {\"i\": inline_data rowid, \"n\": len}
+CREATE TABLE objects (
+    bucket   TEXT NOT NULL,
+    key      BLOB NOT NULL,
+    size     INTEGER NOT NULL,
+    etag     TEXT NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    meta     TEXT NOT NULL,
+    extents  TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+
+CREATE TABLE inline_data (
+    id   INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
+
+CREATE TABLE uploads (
+    upload_id    TEXT PRIMARY KEY,
+    bucket       TEXT NOT NULL,
+    key          BLOB NOT NULL,
+    initiated_ms INTEGER NOT NULL,
+    initiator    TEXT NOT NULL,
+    meta         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX uploads_by_key ON uploads (bucket, key, upload_id);
+
+CREATE TABLE parts (
+    upload_id   TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    etag        TEXT NOT NULL,
+    mtime_ms    INTEGER NOT NULL,
+    checksum    TEXT,
+    extent      TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+
+-- Every blob a committed object or part references; lets start-up decide, for a blob
+-- found in staging, whether to publish or delete it.
+CREATE TABLE blob_refs (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
+
+-- Blobs no record references any more, queued in the transaction that dropped them.
+CREATE TABLE garbage (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
+";
+
+/// Sets the connection pragmas every connection needs.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA busy_timeout = 10000;",
+    )
+}
+
+/// Creates or checks the schema.
+pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(V1)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Group commit: one thread owns the write connection and commits every write that is
+//! waiting as one transaction, so N concurrent small PUTs cost one WAL fsync, not N.
+//!
+//! Each write runs in its own SAVEPOINT; a write that fails is rolled back alone and the
+//! others in the batch still commit. A caller hears back only after COMMIT returned, so an
+//! `Ok` is durable.
+
+use std::sync::mpsc;
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use coffer_storage::{Error, Result};
+
+/// Most writes folded into one transaction; bounds the latency one fsync adds to a batch.
+const MAX_BATCH: usize = 512;
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("coffer-meta-writer".into())
+            .spawn(move || run(&conn, &rx))
+            .expect("spawning the metadata writer thread");
+        Self { tx }
+    }
+
+    /// Runs `f` inside the next group transaction and returns its result once committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = match conn.execute_batch("SAVEPOINT w") {
+                Ok(()) => {
+                    let r = f(conn);
+                    let end = if r.is_ok() {
+                        "RELEASE w"
+                    } else {
+                        "ROLLBACK TO w; RELEASE w"
+                    };
+                    match conn.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(crate::error::backend(e)),
+                    }
+                }
+                Err(e) => Err(crate::error::backend(e)),
+            };
+            Box::new(move |commit: std::result::Result<(), String>| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(Error::Backend(format!("commit failed: {e}"))),
+                };
+                // The caller may have gone away (client hung up); the write stands anyway.
+                let _ = done_tx.send(outcome);
+            })
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| Error::Backend("metadata writer has stopped".into()))?;
+        done_rx
+            .await
+            .map_err(|_| Error::Backend("metadata writer dropped a write".into()))?
+    }
+}
+
+fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            for job in batch {
+                // Run nothing: answer every caller with the failure.
+                drop(job);
+                tracing::error!(error = %msg, "cannot begin metadata transaction");
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for c in completions {
+            c(commit.clone());
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! What a store can say went wrong. Variants name the meaning, never the engine; an
+//! engine's own failures become [`Error::Backend`] with a message for the log only.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bucket {0:?} does not exist")]
+    NoSuchBucket(String),
+    /// Carries the owner of the existing bucket so the caller can tell "yours" from "taken".
+    #[error("bucket {name:?} already exists (owner {owner})")]
+    BucketAlreadyExists { name: String, owner: String },
+    #[error("bucket {0:?} is not empty")]
+    BucketNotEmpty(String),
+    #[error("object {key:?} does not exist in bucket {bucket:?}")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("multipart upload {0:?} does not exist")]
+    NoSuchUpload(String),
+    #[error("a precondition of the write did not hold")]
+    PreconditionFailed,
+    #[error("part {0} was not uploaded or its ETag does not match")]
+    InvalidPart(u32),
+    #[error("blob {0} does not exist")]
+    NoSuchBlob(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage backend failure: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,468 @@
+//! An in-memory backend: the reference model the contract suite is checked against, and a
+//! fast store for unit tests of the object domain. Not durable, by design.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+
+use crate::{
+    BlobId, BlobReader, BlobStore, BlobWriter, BucketRecord, Error, ListPage, MetaStore,
+    ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, UploadListQuery, UploadRecord,
+};
+
+#[derive(Default)]
+struct State {
+    buckets: BTreeMap<String, BucketRecord>,
+    objects: BTreeMap<(String, String), ObjectRecord>,
+    uploads: BTreeMap<String, UploadRecord>,
+    parts: BTreeMap<(String, u32), PartRecord>,
+    garbage: BTreeSet<BlobId>,
+}
+
+impl State {
+    fn garbage_replaced(&mut self, old: &ObjectRecord, new: Option<&ObjectRecord>) {
+        let keep: BTreeSet<&BlobId> = new.map(|n| n.blob_ids().collect()).unwrap_or_default();
+        let gone: Vec<BlobId> = old
+            .blob_ids()
+            .filter(|id| !keep.contains(id))
+            .cloned()
+            .collect();
+        self.garbage.extend(gone);
+    }
+
+    fn upload_parts(&self, upload_id: &str) -> Vec<PartRecord> {
+        self.parts
+            .range((upload_id.to_owned(), 0)..=(upload_id.to_owned(), u32::MAX))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    fn remove_upload(&mut self, upload_id: &str) -> Vec<PartRecord> {
+        self.uploads.remove(upload_id);
+        let parts = self.upload_parts(upload_id);
+        for p in &parts {
+            self.parts.remove(&(upload_id.to_owned(), p.part_number));
+        }
+        parts
+    }
+}
+
+/// In-memory [`MetaStore`].
+#[derive(Default, Clone)]
+pub struct MemoryMeta {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryMeta {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change: every method
+        // validates before it mutates, so the state is usable after poisoning.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn in_bound(key: &str, start: Bound<&str>) -> bool {
+    match start {
+        Bound::Included(s) => key >= s,
+        Bound::Excluded(s) => key > s,
+        Bound::Unbounded => true,
+    }
+}
+
+#[async_trait]
+impl MetaStore for MemoryMeta {
+    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()> {
+        let mut st = self.lock();
+        if let Some(existing) = st.buckets.get(&bucket.name) {
+            return Err(Error::BucketAlreadyExists {
+                name: bucket.name.clone(),
+                owner: existing.owner.clone(),
+            });
+        }
+        st.buckets.insert(bucket.name.clone(), bucket.clone());
+        Ok(())
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        Ok(self.lock().buckets.get(name).cloned())
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        Ok(self.lock().buckets.values().cloned().collect())
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let mut st = self.lock();
+        if !st.buckets.contains_key(name) {
+            return Err(Error::NoSuchBucket(name.into()));
+        }
+        let has_objects = st.objects.keys().any(|(b, _)| b == name);
+        let has_uploads = st.uploads.values().any(|u| u.bucket == name);
+        if has_objects || has_uploads {
+            return Err(Error::BucketNotEmpty(name.into()));
+        }
+        st.buckets.remove(name);
+        Ok(())
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        Ok(self
+            .lock()
+            .objects
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn put_object(
+        &self,
+        object: &ObjectRecord,
+        precondition: &Precondition,
+    ) -> Result<Option<ObjectRecord>> {
+        let mut st = self.lock();
+        if !st.buckets.contains_key(&object.bucket) {
+            return Err(Error::NoSuchBucket(object.bucket.clone()));
+        }
+        let id = (object.bucket.clone(), object.key.clone());
+        check_precondition(st.objects.get(&id), precondition, object)?;
+        let old = st.objects.insert(id, object.clone());
+        if let Some(old) = &old {
+            st.garbage_replaced(old, Some(object));
+        }
+        Ok(old)
+    }
+
+    async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        match st.objects.get_mut(&(bucket.to_owned(), key.to_owned())) {
+            Some(o) => {
+                o.meta.tags = tags.clone();
+                Ok(())
+            }
+            None => Err(Error::NoSuchKey {
+                bucket: bucket.into(),
+                key: key.into(),
+            }),
+        }
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let mut st = self.lock();
+        let old = st.objects.remove(&(bucket.to_owned(), key.to_owned()));
+        if let Some(old) = &old {
+            st.garbage_replaced(old, None);
+        }
+        Ok(old)
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start: Bound<&str>,
+        limit: usize,
+    ) -> Result<ListPage<ObjectSummary>> {
+        let st = self.lock();
+        let mut items = Vec::new();
+        let mut truncated = false;
+        let matching = st
+            .objects
+            .range((bucket.to_owned(), prefix.to_owned())..)
+            .take_while(|((b, k), _)| b == bucket && k.starts_with(prefix))
+            .filter(|((_, k), _)| in_bound(k, start));
+        for (_, o) in matching {
+            if items.len() == limit {
+                truncated = true;
+                break;
+            }
+            items.push(o.summary());
+        }
+        Ok(ListPage { items, truncated })
+    }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let mut st = self.lock();
+        if !st.buckets.contains_key(&upload.bucket) {
+            return Err(Error::NoSuchBucket(upload.bucket.clone()));
+        }
+        st.uploads.insert(upload.upload_id.clone(), upload.clone());
+        Ok(())
+    }
+
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<UploadRecord>> {
+        Ok(self
+            .lock()
+            .uploads
+            .get(upload_id)
+            .filter(|u| u.bucket == bucket)
+            .cloned())
+    }
+
+    async fn put_part(&self, bucket: &str, upload_id: &str, part: &PartRecord) -> Result<()> {
+        let mut st = self.lock();
+        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+            return Err(Error::NoSuchUpload(upload_id.into()));
+        }
+        let old = st
+            .parts
+            .insert((upload_id.to_owned(), part.part_number), part.clone());
+        if let Some(old) = old
+            && let Some(id) = old.extent.blob_id()
+            && Some(id) != part.extent.blob_id()
+        {
+            st.garbage.insert(id.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<ListPage<PartRecord>> {
+        let st = self.lock();
+        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+            return Err(Error::NoSuchUpload(upload_id.into()));
+        }
+        let mut parts: Vec<PartRecord> = st
+            .upload_parts(upload_id)
+            .into_iter()
+            .filter(|p| p.part_number > after)
+            .collect();
+        let truncated = parts.len() > limit;
+        parts.truncate(limit);
+        Ok(ListPage {
+            items: parts,
+            truncated,
+        })
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        query: &UploadListQuery<'_>,
+    ) -> Result<ListPage<UploadRecord>> {
+        let st = self.lock();
+        let mut all: Vec<&UploadRecord> = st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == bucket && u.key.starts_with(query.prefix))
+            .filter(|u| match (query.start, query.upload_id_marker) {
+                (Bound::Excluded(k), Some(id)) if u.key == k => u.upload_id.as_str() > id,
+                (start, _) => in_bound(&u.key, start),
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
+        let truncated = all.len() > query.limit;
+        Ok(ListPage {
+            items: all.into_iter().take(query.limit).cloned().collect(),
+            truncated,
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        used: &[(u32, String)],
+        object: &ObjectRecord,
+    ) -> Result<Option<ObjectRecord>> {
+        let mut st = self.lock();
+        if !st
+            .uploads
+            .get(upload_id)
+            .is_some_and(|u| u.bucket == object.bucket && u.key == object.key)
+        {
+            return Err(Error::NoSuchUpload(upload_id.into()));
+        }
+        if !st.buckets.contains_key(&object.bucket) {
+            return Err(Error::NoSuchBucket(object.bucket.clone()));
+        }
+        for (number, etag) in used {
+            match st.parts.get(&(upload_id.to_owned(), *number)) {
+                Some(p) if &p.etag == etag => {}
+                _ => return Err(Error::InvalidPart(*number)),
+            }
+        }
+        let parts = st.remove_upload(upload_id);
+        let keep: BTreeSet<&BlobId> = object.blob_ids().collect();
+        let unused: Vec<BlobId> = parts
+            .iter()
+            .filter_map(|p| p.extent.blob_id())
+            .filter(|id| !keep.contains(id))
+            .cloned()
+            .collect();
+        st.garbage.extend(unused);
+        let id = (object.bucket.clone(), object.key.clone());
+        let old = st.objects.insert(id, object.clone());
+        if let Some(old) = &old {
+            st.garbage_replaced(old, Some(object));
+        }
+        Ok(old)
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
+        let mut st = self.lock();
+        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+            return Err(Error::NoSuchUpload(upload_id.into()));
+        }
+        let parts = st.remove_upload(upload_id);
+        let ids: Vec<BlobId> = parts
+            .iter()
+            .filter_map(|p| p.extent.blob_id().cloned())
+            .collect();
+        st.garbage.extend(ids);
+        Ok(())
+    }
+
+    async fn blob_referenced(&self, id: &BlobId) -> Result<bool> {
+        let st = self.lock();
+        Ok(st.objects.values().any(|o| o.blob_ids().any(|b| b == id))
+            || st.parts.values().any(|p| p.extent.blob_id() == Some(id)))
+    }
+
+    async fn take_garbage(&self, limit: usize) -> Result<Vec<BlobId>> {
+        Ok(self.lock().garbage.iter().take(limit).cloned().collect())
+    }
+
+    async fn forget_garbage(&self, ids: &[BlobId]) -> Result<()> {
+        let mut st = self.lock();
+        for id in ids {
+            st.garbage.remove(id);
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates a write precondition against the current object, as every backend must.
+pub fn check_precondition(
+    current: Option<&ObjectRecord>,
+    precondition: &Precondition,
+    new: &ObjectRecord,
+) -> Result<()> {
+    match (precondition, current) {
+        (Precondition::None, _) | (Precondition::NotExists, None) => Ok(()),
+        (Precondition::NotExists, Some(_)) => Err(Error::PreconditionFailed),
+        (Precondition::EtagMatches(_), None) => Err(Error::NoSuchKey {
+            bucket: new.bucket.clone(),
+            key: new.key.clone(),
+        }),
+        (Precondition::EtagMatches(etag), Some(cur)) if &cur.etag == etag => Ok(()),
+        (Precondition::EtagMatches(_), Some(_)) => Err(Error::PreconditionFailed),
+    }
+}
+
+struct MemBlob {
+    data: Bytes,
+    published: bool,
+}
+
+/// In-memory [`BlobStore`].
+#[derive(Default, Clone)]
+pub struct MemoryBlobs {
+    blobs: Arc<Mutex<HashMap<BlobId, MemBlob>>>,
+}
+
+impl MemoryBlobs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<BlobId, MemBlob>> {
+        self.blobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every blob's bytes, for tests that inspect what a store holds.
+    pub fn all_bytes(&self) -> Vec<Bytes> {
+        self.lock().values().map(|b| b.data.clone()).collect()
+    }
+}
+
+struct MemWriter {
+    id: BlobId,
+    buf: BytesMut,
+    store: MemoryBlobs,
+}
+
+#[async_trait]
+impl BlobWriter for MemWriter {
+    fn id(&self) -> &BlobId {
+        &self.id
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.buf.extend_from_slice(&data);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<u64> {
+        let len = self.buf.len() as u64;
+        self.store.lock().insert(
+            self.id.clone(),
+            MemBlob {
+                data: self.buf.freeze(),
+                published: false,
+            },
+        );
+        Ok(len)
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn create(&self) -> Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(MemWriter {
+            id: BlobId::generate(),
+            buf: BytesMut::new(),
+            store: self.clone(),
+        }))
+    }
+
+    async fn read(&self, id: &BlobId, offset: u64, len: u64) -> Result<BlobReader> {
+        let data = self
+            .lock()
+            .get(id)
+            .map(|b| b.data.clone())
+            .ok_or_else(|| Error::NoSuchBlob(id.as_str().into()))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX);
+        if end > data.len() || start > end {
+            return Err(Error::Corrupt(format!("blob {} is shorter than asked", id.as_str())));
+        }
+        let slice = data.slice(start..end);
+        Ok(Box::pin(futures::stream::iter([Ok(slice)])))
+    }
+
+    async fn publish(&self, id: &BlobId) -> Result<()> {
+        if let Some(b) = self.lock().get_mut(id) {
+            b.published = true;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &BlobId) -> Result<()> {
+        self.lock().remove(id);
+        Ok(())
+    }
+
+    async fn staged(&self) -> Result<Vec<BlobId>> {
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, b)| !b.published)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+}

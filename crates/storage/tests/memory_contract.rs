@@ -1,0 +1,7 @@
+//! The contract suite against the in-memory model, so the suite itself is known to pass
+//! on a straightforward implementation.
+
+use coffer_storage::memory::{MemoryBlobs, MemoryMeta};
+
+coffer_storage::meta_contract!((MemoryMeta::new(), ()));
+coffer_storage::blob_contract!((MemoryBlobs::new(), ()));
