@@ -1,1 +1,57 @@
-//! placeholder
+//! The S3 REST API over Coffer's object domain. This is the only crate that knows s3s (the
+//! S3 routing, XML and SigV4 framework we build on), S3's XML shapes and S3 error codes.
+//!
+//! [`service`] builds the hyper service: s3s verifies SigV4 (header, presigned, chunked and
+//! trailer forms) against the [`coffer_iam::Credentials`] seam, [`access`] asks the one
+//! authorization point (`coffer_policy`) and records the principal and operation in the
+//! request's [`coffer_audit::RequestContext`], and [`S3Api`] turns each S3 operation into
+//! a call on [`coffer_objects::Objects`]. Domain errors become S3 errors in exactly one
+//! place, `error.rs`. API boundary: nothing here stores data or decides access; it only
+//! translates.
+
+mod access;
+mod convert;
+mod error;
+mod ops;
+
+use std::sync::Arc;
+
+use coffer_iam::Credentials;
+use coffer_objects::Objects;
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+pub use error::to_s3_error;
+
+/// The S3 operations, implemented over [`Objects`].
+pub struct S3Api {
+    objects: Arc<Objects>,
+}
+
+/// Settings of the S3 front end.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`).
+    pub domain: Option<String>,
+}
+
+/// Builds the S3 hyper service.
+pub fn service(
+    objects: Arc<Objects>,
+    credentials: Arc<dyn Credentials>,
+    config: &Config,
+) -> S3Service {
+    let mut b = S3ServiceBuilder::new(S3Api {
+        objects: objects.clone(),
+    });
+    b.set_auth(access::Auth {
+        credentials: credentials.clone(),
+    });
+    b.set_access(access::Access {
+        objects,
+        credentials,
+    });
+    if let Some(domain) = &config.domain {
+        b.set_host(access::Domain::new(domain));
+    }
+    b.build()
+}

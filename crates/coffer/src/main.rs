@@ -1,1 +1,86 @@
-fn main() {}
+//! `coffer`: the server binary. Glue only; see the `coffer` library for the server.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use coffer::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("coffer: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coffer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: coffer::cli::ServeArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    let (app, identity) = coffer::App::open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    if identity.generated {
+        // Shown once, at the first start, so the operator can configure clients.
+        println!(
+            "Generated root credentials (stored in {}):",
+            config.data_dir.join("identity.json").display()
+        );
+        println!(
+            "  aws configure set aws_access_key_id {}",
+            identity.root_access_key_id
+        );
+        println!(
+            "  aws configure set aws_secret_access_key {}",
+            identity.root_secret.expose()
+        );
+        println!("  aws configure set region {}", config.region);
+    }
+    tracing::info!(account = %identity.account.id, data_dir = %config.data_dir.display(), "coffer ready");
+    println!("listening on {scheme}://{addr}");
+    coffer::serve(listener, Arc::new(app), &config, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

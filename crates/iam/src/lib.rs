@@ -1,1 +1,140 @@
-//! placeholder
+//! Coffer identities: the accounts (tenants) resources belong to, the principals that act,
+//! and the access keys that prove who a caller is.
+//!
+//! Main types: [`Account`], [`Principal`], [`SecretKey`] and the [`Credentials`] lookup
+//! seam that request authentication calls. Invariant: a secret access key is held only in
+//! a [`SecretKey`], which zeroizes on drop, compares in constant time and has no `Display`
+//! or `Serialize`, so it cannot reach a log line or an audit record. Today there is one
+//! account with one root key (from the environment or generated at first start); IAM users,
+//! roles and tenants arrive with the access-control issue behind the same seam.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// A tenant. Buckets (and later keys, users, policies) belong to exactly one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// 12 decimal digits, as in ARNs.
+    pub id: String,
+    pub name: String,
+    /// S3's canonical user id: 64 hex characters, stable for the account's life.
+    pub canonical_id: String,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The account's root user.
+    Root,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: Account,
+    pub kind: PrincipalKind,
+    pub access_key_id: String,
+}
+
+impl Principal {
+    /// `arn:aws:iam::ACCOUNT:root` for the root user.
+    pub fn arn(&self) -> String {
+        match self.kind {
+            PrincipalKind::Root => format!("arn:aws:iam::{}:root", self.account.id),
+        }
+    }
+}
+
+/// A secret access key. Never printed, never serialized, wiped from memory on drop.
+#[derive(Clone)]
+pub struct SecretKey(Zeroizing<String>);
+
+impl SecretKey {
+    pub fn new(secret: String) -> Self {
+        Self(Zeroizing::new(secret))
+    }
+
+    /// The secret itself, for the signature check only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// The authentication seam: find the secret and principal behind an access key id.
+pub trait Credentials: Send + Sync + 'static {
+    fn lookup(&self, access_key_id: &str) -> Option<(SecretKey, Principal)>;
+}
+
+/// A fixed set of keys, loaded at start-up.
+#[derive(Default)]
+pub struct StaticCredentials {
+    keys: HashMap<String, (SecretKey, Principal)>,
+}
+
+impl StaticCredentials {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, secret: SecretKey, principal: Principal) {
+        self.keys
+            .insert(principal.access_key_id.clone(), (secret, principal));
+    }
+}
+
+impl Credentials for StaticCredentials {
+    fn lookup(&self, access_key_id: &str) -> Option<(SecretKey, Principal)> {
+        self.keys.get(access_key_id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> Principal {
+        Principal {
+            account: Account {
+                id: "123456789012".into(),
+                name: "default".into(),
+                canonical_id: "ab".repeat(32),
+            },
+            kind: PrincipalKind::Root,
+            access_key_id: "AKIDEXAMPLE".into(),
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = SecretKey::new("super-secret-value".into());
+        assert!(!format!("{s:?}").contains("super-secret"));
+        assert_eq!(s, SecretKey::new("super-secret-value".into()));
+        assert_ne!(s, SecretKey::new("other".into()));
+    }
+
+    #[test]
+    fn lookup_by_access_key() {
+        let mut c = StaticCredentials::new();
+        c.insert(SecretKey::new("s".into()), root());
+        assert_eq!(
+            c.lookup("AKIDEXAMPLE").map(|(_, p)| p.arn()).as_deref(),
+            Some("arn:aws:iam::123456789012:root")
+        );
+        assert!(c.lookup("nope").is_none());
+    }
+}

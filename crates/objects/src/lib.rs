@@ -1,1 +1,141 @@
-//! placeholder
+//! Coffer's bucket and object domain: the semantics of S3 (naming rules, conditional
+//! requests, ranges, listing with delimiters, multipart uploads, checksums and ETags) over
+//! the storage traits, with no knowledge of HTTP or XML.
+//!
+//! The main type is [`Objects`], one value per server, cheap to share behind an `Arc`.
+//! Its invariant: an operation that returns `Ok` for a write has made the change durable
+//! (bytes fsynced, then the record committed); an operation that fails changes nothing
+//! visible and leaves no data behind. Blobs that writes replace are deleted by a background
+//! collector after the record that dropped them committed ([`Objects::collect_garbage`]).
+
+mod body;
+mod bucket;
+pub mod checksum;
+mod error;
+mod list;
+mod multipart;
+pub mod names;
+mod object;
+mod read;
+
+use std::sync::Arc;
+
+use coffer_storage::{BlobStore, MetaStore};
+use tokio::sync::Notify;
+
+pub use body::{BodyStream, DEFAULT_INLINE_MAX};
+pub use checksum::ChecksumRequest;
+pub use error::{BodyError, Error, Result};
+pub use list::{ListQuery, Listing, UploadListing, UploadQuery};
+pub use multipart::{CompletePart, CompleteUpload, CreateUpload, PartCopy, UploadPart};
+pub use object::{CopyObject, GetObject, Got, PutObject, Written};
+pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
+
+/// Largest body of a single PUT or part (5 GiB), as S3.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Smallest size of every part but the last (5 MiB), as S3.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest part number, as S3.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// Settings of the object domain.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The region buckets live in; a different `LocationConstraint` is refused.
+    pub region: String,
+    /// Bodies up to this many bytes are stored inline with their metadata.
+    pub inline_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            inline_max: DEFAULT_INLINE_MAX,
+        }
+    }
+}
+
+/// What start-up recovery found and did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// Staged blobs a committed record references (published now).
+    pub published: usize,
+    /// Staged blobs nothing references (an upload that crashed before its commit).
+    pub discarded: usize,
+}
+
+/// The object domain service.
+pub struct Objects {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    config: Config,
+    garbage: Notify,
+}
+
+impl Objects {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: Config) -> Self {
+        Self {
+            meta,
+            blobs,
+            config,
+            garbage: Notify::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Brings blobs and records back in line after a crash: every finished blob still in
+    /// staging is published if a committed record references it and deleted otherwise;
+    /// then queued garbage is collected. Run once at start-up, before serving.
+    pub async fn recover(&self) -> Result<Recovery> {
+        let mut report = Recovery::default();
+        for id in self.blobs.staged().await? {
+            if self.meta.blob_referenced(&id).await? {
+                self.blobs.publish(&id).await?;
+                report.published += 1;
+            } else {
+                self.blobs.delete(&id).await?;
+                report.discarded += 1;
+            }
+        }
+        self.collect_garbage().await?;
+        Ok(report)
+    }
+
+    /// Deletes blobs that committed writes have dropped. Returns how many were deleted.
+    pub async fn collect_garbage(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let batch = self.meta.take_garbage(256).await?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            for id in &batch {
+                self.blobs.delete(id).await?;
+            }
+            self.meta.forget_garbage(&batch).await?;
+            total += batch.len();
+        }
+    }
+
+    /// Runs the garbage collector until the returned task is dropped or aborted: it wakes
+    /// whenever a write dropped blobs.
+    pub fn spawn_collector(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                this.garbage.notified().await;
+                if let Err(e) = this.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection failed; will retry on the next write");
+                }
+            }
+        })
+    }
+
+    fn garbage_queued(&self) {
+        self.garbage.notify_one();
+    }
+}

@@ -34,6 +34,9 @@ mod tests {
     #[test]
     fn encodes_like_sigv4() {
         assert_eq!(uri_encode("a b/c~d", true), "a%20b%2Fc~d");
-        assert_eq!(uri_encode_path("/bucket/a b+c/ü"), "/bucket/a%20b%2Bc/%C3%BC");
+        assert_eq!(
+            uri_encode_path("/bucket/a b+c/ü"),
+            "/bucket/a%20b%2Bc/%C3%BC"
+        );
     }
 }

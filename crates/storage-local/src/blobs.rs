@@ -100,7 +100,9 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Backend(format!("blob i/o task failed: {e}")))?
@@ -190,13 +192,8 @@ impl BlobStore for FileBlobs {
     async fn create(&self) -> Result<Box<dyn BlobWriter>> {
         let id = BlobId::generate();
         let path = self.inner.tmp_path(&id);
-        let file = blocking(move || {
-            File::options()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-        })
-        .await?;
+        let file =
+            blocking(move || File::options().write(true).create_new(true).open(&path)).await?;
         Ok(Box::new(FileWriter {
             id,
             dirs: self.inner.clone(),
@@ -217,16 +214,15 @@ impl BlobStore for FileBlobs {
             other => Arc::new(other?),
         };
         let id = id.clone();
-        let stream = futures::stream::try_unfold(
-            (file, offset, len),
-            move |(file, pos, remaining)| {
+        let stream =
+            futures::stream::try_unfold((file, offset, len), move |(file, pos, remaining)| {
                 let id = id.clone();
                 async move {
                     if remaining == 0 {
                         return Ok(None);
                     }
-                    let want = usize::try_from(remaining.min(READ_CHUNK as u64))
-                        .unwrap_or(READ_CHUNK);
+                    let want =
+                        usize::try_from(remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
                     let f = file.clone();
                     let chunk = blocking(move || {
                         let mut buf = vec![0u8; want];
@@ -251,8 +247,7 @@ impl BlobStore for FileBlobs {
                     let n = chunk.len() as u64;
                     Ok(Some((Bytes::from(chunk), (file, pos + n, remaining - n))))
                 }
-            },
-        );
+            });
         Ok(Box::pin(stream))
     }
 

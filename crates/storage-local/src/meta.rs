@@ -200,11 +200,8 @@ fn drop_extents(conn: &Connection, stored: &str, keep: &BTreeSet<String>) -> Res
         {
             conn.execute("DELETE FROM blob_refs WHERE blob_id = ?1", [&b])
                 .map_err(backend)?;
-            conn.execute(
-                "INSERT OR IGNORE INTO garbage (blob_id) VALUES (?1)",
-                [&b],
-            )
-            .map_err(backend)?;
+            conn.execute("INSERT OR IGNORE INTO garbage (blob_id) VALUES (?1)", [&b])
+                .map_err(backend)?;
         }
     }
     Ok(())
@@ -276,6 +273,23 @@ fn get_object_row(conn: &Connection, bucket: &str, key: &str) -> Result<Option<O
     )
     .optional()
     .map_err(backend)
+}
+
+fn check_precondition(
+    current_etag: Option<&str>,
+    precondition: &Precondition,
+    object: &ObjectRecord,
+) -> Result<()> {
+    match (precondition, current_etag) {
+        (Precondition::None, _) | (Precondition::NotExists, None) => Ok(()),
+        (Precondition::NotExists, Some(_)) => Err(Error::PreconditionFailed),
+        (Precondition::EtagMatches(_), None) => Err(Error::NoSuchKey {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+        }),
+        (Precondition::EtagMatches(want), Some(have)) if want == have => Ok(()),
+        (Precondition::EtagMatches(_), Some(_)) => Err(Error::PreconditionFailed),
+    }
 }
 
 fn bucket_exists(conn: &Connection, name: &str) -> Result<bool> {
@@ -370,8 +384,17 @@ fn part_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<PartRecord> {
     })
 }
 
-fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Vec<u8>, i64, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+fn upload_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, Vec<u8>, i64, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn upload_record(row: (String, String, Vec<u8>, i64, String, String)) -> Result<UploadRecord> {
@@ -475,9 +498,7 @@ impl MetaStore for SqliteMeta {
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT name, owner, region, created_ms FROM buckets ORDER BY name",
-                )
+                .prepare_cached("SELECT name, owner, region, created_ms FROM buckets ORDER BY name")
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -545,22 +566,11 @@ impl MetaStore for SqliteMeta {
                 return Err(Error::NoSuchBucket(object.bucket.clone()));
             }
             let current = get_object_row(conn, &object.bucket, &object.key)?;
-            let current_etag = current.as_ref().map(|r| r.etag.clone());
-            match (&precondition, current_etag) {
-                (Precondition::None, _) | (Precondition::NotExists, None) => {}
-                (Precondition::NotExists, Some(_)) => return Err(Error::PreconditionFailed),
-                (Precondition::EtagMatches(_), None) => {
-                    return Err(Error::NoSuchKey {
-                        bucket: object.bucket.clone(),
-                        key: object.key.clone(),
-                    });
-                }
-                (Precondition::EtagMatches(want), Some(have)) => {
-                    if *want != have {
-                        return Err(Error::PreconditionFailed);
-                    }
-                }
-            }
+            check_precondition(
+                current.as_ref().map(|r| r.etag.as_str()),
+                &precondition,
+                &object,
+            )?;
             write_object(conn, &object, current)
         })
         .await
@@ -671,7 +681,9 @@ impl MetaStore for SqliteMeta {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
         self.read(move |conn| {
             conn.query_row(
-                &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket = ?2"),
+                &format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket = ?2"
+                ),
                 params![upload_id, bucket],
                 upload_row,
             )
@@ -798,7 +810,9 @@ impl MetaStore for SqliteMeta {
                 params.push(k);
                 params.push(id);
             }
-            let rows = stmt.query_map(params.as_slice(), upload_row).map_err(backend)?;
+            let rows = stmt
+                .query_map(params.as_slice(), upload_row)
+                .map_err(backend)?;
             let mut items = Vec::new();
             let mut truncated = false;
             for row in rows {
@@ -818,8 +832,10 @@ impl MetaStore for SqliteMeta {
         upload_id: &str,
         used: &[(u32, String)],
         object: &ObjectRecord,
+        precondition: &Precondition,
     ) -> Result<Option<ObjectRecord>> {
         let (upload_id, used, object) = (upload_id.to_owned(), used.to_vec(), object.clone());
+        let precondition = precondition.clone();
         self.write(move |conn| {
             let found: Option<(String, Vec<u8>)> = conn
                 .query_row(
@@ -849,9 +865,14 @@ impl MetaStore for SqliteMeta {
                     return Err(Error::InvalidPart(*number));
                 }
             }
+            let current = get_object_row(conn, &object.bucket, &object.key)?;
+            check_precondition(
+                current.as_ref().map(|r| r.etag.as_str()),
+                &precondition,
+                &object,
+            )?;
             let keep = blob_set(&object.extents);
             remove_upload(conn, &upload_id, &keep)?;
-            let current = get_object_row(conn, &object.bucket, &object.key)?;
             write_object(conn, &object, current)
         })
         .await
@@ -871,10 +892,12 @@ impl MetaStore for SqliteMeta {
     async fn blob_referenced(&self, id: &BlobId) -> Result<bool> {
         let id = id.as_str().to_owned();
         self.read(move |conn| {
-            conn.query_row("SELECT 1 FROM blob_refs WHERE blob_id = ?1", [&id], |_| Ok(()))
-                .optional()
-                .map(|o| o.is_some())
-                .map_err(backend)
+            conn.query_row("SELECT 1 FROM blob_refs WHERE blob_id = ?1", [&id], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(backend)
         })
         .await
     }
@@ -940,7 +963,10 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .expect("rows");
         let plan = plan.join(" | ");
-        assert!(plan.contains("SEARCH objects USING PRIMARY KEY (bucket=? AND key>? AND key<?)"), "{plan}");
+        assert!(
+            plan.contains("SEARCH objects USING PRIMARY KEY (bucket=? AND key>? AND key<?)"),
+            "{plan}"
+        );
         assert!(!plan.contains("TEMP B-TREE"), "no sort step: {plan}");
     }
 }

@@ -8,12 +8,18 @@ fn open() -> (LocalStore, tempfile::TempDir) {
     (store, dir)
 }
 
-fn meta() -> (coffer_storage_local::SqliteMeta, (LocalStore, tempfile::TempDir)) {
+fn meta() -> (
+    coffer_storage_local::SqliteMeta,
+    (LocalStore, tempfile::TempDir),
+) {
     let (store, dir) = open();
     (store.meta.clone(), (store, dir))
 }
 
-fn blobs() -> (coffer_storage_local::FileBlobs, (LocalStore, tempfile::TempDir)) {
+fn blobs() -> (
+    coffer_storage_local::FileBlobs,
+    (LocalStore, tempfile::TempDir),
+) {
     let (store, dir) = open();
     (store.blobs.clone(), (store, dir))
 }

@@ -147,7 +147,10 @@ pub async fn buckets(store: &dyn MetaStore) {
         Err(Error::BucketNotEmpty(_))
     ));
     store.delete_object("b1", "k").await.expect("delete object");
-    store.delete_bucket("b1").await.expect("delete empty bucket");
+    store
+        .delete_bucket("b1")
+        .await
+        .expect("delete empty bucket");
     assert!(store.get_bucket("b1").await.expect("get").is_none());
     assert!(matches!(
         store.delete_bucket("b1").await,
@@ -194,25 +197,42 @@ pub async fn objects_round_trip(store: &dyn MetaStore) {
         assert_eq!(got.as_ref(), Some(o));
     }
     assert!(store.get_object("b", "nope").await.expect("get").is_none());
-    assert!(store.get_object("nobucket", "small").await.expect("get").is_none());
+    assert!(
+        store
+            .get_object("nobucket", "small")
+            .await
+            .expect("get")
+            .is_none()
+    );
     for o in [&small, &mixed] {
         for id in o.blob_ids() {
             assert!(store.blob_referenced(id).await.expect("referenced"));
         }
     }
-    assert!(!store.blob_referenced(&BlobId::generate()).await.expect("referenced"));
+    assert!(
+        !store
+            .blob_referenced(&BlobId::generate())
+            .await
+            .expect("referenced")
+    );
 }
 
 pub async fn replacing_queues_garbage(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let first = object("b", "k", vec![blob(5), blob(6)]);
-    store.put_object(&first, &Precondition::None).await.expect("put");
+    store
+        .put_object(&first, &Precondition::None)
+        .await
+        .expect("put");
     assert!(garbage(store).await.is_empty());
 
     // Keeping one extent (a metadata-only rewrite) must not free it.
     let kept = first.extents[1].clone();
     let second = object("b", "k", vec![kept.clone(), inline(b"x")]);
-    let old = store.put_object(&second, &Precondition::None).await.expect("replace");
+    let old = store
+        .put_object(&second, &Precondition::None)
+        .await
+        .expect("replace");
     assert_eq!(old.as_ref(), Some(&first));
     let freed = first.extents[0].blob_id().cloned().expect("blob");
     assert_eq!(garbage(store).await, vec![freed.clone()]);
@@ -222,8 +242,17 @@ pub async fn replacing_queues_garbage(store: &dyn MetaStore) {
 
     let deleted = store.delete_object("b", "k").await.expect("delete");
     assert_eq!(deleted.as_ref(), Some(&second));
-    assert_eq!(garbage(store).await, vec![kept.blob_id().cloned().expect("blob")]);
-    assert!(store.delete_object("b", "k").await.expect("delete again").is_none());
+    assert_eq!(
+        garbage(store).await,
+        vec![kept.blob_id().cloned().expect("blob")]
+    );
+    assert!(
+        store
+            .delete_object("b", "k")
+            .await
+            .expect("delete again")
+            .is_none()
+    );
 }
 
 pub async fn preconditions(store: &dyn MetaStore) {
@@ -235,7 +264,10 @@ pub async fn preconditions(store: &dyn MetaStore) {
             .await,
         Err(Error::NoSuchKey { .. })
     ));
-    store.put_object(&o, &Precondition::NotExists).await.expect("create");
+    store
+        .put_object(&o, &Precondition::NotExists)
+        .await
+        .expect("create");
     assert!(matches!(
         store.put_object(&o, &Precondition::NotExists).await,
         Err(Error::PreconditionFailed)
@@ -280,7 +312,10 @@ pub async fn listing_is_ordered_bytewise(store: &dyn MetaStore) {
     assert_eq!(got, want);
     assert!(!page.truncated);
     let first = &page.items[0];
-    assert_eq!(first.meta.user.get("color").map(String::as_str), Some("blue"));
+    assert_eq!(
+        first.meta.user.get("color").map(String::as_str),
+        Some("blue")
+    );
 }
 
 pub async fn listing_bounds_and_pages(store: &dyn MetaStore) {
@@ -328,10 +363,17 @@ pub async fn listing_bounds_and_pages(store: &dyn MetaStore) {
 pub async fn tags(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let o = object("b", "k", vec![inline(b"x")]);
-    store.put_object(&o, &Precondition::None).await.expect("put");
+    store
+        .put_object(&o, &Precondition::None)
+        .await
+        .expect("put");
     let tags: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
     store.set_object_tags("b", "k", &tags).await.expect("tags");
-    let got = store.get_object("b", "k").await.expect("get").expect("exists");
+    let got = store
+        .get_object("b", "k")
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(got.meta.tags, tags);
     assert_eq!(got.extents, o.extents);
     assert!(matches!(
@@ -369,8 +411,17 @@ pub async fn uploads(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let up = upload("b", "big", "u1");
     store.create_upload(&up).await.expect("create upload");
-    assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(up.clone()));
-    assert!(store.get_upload("other", "u1").await.expect("get").is_none());
+    assert_eq!(
+        store.get_upload("b", "u1").await.expect("get"),
+        Some(up.clone())
+    );
+    assert!(
+        store
+            .get_upload("other", "u1")
+            .await
+            .expect("get")
+            .is_none()
+    );
 
     let p1 = part(1, blob(5));
     let p2 = part(2, inline(b"inline part"));
@@ -378,7 +429,12 @@ pub async fn uploads(store: &dyn MetaStore) {
     for p in [&p1, &p2, &p3] {
         store.put_part("b", "u1", p).await.expect("put part");
     }
-    assert!(store.blob_referenced(p1.extent.blob_id().expect("blob")).await.expect("ref"));
+    assert!(
+        store
+            .blob_referenced(p1.extent.blob_id().expect("blob"))
+            .await
+            .expect("ref")
+    );
     // Re-uploading part 3 frees the first upload of it.
     let p3b = part(3, blob(9));
     store.put_part("b", "u1", &p3b).await.expect("replace part");
@@ -414,7 +470,10 @@ pub async fn uploads(store: &dyn MetaStore) {
 
 pub async fn complete_checks_parts(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
-    store.create_upload(&upload("b", "big", "u1")).await.expect("upload");
+    store
+        .create_upload(&upload("b", "big", "u1"))
+        .await
+        .expect("upload");
     let p1 = part(1, blob(5));
     let p2 = part(2, inline(b"two"));
     let p3 = part(3, blob(7));
@@ -424,28 +483,55 @@ pub async fn complete_checks_parts(store: &dyn MetaStore) {
     let obj = object("b", "big", vec![p1.extent.clone(), p2.extent.clone()]);
     let bad = [(1, p1.etag.clone()), (2, "wrong".to_string())];
     assert!(matches!(
-        store.complete_upload("u1", &bad, &obj).await,
+        store
+            .complete_upload("u1", &bad, &obj, &Precondition::None)
+            .await,
         Err(Error::InvalidPart(2))
     ));
     let used = [(1, p1.etag.clone()), (2, p2.etag.clone())];
-    assert!(store.complete_upload("u1", &used, &obj).await.expect("complete").is_none());
-    assert_eq!(store.get_object("b", "big").await.expect("get"), Some(obj.clone()));
+    assert!(matches!(
+        store
+            .complete_upload("u1", &used, &obj, &Precondition::EtagMatches("x".into()))
+            .await,
+        Err(Error::NoSuchKey { .. })
+    ));
+    assert!(
+        store
+            .complete_upload("u1", &used, &obj, &Precondition::None)
+            .await
+            .expect("complete")
+            .is_none()
+    );
+    assert_eq!(
+        store.get_object("b", "big").await.expect("get"),
+        Some(obj.clone())
+    );
     assert!(store.get_upload("b", "u1").await.expect("get").is_none());
     // Part 3 was not used: its blob is garbage; part 1's blob now belongs to the object.
     assert_eq!(
         garbage(store).await,
         vec![p3.extent.blob_id().cloned().expect("blob")]
     );
-    assert!(store.blob_referenced(p1.extent.blob_id().expect("blob")).await.expect("ref"));
+    assert!(
+        store
+            .blob_referenced(p1.extent.blob_id().expect("blob"))
+            .await
+            .expect("ref")
+    );
     assert!(matches!(
-        store.complete_upload("u1", &used, &obj).await,
+        store
+            .complete_upload("u1", &used, &obj, &Precondition::None)
+            .await,
         Err(Error::NoSuchUpload(_))
     ));
 }
 
 pub async fn abort_queues_parts(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
-    store.create_upload(&upload("b", "k", "u1")).await.expect("upload");
+    store
+        .create_upload(&upload("b", "k", "u1"))
+        .await
+        .expect("upload");
     let p1 = part(1, blob(5));
     store.put_part("b", "u1", &p1).await.expect("part");
     store.abort_upload("b", "u1").await.expect("abort");
@@ -457,13 +543,25 @@ pub async fn abort_queues_parts(store: &dyn MetaStore) {
         store.abort_upload("b", "u1").await,
         Err(Error::NoSuchUpload(_))
     ));
-    store.delete_bucket("b").await.expect("bucket is empty again");
+    store
+        .delete_bucket("b")
+        .await
+        .expect("bucket is empty again");
 }
 
 pub async fn listing_uploads(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
-    for (key, id) in [("b", "u3"), ("a", "u2"), ("a", "u1"), ("c/x", "u4"), ("a", "u5")] {
-        store.create_upload(&upload("b", key, id)).await.expect("upload");
+    for (key, id) in [
+        ("b", "u3"),
+        ("a", "u2"),
+        ("a", "u1"),
+        ("c/x", "u4"),
+        ("a", "u5"),
+    ] {
+        store
+            .create_upload(&upload("b", key, id))
+            .await
+            .expect("upload");
     }
     let all = |start, marker, limit| UploadListQuery {
         prefix: "",
@@ -474,7 +572,10 @@ pub async fn listing_uploads(store: &dyn MetaStore) {
     let ids = |page: crate::ListPage<UploadRecord>| -> Vec<String> {
         page.items.into_iter().map(|u| u.upload_id).collect()
     };
-    let page = store.list_uploads("b", &all(Bound::Unbounded, None, 10)).await.expect("list");
+    let page = store
+        .list_uploads("b", &all(Bound::Unbounded, None, 10))
+        .await
+        .expect("list");
     assert_eq!(ids(page), ["u1", "u2", "u5", "u3", "u4"]);
     let page = store
         .list_uploads("b", &all(Bound::Excluded("a"), Some("u2"), 10))
@@ -493,7 +594,10 @@ pub async fn listing_uploads(store: &dyn MetaStore) {
         upload_id_marker: None,
         limit: 10,
     };
-    assert_eq!(ids(store.list_uploads("b", &q).await.expect("list")), ["u4"]);
+    assert_eq!(
+        ids(store.list_uploads("b", &q).await.expect("list")),
+        ["u4"]
+    );
 }
 
 pub async fn writes_need_a_bucket(store: &dyn MetaStore) {
@@ -535,7 +639,10 @@ pub async fn blob_round_trip(store: &dyn BlobStore) {
     assert_eq!(read_all(store, &id, 0, data.len() as u64).await, data);
     store.delete(&id).await.expect("delete");
     assert!(store.read(&id, 0, 1).await.is_err());
-    store.delete(&id).await.expect("deleting a missing blob is fine");
+    store
+        .delete(&id)
+        .await
+        .expect("deleting a missing blob is fine");
 }
 
 pub async fn blob_ranges(store: &dyn BlobStore) {
@@ -545,9 +652,19 @@ pub async fn blob_ranges(store: &dyn BlobStore) {
     w.write(Bytes::from(data.clone())).await.expect("write");
     w.finish().await.expect("finish");
     store.publish(&id).await.expect("publish");
-    for (off, len) in [(0, 1), (1, 0), (999_999, 4), (65_535, 70_000), (500_000, 500_003)] {
+    for (off, len) in [
+        (0, 1),
+        (1, 0),
+        (999_999, 4),
+        (65_535, 70_000),
+        (500_000, 500_003),
+    ] {
         let got = read_all(store, &id, off, len).await;
-        assert_eq!(got, data[off as usize..(off + len) as usize], "range {off}+{len}");
+        assert_eq!(
+            got,
+            data[off as usize..(off + len) as usize],
+            "range {off}+{len}"
+        );
     }
     assert!(
         store.read(&id, 1_000_000, 10).await.is_err()
@@ -582,7 +699,10 @@ pub async fn blob_staging(store: &dyn BlobStore) {
     assert_eq!(store.staged().await.expect("staged"), vec![id.clone()]);
     store.publish(&id).await.expect("publish");
     assert!(store.staged().await.expect("staged").is_empty());
-    store.publish(&id).await.expect("publishing twice is harmless");
+    store
+        .publish(&id)
+        .await
+        .expect("publishing twice is harmless");
     assert_eq!(read_all(store, &id, 0, 3).await, b"abc");
 }
 

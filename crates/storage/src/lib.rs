@@ -29,7 +29,6 @@ pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
 pub use meta::{ListPage, MetaStore, UploadListQuery};
 pub use record::{
-    BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord, ObjectSummary,
-    PartInfo,
-    PartRecord, Precondition, UploadRecord,
+    BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord,
+    ObjectSummary, PartInfo, PartRecord, Precondition, UploadRecord,
 };

@@ -211,7 +211,11 @@ impl MetaStore for MemoryMeta {
 
     async fn put_part(&self, bucket: &str, upload_id: &str, part: &PartRecord) -> Result<()> {
         let mut st = self.lock();
-        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+        if !st
+            .uploads
+            .get(upload_id)
+            .is_some_and(|u| u.bucket == bucket)
+        {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let old = st
@@ -234,7 +238,11 @@ impl MetaStore for MemoryMeta {
         limit: usize,
     ) -> Result<ListPage<PartRecord>> {
         let st = self.lock();
-        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+        if !st
+            .uploads
+            .get(upload_id)
+            .is_some_and(|u| u.bucket == bucket)
+        {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let mut parts: Vec<PartRecord> = st
@@ -278,6 +286,7 @@ impl MetaStore for MemoryMeta {
         upload_id: &str,
         used: &[(u32, String)],
         object: &ObjectRecord,
+        precondition: &Precondition,
     ) -> Result<Option<ObjectRecord>> {
         let mut st = self.lock();
         if !st
@@ -296,6 +305,8 @@ impl MetaStore for MemoryMeta {
                 _ => return Err(Error::InvalidPart(*number)),
             }
         }
+        let id = (object.bucket.clone(), object.key.clone());
+        check_precondition(st.objects.get(&id), precondition, object)?;
         let parts = st.remove_upload(upload_id);
         let keep: BTreeSet<&BlobId> = object.blob_ids().collect();
         let unused: Vec<BlobId> = parts
@@ -305,7 +316,6 @@ impl MetaStore for MemoryMeta {
             .cloned()
             .collect();
         st.garbage.extend(unused);
-        let id = (object.bucket.clone(), object.key.clone());
         let old = st.objects.insert(id, object.clone());
         if let Some(old) = &old {
             st.garbage_replaced(old, Some(object));
@@ -315,7 +325,11 @@ impl MetaStore for MemoryMeta {
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
         let mut st = self.lock();
-        if !st.uploads.get(upload_id).is_some_and(|u| u.bucket == bucket) {
+        if !st
+            .uploads
+            .get(upload_id)
+            .is_some_and(|u| u.bucket == bucket)
+        {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let parts = st.remove_upload(upload_id);
@@ -347,7 +361,7 @@ impl MetaStore for MemoryMeta {
 }
 
 /// Evaluates a write precondition against the current object, as every backend must.
-pub fn check_precondition(
+fn check_precondition(
     current: Option<&ObjectRecord>,
     precondition: &Precondition,
     new: &ObjectRecord,
@@ -439,7 +453,10 @@ impl BlobStore for MemoryBlobs {
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX);
         if end > data.len() || start > end {
-            return Err(Error::Corrupt(format!("blob {} is shorter than asked", id.as_str())));
+            return Err(Error::Corrupt(format!(
+                "blob {} is shorter than asked",
+                id.as_str()
+            )));
         }
         let slice = data.slice(start..end);
         Ok(Box::pin(futures::stream::iter([Ok(slice)])))

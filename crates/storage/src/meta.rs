@@ -111,13 +111,15 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<ListPage<UploadRecord>>;
 
     /// Atomically: checks that every `(number, etag)` in `used` is still the stored part
-    /// (`InvalidPart` otherwise), writes `object`, removes the upload and its parts, and
-    /// queues the blobs of unused parts and of a replaced object as garbage.
+    /// (`InvalidPart` otherwise) and that `precondition` holds for the current object,
+    /// writes `object`, removes the upload and its parts, and queues the blobs of unused
+    /// parts and of a replaced object as garbage.
     async fn complete_upload(
         &self,
         upload_id: &str,
         used: &[(u32, String)],
         object: &ObjectRecord,
+        precondition: &Precondition,
     ) -> Result<Option<ObjectRecord>>;
 
     /// Removes an upload and queues its parts' blobs as garbage.

@@ -1,0 +1,152 @@
+//! Authentication (secret lookup for s3s's SigV4 check), authorization (the one policy
+//! decision point) and virtual-host parsing.
+
+use std::sync::Arc;
+
+use coffer_audit::RequestContext;
+use coffer_iam::{Credentials, Principal};
+use coffer_objects::Objects;
+use coffer_policy::{Decision, Request, authorize};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{S3Host, VirtualHost};
+use s3s::{S3Result, s3_error};
+
+pub struct Auth {
+    pub credentials: Arc<dyn Credentials>,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.credentials.lookup(access_key) {
+            Some((secret, _)) => Ok(SecretKey::from(secret.expose())),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+pub struct Access {
+    pub objects: Arc<Objects>,
+    pub credentials: Arc<dyn Credentials>,
+}
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let principal: Option<Principal> = cx
+            .credentials()
+            .and_then(|c| self.credentials.lookup(&c.access_key))
+            .map(|(_, p)| p);
+        let operation = operation_name(cx.s3_op().name());
+        let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
+        let key = cx.s3_path().get_object_key().map(str::to_owned);
+        if let Some(rc) = cx.extensions_mut().get::<Arc<RequestContext>>() {
+            rc.fill(|f| {
+                f.service = Some("s3.amazonaws.com");
+                f.operation = Some(operation);
+                f.bucket.clone_from(&bucket);
+                f.key.clone_from(&key);
+                if let Some(p) = &principal {
+                    f.principal_arn = Some(p.arn());
+                    f.account_id = Some(p.account.id.clone());
+                    f.access_key_id = Some(p.access_key_id.clone());
+                }
+            });
+        }
+        let owner = match &bucket {
+            Some(b) => self.objects.bucket(b).await.ok().map(|r| r.owner),
+            None => None,
+        };
+        let action = format!("s3:{operation}");
+        let decision = authorize(&Request {
+            principal: principal.as_ref(),
+            action: &action,
+            resource_owner: owner.as_deref(),
+        });
+        match decision {
+            Decision::Allow => {
+                if let Some(p) = principal {
+                    cx.extensions_mut().insert(p);
+                }
+                Ok(())
+            }
+            Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
+        }
+    }
+}
+
+/// s3s names operations with `&str` borrowed from a static table; keep a `'static` copy
+/// for the request context.
+fn operation_name(name: &str) -> &'static str {
+    OPERATIONS
+        .iter()
+        .copied()
+        .find(|op| *op == name)
+        .unwrap_or("Unknown")
+}
+
+const OPERATIONS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateBucket",
+    "CreateMultipartUpload",
+    "DeleteBucket",
+    "DeleteObject",
+    "DeleteObjectTagging",
+    "DeleteObjects",
+    "GetBucketLocation",
+    "GetBucketVersioning",
+    "GetObject",
+    "GetObjectAttributes",
+    "GetObjectTagging",
+    "HeadBucket",
+    "HeadObject",
+    "ListBuckets",
+    "ListMultipartUploads",
+    "ListObjectVersions",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListParts",
+    "PostObject",
+    "PutObject",
+    "PutObjectTagging",
+    "UploadPart",
+    "UploadPartCopy",
+];
+
+/// Virtual-hosted-style addressing: `bucket.DOMAIN[:port]`. Any other host is path-style.
+pub struct Domain {
+    domain: String,
+}
+
+impl Domain {
+    pub fn new(domain: &str) -> Self {
+        Self {
+            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+        }
+    }
+}
+
+impl S3Host for Domain {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        if let Some(bucket) = name
+            .strip_suffix(self.domain.as_str())
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty())
+        {
+            return Ok(
+                VirtualHost::new(self.domain.as_str()).with_bucket(bucket.to_ascii_lowercase())
+            );
+        }
+        Ok(VirtualHost::new(name))
+    }
+}

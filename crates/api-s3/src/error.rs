@@ -1,0 +1,241 @@
+//! The one mapping from domain errors to S3 errors (code, HTTP status via the code, and
+//! message). Exhaustive on purpose: a new domain error does not compile until it has a
+//! wire form here.
+
+use coffer_objects::Error;
+use s3s::{S3Error, S3ErrorCode};
+
+pub fn to_s3_error(e: Error) -> S3Error {
+    use S3ErrorCode as C;
+    let msg = e.to_string();
+    let (code, message): (S3ErrorCode, String) = match e {
+        Error::InvalidBucketName(_) => (C::InvalidBucketName, "The specified bucket is not valid.".into()),
+        Error::NoSuchBucket(_) => (C::NoSuchBucket, "The specified bucket does not exist".into()),
+        Error::BucketAlreadyOwnedByYou(_) => (
+            C::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it.".into(),
+        ),
+        Error::BucketAlreadyExists(_) => (
+            C::BucketAlreadyExists,
+            "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.".into(),
+        ),
+        Error::BucketNotEmpty(_) => (
+            C::BucketNotEmpty,
+            "The bucket you tried to delete is not empty".into(),
+        ),
+        Error::InvalidLocationConstraint(_) => (
+            C::InvalidLocationConstraint,
+            "The specified location-constraint is not valid".into(),
+        ),
+        Error::NoSuchKey(_) => (C::NoSuchKey, "The specified key does not exist.".into()),
+        Error::KeyTooLong => (C::KeyTooLongError, "Your key is too long".into()),
+        Error::NoSuchUpload(_) => (
+            C::NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.".into(),
+        ),
+        Error::InvalidRange { .. } => (C::InvalidRange, "The requested range is not satisfiable".into()),
+        Error::InvalidPartNumber => {
+            let mut e = S3Error::with_message(
+                C::Custom("InvalidPartNumber".into()),
+                "The requested partnumber is not satisfiable",
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            return e;
+        }
+        Error::PreconditionFailed => (
+            C::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold".into(),
+        ),
+        Error::NotModified {
+            etag,
+            last_modified,
+        } => {
+            // A 304 carries the validators the client should cache, and no body.
+            let mut e = S3Error::new(C::NotModified);
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+                headers.insert(http::header::ETAG, v);
+            }
+            if let Some(v) = crate::convert::http_date(&crate::convert::timestamp(last_modified))
+                .and_then(|d| http::HeaderValue::from_str(&d).ok())
+            {
+                headers.insert(http::header::LAST_MODIFIED, v);
+            }
+            e.set_headers(headers);
+            return e;
+        }
+        Error::ConditionalRequestConflict => (
+            C::ConditionalRequestConflict,
+            "A conflicting conditional operation is currently in progress against this resource.".into(),
+        ),
+        Error::BadDigest => (
+            C::BadDigest,
+            "The Content-MD5 you specified did not match what we received.".into(),
+        ),
+        Error::InvalidDigest => (C::InvalidDigest, "The Content-MD5 you specified is not valid.".into()),
+        Error::ChecksumMismatch(_) => (C::BadDigest, msg),
+        Error::InvalidChecksum(_) => (C::InvalidRequest, msg),
+        Error::IncompleteBody => (
+            C::IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.".into(),
+        ),
+        Error::BodyTooLong => (
+            C::InvalidRequest,
+            "The request body is longer than the Content-Length HTTP header.".into(),
+        ),
+        Error::Body(source) => return body_error(source),
+        Error::EntityTooLarge => (
+            C::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size".into(),
+        ),
+        Error::EntityTooSmall => (
+            C::EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size.".into(),
+        ),
+        Error::InvalidPart(_) => (
+            C::InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.".into(),
+        ),
+        Error::InvalidPartOrder => (
+            C::InvalidPartOrder,
+            "The list of parts was not in ascending order. Parts must be ordered by part number.".into(),
+        ),
+        Error::InvalidStorageClass(_) => (
+            C::InvalidStorageClass,
+            "The storage class you specified is not valid".into(),
+        ),
+        Error::InvalidTag(m) => (C::InvalidTag, m),
+        Error::InvalidArgument(m) => (C::InvalidArgument, m),
+        Error::InvalidRequest(m) => (C::InvalidRequest, m),
+        Error::MalformedXml(_) => (
+            C::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema".into(),
+        ),
+        Error::Internal(detail) => {
+            // Opaque to the client; the detail goes to the log (with the request id, added
+            // by the dispatcher's span).
+            tracing::error!(error = %detail, "internal error");
+            (C::InternalError, "We encountered an internal error. Please try again.".into())
+        }
+    };
+    S3Error::with_message(code, message)
+}
+
+/// A body stream failure: the SigV4 layer's own error (bad chunk signature, malformed
+/// chunk) passes through; anything else means the body was cut short.
+fn body_error(source: coffer_objects::BodyError) -> S3Error {
+    let source = match source.downcast::<S3Error>() {
+        Ok(e) => return *e,
+        Err(other) => other,
+    };
+    match source.downcast::<Error>() {
+        Ok(e) => to_s3_error(*e),
+        Err(other) => {
+            tracing::info!(error = %other, "request body ended early");
+            S3Error::with_message(
+                S3ErrorCode::IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    /// The wire form of every domain error: code and status, pinned.
+    #[test]
+    fn error_table() {
+        let cases: Vec<(Error, &str, u16)> = vec![
+            (
+                Error::InvalidBucketName("x".into()),
+                "InvalidBucketName",
+                400,
+            ),
+            (Error::NoSuchBucket("b".into()), "NoSuchBucket", 404),
+            (
+                Error::BucketAlreadyOwnedByYou("b".into()),
+                "BucketAlreadyOwnedByYou",
+                409,
+            ),
+            (
+                Error::BucketAlreadyExists("b".into()),
+                "BucketAlreadyExists",
+                409,
+            ),
+            (Error::BucketNotEmpty("b".into()), "BucketNotEmpty", 409),
+            (
+                Error::InvalidLocationConstraint("x".into()),
+                "InvalidLocationConstraint",
+                400,
+            ),
+            (Error::NoSuchKey("k".into()), "NoSuchKey", 404),
+            (Error::KeyTooLong, "KeyTooLongError", 400),
+            (Error::NoSuchUpload("u".into()), "NoSuchUpload", 404),
+            (Error::InvalidRange { size: 1 }, "InvalidRange", 416),
+            (Error::InvalidPartNumber, "InvalidPartNumber", 416),
+            (Error::PreconditionFailed, "PreconditionFailed", 412),
+            (
+                Error::NotModified {
+                    etag: "e".into(),
+                    last_modified: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                "NotModified",
+                304,
+            ),
+            (
+                Error::ConditionalRequestConflict,
+                "ConditionalRequestConflict",
+                409,
+            ),
+            (Error::BadDigest, "BadDigest", 400),
+            (Error::InvalidDigest, "InvalidDigest", 400),
+            (Error::ChecksumMismatch("CRC32"), "BadDigest", 400),
+            (
+                Error::InvalidChecksum(coffer_storage::ChecksumAlgorithm::Crc32),
+                "InvalidRequest",
+                400,
+            ),
+            (Error::IncompleteBody, "IncompleteBody", 400),
+            (Error::BodyTooLong, "InvalidRequest", 400),
+            (Error::Body("cut".into()), "IncompleteBody", 400),
+            (Error::EntityTooLarge, "EntityTooLarge", 400),
+            (Error::EntityTooSmall, "EntityTooSmall", 400),
+            (Error::InvalidPart(1), "InvalidPart", 400),
+            (Error::InvalidPartOrder, "InvalidPartOrder", 400),
+            (
+                Error::InvalidStorageClass("X".into()),
+                "InvalidStorageClass",
+                400,
+            ),
+            (Error::InvalidTag("t".into()), "InvalidTag", 400),
+            (Error::InvalidArgument("a".into()), "InvalidArgument", 400),
+            (Error::InvalidRequest("r".into()), "InvalidRequest", 400),
+            (Error::MalformedXml("m".into()), "MalformedXML", 400),
+            (
+                Error::Internal("secret detail".into()),
+                "InternalError",
+                500,
+            ),
+        ];
+        for (err, code, status) in cases {
+            let e = to_s3_error(err);
+            assert_eq!(e.code().as_str(), code);
+            assert_eq!(
+                e.status_code().or_else(|| e.code().status_code()),
+                Some(StatusCode::from_u16(status).expect("valid status")),
+                "{code}"
+            );
+            assert!(!e.message().unwrap_or("").contains("secret detail"));
+        }
+    }
+
+    #[test]
+    fn sigv4_errors_in_the_body_pass_through() {
+        let inner = S3Error::new(S3ErrorCode::SignatureDoesNotMatch);
+        let e = to_s3_error(Error::Body(Box::new(inner)));
+        assert_eq!(e.code(), &S3ErrorCode::SignatureDoesNotMatch);
+    }
+}

@@ -1,0 +1,158 @@
+//! The S3 operations Coffer serves: one `match`-like table (the trait impl below) that
+//! hands each operation to the function that implements it. Operations not listed answer
+//! `NotImplemented`, as s3s's default.
+
+mod bucket;
+mod list;
+mod multipart;
+mod object;
+
+use coffer_iam::Principal;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::S3Api;
+
+/// The principal the access check attached to the request.
+fn principal<T>(req: &S3Request<T>) -> S3Result<&Principal> {
+    req.extensions
+        .get::<Principal>()
+        .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+}
+
+fn owner(p: &Principal) -> Owner {
+    Owner {
+        display_name: Some(p.account.name.clone()),
+        id: Some(p.account.canonical_id.clone()),
+    }
+}
+
+type R<T> = S3Result<S3Response<T>>;
+
+#[async_trait::async_trait]
+impl S3 for S3Api {
+    // --- buckets ---
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> R<CreateBucketOutput> {
+        bucket::create(self, req).await
+    }
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> R<HeadBucketOutput> {
+        bucket::head(self, req).await
+    }
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> R<DeleteBucketOutput> {
+        bucket::delete(self, req).await
+    }
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> R<ListBucketsOutput> {
+        bucket::list(self, req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> R<GetBucketLocationOutput> {
+        bucket::location(self, req).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> R<GetBucketVersioningOutput> {
+        bucket::versioning(self, req).await
+    }
+
+    // --- objects ---
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
+        object::put(self, req).await
+    }
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
+        object::post(self, req).await
+    }
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
+        object::get(self, req).await
+    }
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
+        object::head(self, req).await
+    }
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
+        object::delete(self, req).await
+    }
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> R<DeleteObjectsOutput> {
+        object::delete_many(self, req).await
+    }
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
+        object::copy(self, req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> R<GetObjectAttributesOutput> {
+        object::attributes(self, req).await
+    }
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> R<GetObjectTaggingOutput> {
+        object::get_tags(self, req).await
+    }
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> R<PutObjectTaggingOutput> {
+        object::put_tags(self, req).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> R<DeleteObjectTaggingOutput> {
+        object::delete_tags(self, req).await
+    }
+
+    // --- listing ---
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> R<ListObjectsV2Output> {
+        list::objects_v2(self, req).await
+    }
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> R<ListObjectsOutput> {
+        list::objects_v1(self, req).await
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> R<ListObjectVersionsOutput> {
+        list::versions(self, req).await
+    }
+
+    // --- multipart ---
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> R<CreateMultipartUploadOutput> {
+        multipart::create(self, req).await
+    }
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
+        multipart::upload_part(self, req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> R<UploadPartCopyOutput> {
+        multipart::upload_part_copy(self, req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> R<CompleteMultipartUploadOutput> {
+        multipart::complete(self, req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> R<AbortMultipartUploadOutput> {
+        multipart::abort(self, req).await
+    }
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> R<ListPartsOutput> {
+        multipart::list_parts(self, req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> R<ListMultipartUploadsOutput> {
+        multipart::list_uploads(self, req).await
+    }
+}

@@ -1,0 +1,596 @@
+//! Object operations.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use coffer_objects::{CopyObject, GetObject, Got, PutObject, Written};
+use coffer_storage::{ObjectMeta, Precondition};
+
+use super::R;
+use crate::S3Api;
+use crate::convert::{
+    self, DeclaredChecksums, MetaInput, checksum_request, checksum_type, etag, fill_checksum,
+    parse_http_date, storage_class, tag_set, tagging_header, timestamp,
+};
+use crate::error::to_s3_error;
+
+fn write_precondition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Precondition> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(Precondition::None),
+        (None, Some(ETagCondition::Any)) => Ok(Precondition::NotExists),
+        (Some(ETagCondition::ETag(e)), None) => Ok(Precondition::EtagMatches(e.value().to_owned())),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented"
+        )),
+    }
+}
+
+fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
+    len.map(|l| {
+        u64::try_from(l)
+            .map_err(|_| s3_error!(InvalidArgument, "Content-Length must not be negative"))
+    })
+    .transpose()
+}
+
+pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
+    let i = req.input;
+    let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
+    let checksums = checksum_request(
+        DeclaredChecksums {
+            algorithm: i.checksum_algorithm,
+            crc32: i.checksum_crc32,
+            crc32c: i.checksum_crc32c,
+            crc64nvme: i.checksum_crc64nvme,
+            sha1: i.checksum_sha1,
+            sha256: i.checksum_sha256,
+            content_md5: i.content_md5,
+        },
+        &req.headers,
+        req.trailing_headers,
+    )?;
+    let meta = MetaInput {
+        content_type: i.content_type,
+        content_encoding: i.content_encoding,
+        content_disposition: i.content_disposition,
+        content_language: i.content_language,
+        cache_control: i.cache_control,
+        expires: i.expires,
+        website_redirect_location: i.website_redirect_location,
+        metadata: i.metadata,
+        storage_class: i.storage_class,
+    }
+    .into_meta();
+    let written = api
+        .objects
+        .put_object(
+            PutObject {
+                bucket: i.bucket,
+                key: i.key,
+                meta,
+                tags: tagging_header(i.tagging.as_deref())?,
+                declared_len: content_length(i.content_length)?,
+                checksums,
+                precondition,
+            },
+            convert::body(i.body),
+        )
+        .await
+        .map_err(to_s3_error)?;
+    let mut out = PutObjectOutput {
+        e_tag: Some(etag(&written.etag)),
+        ..PutObjectOutput::default()
+    };
+    fill_checksum!(out, &written.checksum);
+    out.checksum_type = written.checksum.as_ref().map(checksum_type);
+    Ok(S3Response::new(out))
+}
+
+pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
+    let i = req.input;
+    let checksums = checksum_request(
+        DeclaredChecksums {
+            algorithm: i.checksum_algorithm,
+            crc32: i.checksum_crc32,
+            crc32c: i.checksum_crc32c,
+            crc64nvme: i.checksum_crc64nvme,
+            sha1: i.checksum_sha1,
+            sha256: i.checksum_sha256,
+            content_md5: i.content_md5,
+        },
+        &req.headers,
+        None,
+    )?;
+    let meta = MetaInput {
+        content_type: i.content_type,
+        content_encoding: i.content_encoding,
+        content_disposition: i.content_disposition,
+        content_language: i.content_language,
+        cache_control: i.cache_control,
+        expires: i.expires,
+        website_redirect_location: i.website_redirect_location,
+        metadata: i.metadata,
+        storage_class: i.storage_class,
+    }
+    .into_meta();
+    let written = api
+        .objects
+        .put_object(
+            PutObject {
+                bucket: i.bucket,
+                key: i.key,
+                meta,
+                tags: tagging_header(i.tagging.as_deref())?,
+                declared_len: None,
+                checksums,
+                precondition: Precondition::None,
+            },
+            convert::body(i.body),
+        )
+        .await
+        .map_err(to_s3_error)?;
+    let mut out = PostObjectOutput {
+        e_tag: Some(etag(&written.etag)),
+        ..PostObjectOutput::default()
+    };
+    fill_checksum!(out, &written.checksum);
+    Ok(S3Response::new(out))
+}
+
+fn get_request(
+    bucket: String,
+    key: String,
+    range: Option<Range>,
+    part_number: Option<i32>,
+    headers: &http::HeaderMap,
+) -> S3Result<GetObject> {
+    let part_number = part_number
+        .map(|n| {
+            u32::try_from(n).map_err(|_| {
+                s3_error!(
+                    InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive"
+                )
+            })
+        })
+        .transpose()?;
+    Ok(GetObject {
+        bucket,
+        key,
+        range: convert::range(range),
+        part_number,
+        conditions: convert::conditions(headers, ""),
+    })
+}
+
+/// The headers GET and HEAD share.
+struct Described {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+    metadata: Option<Metadata>,
+    storage_class: Option<StorageClass>,
+    website_redirect_location: Option<String>,
+    tag_count: Option<i32>,
+}
+
+fn describe(meta: &ObjectMeta) -> Described {
+    Described {
+        content_type: meta.content_type.clone(),
+        content_encoding: meta.content_encoding.clone(),
+        content_disposition: meta.content_disposition.clone(),
+        content_language: meta.content_language.clone(),
+        cache_control: meta.cache_control.clone(),
+        expires: meta.expires.as_deref().and_then(parse_http_date),
+        metadata: (!meta.user.is_empty()).then(|| {
+            meta.user
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        // AWS omits x-amz-storage-class for STANDARD.
+        storage_class: meta.storage_class.clone().map(StorageClass::from),
+        website_redirect_location: meta.website_redirect_location.clone(),
+        tag_count: (!meta.tags.is_empty())
+            .then(|| i32::try_from(meta.tags.len()).unwrap_or(i32::MAX)),
+    }
+}
+
+fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
+}
+
+pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
+    let i = req.input;
+    let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
+    let get = get_request(i.bucket, i.key, i.range, i.part_number, &req.headers)?;
+    let got: Got = api
+        .objects
+        .get_object(&get, true)
+        .await
+        .map_err(to_s3_error)?;
+    let d = describe(&got.object.meta);
+    let len = got.content_length();
+    let mut out = GetObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+        content_range: got.range.map(|r| r.content_range()),
+        e_tag: Some(etag(&got.object.etag)),
+        last_modified: Some(timestamp(got.object.last_modified)),
+        parts_count: parts_count(&got),
+        content_type: d.content_type,
+        content_encoding: d.content_encoding,
+        content_disposition: d.content_disposition,
+        content_language: d.content_language,
+        cache_control: d.cache_control,
+        expires: d.expires,
+        metadata: d.metadata,
+        storage_class: d.storage_class,
+        website_redirect_location: d.website_redirect_location,
+        tag_count: d.tag_count,
+        ..GetObjectOutput::default()
+    };
+    if want_checksum && got.range.is_none() {
+        fill_checksum!(out, &got.object.meta.checksum);
+        out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
+    }
+    out.body = got.body.map(convert::object_body);
+    Ok(S3Response::new(out))
+}
+
+fn parts_count(got: &Got) -> Option<i32> {
+    got.parts_count
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
+    let i = req.input;
+    let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
+    let get = get_request(i.bucket, i.key, i.range, i.part_number, &req.headers)?;
+    let got = api
+        .objects
+        .get_object(&get, false)
+        .await
+        .map_err(to_s3_error)?;
+    let d = describe(&got.object.meta);
+    let len = got.content_length();
+    let mut out = HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+        content_range: got.range.map(|r| r.content_range()),
+        e_tag: Some(etag(&got.object.etag)),
+        last_modified: Some(timestamp(got.object.last_modified)),
+        parts_count: parts_count(&got),
+        content_type: d.content_type,
+        content_encoding: d.content_encoding,
+        content_disposition: d.content_disposition,
+        content_language: d.content_language,
+        cache_control: d.cache_control,
+        expires: d.expires,
+        metadata: d.metadata,
+        storage_class: d.storage_class,
+        website_redirect_location: d.website_redirect_location,
+        ..HeadObjectOutput::default()
+    };
+    if want_checksum && got.range.is_none() {
+        fill_checksum!(out, &got.object.meta.checksum);
+        out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
+    }
+    let mut resp = S3Response::new(out);
+    if got.range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+fn check_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid version id specified (this bucket is not versioned)"
+        )),
+    }
+}
+
+pub async fn delete(api: &S3Api, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
+    check_version(req.input.version_id.as_deref())?;
+    api.objects
+        .delete_object(&req.input.bucket, &req.input.key)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+pub async fn delete_many(
+    api: &S3Api,
+    req: S3Request<DeleteObjectsInput>,
+) -> R<DeleteObjectsOutput> {
+    let i = req.input;
+    if i.delete.objects.len() > 1000 {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    api.objects.bucket(&i.bucket).await.map_err(to_s3_error)?;
+    let quiet = i.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for o in i.delete.objects {
+        let result = match check_version(o.version_id.as_deref()) {
+            Ok(()) => api
+                .objects
+                .delete_object(&i.bucket, &o.key)
+                .await
+                .map_err(to_s3_error),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) if quiet => {}
+            Ok(()) => deleted.push(DeletedObject {
+                key: Some(o.key),
+                ..DeletedObject::default()
+            }),
+            Err(e) => errors.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(o.key),
+                message: e.message().map(str::to_owned),
+                version_id: o.version_id,
+            }),
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..DeleteObjectsOutput::default()
+    }))
+}
+
+fn directive(value: Option<&str>, name: &str) -> S3Result<bool> {
+    match value {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Unknown {name}"),
+        )),
+    }
+}
+
+pub fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+    match src {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            check_version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Access point and outpost copy sources are not supported"
+        )),
+    }
+}
+
+pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
+    let i = req.input;
+    let (src_bucket, src_key) = copy_source(&i.copy_source)?;
+    let replace_meta = directive(
+        i.metadata_directive.as_ref().map(|d| d.as_str()),
+        "metadata directive",
+    )?;
+    let replace_tags = directive(
+        i.tagging_directive.as_ref().map(|d| d.as_str()),
+        "tagging directive",
+    )?;
+    let replace_meta = replace_meta.then(|| {
+        MetaInput {
+            content_type: i.content_type,
+            content_encoding: i.content_encoding,
+            content_disposition: i.content_disposition,
+            content_language: i.content_language,
+            cache_control: i.cache_control,
+            expires: i.expires,
+            website_redirect_location: i.website_redirect_location,
+            metadata: i.metadata,
+            storage_class: None,
+        }
+        .into_meta()
+    });
+    let replace_tags = if replace_tags {
+        Some(tagging_header(i.tagging.as_deref())?)
+    } else {
+        None
+    };
+    let checksum_algorithm = match i.checksum_algorithm {
+        Some(a) => Some(
+            coffer_storage::ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "Value for x-amz-checksum-algorithm header is invalid."
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let written: Written = api
+        .objects
+        .copy_object(CopyObject {
+            src_bucket,
+            src_key,
+            dst_bucket: i.bucket,
+            dst_key: i.key,
+            replace_meta,
+            replace_tags,
+            storage_class: i.storage_class.map(|c| c.as_str().to_owned()),
+            source_conditions: convert::conditions(&req.headers, "x-amz-copy-source-"),
+            precondition: None,
+            checksum_algorithm,
+        })
+        .await
+        .map_err(to_s3_error)?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(etag(&written.etag)),
+        last_modified: Some(timestamp(written.last_modified)),
+        ..CopyObjectResult::default()
+    };
+    fill_checksum!(result, &written.checksum);
+    result.checksum_type = written.checksum.as_ref().map(checksum_type);
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        ..CopyObjectOutput::default()
+    }))
+}
+
+pub async fn attributes(
+    api: &S3Api,
+    req: S3Request<GetObjectAttributesInput>,
+) -> R<GetObjectAttributesOutput> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    let o = api
+        .objects
+        .object_attributes(&i.bucket, &i.key)
+        .await
+        .map_err(to_s3_error)?;
+    let wants = |name: &str| {
+        i.object_attributes
+            .iter()
+            .any(|a| a.as_str().eq_ignore_ascii_case(name))
+    };
+    let mut out = GetObjectAttributesOutput {
+        last_modified: Some(timestamp(o.last_modified)),
+        ..GetObjectAttributesOutput::default()
+    };
+    if wants("ETag") {
+        out.e_tag = Some(etag(&o.etag));
+    }
+    if wants("ObjectSize") {
+        out.object_size = Some(i64::try_from(o.size).unwrap_or(i64::MAX));
+    }
+    if wants("StorageClass") {
+        out.storage_class = Some(StorageClass::from(storage_class(&o.meta)));
+    }
+    if wants("Checksum")
+        && let Some(c) = &o.meta.checksum
+    {
+        let mut cs = Checksum {
+            checksum_type: Some(checksum_type(c)),
+            ..Checksum::default()
+        };
+        fill_checksum!(cs, Some(c));
+        out.checksum = Some(cs);
+    }
+    if wants("ObjectParts") && !o.meta.parts.is_empty() {
+        let marker = i.part_number_marker.unwrap_or(0).max(0);
+        let max = i
+            .max_parts
+            .and_then(|m| usize::try_from(m).ok())
+            .unwrap_or(1000)
+            .min(1000);
+        let after: Vec<_> = o
+            .meta
+            .parts
+            .iter()
+            .filter(|p| i64::from(p.number) > i64::from(marker))
+            .collect();
+        let truncated = after.len() > max;
+        let algorithm = o.meta.checksum.as_ref().map(|c| c.algorithm);
+        let parts: Vec<ObjectPart> = after
+            .iter()
+            .take(max)
+            .map(|p| {
+                let mut part = ObjectPart {
+                    part_number: Some(i32::try_from(p.number).unwrap_or(i32::MAX)),
+                    size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                    ..ObjectPart::default()
+                };
+                if let (Some(a), Some(v)) = (algorithm, &p.checksum) {
+                    let c = coffer_storage::Checksum {
+                        algorithm: a,
+                        value: v.clone(),
+                        composite: false,
+                    };
+                    fill_checksum!(part, Some(&c));
+                }
+                part
+            })
+            .collect();
+        let next = parts.last().and_then(|p| p.part_number);
+        out.object_parts = Some(GetObjectAttributesParts {
+            is_truncated: Some(truncated),
+            max_parts: Some(i32::try_from(max).unwrap_or(1000)),
+            next_part_number_marker: if truncated { next } else { None },
+            part_number_marker: Some(marker),
+            parts: Some(parts),
+            total_parts_count: Some(i32::try_from(o.meta.parts.len()).unwrap_or(i32::MAX)),
+        });
+    }
+    Ok(S3Response::new(out))
+}
+
+pub async fn get_tags(
+    api: &S3Api,
+    req: S3Request<GetObjectTaggingInput>,
+) -> R<GetObjectTaggingOutput> {
+    check_version(req.input.version_id.as_deref())?;
+    let tags = api
+        .objects
+        .get_object_tags(&req.input.bucket, &req.input.key)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(GetObjectTaggingOutput {
+        tag_set: tag_set(&tags),
+        version_id: None,
+    }))
+}
+
+pub async fn put_tags(
+    api: &S3Api,
+    req: S3Request<PutObjectTaggingInput>,
+) -> R<PutObjectTaggingOutput> {
+    let i = req.input;
+    check_version(i.version_id.as_deref())?;
+    let mut tags = Vec::with_capacity(i.tagging.tag_set.len());
+    for t in i.tagging.tag_set {
+        match (t.key, t.value) {
+            (Some(k), Some(v)) => tags.push((k, v)),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        }
+    }
+    api.objects
+        .put_object_tags(&i.bucket, &i.key, &tags)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+pub async fn delete_tags(
+    api: &S3Api,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> R<DeleteObjectTaggingOutput> {
+    check_version(req.input.version_id.as_deref())?;
+    api.objects
+        .put_object_tags(&req.input.bucket, &req.input.key, &[])
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::with_status(
+        DeleteObjectTaggingOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}

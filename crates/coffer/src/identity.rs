@@ -1,0 +1,160 @@
+//! The instance's identity: its account (a 12-digit id fixed at first start) and the root
+//! credentials, taken from `COFFER_ROOT_ACCESS_KEY_ID` / `COFFER_ROOT_SECRET_ACCESS_KEY` or
+//! generated at first start and kept in `DATA_DIR/identity.json` (mode 0600).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context as _;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use coffer_iam::{Account, Principal, PrincipalKind, SecretKey};
+
+const FILE: &str = "identity.json";
+pub const ENV_ACCESS_KEY: &str = "COFFER_ROOT_ACCESS_KEY_ID";
+pub const ENV_SECRET_KEY: &str = "COFFER_ROOT_SECRET_ACCESS_KEY";
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    account_id: String,
+    account_name: String,
+    canonical_id: String,
+    /// Present when Coffer generated the root credentials itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    root_secret_access_key: Option<String>,
+}
+
+/// The resolved identity of this instance.
+pub struct Identity {
+    pub account: Account,
+    pub root_access_key_id: String,
+    pub root_secret: SecretKey,
+    /// True when this start generated the root credentials (print them once).
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("account", &self.account)
+            .field("root_access_key_id", &self.root_access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_from(alphabet: &[u8], len: usize) -> anyhow::Result<String> {
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(len);
+    // Rejection sampling keeps every symbol equally likely.
+    let limit = 256 - (256 % alphabet.len());
+    while out.len() < len {
+        let mut b = [0u8; 32];
+        rng.fill(&mut b)
+            .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+        for x in b {
+            if (x as usize) < limit && out.len() < len {
+                out.push(alphabet[x as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Identity {
+    pub fn root_principal(&self) -> Principal {
+        Principal {
+            account: self.account.clone(),
+            kind: PrincipalKind::Root,
+            access_key_id: self.root_access_key_id.clone(),
+        }
+    }
+
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(FILE);
+        let mut stored: Stored = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a valid identity file", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let account_id = loop {
+                    let id = random_from(b"0123456789", 12)?;
+                    if !id.starts_with('0') {
+                        break id;
+                    }
+                };
+                Stored {
+                    account_id,
+                    account_name: "default".into(),
+                    canonical_id: random_from(b"0123456789abcdef", 64)?,
+                    root_access_key_id: None,
+                    root_secret_access_key: None,
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let from_env = (
+            std::env::var(ENV_ACCESS_KEY).ok().filter(|v| !v.is_empty()),
+            std::env::var(ENV_SECRET_KEY).ok().filter(|v| !v.is_empty()),
+        );
+        let (key_id, secret, generated) = match from_env {
+            (Some(id), Some(secret)) => (id, secret, false),
+            (Some(_), None) | (None, Some(_)) => anyhow::bail!(
+                "set both {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}, or neither to use generated credentials"
+            ),
+            (None, None) => match (
+                stored.root_access_key_id.clone(),
+                stored.root_secret_access_key.clone(),
+            ) {
+                (Some(id), Some(secret)) => (id, secret, false),
+                _ => {
+                    let id = format!(
+                        "AKIA{}",
+                        random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)?
+                    );
+                    let secret = random_from(
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                        40,
+                    )?;
+                    stored.root_access_key_id = Some(id.clone());
+                    stored.root_secret_access_key = Some(secret.clone());
+                    (id, secret, true)
+                }
+            },
+        };
+        write_private(&path, &serde_json::to_vec_pretty(&stored)?)?;
+        Ok(Self {
+            account: Account {
+                id: stored.account_id,
+                name: stored.account_name,
+                canonical_id: stored.canonical_id,
+            },
+            root_access_key_id: key_id,
+            root_secret: SecretKey::new(secret),
+            generated,
+        })
+    }
+}
+
+/// Writes a file readable by its owner only, atomically (temp file, fsync, rename).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

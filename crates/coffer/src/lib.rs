@@ -1,0 +1,171 @@
+//! The Coffer server: configuration, start-up (identity, storage, recovery), and the front
+//! dispatcher that every request passes through.
+//!
+//! The binary (`main.rs`) is glue: it parses the command line and calls [`serve`]. This
+//! crate is the only one that picks a storage backend and wires the domain crates
+//! together into one [`App`] value; there is no process-wide mutable state. [`serve`]
+//! takes an already-bound listener and a shutdown future, so tests can bind port 0.
+
+pub mod cli;
+mod dispatch;
+pub mod identity;
+mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use tokio::net::TcpListener;
+
+use coffer_audit::{NoopSink, Sink};
+use coffer_iam::{Credentials, StaticCredentials};
+use coffer_objects::Objects;
+use coffer_storage_local::LocalStore;
+
+/// Everything the server needs to run, resolved from flags and environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub region: String,
+    pub domain: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The wired application: one per process.
+pub struct App {
+    pub s3: s3s::service::S3Service,
+    pub audit: Arc<dyn Sink>,
+    pub objects: Arc<Objects>,
+    // Keeps the data directory locked while the app lives.
+    _store: LocalStore,
+}
+
+impl App {
+    /// Opens the data directory, recovers from any crash, and wires the services.
+    pub async fn open(config: &Config) -> anyhow::Result<(Self, identity::Identity)> {
+        let store = LocalStore::open(&config.data_dir)
+            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
+        let identity = identity::Identity::load_or_create(&config.data_dir)?;
+        let objects = Arc::new(Objects::new(
+            Arc::new(store.meta.clone()),
+            Arc::new(store.blobs.clone()),
+            coffer_objects::Config {
+                region: config.region.clone(),
+                ..coffer_objects::Config::default()
+            },
+        ));
+        let recovery = objects
+            .recover()
+            .await
+            .context("recovering the data directory")?;
+        if recovery != coffer_objects::Recovery::default() {
+            tracing::info!(
+                published = recovery.published,
+                discarded = recovery.discarded,
+                "recovered blobs left in staging by an unclean stop"
+            );
+        }
+        let mut creds = StaticCredentials::new();
+        creds.insert(identity.root_secret.clone(), identity.root_principal());
+        let credentials: Arc<dyn Credentials> = Arc::new(creds);
+        let s3 = coffer_api_s3::service(
+            objects.clone(),
+            credentials,
+            &coffer_api_s3::Config {
+                domain: config.domain.clone(),
+            },
+        );
+        Ok((
+            Self {
+                s3,
+                audit: Arc::new(NoopSink),
+                objects,
+                _store: store,
+            },
+            identity,
+        ))
+    }
+}
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves connections from `listener` until `shutdown` resolves, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
+    };
+    let collector = app.objects.spawn_collector();
+    let http = ConnBuilder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = shutdown.as_mut() => break,
+        };
+        // Small responses must not wait for the client's delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let service = dispatch::Dispatcher::new(app.clone(), peer, tls.is_some());
+        match &tls {
+            None => {
+                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match acceptor.accept(stream).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("in-flight requests did not finish in time");
+        }
+    }
+    collector.abort();
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Bucket operations.
+
+use time::OffsetDateTime;
+
+use coffer_storage::BucketRecord;
+
+use crate::names::check_bucket_name;
+use crate::{Error, Objects, Result};
+
+impl Objects {
+    /// Creates a bucket owned by `owner` (an account id). `location` is the
+    /// `LocationConstraint`; it must name this server's region (absent means us-east-1,
+    /// which only a us-east-1 server accepts, as on AWS).
+    pub async fn create_bucket(
+        &self,
+        owner: &str,
+        name: &str,
+        location: Option<&str>,
+    ) -> Result<BucketRecord> {
+        check_bucket_name(name)?;
+        let region = &self.config.region;
+        match location {
+            None | Some("") if region == "us-east-1" => {}
+            Some(l) if l == region => {}
+            Some(l) => return Err(Error::InvalidLocationConstraint(l.to_owned())),
+            None => {
+                return Err(Error::InvalidLocationConstraint(
+                    "unspecified (us-east-1)".into(),
+                ));
+            }
+        }
+        let record = BucketRecord {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            region: region.clone(),
+            created: now(),
+        };
+        match self.meta.create_bucket(&record).await {
+            Ok(()) => Ok(record),
+            Err(coffer_storage::Error::BucketAlreadyExists { owner: o, .. }) if o == owner => {
+                Err(Error::BucketAlreadyOwnedByYou(name.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.meta
+            .get_bucket(name)
+            .await?
+            .ok_or_else(|| Error::NoSuchBucket(name.to_owned()))
+    }
+
+    /// The buckets `owner` owns, by name.
+    pub async fn list_buckets(&self, owner: &str) -> Result<Vec<BucketRecord>> {
+        let mut all = self.meta.list_buckets().await?;
+        all.retain(|b| b.owner == owner);
+        Ok(all)
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        Ok(self.meta.delete_bucket(name).await?)
+    }
+}
+
+/// Now, at the millisecond precision records keep.
+pub(crate) fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("a truncated nanosecond is in range")
+}

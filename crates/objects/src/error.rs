@@ -1,0 +1,97 @@
+//! What can go wrong with a bucket or object operation, named by meaning. The S3 adapter
+//! maps each variant to an S3 error code in one exhaustive match.
+
+use coffer_storage::ChecksumAlgorithm;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from the request body stream (client hung up, bad chunk signature, ...). The
+/// adapter that produced it can recover its own error type by downcasting.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the specified bucket is not valid: {0}")]
+    InvalidBucketName(String),
+    #[error("bucket {0:?} does not exist")]
+    NoSuchBucket(String),
+    #[error("bucket {0:?} already exists and is owned by you")]
+    BucketAlreadyOwnedByYou(String),
+    #[error("bucket {0:?} already exists")]
+    BucketAlreadyExists(String),
+    #[error("bucket {0:?} is not empty")]
+    BucketNotEmpty(String),
+    #[error("the location constraint {0:?} is incompatible with this region")]
+    InvalidLocationConstraint(String),
+    #[error("key {0:?} does not exist")]
+    NoSuchKey(String),
+    #[error("the object key is longer than 1024 bytes")]
+    KeyTooLong,
+    #[error("multipart upload {0:?} does not exist")]
+    NoSuchUpload(String),
+    #[error("the requested range is not satisfiable")]
+    InvalidRange { size: u64 },
+    #[error("the requested part number is not satisfiable")]
+    InvalidPartNumber,
+    #[error("a precondition did not hold")]
+    PreconditionFailed,
+    #[error("not modified")]
+    NotModified {
+        etag: String,
+        last_modified: time::OffsetDateTime,
+    },
+    #[error("a conditional write conflicted with a concurrent one")]
+    ConditionalRequestConflict,
+    #[error("the Content-MD5 you specified did not match what was received")]
+    BadDigest,
+    #[error("the Content-MD5 you specified is not valid")]
+    InvalidDigest,
+    #[error("the {0} you specified did not match the calculated checksum")]
+    ChecksumMismatch(&'static str),
+    #[error("value for x-amz-checksum-{} is not a valid checksum", .0.as_str().to_ascii_lowercase())]
+    InvalidChecksum(ChecksumAlgorithm),
+    #[error("the request body ended before the declared length")]
+    IncompleteBody,
+    #[error("the request body is longer than the declared length")]
+    BodyTooLong,
+    #[error("the request body could not be read: {0}")]
+    Body(BodyError),
+    #[error("your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    #[error("your proposed upload is smaller than the minimum allowed size")]
+    EntityTooSmall,
+    #[error("one or more of the specified parts could not be found or its ETag did not match")]
+    InvalidPart(u32),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("the storage class you specified is not valid")]
+    InvalidStorageClass(String),
+    #[error("the tag set is not valid: {0}")]
+    InvalidTag(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the XML you provided was not well-formed or did not validate")]
+    MalformedXml(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<coffer_storage::Error> for Error {
+    fn from(e: coffer_storage::Error) -> Self {
+        use coffer_storage::Error as S;
+        match e {
+            S::NoSuchBucket(b) => Error::NoSuchBucket(b),
+            S::BucketAlreadyExists { name, .. } => Error::BucketAlreadyExists(name),
+            S::BucketNotEmpty(b) => Error::BucketNotEmpty(b),
+            S::NoSuchKey { key, .. } => Error::NoSuchKey(key),
+            S::NoSuchUpload(u) => Error::NoSuchUpload(u),
+            S::PreconditionFailed => Error::PreconditionFailed,
+            S::InvalidPart(n) => Error::InvalidPart(n),
+            S::NoSuchBlob(_) | S::Corrupt(_) | S::Io(_) | S::Backend(_) => {
+                Error::Internal(e.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Multipart uploads. Each part streams into its own blob as it arrives; completing an
+//! upload is one metadata transaction that turns the chosen parts into the object's
+//! extents, so no byte is copied or buffered at completion.
+
+use coffer_storage::{
+    ChecksumAlgorithm, ListPage, ObjectMeta, ObjectRecord, PartInfo, PartRecord, Precondition,
+    UploadRecord,
+};
+
+use crate::body::{BodyStream, Ingest};
+use crate::bucket::now;
+use crate::checksum::{self, ChecksumRequest};
+use crate::names::{check_key, check_tags, storage_class};
+use crate::object::internal_body;
+use crate::read::{ByteRange, Conditions, RangeSpec, stream_range};
+use crate::{Error, MAX_PART_NUMBER, MAX_PUT_SIZE, MIN_PART_SIZE, Objects, Result, Written};
+
+#[derive(Debug, Default)]
+pub struct CreateUpload {
+    /// Account id of the initiator.
+    pub initiator: String,
+    pub bucket: String,
+    pub key: String,
+    pub meta: ObjectMeta,
+    pub tags: Vec<(String, String)>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// `x-amz-checksum-type: FULL_OBJECT` (CRC algorithms only).
+    pub full_object_checksum: bool,
+}
+
+#[derive(Debug)]
+pub struct UploadPart {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_number: u32,
+    pub declared_len: Option<u64>,
+    pub checksums: ChecksumRequest,
+}
+
+#[derive(Debug, Default)]
+pub struct PartCopy {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_number: u32,
+    pub src_bucket: String,
+    pub src_key: String,
+    /// `x-amz-copy-source-range: bytes=first-last`.
+    pub range: Option<(u64, u64)>,
+    pub source_conditions: Conditions,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletePart {
+    pub part_number: u32,
+    pub etag: String,
+    /// The part checksum the client lists, if any (checked against the stored one).
+    pub checksum: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct CompleteUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub parts: Vec<CompletePart>,
+    pub precondition: Precondition,
+}
+
+fn check_part_number(n: u32) -> Result<()> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive".into(),
+        ))
+    }
+}
+
+fn normalize_etag(e: &str) -> String {
+    e.trim().trim_matches('"').to_owned()
+}
+
+impl Objects {
+    pub async fn create_upload(&self, req: CreateUpload) -> Result<UploadRecord> {
+        check_key(&req.key)?;
+        let mut meta = req.meta;
+        meta.storage_class = storage_class(meta.storage_class.as_deref())?;
+        meta.tags = check_tags(&req.tags)?;
+        meta.parts.clear();
+        // For an upload in progress, `checksum` records the requested algorithm and type;
+        // the value is filled in at completion.
+        meta.checksum = req
+            .checksum_algorithm
+            .map(|algorithm| coffer_storage::Checksum {
+                algorithm,
+                value: String::new(),
+                composite: !req.full_object_checksum,
+            });
+        if req.full_object_checksum
+            && matches!(
+                req.checksum_algorithm,
+                Some(ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256)
+            )
+        {
+            return Err(Error::InvalidRequest(
+                "The FULL_OBJECT checksum type is only supported with CRC algorithms".into(),
+            ));
+        }
+        let upload = UploadRecord {
+            upload_id: uuid::Uuid::now_v7().simple().to_string(),
+            bucket: req.bucket,
+            key: req.key,
+            initiated: now(),
+            initiator: req.initiator,
+            meta,
+        };
+        self.meta.create_upload(&upload).await?;
+        Ok(upload)
+    }
+
+    /// The upload, checked to belong to `bucket`/`key`.
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord> {
+        match self.meta.get_upload(bucket, upload_id).await? {
+            Some(u) if u.key == key => Ok(u),
+            Some(_) => Err(Error::NoSuchUpload(upload_id.to_owned())),
+            None => {
+                self.bucket(bucket).await?;
+                Err(Error::NoSuchUpload(upload_id.to_owned()))
+            }
+        }
+    }
+
+    pub async fn upload_part(&self, req: UploadPart, body: BodyStream) -> Result<Written> {
+        check_part_number(req.part_number)?;
+        let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
+        let mut checksums = req.checksums;
+        if checksums.algorithm.is_none() {
+            checksums.algorithm = upload.meta.checksum.as_ref().map(|c| c.algorithm);
+        }
+        let ingested = Ingest {
+            blobs: self.blobs.as_ref(),
+            inline_max: self.config.inline_max,
+            declared_len: req.declared_len,
+            max_len: MAX_PUT_SIZE,
+            checksums,
+        }
+        .run(body)
+        .await?;
+        self.commit_part(&upload, req.part_number, ingested).await
+    }
+
+    async fn commit_part(
+        &self,
+        upload: &UploadRecord,
+        part_number: u32,
+        ingested: crate::body::Ingested,
+    ) -> Result<Written> {
+        let part = PartRecord {
+            part_number,
+            size: ingested.size,
+            etag: checksum::hex(&ingested.md5),
+            last_modified: now(),
+            checksum: ingested.checksum.clone(),
+            extent: ingested.extent,
+        };
+        match self
+            .meta
+            .put_part(&upload.bucket, &upload.upload_id, &part)
+            .await
+        {
+            Ok(()) => {
+                if let Some(id) = part.extent.blob_id()
+                    && let Err(e) = self.blobs.publish(id).await
+                {
+                    tracing::warn!(blob = id.as_str(), error = %e, "publishing a part failed");
+                }
+                // A re-uploaded part may have replaced an older blob.
+                self.garbage_queued();
+                Ok(Written {
+                    etag: part.etag,
+                    size: part.size,
+                    last_modified: part.last_modified,
+                    checksum: part.checksum,
+                })
+            }
+            Err(e) => {
+                self.discard(std::slice::from_ref(&part.extent)).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn upload_part_copy(&self, req: PartCopy) -> Result<Written> {
+        check_part_number(req.part_number)?;
+        let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
+        let src = self.object(&req.src_bucket, &req.src_key).await?;
+        req.source_conditions
+            .check_copy_source(&src.etag, src.last_modified)?;
+        let range = match req.range {
+            Some((first, last)) => {
+                if last < first || last >= src.size {
+                    return Err(Error::InvalidArgument(format!(
+                        "Range specified is not valid for source object of size: {}",
+                        src.size
+                    )));
+                }
+                RangeSpec::FromTo {
+                    first,
+                    last: Some(last),
+                }
+                .resolve(src.size)?
+            }
+            None => ByteRange {
+                start: 0,
+                end: src.size,
+                size: src.size,
+            },
+        };
+        if range.len() > MAX_PUT_SIZE {
+            return Err(Error::EntityTooLarge);
+        }
+        let body = stream_range(self.blobs.clone(), &src, range).await?;
+        let ingested = Ingest {
+            blobs: self.blobs.as_ref(),
+            inline_max: self.config.inline_max,
+            declared_len: Some(range.len()),
+            max_len: MAX_PUT_SIZE,
+            checksums: ChecksumRequest {
+                algorithm: upload.meta.checksum.as_ref().map(|c| c.algorithm),
+                ..ChecksumRequest::default()
+            },
+        }
+        .run(internal_body(body))
+        .await?;
+        self.commit_part(&upload, req.part_number, ingested).await
+    }
+
+    pub async fn complete_upload(&self, req: CompleteUpload) -> Result<Written> {
+        let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
+        if req.parts.is_empty() {
+            return Err(Error::MalformedXml(
+                "You must specify at least one part".into(),
+            ));
+        }
+        for w in req.parts.windows(2) {
+            if w[0].part_number >= w[1].part_number {
+                return Err(Error::InvalidPartOrder);
+            }
+        }
+        // Read every stored part (at most 10,000) once.
+        let mut stored: Vec<PartRecord> = Vec::new();
+        let mut after = 0;
+        loop {
+            let ListPage { items, truncated } = self
+                .meta
+                .list_parts(&req.bucket, &req.upload_id, after, 1000)
+                .await?;
+            after = items.last().map_or(after, |p| p.part_number);
+            stored.extend(items);
+            if !truncated {
+                break;
+            }
+        }
+        let mut chosen = Vec::with_capacity(req.parts.len());
+        for (i, want) in req.parts.iter().enumerate() {
+            let etag = normalize_etag(&want.etag);
+            let part = stored
+                .iter()
+                .find(|p| p.part_number == want.part_number && p.etag == etag)
+                .ok_or(Error::InvalidPart(want.part_number))?;
+            if i + 1 < req.parts.len() && part.size < MIN_PART_SIZE {
+                return Err(Error::EntityTooSmall);
+            }
+            if let (Some(listed), Some(have)) = (&want.checksum, &part.checksum)
+                && listed != &have.value
+            {
+                return Err(Error::InvalidPart(want.part_number));
+            }
+            chosen.push(part);
+        }
+
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let etags: Vec<String> = chosen.iter().map(|p| p.etag.clone()).collect();
+        let mut meta = upload.meta.clone();
+        meta.checksum = match upload.meta.checksum.as_ref() {
+            Some(requested) => {
+                let mut digests = Vec::with_capacity(chosen.len());
+                for p in &chosen {
+                    let Some(c) = p
+                        .checksum
+                        .as_ref()
+                        .filter(|c| c.algorithm == requested.algorithm)
+                    else {
+                        return Err(Error::InvalidRequest(format!(
+                            "part {} has no {} checksum",
+                            p.part_number,
+                            requested.algorithm.as_str()
+                        )));
+                    };
+                    digests.push((checksum::decode(c.algorithm, &c.value)?, p.size));
+                }
+                Some(checksum::combine_parts(
+                    requested.algorithm,
+                    &digests,
+                    !requested.composite,
+                )?)
+            }
+            None => None,
+        };
+        meta.parts = chosen
+            .iter()
+            .map(|p| PartInfo {
+                number: p.part_number,
+                size: p.size,
+                etag: p.etag.clone(),
+                checksum: p.checksum.as_ref().map(|c| c.value.clone()),
+            })
+            .collect();
+        let record = ObjectRecord {
+            bucket: req.bucket.clone(),
+            key: req.key.clone(),
+            size,
+            etag: checksum::multipart_etag(&etags)?,
+            last_modified: now(),
+            meta,
+            extents: chosen.iter().map(|p| p.extent.clone()).collect(),
+        };
+        let used: Vec<(u32, String)> = chosen
+            .iter()
+            .map(|p| (p.part_number, p.etag.clone()))
+            .collect();
+        self.meta
+            .complete_upload(&req.upload_id, &used, &record, &req.precondition)
+            .await?;
+        // Unused parts and any replaced object are garbage now.
+        self.garbage_queued();
+        Ok(Written {
+            etag: record.etag,
+            size: record.size,
+            last_modified: record.last_modified,
+            checksum: record.meta.checksum,
+        })
+    }
+
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.upload(bucket, key, upload_id).await?;
+        self.meta.abort_upload(bucket, upload_id).await?;
+        self.garbage_queued();
+        Ok(())
+    }
+
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max_parts: usize,
+    ) -> Result<(UploadRecord, ListPage<PartRecord>)> {
+        let upload = self.upload(bucket, key, upload_id).await?;
+        let page = self
+            .meta
+            .list_parts(bucket, upload_id, after, max_parts)
+            .await?;
+        Ok((upload, page))
+    }
+}

@@ -1,0 +1,373 @@
+//! Single-object operations: put, get/head, delete, copy, tags.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use coffer_storage::{Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord, Precondition};
+
+use crate::body::{BodyStream, Ingest, Ingested};
+use crate::bucket::now;
+use crate::checksum::{self, ChecksumRequest};
+use crate::names::{check_key, check_tags, storage_class};
+use crate::read::{ByteRange, Conditions, ObjectStream, RangeSpec, stream_range};
+use crate::{Error, MAX_PUT_SIZE, Objects, Result};
+
+/// A PutObject request in domain terms.
+#[derive(Debug)]
+pub struct PutObject {
+    pub bucket: String,
+    pub key: String,
+    /// Content headers and user metadata; `storage_class` unchecked, `tags` ignored (see
+    /// `tags`).
+    pub meta: ObjectMeta,
+    pub tags: Vec<(String, String)>,
+    pub declared_len: Option<u64>,
+    pub checksums: ChecksumRequest,
+    /// `If-None-Match: *` or `If-Match`.
+    pub precondition: Precondition,
+}
+
+/// The outcome of a write that created an object version.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub etag: String,
+    pub size: u64,
+    pub last_modified: OffsetDateTime,
+    pub checksum: Option<Checksum>,
+}
+
+/// A GetObject / HeadObject request.
+#[derive(Debug, Clone, Default)]
+pub struct GetObject {
+    pub bucket: String,
+    pub key: String,
+    pub range: Option<RangeSpec>,
+    pub part_number: Option<u32>,
+    pub conditions: Conditions,
+}
+
+/// What a read found: the object, the range served (if partial), and for GET the bytes.
+pub struct Got {
+    pub object: ObjectRecord,
+    pub range: Option<ByteRange>,
+    /// Number of parts when the request named a part number.
+    pub parts_count: Option<u32>,
+    pub body: Option<ObjectStream>,
+}
+
+impl Got {
+    /// How many bytes the response carries.
+    pub fn content_length(&self) -> u64 {
+        self.range.map_or(self.object.size, |r| r.len())
+    }
+}
+
+/// A CopyObject request.
+#[derive(Debug, Default)]
+pub struct CopyObject {
+    pub src_bucket: String,
+    pub src_key: String,
+    pub dst_bucket: String,
+    pub dst_key: String,
+    /// `Some` for `x-amz-metadata-directive: REPLACE`: the new content headers and metadata.
+    pub replace_meta: Option<ObjectMeta>,
+    /// `Some` for `x-amz-tagging-directive: REPLACE`.
+    pub replace_tags: Option<Vec<(String, String)>>,
+    pub storage_class: Option<String>,
+    pub source_conditions: Conditions,
+    pub precondition: Option<Precondition>,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+fn etag_of(md5: &[u8; 16]) -> String {
+    checksum::hex(md5)
+}
+
+impl Objects {
+    pub async fn put_object(&self, req: PutObject, body: BodyStream) -> Result<Written> {
+        check_key(&req.key)?;
+        let mut meta = req.meta;
+        meta.storage_class = storage_class(meta.storage_class.as_deref())?;
+        meta.tags = check_tags(&req.tags)?;
+        meta.parts.clear();
+        // Fail before reading the body if the bucket is not there.
+        self.bucket(&req.bucket).await?;
+        let ingested = Ingest {
+            blobs: self.blobs.as_ref(),
+            inline_max: self.config.inline_max,
+            declared_len: req.declared_len,
+            max_len: MAX_PUT_SIZE,
+            checksums: req.checksums,
+        }
+        .run(body)
+        .await?;
+        self.commit_single(req.bucket, req.key, meta, ingested, &req.precondition)
+            .await
+    }
+
+    /// Records a freshly ingested body as the object `bucket/key`.
+    async fn commit_single(
+        &self,
+        bucket: String,
+        key: String,
+        mut meta: ObjectMeta,
+        ingested: Ingested,
+        precondition: &Precondition,
+    ) -> Result<Written> {
+        meta.checksum = ingested.checksum.clone();
+        let record = ObjectRecord {
+            bucket,
+            key,
+            size: ingested.size,
+            etag: etag_of(&ingested.md5),
+            last_modified: now(),
+            meta,
+            extents: vec![ingested.extent],
+        };
+        self.commit(&record, precondition).await?;
+        Ok(Written {
+            etag: record.etag,
+            size: record.size,
+            last_modified: record.last_modified,
+            checksum: record.meta.checksum,
+        })
+    }
+
+    /// Commits a record whose blobs are durable in staging, then publishes them. If the
+    /// commit fails the blobs are deleted at once.
+    async fn commit(&self, record: &ObjectRecord, precondition: &Precondition) -> Result<()> {
+        match self.meta.put_object(record, precondition).await {
+            Ok(replaced) => {
+                self.publish(record).await;
+                if replaced.is_some_and(|old| old.blob_ids().next().is_some()) {
+                    self.garbage_queued();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(&record.extents).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub(crate) async fn publish(&self, record: &ObjectRecord) {
+        for id in record.blob_ids() {
+            // Not fatal: start-up recovery publishes any committed blob left in staging,
+            // and reads find staged blobs too.
+            if let Err(e) = self.blobs.publish(id).await {
+                tracing::warn!(blob = id.as_str(), error = %e, "publishing a blob failed");
+            }
+        }
+    }
+
+    pub(crate) async fn discard(&self, extents: &[Extent]) {
+        for id in extents.iter().filter_map(Extent::blob_id) {
+            if let Err(e) = self.blobs.delete(id).await {
+                tracing::warn!(blob = id.as_str(), error = %e, "deleting an uncommitted blob failed");
+            }
+        }
+    }
+
+    /// Reads an object (HEAD when `with_body` is false).
+    pub async fn get_object(&self, req: &GetObject, with_body: bool) -> Result<Got> {
+        // A concurrent overwrite may free the blob between reading the record and opening
+        // the blob; one retry reads the new record.
+        match self.get_once(req, with_body).await {
+            Err(Error::Internal(_)) if with_body => self.get_once(req, with_body).await,
+            other => other,
+        }
+    }
+
+    async fn get_once(&self, req: &GetObject, with_body: bool) -> Result<Got> {
+        let object = self.object(&req.bucket, &req.key).await?;
+        req.conditions.check(&object.etag, object.last_modified)?;
+        if req.range.is_some() && req.part_number.is_some() {
+            return Err(Error::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ));
+        }
+        let (range, parts_count) = match (req.range, req.part_number) {
+            (Some(spec), _) => (Some(spec.resolve(object.size)?), None),
+            (None, Some(n)) => {
+                let (r, count) = part_range(&object, n)?;
+                (Some(r), Some(count))
+            }
+            (None, None) => (None, None),
+        };
+        let body = if with_body {
+            let full = ByteRange {
+                start: 0,
+                end: object.size,
+                size: object.size,
+            };
+            Some(stream_range(self.blobs.clone(), &object, range.unwrap_or(full)).await?)
+        } else {
+            None
+        };
+        Ok(Got {
+            object,
+            range,
+            parts_count,
+            body,
+        })
+    }
+
+    pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        match self.meta.get_object(bucket, key).await? {
+            Some(o) => Ok(o),
+            None => {
+                self.bucket(bucket).await?;
+                Err(Error::NoSuchKey(key.to_owned()))
+            }
+        }
+    }
+
+    /// Deletes an object. Deleting a missing key succeeds, as on S3; a missing bucket does
+    /// not.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        self.bucket(bucket).await?;
+        let old = self.meta.delete_object(bucket, key).await?;
+        if old.is_some_and(|o| o.blob_ids().next().is_some()) {
+            self.garbage_queued();
+        }
+        Ok(())
+    }
+
+    pub async fn copy_object(&self, req: CopyObject) -> Result<Written> {
+        check_key(&req.dst_key)?;
+        let src = self.object(&req.src_bucket, &req.src_key).await?;
+        req.source_conditions
+            .check_copy_source(&src.etag, src.last_modified)?;
+        if src.size > MAX_PUT_SIZE {
+            return Err(Error::InvalidRequest(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
+            )));
+        }
+        self.bucket(&req.dst_bucket).await?;
+        let same = req.src_bucket == req.dst_bucket && req.src_key == req.dst_key;
+        let new_class = storage_class(req.storage_class.as_deref())?;
+        if same
+            && req.replace_meta.is_none()
+            && (req.storage_class.is_none() || new_class == src.meta.storage_class)
+            && req.checksum_algorithm.is_none()
+        {
+            return Err(Error::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
+            ));
+        }
+
+        let mut meta = match req.replace_meta {
+            Some(m) => m,
+            None => ObjectMeta {
+                checksum: None,
+                parts: Vec::new(),
+                ..src.meta.clone()
+            },
+        };
+        meta.parts.clear();
+        meta.storage_class = if req.storage_class.is_some() {
+            new_class
+        } else {
+            src.meta.storage_class.clone()
+        };
+        meta.tags = match &req.replace_tags {
+            Some(t) => check_tags(t)?,
+            None => src.meta.tags.clone(),
+        };
+        let algorithm = req
+            .checksum_algorithm
+            .or(src.meta.checksum.as_ref().map(|c| c.algorithm));
+        let full = ByteRange {
+            start: 0,
+            end: src.size,
+            size: src.size,
+        };
+        let body = stream_range(self.blobs.clone(), &src, full).await?;
+        let ingested = Ingest {
+            blobs: self.blobs.as_ref(),
+            inline_max: self.config.inline_max,
+            declared_len: Some(src.size),
+            max_len: MAX_PUT_SIZE,
+            checksums: ChecksumRequest {
+                algorithm,
+                ..ChecksumRequest::default()
+            },
+        }
+        .run(internal_body(body))
+        .await?;
+        let precondition = req.precondition.unwrap_or(Precondition::None);
+        self.commit_single(req.dst_bucket, req.dst_key, meta, ingested, &precondition)
+            .await
+    }
+
+    pub async fn get_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self.object(bucket, key).await?.meta.tags)
+    }
+
+    pub async fn put_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        let tags = check_tags(tags)?;
+        self.bucket(bucket).await?;
+        match self.meta.set_object_tags(bucket, key, &tags).await {
+            Err(coffer_storage::Error::NoSuchKey { .. }) => Err(Error::NoSuchKey(key.to_owned())),
+            other => Ok(other?),
+        }
+    }
+
+    /// The object as GetObjectAttributes describes it.
+    pub async fn object_attributes(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        self.object(bucket, key).await
+    }
+}
+
+/// The byte range of part `n` of an object. A single-part object has one part.
+fn part_range(object: &ObjectRecord, n: u32) -> Result<(ByteRange, u32)> {
+    if n == 0 {
+        return Err(Error::InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive".into(),
+        ));
+    }
+    if object.meta.parts.is_empty() {
+        if n != 1 {
+            return Err(Error::InvalidPartNumber);
+        }
+        let whole = ByteRange {
+            start: 0,
+            end: object.size,
+            size: object.size,
+        };
+        return Ok((whole, 1));
+    }
+    let count = u32::try_from(object.meta.parts.len()).unwrap_or(u32::MAX);
+    let mut start = 0u64;
+    for p in &object.meta.parts {
+        if p.number == n {
+            return Ok((
+                ByteRange {
+                    start,
+                    end: start + p.size,
+                    size: object.size,
+                },
+                count,
+            ));
+        }
+        start += p.size;
+    }
+    Err(Error::InvalidPartNumber)
+}
+
+/// Adapts a stored object's stream into a request body (for copies).
+pub(crate) fn internal_body(s: ObjectStream) -> BodyStream {
+    use futures::TryStreamExt;
+    Box::pin(s.map_err(|e| -> crate::BodyError { Box::new(e) }))
+}
