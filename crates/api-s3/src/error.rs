@@ -130,14 +130,46 @@ fn body_error(source: coffer_objects::BodyError) -> S3Error {
     };
     match source.downcast::<Error>() {
         Ok(e) => to_s3_error(*e),
-        Err(other) => {
-            tracing::info!(error = %other, "request body ended early");
-            S3Error::with_message(
-                S3ErrorCode::IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
-            )
-        }
+        Err(other) => sigv4_stream_error(&other.to_string()),
     }
+}
+
+/// s3s reports SigV4 payload failures with private error types; their messages are the
+/// only stable handle (pinned by `sigv4_stream_errors_map_to_aws_codes`).
+fn sigv4_stream_error(message: &str) -> S3Error {
+    let custom = |code: &str, status: http::StatusCode, msg: &str| {
+        let mut e =
+            S3Error::with_message(S3ErrorCode::Custom(code.to_owned().into()), msg.to_owned());
+        e.set_status_code(status);
+        e
+    };
+    if message.contains("Sha256Mismatch") {
+        return custom(
+            "XAmzContentSHA256Mismatch",
+            http::StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+    }
+    if message.contains("SignatureMismatch") {
+        return S3Error::with_message(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        );
+    }
+    if message.contains("FormatError")
+        || message.contains("TooLarge")
+        || message.contains("TooManyTrailerHeaders")
+    {
+        return S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "The aws-chunked request body is malformed.",
+        );
+    }
+    tracing::info!(error = %message, "request body ended early");
+    S3Error::with_message(
+        S3ErrorCode::IncompleteBody,
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    )
 }
 
 #[cfg(test)]
@@ -229,6 +261,26 @@ mod tests {
                 "{code}"
             );
             assert!(!e.message().unwrap_or("").contains("secret detail"));
+        }
+    }
+
+    #[test]
+    fn sigv4_stream_errors_map_to_aws_codes() {
+        for (msg, code) in [
+            (
+                "UploadStreamError: Sha256Mismatch",
+                "XAmzContentSHA256Mismatch",
+            ),
+            (
+                "AwsChunkedStreamError: SignatureMismatch",
+                "SignatureDoesNotMatch",
+            ),
+            ("AwsChunkedStreamError: FormatError", "InvalidRequest"),
+            ("AwsChunkedStreamError: Incomplete", "IncompleteBody"),
+            ("connection reset", "IncompleteBody"),
+        ] {
+            let e = to_s3_error(Error::Body(msg.into()));
+            assert_eq!(e.code().as_str(), code, "{msg}");
         }
     }
 

@@ -12,15 +12,17 @@
 mod access;
 mod convert;
 mod error;
+mod front;
 mod ops;
 
 use std::sync::Arc;
 
 use coffer_iam::Credentials;
 use coffer_objects::Objects;
-use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::service::S3ServiceBuilder;
 
 pub use error::to_s3_error;
+pub use front::{Answer, S3Front};
 
 /// The S3 operations, implemented over [`Objects`].
 pub struct S3Api {
@@ -34,12 +36,12 @@ pub struct Config {
     pub domain: Option<String>,
 }
 
-/// Builds the S3 hyper service.
+/// Builds the S3 front end.
 pub fn service(
     objects: Arc<Objects>,
     credentials: Arc<dyn Credentials>,
     config: &Config,
-) -> S3Service {
+) -> S3Front {
     let mut b = S3ServiceBuilder::new(S3Api {
         objects: objects.clone(),
     });
@@ -53,5 +55,5 @@ pub fn service(
     if let Some(domain) = &config.domain {
         b.set_host(access::Domain::new(domain));
     }
-    b.build()
+    S3Front::new(b.build())
 }

@@ -72,35 +72,35 @@ impl Dispatcher {
         ));
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         let work = AssertUnwindSafe(self.route(req, cx.clone()).instrument(span)).catch_unwind();
-        let mut resp = match work.await {
+        let resp = match work.await {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!("request handler panicked");
-                internal_error()
+                (internal_error(), Some("InternalError".to_owned()))
             }
         };
-        let error_code = finish(&mut resp, &id);
+        let (mut resp, error_code) = resp;
+        stamp_request_id(&mut resp, &id);
         self.app
             .audit
             .record(Event::from_context(&cx, resp.status().as_u16(), error_code));
         resp
     }
 
-    async fn route(&self, req: Request<Incoming>, cx: Arc<RequestContext>) -> Response<Body> {
+    /// Picks the protocol. Returns the response and, for a failed call, its error code.
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        cx: Arc<RequestContext>,
+    ) -> (Response<Body>, Option<String>) {
         if req.uri().path() == "/_coffer/health" {
-            return health(&req);
+            return (health(&req), None);
         }
         let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(cx);
+        parts.extensions.insert(cx.clone());
         let req = Request::from_parts(parts, Body::from(body));
-        match self.app.s3.call(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                let e: s3s::StdError = e.into();
-                tracing::error!(error = %e, "S3 service failed");
-                internal_error()
-            }
-        }
+        let answer = self.app.s3.call(req, &cx.request_id).await;
+        (answer.response, answer.error_code)
     }
 }
 
@@ -128,39 +128,10 @@ fn internal_error() -> Response<Body> {
     r
 }
 
-/// Stamps the request id on the response; for an XML error body, also inside it (AWS
-/// clients show it in error messages). Returns the error code, if the response is an error.
-fn finish(resp: &mut Response<Body>, id: &str) -> Option<String> {
+/// Every response carries the request id, as AWS's do.
+fn stamp_request_id(resp: &mut Response<Body>, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("x-amz-request-id", v.clone());
         resp.headers_mut().insert("x-amz-id-2", v);
     }
-    if !resp.status().is_client_error() && !resp.status().is_server_error() {
-        return None;
-    }
-    let bytes = resp.body().bytes()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let code = between(text, "<Code>", "</Code>").map(str::to_owned);
-    if !text.contains("<RequestId>")
-        && let Some(pos) = text.rfind("</Error>")
-    {
-        let mut with_id = String::with_capacity(text.len() + 64);
-        with_id.push_str(&text[..pos]);
-        with_id.push_str("<RequestId>");
-        with_id.push_str(id);
-        with_id.push_str("</RequestId>");
-        with_id.push_str(&text[pos..]);
-        let len = with_id.len();
-        *resp.body_mut() = Body::from(with_id);
-        if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
-            resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
-        }
-    }
-    code
-}
-
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = s.find(open)? + open.len();
-    let end = s[start..].find(close)? + start;
-    Some(&s[start..end])
 }

@@ -40,7 +40,7 @@ pub struct Config {
 
 /// The wired application: one per process.
 pub struct App {
-    pub s3: s3s::service::S3Service,
+    pub s3: coffer_api_s3::S3Front,
     pub audit: Arc<dyn Sink>,
     pub objects: Arc<Objects>,
     // Keeps the data directory locked while the app lives.

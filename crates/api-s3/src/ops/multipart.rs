@@ -33,6 +33,10 @@ pub async fn create(
     let p = principal(&req)?;
     let initiator = p.account.id.clone();
     let i = req.input;
+    super::object::refuse_sse(
+        i.server_side_encryption.as_ref(),
+        i.sse_customer_algorithm.as_deref(),
+    )?;
     let algorithm = match &i.checksum_algorithm {
         Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
             s3_error!(

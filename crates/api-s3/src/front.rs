@@ -1,0 +1,178 @@
+//! The S3 service as the dispatcher sees it: one call per request that returns the final
+//! response, with the request id inside every XML error body and the few error shapes
+//! where s3s differs from AWS corrected. s3s produces those errors before our code runs
+//! (while parsing and authenticating), so this is the only place that can see them.
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use s3s::Body;
+use s3s::service::S3Service;
+
+pub struct S3Front {
+    service: S3Service,
+}
+
+/// What the dispatcher needs back: the response, and the AWS error code if it failed.
+pub struct Answer {
+    pub response: Response<Body>,
+    pub error_code: Option<String>,
+}
+
+impl S3Front {
+    pub fn new(service: S3Service) -> Self {
+        Self { service }
+    }
+
+    pub async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
+        let response = match self.service.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                let e: s3s::StdError = e.into();
+                tracing::error!(error = %e, "S3 service failed");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            }
+        };
+        finish(response, request_id)
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
+        xml_escape(code),
+        xml_escape(message)
+    );
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let end = s[start..].find(close)? + start;
+    Some(&s[start..end])
+}
+
+/// AWS's answer where s3s gives a different one.
+fn aws_shape(code: &str, message: &str) -> Option<(StatusCode, &'static str, String)> {
+    match code {
+        // A POST whose form violates its signed policy.
+        "InvalidPolicyDocument" if message.starts_with("Policy condition") => Some((
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("Invalid according to Policy: Policy Condition failed: {message}"),
+        )),
+        _ => None,
+    }
+}
+
+fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
+    if !resp.status().is_client_error() && !resp.status().is_server_error() {
+        return Answer {
+            response: resp,
+            error_code: None,
+        };
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return Answer {
+            response: resp,
+            error_code: None,
+        };
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Answer {
+            response: resp,
+            error_code: None,
+        };
+    };
+    let mut code = between(text, "<Code>", "</Code>").map(str::to_owned);
+    let message = between(text, "<Message>", "</Message>")
+        .unwrap_or("")
+        .to_owned();
+    if let Some((status, new_code, new_message)) =
+        code.as_deref().and_then(|c| aws_shape(c, &message))
+    {
+        let headers = std::mem::take(resp.headers_mut());
+        resp = error_response(status, new_code, &new_message);
+        for (k, v) in &headers {
+            if k != http::header::CONTENT_LENGTH && k != http::header::CONTENT_TYPE {
+                resp.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        code = Some(new_code.to_owned());
+    }
+    let Some(text) = resp.body().bytes() else {
+        return Answer {
+            response: resp,
+            error_code: code,
+        };
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    if !text.contains("<RequestId>")
+        && let Some(pos) = text.rfind("</Error>")
+    {
+        let with_id = format!(
+            "{}<RequestId>{}</RequestId>{}",
+            &text[..pos],
+            xml_escape(request_id),
+            &text[pos..]
+        );
+        if let Ok(v) = HeaderValue::from_str(&with_id.len().to_string()) {
+            resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+        }
+        *resp.body_mut() = Body::from(Bytes::from(with_id));
+    }
+    Answer {
+        response: resp,
+        error_code: code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_goes_into_error_bodies() {
+        let r = error_response(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        );
+        let a = finish(r, "ABC123");
+        assert_eq!(a.error_code.as_deref(), Some("NoSuchKey"));
+        let body = a.response.body().bytes().expect("full body");
+        let body = std::str::from_utf8(&body).expect("utf-8");
+        assert!(
+            body.contains("<RequestId>ABC123</RequestId></Error>"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn post_policy_violations_are_access_denied() {
+        let r = error_response(
+            StatusCode::BAD_REQUEST,
+            "InvalidPolicyDocument",
+            "Policy condition 'eq' failed",
+        );
+        let a = finish(r, "X");
+        assert_eq!(a.response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(a.error_code.as_deref(), Some("AccessDenied"));
+    }
+}

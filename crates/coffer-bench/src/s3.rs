@@ -1,0 +1,322 @@
+//! The S3 requests the benchmark makes, signed with SigV4.
+
+use std::convert::Infallible;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use coffer_sigv4::{CanonicalInput, EMPTY_SHA256, Scope, UNSIGNED_PAYLOAD, uri_encode_path};
+
+use crate::Args;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Bodies are cut from one 1 MiB buffer of incompressible bytes.
+const PATTERN_LEN: usize = 1 << 20;
+
+pub struct Client {
+    http: HyperClient<HttpConnector, Body>,
+    base: String,
+    host: String,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+    region: String,
+    size: u64,
+    sse_headers: Vec<(String, String)>,
+    pattern: Bytes,
+}
+
+/// Which keys the workload touches.
+#[derive(Clone)]
+pub struct KeySpace {
+    prefix: String,
+    size: u64,
+    read_set: usize,
+}
+
+impl KeySpace {
+    pub fn new(args: &Args) -> Self {
+        let sse: String = args
+            .sse
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        // Keep what the read set occupies on disk bounded (about 2 GiB).
+        let fit = usize::try_from((2u64 << 30) / args.size.max(1)).unwrap_or(usize::MAX);
+        Self {
+            prefix: format!(
+                "coffer-bench/{}-{sse}{}",
+                args.size,
+                if args.bucket_key { "-bk" } else { "" }
+            ),
+            size: args.size,
+            read_set: args.concurrency.min(fit).max(1),
+        }
+    }
+
+    pub fn read_set(&self) -> usize {
+        self.read_set
+    }
+
+    /// Small objects get fresh keys; large ones reuse a few keys per worker so that long
+    /// runs do not fill the disk.
+    pub fn write_key(&self, worker: usize, seq: u64) -> String {
+        let seq = if self.size >= 1 << 20 { seq % 4 } else { seq };
+        format!("{}/w{worker}-{seq}", self.prefix)
+    }
+
+    pub fn read_key(&self, worker: usize, seq: u64) -> String {
+        let i = (worker as u64 + seq) % self.read_set as u64;
+        self.read_name(i as usize)
+    }
+
+    fn read_name(&self, i: usize) -> String {
+        format!("{}/r{i}", self.prefix)
+    }
+}
+
+fn sse_headers(args: &Args) -> anyhow::Result<Vec<(String, String)>> {
+    let mut h = Vec::new();
+    match args.sse.as_str() {
+        "none" => {}
+        "AES256" => h.push(("x-amz-server-side-encryption".into(), "AES256".into())),
+        s if s == "aws:kms" || s.starts_with("aws:kms:") => {
+            h.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
+            if let Some(key) = s.strip_prefix("aws:kms:") {
+                h.push((
+                    "x-amz-server-side-encryption-aws-kms-key-id".into(),
+                    key.into(),
+                ));
+            }
+        }
+        other => {
+            anyhow::bail!("--sse must be none, AES256, aws:kms or aws:kms:KEY (got {other:?})")
+        }
+    }
+    if args.bucket_key {
+        h.push((
+            "x-amz-server-side-encryption-bucket-key-enabled".into(),
+            "true".into(),
+        ));
+    }
+    Ok(h)
+}
+
+impl Client {
+    pub fn new(args: &Args) -> anyhow::Result<Self> {
+        let uri: Uri = args.endpoint.parse().context("--endpoint is not a URL")?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "only http:// endpoints are supported"
+        );
+        let host = uri
+            .authority()
+            .context("--endpoint has no host")?
+            .as_str()
+            .to_owned();
+        let mut pattern = vec![0u8; PATTERN_LEN];
+        // xorshift: cheap, incompressible, deterministic.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for chunk in pattern.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = x.to_le_bytes();
+            chunk.copy_from_slice(&b[..chunk.len()]);
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(args.concurrency.max(1) * 2)
+            .build(connector);
+        Ok(Self {
+            http,
+            base: args.endpoint.trim_end_matches('/').to_owned(),
+            host,
+            bucket: args.bucket.clone(),
+            access_key: args.access_key.clone(),
+            secret_key: args.secret_key.clone(),
+            region: args.region.clone(),
+            size: args.size,
+            sse_headers: sse_headers(args)?,
+            pattern: Bytes::from(pattern),
+        })
+    }
+
+    fn body(&self) -> Body {
+        let mut left = self.size;
+        let pattern = self.pattern.clone();
+        let chunks = std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(PATTERN_LEN as u64) as usize;
+            left -= n as u64;
+            Some(Ok::<_, Infallible>(Frame::data(pattern.slice(..n))))
+        });
+        BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks)))
+    }
+
+    fn empty() -> Body {
+        BodyExt::boxed(Empty::<Bytes>::new())
+    }
+
+    /// Builds a signed request for `path` (already starting with `/`).
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        extra: &[(String, String)],
+        payload_hash: &str,
+        body: Body,
+        content_length: Option<u64>,
+    ) -> anyhow::Result<Request<Body>> {
+        let canonical_uri = uri_encode_path(path);
+        let scope = Scope {
+            access_key_id: &self.access_key,
+            secret_access_key: &self.secret_key,
+            region: &self.region,
+            service: "s3",
+            time: time::OffsetDateTime::now_utc(),
+        };
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), self.host.clone()),
+            ("x-amz-date".into(), scope.amz_date()),
+            ("x-amz-content-sha256".into(), payload_hash.into()),
+        ];
+        headers.extend(extra.iter().cloned());
+        let auth = coffer_sigv4::authorization_header(
+            &scope,
+            &CanonicalInput {
+                method: method.as_str(),
+                canonical_uri: &canonical_uri,
+                query: &[],
+                headers: &headers,
+                payload_hash,
+            },
+        );
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{canonical_uri}", self.base));
+        for (k, v) in &headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b = b.header("authorization", auth);
+        if let Some(len) = content_length {
+            b = b.header("content-length", len);
+        }
+        Ok(b.body(body)?)
+    }
+
+    async fn send(&self, req: Request<Body>) -> anyhow::Result<(StatusCode, u64, Bytes)> {
+        let resp = self.http.request(req).await.context("request failed")?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        let mut err_body = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("reading the response body")?;
+            if let Some(d) = frame.data_ref() {
+                n += d.len() as u64;
+                if !status.is_success() && err_body.len() < 4096 {
+                    err_body.extend_from_slice(d);
+                }
+            }
+        }
+        Ok((status, n, err_body.freeze()))
+    }
+
+    fn check(status: StatusCode, body: &Bytes, what: &str) -> anyhow::Result<()> {
+        if status.is_success() {
+            Ok(())
+        } else {
+            anyhow::bail!("{what}: HTTP {status}: {}", String::from_utf8_lossy(body))
+        }
+    }
+
+    pub async fn ensure_bucket(&self) -> anyhow::Result<()> {
+        let path = format!("/{}", self.bucket);
+        let req = self.request(Method::HEAD, &path, &[], EMPTY_SHA256, Self::empty(), None)?;
+        let (status, _, _) = self.send(req).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let req = self.request(
+            Method::PUT,
+            &path,
+            &[],
+            EMPTY_SHA256,
+            Self::empty(),
+            Some(0),
+        )?;
+        let (status, _, body) = self.send(req).await?;
+        if status == StatusCode::CONFLICT {
+            return Ok(()); // created concurrently, or already ours
+        }
+        Self::check(status, &body, "CreateBucket")
+    }
+
+    /// PUTs one object; returns the bytes sent.
+    pub async fn put(&self, key: &str) -> anyhow::Result<u64> {
+        let path = format!("/{}/{key}", self.bucket);
+        let req = self.request(
+            Method::PUT,
+            &path,
+            &self.sse_headers,
+            UNSIGNED_PAYLOAD,
+            self.body(),
+            Some(self.size),
+        )?;
+        let (status, _, body) = self.send(req).await?;
+        Self::check(status, &body, "PutObject")?;
+        Ok(self.size)
+    }
+
+    /// GETs one object; returns the bytes received (checked against the object size).
+    pub async fn get(&self, key: &str) -> anyhow::Result<u64> {
+        let path = format!("/{}/{key}", self.bucket);
+        let req = self.request(Method::GET, &path, &[], EMPTY_SHA256, Self::empty(), None)?;
+        let (status, n, body) = self.send(req).await?;
+        Self::check(status, &body, "GetObject")?;
+        anyhow::ensure!(
+            n == self.size,
+            "GetObject returned {n} bytes, expected {}",
+            self.size
+        );
+        Ok(n)
+    }
+
+    /// Makes sure every object of the read set exists with the right size.
+    pub async fn prepare_reads(&self, keys: &KeySpace, concurrency: usize) -> anyhow::Result<()> {
+        use futures::StreamExt;
+        let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..keys.read_set())
+            .map(|i| async move {
+                let key = keys.read_name(i);
+                let path = format!("/{}/{key}", self.bucket);
+                let req =
+                    self.request(Method::HEAD, &path, &[], EMPTY_SHA256, Self::empty(), None)?;
+                let resp = self.http.request(req).await.context("HEAD failed")?;
+                let len = resp
+                    .headers()
+                    .get("content-length")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if resp.status().is_success() && len == Some(self.size) {
+                    return Ok(());
+                }
+                self.put(&key).await.map(|_| ())
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
