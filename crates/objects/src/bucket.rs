@@ -44,11 +44,28 @@ impl Objects {
         }
     }
 
+    /// The bucket's record. Served from memory after the first lookup: every request
+    /// needs it (authorization asks for its owner) and it changes only when the bucket is
+    /// created or deleted through this process.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.meta
+        let generation = {
+            let cache = self.buckets.lock();
+            if let Some(b) = cache.records.get(name) {
+                return Ok(b.clone());
+            }
+            cache.generation
+        };
+        let record = self
+            .meta
             .get_bucket(name)
             .await?
-            .ok_or_else(|| Error::NoSuchBucket(name.to_owned()))
+            .ok_or_else(|| Error::NoSuchBucket(name.to_owned()))?;
+        let mut cache = self.buckets.lock();
+        // A delete since our read may have made the record stale: then do not cache it.
+        if cache.generation == generation {
+            cache.records.insert(name.to_owned(), record.clone());
+        }
+        Ok(record)
     }
 
     /// The buckets `owner` owns, by name.
@@ -59,7 +76,29 @@ impl Objects {
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        Ok(self.meta.delete_bucket(name).await?)
+        self.meta.delete_bucket(name).await?;
+        let mut cache = self.buckets.lock();
+        cache.generation += 1;
+        cache.records.remove(name);
+        Ok(())
+    }
+}
+
+/// Bucket records known to exist. `generation` counts deletes, so that a lookup racing a
+/// delete never caches the deleted bucket.
+#[derive(Default)]
+pub(crate) struct BucketCache {
+    records: std::collections::HashMap<String, BucketRecord>,
+    generation: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Buckets(std::sync::Mutex<BucketCache>);
+
+impl Buckets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BucketCache> {
+        // The cache holds no invariant a panic could break mid-update.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -71,6 +71,7 @@ pub struct Objects {
     blobs: Arc<dyn BlobStore>,
     config: Config,
     garbage: Notify,
+    buckets: bucket::Buckets,
 }
 
 impl Objects {
@@ -80,6 +81,7 @@ impl Objects {
             blobs,
             config,
             garbage: Notify::new(),
+            buckets: bucket::Buckets::default(),
         }
     }
 

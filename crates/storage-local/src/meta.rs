@@ -39,6 +39,12 @@ impl SqliteMeta {
         let mut conn = Connection::open(path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
+        schema::configure_writer(&conn)?;
+        let checkpointer = Connection::open(path)?;
+        schema::configure(&checkpointer)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        crate::writer::start_checkpointer(checkpointer, wal.into());
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -118,6 +124,26 @@ struct StoredExtent {
     len: u64,
 }
 
+/// Executes a statement through the connection's statement cache: hot statements are
+/// parsed once per connection, not once per request.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params))
+        .map_err(backend)
+}
+
+/// `query_row` through the statement cache.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.query_row(params, f).optional())
+        .map_err(backend)
+}
+
 fn json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Backend(format!("encoding metadata: {e}")))
 }
@@ -132,11 +158,11 @@ fn store_extents(conn: &Connection, extents: &[Extent]) -> Result<String> {
     for e in extents {
         match e {
             Extent::Inline(data) => {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT INTO inline_data (data) VALUES (?1)",
                     params![data.as_ref()],
-                )
-                .map_err(backend)?;
+                )?;
                 out.push(StoredExtent {
                     blob: None,
                     inline: Some(conn.last_insert_rowid()),
@@ -144,11 +170,11 @@ fn store_extents(conn: &Connection, extents: &[Extent]) -> Result<String> {
                 });
             }
             Extent::Blob { id, len } => {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR IGNORE INTO blob_refs (blob_id) VALUES (?1)",
                     params![id.as_str()],
-                )
-                .map_err(backend)?;
+                )?;
                 out.push(StoredExtent {
                     blob: Some(id.as_str().to_owned()),
                     inline: None,
@@ -192,16 +218,17 @@ fn drop_extents(conn: &Connection, stored: &str, keep: &BTreeSet<String>) -> Res
     let stored: Vec<StoredExtent> = unjson(stored)?;
     for s in stored {
         if let Some(i) = s.inline {
-            conn.execute("DELETE FROM inline_data WHERE id = ?1", [i])
-                .map_err(backend)?;
+            exec(conn, "DELETE FROM inline_data WHERE id = ?1", [i])?;
         }
         if let Some(b) = s.blob
             && !keep.contains(&b)
         {
-            conn.execute("DELETE FROM blob_refs WHERE blob_id = ?1", [&b])
-                .map_err(backend)?;
-            conn.execute("INSERT OR IGNORE INTO garbage (blob_id) VALUES (?1)", [&b])
-                .map_err(backend)?;
+            exec(conn, "DELETE FROM blob_refs WHERE blob_id = ?1", [&b])?;
+            exec(
+                conn,
+                "INSERT OR IGNORE INTO garbage (blob_id) VALUES (?1)",
+                [&b],
+            )?;
         }
     }
     Ok(())
@@ -266,13 +293,12 @@ fn full_object(conn: &Connection, bucket: &str, row: ObjectRow) -> Result<Object
 }
 
 fn get_object_row(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRow>> {
-    conn.query_row(
+    query_one(
+        conn,
         &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
         params![bucket, key.as_bytes()],
         object_row,
     )
-    .optional()
-    .map_err(backend)
 }
 
 fn check_precondition(
@@ -293,10 +319,13 @@ fn check_precondition(
 }
 
 fn bucket_exists(conn: &Connection, name: &str) -> Result<bool> {
-    conn.query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
-        .optional()
-        .map(|o| o.is_some())
-        .map_err(backend)
+    query_one(
+        conn,
+        "SELECT 1 FROM buckets WHERE name = ?1",
+        [name],
+        |_| Ok(()),
+    )
+    .map(|o| o.is_some())
 }
 
 /// Writes `object`, replacing (and freeing the data of) any current version.
@@ -315,7 +344,8 @@ fn write_object(
         None => None,
     };
     let extents = store_extents(conn, &object.extents)?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime_ms, meta, extents)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -327,8 +357,7 @@ fn write_object(
             json(&object.meta)?,
             extents
         ],
-    )
-    .map_err(backend)?;
+    )?;
     Ok(old)
 }
 
@@ -412,14 +441,13 @@ fn upload_record(row: (String, String, Vec<u8>, i64, String, String)) -> Result<
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, initiated_ms, initiator, meta";
 
 fn upload_exists(conn: &Connection, bucket: &str, upload_id: &str) -> Result<bool> {
-    conn.query_row(
+    query_one(
+        conn,
         "SELECT 1 FROM uploads WHERE upload_id = ?1 AND bucket = ?2",
         params![upload_id, bucket],
         |_| Ok(()),
     )
-    .optional()
     .map(|o| o.is_some())
-    .map_err(backend)
 }
 
 /// Removes an upload's parts; frees their data except blobs in `keep`.
@@ -436,10 +464,12 @@ fn remove_upload(conn: &Connection, upload_id: &str, keep: &BTreeSet<String>) ->
     for e in &extents {
         drop_extents(conn, e, keep)?;
     }
-    conn.execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])
-        .map_err(backend)?;
-    conn.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])
-        .map_err(backend)?;
+    exec(conn, "DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
+    exec(
+        conn,
+        "DELETE FROM uploads WHERE upload_id = ?1",
+        [upload_id],
+    )?;
     Ok(())
 }
 
@@ -462,11 +492,11 @@ impl MetaStore for SqliteMeta {
                     owner,
                 });
             }
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO buckets (name, owner, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![b.name, b.owner, b.region, ms(b.created)],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -537,8 +567,7 @@ impl MetaStore for SqliteMeta {
             if busy {
                 return Err(Error::BucketNotEmpty(name));
             }
-            conn.execute("DELETE FROM buckets WHERE name = ?1", [&name])
-                .map_err(backend)?;
+            exec(conn, "DELETE FROM buckets WHERE name = ?1", [&name])?;
             Ok(())
         })
         .await
@@ -589,11 +618,11 @@ impl MetaStore for SqliteMeta {
             };
             let mut meta: ObjectMeta = unjson(&row.meta)?;
             meta.tags = tags;
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2",
                 params![bucket, key.as_bytes(), json(&meta)?],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -608,11 +637,11 @@ impl MetaStore for SqliteMeta {
             let stored = row.extents.clone();
             let old = full_object(conn, &bucket, row)?;
             drop_extents(conn, &stored, &BTreeSet::new())?;
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
                 params![bucket, key.as_bytes()],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(Some(old))
         })
         .await
@@ -660,7 +689,8 @@ impl MetaStore for SqliteMeta {
             if !bucket_exists(conn, &u.bucket)? {
                 return Err(Error::NoSuchBucket(u.bucket.clone()));
             }
-            conn.execute(
+            exec(
+                conn,
                 &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
                     u.upload_id,
@@ -670,8 +700,7 @@ impl MetaStore for SqliteMeta {
                     u.initiator,
                     json(&u.meta)?
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -714,7 +743,8 @@ impl MetaStore for SqliteMeta {
             }
             let extent = store_extents(conn, std::slice::from_ref(&part.extent))?;
             let checksum = part.checksum.as_ref().map(json).transpose()?;
-            conn.execute(
+            exec(
+                conn,
                 &format!(
                     "INSERT OR REPLACE INTO parts (upload_id, {PART_COLUMNS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -728,8 +758,7 @@ impl MetaStore for SqliteMeta {
                     checksum,
                     extent
                 ],
-            )
-            .map_err(backend)?;
+            )?;
             Ok(())
         })
         .await
@@ -924,8 +953,7 @@ impl MetaStore for SqliteMeta {
         let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
         self.write(move |conn| {
             for id in &ids {
-                conn.execute("DELETE FROM garbage WHERE blob_id = ?1", [id])
-                    .map_err(backend)?;
+                exec(conn, "DELETE FROM garbage WHERE blob_id = ?1", [id])?;
             }
             Ok(())
         })

@@ -70,7 +70,20 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA busy_timeout = 10000;",
+         PRAGMA busy_timeout = 10000;
+         PRAGMA mmap_size = 268435456;",
+    )
+}
+
+/// Extra settings of the one write connection: a larger page cache (it walks the object
+/// index on every write), and no automatic checkpoints: those would copy WAL pages into
+/// the database inside a commit, stalling every write in the batch. The checkpointer
+/// thread does that work beside the writer instead.
+pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;",
     )
 }
 

@@ -74,6 +74,38 @@ impl Writer {
     }
 }
 
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Past this size the WAL is rewound even if that briefly holds up the writer.
+const WAL_LIMIT: u64 = 64 << 20;
+
+/// Checkpoints the WAL beside the writer. Normally PASSIVE (never blocks anyone); under
+/// sustained writes a passive checkpoint never gets to rewind the WAL, so once it passes
+/// [`WAL_LIMIT`] a RESTART checkpoint waits for the writer's current batch, copies
+/// everything and lets the next batch start the WAL from the beginning. The thread ends
+/// with the process.
+pub fn start_checkpointer(conn: Connection, wal_path: std::path::PathBuf) {
+    let spawned = thread::Builder::new()
+        .name("coffer-meta-checkpoint".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(CHECKPOINT_INTERVAL);
+                let wal_len = std::fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
+                let mode = if wal_len > WAL_LIMIT {
+                    "RESTART"
+                } else {
+                    "PASSIVE"
+                };
+                if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the WAL checkpoint thread");
+    }
+}
+
 fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];

@@ -33,6 +33,12 @@ impl State {
         self.garbage.extend(gone);
     }
 
+    fn has_upload(&self, bucket: &str, upload_id: &str) -> bool {
+        self.uploads
+            .get(upload_id)
+            .is_some_and(|u| u.bucket == bucket)
+    }
+
     fn upload_parts(&self, upload_id: &str) -> Vec<PartRecord> {
         self.parts
             .range((upload_id.to_owned(), 0)..=(upload_id.to_owned(), u32::MAX))
@@ -211,11 +217,7 @@ impl MetaStore for MemoryMeta {
 
     async fn put_part(&self, bucket: &str, upload_id: &str, part: &PartRecord) -> Result<()> {
         let mut st = self.lock();
-        if !st
-            .uploads
-            .get(upload_id)
-            .is_some_and(|u| u.bucket == bucket)
-        {
+        if !st.has_upload(bucket, upload_id) {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let old = st
@@ -238,11 +240,7 @@ impl MetaStore for MemoryMeta {
         limit: usize,
     ) -> Result<ListPage<PartRecord>> {
         let st = self.lock();
-        if !st
-            .uploads
-            .get(upload_id)
-            .is_some_and(|u| u.bucket == bucket)
-        {
+        if !st.has_upload(bucket, upload_id) {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let mut parts: Vec<PartRecord> = st
@@ -325,11 +323,7 @@ impl MetaStore for MemoryMeta {
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
         let mut st = self.lock();
-        if !st
-            .uploads
-            .get(upload_id)
-            .is_some_and(|u| u.bucket == bucket)
-        {
+        if !st.has_upload(bucket, upload_id) {
             return Err(Error::NoSuchUpload(upload_id.into()));
         }
         let parts = st.remove_upload(upload_id);
