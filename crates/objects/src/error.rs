@@ -89,9 +89,12 @@ impl From<coffer_storage::Error> for Error {
             S::NoSuchUpload(u) => Error::NoSuchUpload(u),
             S::PreconditionFailed => Error::PreconditionFailed,
             S::InvalidPart(n) => Error::InvalidPart(n),
-            S::NoSuchBlob(_) | S::Corrupt(_) | S::Io(_) | S::Backend(_) => {
-                Error::Internal(e.to_string())
-            }
+            S::NoSuchBlob(_)
+            | S::NotFound(_)
+            | S::AlreadyExists(_)
+            | S::Corrupt(_)
+            | S::Io(_)
+            | S::Backend(_) => Error::Internal(e.to_string()),
         }
     }
 }

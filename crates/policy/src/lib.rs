@@ -8,6 +8,8 @@
 //! the body of this function with the access-control issue; callers do not change. No I/O:
 //! the caller looks up the resource's owner and passes it in.
 
+pub mod document;
+
 use coffer_iam::Principal;
 
 /// What authorization concluded, and why (for the audit trail and error messages).

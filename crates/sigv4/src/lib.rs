@@ -10,10 +10,12 @@
 mod chunked;
 mod encode;
 mod error;
+mod verify;
 
 pub use chunked::{ChunkSigner, EMPTY_SHA256, encoded_length};
 pub use encode::{uri_encode, uri_encode_path};
 pub use error::Error;
+pub use verify::{Received, Refusal, verify};
 
 use aws_lc_rs::{digest, hmac};
 use time::OffsetDateTime;

@@ -14,6 +14,7 @@
 
 mod blobs;
 mod error;
+mod kms;
 mod meta;
 mod schema;
 mod writer;

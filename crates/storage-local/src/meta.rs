@@ -54,7 +54,7 @@ impl SqliteMeta {
         })
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -62,7 +62,7 @@ impl SqliteMeta {
         self.inner.writer.write(f).await
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -97,16 +97,16 @@ impl SqliteMeta {
 
 // ---- encoding helpers ----
 
-fn ms(t: OffsetDateTime) -> i64 {
+pub(crate) fn ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn from_ms(v: i64) -> Result<OffsetDateTime> {
+pub(crate) fn from_ms(v: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
         .map_err(|_| corrupt(format!("timestamp {v} out of range")))
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -126,14 +126,14 @@ struct StoredExtent {
 
 /// Executes a statement through the connection's statement cache: hot statements are
 /// parsed once per connection, not once per request.
-fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+pub(crate) fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut st| st.execute(params))
         .map_err(backend)
 }
 
 /// `query_row` through the statement cache.
-fn query_one<T>(
+pub(crate) fn query_one<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,

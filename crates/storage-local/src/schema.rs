@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use crate::OpenError;
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE buckets (
@@ -64,6 +64,41 @@ CREATE TABLE blob_refs (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE garbage (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
 ";
 
+/// Version 2: the KMS (keys, wrapped material versions, aliases) and named settings.
+const V2: &str = "
+CREATE TABLE kms_keys (
+    key_id     TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    doc        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX kms_keys_by_account ON kms_keys (account_id, key_id);
+
+-- wrapped: the material, wrapped under the root key (never stored unwrapped)
+CREATE TABLE kms_materials (
+    key_id  TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    doc     TEXT NOT NULL,
+    PRIMARY KEY (key_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE kms_aliases (
+    account_id TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+CREATE INDEX kms_aliases_by_key ON kms_aliases (key_id);
+
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Sets the connection pragmas every connection needs.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
@@ -76,12 +111,15 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Extra settings of the one write connection: a larger page cache (it walks the object
-/// index on every write), and no automatic checkpoints: those would copy WAL pages into
+/// index on every write); `secure_delete`, so that deleted rows (destroyed key material,
+/// even though it is wrapped) are overwritten rather than left in free pages; and no
+/// automatic checkpoints: those would copy WAL pages into
 /// the database inside a commit, stalling every write in the batch. The checkpointer
 /// thread does that work beside the writer instead.
 pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "PRAGMA cache_size = -65536;
+         PRAGMA secure_delete = ON;
          PRAGMA wal_autocheckpoint = 0;
          PRAGMA journal_size_limit = 67108864;",
     )
@@ -96,11 +134,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
             supported: SCHEMA_VERSION,
         });
     }
-    if version == 0 {
-        let tx = conn.transaction()?;
-        tx.execute_batch(V1)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
+    // Each step upgrades one version, in one transaction.
+    let steps: [(i64, &str); 2] = [(1, V1), (2, V2)];
+    for (to, sql) in steps {
+        if version < to {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()?;
+        }
     }
     Ok(())
 }

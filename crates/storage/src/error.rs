@@ -20,6 +20,12 @@ pub enum Error {
     PreconditionFailed,
     #[error("part {0} was not uploaded or its ETag does not match")]
     InvalidPart(u32),
+    /// A KMS record (key, alias) that does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A KMS record (alias, material version) that already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
     #[error("blob {0} does not exist")]
     NoSuchBlob(String),
     #[error("stored data is inconsistent: {0}")]

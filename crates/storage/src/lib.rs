@@ -17,6 +17,7 @@
 
 mod blob;
 mod error;
+mod kms;
 mod meta;
 mod record;
 
@@ -27,6 +28,7 @@ pub mod contract;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
+pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use meta::{ListPage, MetaStore, UploadListQuery};
 pub use record::{
     BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord,

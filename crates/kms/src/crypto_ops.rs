@@ -1,0 +1,282 @@
+//! The cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey (with and
+//! without plaintext) and GenerateRandom. They read only the in-memory key table, so they
+//! cost no storage I/O.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use coffer_crypto::Secret;
+
+use crate::ciphertext::{self, Header};
+use crate::{Caller, Error, KeyEntry, KeyUsage, Kms, Op, Result};
+
+/// The largest plaintext Encrypt accepts.
+pub const MAX_PLAINTEXT: usize = 4096;
+/// The largest ciphertext blob Decrypt accepts.
+pub const MAX_CIPHERTEXT: usize = 6144;
+
+/// A GenerateDataKey(WithoutPlaintext) request.
+#[derive(Debug, Clone, Copy)]
+pub struct DataKeyRequest<'a> {
+    pub key_id: &'a str,
+    /// `AES_256` or `AES_128`; exactly one of this and `number_of_bytes`.
+    pub key_spec: Option<&'a str>,
+    pub number_of_bytes: Option<i64>,
+    pub context: &'a BTreeMap<String, String>,
+    pub with_plaintext: bool,
+}
+
+/// A generated data key.
+#[derive(Debug)]
+pub struct DataKey {
+    pub key_arn: String,
+    /// Absent for GenerateDataKeyWithoutPlaintext.
+    pub plaintext: Option<Secret>,
+    pub ciphertext: Vec<u8>,
+    pub material_id: String,
+}
+
+#[derive(Debug)]
+pub struct Decrypted {
+    pub key_arn: String,
+    pub plaintext: Secret,
+    pub material_id: String,
+}
+
+#[derive(Debug)]
+pub struct ReEncrypted {
+    pub ciphertext: Vec<u8>,
+    pub source_key_arn: String,
+    pub key_arn: String,
+    pub source_material_id: String,
+    pub material_id: String,
+}
+
+fn check_usage(e: &KeyEntry, arn: &str) -> Result<()> {
+    if e.doc.usage != KeyUsage::EncryptDecrypt {
+        return Err(Error::InvalidKeyUsage(format!(
+            "{arn} key usage is {} which is not valid for this operation.",
+            e.doc.usage.as_str()
+        )));
+    }
+    Ok(())
+}
+
+impl Kms {
+    /// Seals `plaintext` under the key's current material.
+    fn seal_with(
+        &self,
+        e: &KeyEntry,
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, String)> {
+        let m = e.current()?;
+        let key_id = uuid::Uuid::try_parse(&e.id)
+            .map_err(|_| Error::Internal(format!("key id {} is not a UUID", e.id)))?;
+        let header = Header {
+            key_id,
+            version: m.version,
+        };
+        Ok((
+            ciphertext::seal(header, &m.secret, context, plaintext)?,
+            m.doc.material_id.clone(),
+        ))
+    }
+
+    /// A usable key for a cryptographic operation: resolved, right usage, right state.
+    async fn crypto_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Op,
+    ) -> Result<std::sync::Arc<KeyEntry>> {
+        let e = self.resolve(caller, key_id, true).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        check_usage(&e, &arn)?;
+        op.check(e.doc.state, &arn)?;
+        Ok(e)
+    }
+
+    pub async fn encrypt(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        plaintext: &Secret,
+        context: &BTreeMap<String, String>,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, String)> {
+        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
+            )));
+        }
+        let e = self.crypto_key(caller, key_id, Op::Encrypt).await?;
+        let (blob, _) = self.seal_with(&e, context, plaintext.expose())?;
+        self.used(&e, "Encrypt", caller, now);
+        Ok((blob, self.key_arn(&e.account, &e.id)))
+    }
+
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        req: &DataKeyRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<DataKey> {
+        let DataKeyRequest {
+            key_id,
+            key_spec,
+            number_of_bytes,
+            context,
+            with_plaintext,
+        } = *req;
+        let len = match (key_spec, number_of_bytes) {
+            (Some("AES_256"), None) => 32,
+            (Some("AES_128"), None) => 16,
+            (Some(s), None) => {
+                return Err(Error::Validation(format!(
+                    "1 validation error detected: Value '{s}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+                )));
+            }
+            (None, Some(n)) if (1..=1024).contains(&n) => usize::try_from(n).unwrap_or(32),
+            (None, Some(n)) => {
+                return Err(Error::Validation(format!(
+                    "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
+                )));
+            }
+            _ => {
+                return Err(Error::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+        };
+        let op = if with_plaintext {
+            Op::GenerateDataKey
+        } else {
+            Op::GenerateDataKeyWithoutPlaintext
+        };
+        let e = self.crypto_key(caller, key_id, op).await?;
+        let data_key = coffer_crypto::random_secret(len)?;
+        let (blob, material_id) = self.seal_with(&e, context, data_key.expose())?;
+        self.used(
+            &e,
+            if with_plaintext {
+                "GenerateDataKey"
+            } else {
+                "GenerateDataKeyWithoutPlaintext"
+            },
+            caller,
+            now,
+        );
+        Ok(DataKey {
+            key_arn: self.key_arn(&e.account, &e.id),
+            plaintext: with_plaintext.then_some(data_key),
+            ciphertext: blob,
+            material_id,
+        })
+    }
+
+    /// Opens a blob of a key in the caller's account. `op` is the state check to apply.
+    fn open_blob(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        op: Op,
+    ) -> Result<(std::sync::Arc<KeyEntry>, Secret, String)> {
+        if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
+            return Err(Error::InvalidCiphertext);
+        }
+        let header = Header::decode(blob)?;
+        let id = header.key_id.hyphenated().to_string();
+        // A blob naming a key this caller cannot see (or a deleted key) is indistinguishable
+        // from a corrupt one.
+        let e = match self.entry(&id) {
+            Some(e) if e.account == caller.account_id => e,
+            _ => return Err(Error::InvalidCiphertext),
+        };
+        let arn = self.key_arn(&e.account, &e.id);
+        check_usage(&e, &arn)?;
+        op.check(e.doc.state, &arn)?;
+        let m = e.material(header.version).ok_or(Error::InvalidCiphertext)?;
+        let plaintext = ciphertext::open(blob, &m.secret, context)?;
+        let material_id = m.doc.material_id.clone();
+        Ok((e, plaintext, material_id))
+    }
+
+    /// Decrypt finds the key from the blob; `key_id`, when given, must name that key.
+    pub async fn decrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        key_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Decrypted> {
+        let expected = match key_id {
+            Some(k) => Some(self.resolve(caller, k, true).await?.id.clone()),
+            None => None,
+        };
+        if let Some(expected) = &expected {
+            let named = Header::decode(blob)?.key_id.hyphenated().to_string();
+            if *expected != named {
+                return Err(Error::IncorrectKey);
+            }
+        }
+        let (e, plaintext, material_id) = self.open_blob(caller, blob, context, Op::Decrypt)?;
+        self.used(&e, "Decrypt", caller, now);
+        Ok(Decrypted {
+            key_arn: self.key_arn(&e.account, &e.id),
+            plaintext,
+            material_id,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn re_encrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        source_context: &BTreeMap<String, String>,
+        source_key_id: Option<&str>,
+        destination_key_id: &str,
+        destination_context: &BTreeMap<String, String>,
+        now: OffsetDateTime,
+    ) -> Result<ReEncrypted> {
+        if let Some(k) = source_key_id {
+            let expected = self.resolve(caller, k, true).await?.id.clone();
+            if Header::decode(blob)?.key_id.hyphenated().to_string() != expected {
+                return Err(Error::IncorrectKey);
+            }
+        }
+        let dest = self
+            .crypto_key(caller, destination_key_id, Op::ReEncryptTo)
+            .await?;
+        let (src, plaintext, source_material_id) =
+            self.open_blob(caller, blob, source_context, Op::ReEncryptFrom)?;
+        let (ciphertext, material_id) =
+            self.seal_with(&dest, destination_context, plaintext.expose())?;
+        self.used(&src, "ReEncrypt", caller, now);
+        self.used(&dest, "ReEncrypt", caller, now);
+        Ok(ReEncrypted {
+            ciphertext,
+            source_key_arn: self.key_arn(&src.account, &src.id),
+            key_arn: self.key_arn(&dest.account, &dest.id),
+            source_material_id,
+            material_id,
+        })
+    }
+
+    /// GenerateRandom: 1-1024 bytes from the system CSPRNG.
+    pub fn generate_random(&self, number_of_bytes: Option<i64>) -> Result<Secret> {
+        match number_of_bytes {
+            Some(n) if (1..=1024).contains(&n) => Ok(coffer_crypto::random_secret(
+                usize::try_from(n).unwrap_or(32),
+            )?),
+            Some(n) => Err(Error::Validation(format!(
+                "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
+            ))),
+            None => Err(Error::Validation("NumberOfBytes is required".into())),
+        }
+    }
+}

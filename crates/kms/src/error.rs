@@ -1,0 +1,76 @@
+//! What a KMS operation can say went wrong, named by meaning. `coffer-api-kms` maps each
+//! variant to AWS's exception name in one exhaustive match; the S3 SSE flow maps them to
+//! S3's `KMS.*` errors.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArn(String),
+    /// The key (ARN) is disabled.
+    #[error("{0} is disabled.")]
+    Disabled(String),
+    /// The key (ARN) is in a state that does not allow the operation.
+    #[error("{arn} is {state}.")]
+    InvalidState { arn: String, state: &'static str },
+    /// Every malformed, tampered or mismatched ciphertext, whatever the reason.
+    #[error("The ciphertext is invalid.")]
+    InvalidCiphertext,
+    #[error("The key ID in the request does not identify a CMK that can perform this operation.")]
+    IncorrectKey,
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidAliasName(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    Tag(String),
+    #[error("Invalid marker.")]
+    InvalidMarker,
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<coffer_storage::Error> for Error {
+    fn from(e: coffer_storage::Error) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<coffer_crypto::Error> for Error {
+    fn from(e: coffer_crypto::Error) -> Self {
+        match e {
+            coffer_crypto::Error::Decrypt => Error::InvalidCiphertext,
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Why the KMS could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the root key does not match the one this data directory was created with (expected root key {expected}, got {given}); refusing to start rather than serve or overwrite anything"
+    )]
+    WrongRootKey { expected: String, given: String },
+    #[error("loading KMS state: {0}")]
+    Store(#[from] coffer_storage::Error),
+    #[error("root key: {0}")]
+    Crypto(#[from] coffer_crypto::Error),
+    #[error("stored KMS data is inconsistent: {0}")]
+    Corrupt(String),
+}

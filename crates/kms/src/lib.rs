@@ -1,0 +1,355 @@
+//! Coffer's key management service: the domain behind the AWS KMS API, usable from Rust by
+//! the rest of Coffer (S3 server-side encryption asks it for data keys through this API,
+//! under the same checks as HTTP callers).
+//!
+//! Main types: [`Kms`] (one per server), [`Caller`] (who asks), [`KeyMetadata`]. Keys have
+//! versions of 256-bit material; encryption uses the current version, decryption finds the
+//! version named in the ciphertext blob (`ciphertext.rs`), so every earlier ciphertext
+//! still decrypts after rotation. Invariants: key material is stored only wrapped under the
+//! [`coffer_crypto::RootKey`], with the key id and version bound in as associated data; in
+//! memory it lives in [`coffer_crypto::Secret`]s that zeroize; every operation checks the
+//! key's state against one table (`states.rs`); time-dependent logic takes `now`, and a
+//! "day" is configurable so that deletion windows and rotation periods can elapse in
+//! seconds in tests. This crate never sees HTTP.
+
+mod aliases;
+pub mod ciphertext;
+mod crypto_ops;
+mod error;
+mod keyref;
+mod keys;
+mod lifecycle;
+mod model;
+mod policy_tags;
+mod states;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use time::{Duration, OffsetDateTime};
+
+use coffer_crypto::{RootKey, Secret};
+use coffer_storage::KmsStore;
+
+pub use crypto_ops::{DataKey, DataKeyRequest, Decrypted, ReEncrypted};
+pub use error::{Error, OpenError, Result};
+pub use keyref::{KeyRef, check_alias_name};
+pub use keys::CreateKey;
+pub use lifecycle::Tick;
+pub use model::{
+    Alias, KeyManager, KeyMetadata, KeySpec, KeyState, KeyUsage, LastUsage, Origin, RotationEntry,
+    RotationStatus, RotationType,
+};
+pub use states::Op;
+
+use model::{KeyDoc, MaterialDoc};
+
+/// One page of a listing and where the next starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `Some` when the listing was truncated: pass it back as `Marker`.
+    pub next_marker: Option<String>,
+}
+
+/// Settings of the KMS.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub region: String,
+    /// How long a "day" is for every KMS window (pending deletion, rotation period).
+    /// 86,400 s in production; tests shorten it (`COFFER_KMS_DAY_SECONDS`).
+    pub day: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            day: Duration::days(1),
+        }
+    }
+}
+
+/// Who is calling: the account whose keys are addressed, and the request (for
+/// GetKeyLastUsage).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account_id: String,
+    pub request_id: String,
+}
+
+/// One version of a key's material, unwrapped.
+struct Material {
+    version: u32,
+    doc: MaterialDoc,
+    secret: Secret,
+}
+
+/// A key as the service holds it in memory.
+struct KeyEntry {
+    id: String,
+    account: String,
+    created: OffsetDateTime,
+    doc: KeyDoc,
+    /// Shared between successive versions of the entry, so changing a key's settings
+    /// never copies its material.
+    materials: Arc<Vec<Material>>,
+}
+
+impl KeyEntry {
+    fn material(&self, version: u32) -> Option<&Material> {
+        self.materials.iter().find(|m| m.version == version)
+    }
+
+    fn current(&self) -> Result<&Material> {
+        self.material(self.doc.current_version)
+            .ok_or_else(|| Error::Internal(format!("key {} lost its current material", self.id)))
+    }
+}
+
+/// The key management service.
+pub struct Kms {
+    store: Arc<dyn KmsStore>,
+    root: Arc<dyn RootKey>,
+    config: Config,
+    /// Every key, by id. Crypto operations read only this; it is replaced entry by entry
+    /// after each committed change.
+    keys: RwLock<HashMap<String, Arc<KeyEntry>>>,
+    /// Alias → key id, for aliases already looked up. Changed only under `mutate`.
+    aliases: RwLock<HashMap<(String, String), String>>,
+    /// Serializes changes, so each reads the latest committed state.
+    mutate: tokio::sync::Mutex<()>,
+    /// Last uses not yet written to the store (flushed by [`Kms::tick`]).
+    usage: Mutex<HashMap<String, LastUsage>>,
+}
+
+const ROOT_CHECK: &str = "kms.root-check";
+const ROOT_FINGERPRINT: &str = "kms.root-fingerprint";
+const ROOT_CHECK_AAD: &[u8] = b"coffer:root-key-check:v1";
+
+fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
+    format!("coffer:kms-material:v1:{key_id}:{version}").into_bytes()
+}
+
+fn lock_read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // Writers replace whole values; a panic cannot leave one half-written.
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock_write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Kms {
+    /// Opens the KMS: checks that `root` is the root key the store was created with (else
+    /// [`OpenError::WrongRootKey`], changing nothing), then loads and unwraps every key.
+    pub async fn open(
+        store: Arc<dyn KmsStore>,
+        root: Arc<dyn RootKey>,
+        config: Config,
+    ) -> std::result::Result<Self, OpenError> {
+        let given = root.fingerprint();
+        match store.get_setting(ROOT_CHECK).await? {
+            Some(check) => {
+                if root.unwrap(ROOT_CHECK_AAD, &check).is_err() {
+                    let expected = store
+                        .get_setting(ROOT_FINGERPRINT)
+                        .await?
+                        .map(|f| String::from_utf8_lossy(&f).into_owned())
+                        .unwrap_or_else(|| "unknown".into());
+                    return Err(OpenError::WrongRootKey { expected, given });
+                }
+            }
+            None => {
+                let check = root.wrap(ROOT_CHECK_AAD, &coffer_crypto::random_secret(32)?)?;
+                store
+                    .put_setting(ROOT_FINGERPRINT, given.as_bytes())
+                    .await?;
+                store.put_setting(ROOT_CHECK, &check).await?;
+            }
+        }
+        let mut keys = HashMap::new();
+        for record in store.kms_all_keys().await? {
+            let doc: KeyDoc = serde_json::from_str(&record.doc)
+                .map_err(|e| OpenError::Corrupt(format!("key {}: {e}", record.key_id)))?;
+            let mut materials = Vec::new();
+            for m in store.kms_materials(&record.key_id).await? {
+                let secret = root
+                    .unwrap(&material_aad(&record.key_id, m.version), &m.wrapped)
+                    .map_err(|_| OpenError::WrongRootKey {
+                        expected: "the one that wrapped the stored keys".into(),
+                        given: given.clone(),
+                    })?;
+                let mdoc: MaterialDoc = serde_json::from_str(&m.doc).map_err(|e| {
+                    OpenError::Corrupt(format!("material {} of {}: {e}", m.version, record.key_id))
+                })?;
+                materials.push(Material {
+                    version: m.version,
+                    doc: mdoc,
+                    secret,
+                });
+            }
+            keys.insert(
+                record.key_id.clone(),
+                Arc::new(KeyEntry {
+                    id: record.key_id,
+                    account: record.account_id,
+                    created: record.created,
+                    doc,
+                    materials: Arc::new(materials),
+                }),
+            );
+        }
+        Ok(Self {
+            store,
+            root,
+            config,
+            keys: RwLock::new(keys),
+            aliases: RwLock::new(HashMap::new()),
+            mutate: tokio::sync::Mutex::new(()),
+            usage: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn days(&self, n: u32) -> Duration {
+        self.config.day * i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    pub fn key_arn(&self, account: &str, key_id: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:key/{key_id}", self.config.region)
+    }
+
+    pub fn alias_arn(&self, account: &str, alias: &str) -> String {
+        format!("arn:aws:kms:{}:{account}:{alias}", self.config.region)
+    }
+
+    fn entry(&self, key_id: &str) -> Option<Arc<KeyEntry>> {
+        lock_read(&self.keys).get(key_id).cloned()
+    }
+
+    /// Finds the key a `KeyId` names, in the caller's account. `allow_alias` is false for
+    /// the operations AWS documents as taking only a key id or key ARN.
+    async fn resolve(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        allow_alias: bool,
+    ) -> Result<Arc<KeyEntry>> {
+        let not_found = || {
+            Error::NotFound(format!(
+                "Key '{}' does not exist",
+                if key_id.starts_with("arn:") {
+                    key_id.to_owned()
+                } else if key_id.starts_with("alias/") {
+                    self.alias_arn(&caller.account_id, key_id)
+                } else {
+                    self.key_arn(&caller.account_id, key_id)
+                }
+            ))
+        };
+        match KeyRef::parse(key_id, &self.config.region)? {
+            KeyRef::Key { id, account } => {
+                if account.as_ref().is_some_and(|a| *a != caller.account_id) {
+                    return Err(not_found());
+                }
+                match self.entry(&id) {
+                    Some(e) if e.account == caller.account_id => Ok(e),
+                    _ => Err(not_found()),
+                }
+            }
+            KeyRef::Alias { name, account } => {
+                if !allow_alias {
+                    return Err(Error::NotFound(format!("Invalid keyId {key_id}")));
+                }
+                if account.as_ref().is_some_and(|a| *a != caller.account_id) {
+                    return Err(Error::NotFound(format!("Alias {key_id} is not found.")));
+                }
+                let target = self
+                    .alias_target(&caller.account_id, &name)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "Alias {} is not found.",
+                            self.alias_arn(&caller.account_id, &name)
+                        ))
+                    })?;
+                self.entry(&target).ok_or_else(not_found)
+            }
+        }
+    }
+
+    /// The key an alias points at, through the alias cache.
+    async fn alias_target(&self, account: &str, name: &str) -> Result<Option<String>> {
+        let k = (account.to_owned(), name.to_owned());
+        if let Some(id) = lock_read(&self.aliases).get(&k) {
+            return Ok(Some(id.clone()));
+        }
+        let found = self.store.kms_get_alias(account, name).await?;
+        Ok(found.map(|a| {
+            lock_write(&self.aliases).insert(k, a.key_id.clone());
+            a.key_id
+        }))
+    }
+
+    fn metadata(&self, e: &KeyEntry) -> KeyMetadata {
+        KeyMetadata {
+            account_id: e.account.clone(),
+            key_id: e.id.clone(),
+            arn: self.key_arn(&e.account, &e.id),
+            created: e.created,
+            enabled: e.doc.state == KeyState::Enabled,
+            description: e.doc.description.clone(),
+            usage: e.doc.usage,
+            state: e.doc.state,
+            deletion_date: e.doc.deletion_date_ms.map(model::from_ms),
+            pending_window_days: e.doc.pending_window_days,
+            origin: e.doc.origin,
+            manager: e.doc.manager,
+            spec: e.doc.spec,
+            current_material_id: e
+                .material(e.doc.current_version)
+                .map(|m| m.doc.material_id.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Stores a changed key document and swaps the cached entry. Call under `mutate`.
+    async fn commit_doc(&self, e: &KeyEntry, doc: KeyDoc) -> Result<Arc<KeyEntry>> {
+        let record = coffer_storage::KmsKeyRecord {
+            key_id: e.id.clone(),
+            account_id: e.account.clone(),
+            created: e.created,
+            doc: serde_json::to_string(&doc).map_err(|err| Error::Internal(err.to_string()))?,
+        };
+        self.store.kms_update_key(&record).await?;
+        let updated = Arc::new(KeyEntry {
+            id: e.id.clone(),
+            account: e.account.clone(),
+            created: e.created,
+            doc,
+            materials: e.materials.clone(),
+        });
+        lock_write(&self.keys).insert(e.id.clone(), updated.clone());
+        Ok(updated)
+    }
+
+    /// Records a cryptographic use of a key (flushed to the store by [`Kms::tick`]).
+    fn used(&self, e: &KeyEntry, operation: &str, caller: &Caller, now: OffsetDateTime) {
+        let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        u.insert(
+            e.id.clone(),
+            LastUsage {
+                operation: operation.to_owned(),
+                time_ms: model::ms(now),
+                request_id: caller.request_id.clone(),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! What each key state allows: one table, asserted cell by cell in the tests. From AWS's
+//! "Key states of AWS KMS keys" table, for symmetric keys with AWS_KMS origin (see
+//! `docs/research-kms.md`). Where AWS documents either DisabledException or
+//! KMSInvalidStateException for a key pending deletion, Coffer answers
+//! KMSInvalidStateException, the one observed on AWS.
+
+use crate::{Error, KeyState, Result};
+
+/// The operations that act on an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    CancelKeyDeletion,
+    CreateAlias,
+    Decrypt,
+    DeleteAlias,
+    DescribeKey,
+    DisableKey,
+    DisableKeyRotation,
+    EnableKey,
+    EnableKeyRotation,
+    Encrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    GetKeyLastUsage,
+    GetKeyPolicy,
+    GetKeyRotationStatus,
+    ListAliases,
+    ListKeyPolicies,
+    ListKeyRotations,
+    ListResourceTags,
+    PutKeyPolicy,
+    ReEncryptFrom,
+    ReEncryptTo,
+    RotateKeyOnDemand,
+    ScheduleKeyDeletion,
+    TagResource,
+    UntagResource,
+    UpdateAlias,
+    UpdateKeyDescription,
+}
+
+/// The outcome of an operation in a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    /// `DisabledException`
+    Disabled,
+    /// `KMSInvalidStateException`
+    InvalidState,
+}
+
+impl Op {
+    pub fn outcome(self, state: KeyState) -> Outcome {
+        use KeyState::*;
+        use Op::*;
+        use Outcome as O;
+        match (self, state) {
+            // Read-only and alias-removal operations work in every state.
+            (
+                DescribeKey | GetKeyLastUsage | GetKeyPolicy | PutKeyPolicy | ListAliases
+                | ListKeyPolicies | ListResourceTags | DeleteAlias | GetKeyRotationStatus
+                | ListKeyRotations,
+                _,
+            ) => O::Allowed,
+
+            (CancelKeyDeletion, PendingDeletion) => O::Allowed,
+            (CancelKeyDeletion, _) => O::InvalidState,
+
+            // Cryptographic operations need an enabled key.
+            (
+                Encrypt
+                | Decrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | ReEncryptFrom
+                | ReEncryptTo,
+                Enabled,
+            ) => O::Allowed,
+            (
+                Encrypt
+                | Decrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | ReEncryptFrom
+                | ReEncryptTo,
+                Disabled,
+            ) => O::Disabled,
+            (
+                Encrypt
+                | Decrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | ReEncryptFrom
+                | ReEncryptTo,
+                PendingDeletion | PendingImport,
+            ) => O::InvalidState,
+
+            (EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand, Enabled) => O::Allowed,
+            (EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand, Disabled) => O::Disabled,
+            (
+                EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand,
+                PendingDeletion | PendingImport,
+            ) => O::InvalidState,
+
+            (EnableKey | DisableKey, Enabled | Disabled) => O::Allowed,
+            (EnableKey | DisableKey, PendingDeletion | PendingImport) => O::InvalidState,
+
+            // Management that PendingDeletion forbids.
+            (
+                CreateAlias | UpdateAlias | ScheduleKeyDeletion | TagResource | UntagResource
+                | UpdateKeyDescription,
+                PendingDeletion,
+            ) => O::InvalidState,
+            (
+                CreateAlias | UpdateAlias | ScheduleKeyDeletion | TagResource | UntagResource
+                | UpdateKeyDescription,
+                Enabled | Disabled | PendingImport,
+            ) => O::Allowed,
+        }
+    }
+
+    /// The error for a key (`arn`) in `state`, or `Ok` when allowed.
+    pub fn check(self, state: KeyState, arn: &str) -> Result<()> {
+        match self.outcome(state) {
+            Outcome::Allowed => Ok(()),
+            Outcome::Disabled => Err(Error::Disabled(arn.to_owned())),
+            Outcome::InvalidState => Err(Error::InvalidState {
+                arn: arn.to_owned(),
+                state: match (self, state) {
+                    (Op::CancelKeyDeletion, _) => "not pending deletion",
+                    (_, KeyState::Enabled) => "enabled",
+                    (_, KeyState::Disabled) => "disabled",
+                    (_, KeyState::PendingDeletion) => "pending deletion",
+                    (_, KeyState::PendingImport) => "pending import",
+                },
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cell, in the order Enabled, Disabled, PendingDeletion, PendingImport.
+    /// A = allowed, D = DisabledException, S = KMSInvalidStateException.
+    const TABLE: &[(Op, &str)] = &[
+        (Op::CancelKeyDeletion, "SSAS"),
+        (Op::CreateAlias, "AASA"),
+        (Op::Decrypt, "ADSS"),
+        (Op::DeleteAlias, "AAAA"),
+        (Op::DescribeKey, "AAAA"),
+        (Op::DisableKey, "AASS"),
+        (Op::DisableKeyRotation, "ADSS"),
+        (Op::EnableKey, "AASS"),
+        (Op::EnableKeyRotation, "ADSS"),
+        (Op::Encrypt, "ADSS"),
+        (Op::GenerateDataKey, "ADSS"),
+        (Op::GenerateDataKeyWithoutPlaintext, "ADSS"),
+        (Op::GetKeyLastUsage, "AAAA"),
+        (Op::GetKeyPolicy, "AAAA"),
+        (Op::GetKeyRotationStatus, "AAAA"),
+        (Op::ListAliases, "AAAA"),
+        (Op::ListKeyPolicies, "AAAA"),
+        (Op::ListKeyRotations, "AAAA"),
+        (Op::ListResourceTags, "AAAA"),
+        (Op::PutKeyPolicy, "AAAA"),
+        (Op::ReEncryptFrom, "ADSS"),
+        (Op::ReEncryptTo, "ADSS"),
+        (Op::RotateKeyOnDemand, "ADSS"),
+        (Op::ScheduleKeyDeletion, "AASA"),
+        (Op::TagResource, "AASA"),
+        (Op::UntagResource, "AASA"),
+        (Op::UpdateAlias, "AASA"),
+        (Op::UpdateKeyDescription, "AASA"),
+    ];
+
+    #[test]
+    fn key_state_table_cell_by_cell() {
+        let states = [
+            KeyState::Enabled,
+            KeyState::Disabled,
+            KeyState::PendingDeletion,
+            KeyState::PendingImport,
+        ];
+        for (op, row) in TABLE {
+            for (state, cell) in states.iter().zip(row.chars()) {
+                let want = match cell {
+                    'A' => Outcome::Allowed,
+                    'D' => Outcome::Disabled,
+                    _ => Outcome::InvalidState,
+                };
+                assert_eq!(op.outcome(*state), want, "{op:?} in {state:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Op::Encrypt
+            .check(KeyState::Disabled, "arn:k")
+            .expect_err("disabled");
+        assert_eq!(e.to_string(), "arn:k is disabled.");
+        let e = Op::Encrypt
+            .check(KeyState::PendingDeletion, "arn:k")
+            .expect_err("pending");
+        assert_eq!(e.to_string(), "arn:k is pending deletion.");
+    }
+}
