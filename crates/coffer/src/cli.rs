@@ -47,11 +47,37 @@ pub struct ServeArgs {
     /// Base domain for virtual-hosted-style requests (`BUCKET.DOMAIN`).
     #[arg(long, env = "COFFER_DOMAIN")]
     pub domain: Option<String>,
+
+    /// The root key (32 random bytes) that wraps all key material; created, mode 0600, if
+    /// absent. Default: DATA_DIR/root.key. Ignored when COFFER_ROOT_KEY is set.
+    #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+
+    /// How many seconds a KMS "day" lasts (deletion windows, rotation periods); fractions
+    /// allowed. For tests and demos only.
+    #[arg(
+        long,
+        env = "COFFER_KMS_DAY_SECONDS",
+        default_value_t = 86_400.0,
+        hide = true
+    )]
+    pub kms_day_seconds: f64,
 }
 
 impl ServeArgs {
     pub fn config(self) -> crate::Config {
+        let root_key = match std::env::var("COFFER_ROOT_KEY") {
+            Ok(b64) if !b64.is_empty() => coffer_crypto::RootKeySource::Base64(b64),
+            _ => coffer_crypto::RootKeySource::File(
+                self.root_key_file
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("root.key")),
+            ),
+        };
         crate::Config {
+            root_key,
+            kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
+                .unwrap_or(std::time::Duration::from_secs(86_400)),
             data_dir: self.data_dir,
             listen: self.listen,
             region: self.region,

@@ -96,12 +96,96 @@ impl Dispatcher {
         if req.uri().path() == "/_coffer/health" {
             return (health(&req), None);
         }
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        if coffer_api_kms::is_kms(target) {
+            return self.kms(req, &cx).await;
+        }
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(cx.clone());
         let req = Request::from_parts(parts, Body::from(body));
         let answer = self.app.s3.call(req, &cx.request_id).await;
         (answer.response, answer.error_code)
     }
+}
+
+/// Largest KMS request body read (the largest legal one, a 32 KiB policy, base64-free,
+/// fits with room to spare).
+const KMS_MAX_BODY: usize = 1 << 20;
+
+impl Dispatcher {
+    async fn kms(
+        &self,
+        req: Request<Incoming>,
+        cx: &RequestContext,
+    ) -> (Response<Body>, Option<String>) {
+        use http_body_util::BodyExt;
+        let (parts, body) = req.into_parts();
+        let limited = http_body_util::Limited::new(body, KMS_MAX_BODY);
+        let body = match limited.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let too_big = e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                let (code, msg) = if too_big {
+                    ("SerializationException", "The request body is too large")
+                } else {
+                    (
+                        "SerializationException",
+                        "The request body could not be read",
+                    )
+                };
+                let w = coffer_api_kms::WireError::new(code, msg);
+                return (
+                    kms_response(w.status, bytes::Bytes::from(w.body()), &cx.request_id),
+                    Some(code.to_owned()),
+                );
+            }
+        };
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect();
+        let r = self
+            .app
+            .kms_api
+            .call(
+                coffer_api_kms::KmsRequest {
+                    method: parts.method.as_str(),
+                    raw_path: parts.uri.path(),
+                    raw_query: parts.uri.query().unwrap_or(""),
+                    headers,
+                    body,
+                },
+                cx,
+            )
+            .await;
+        (
+            kms_response(r.status, r.body, &cx.request_id),
+            r.error_code.map(str::to_owned),
+        )
+    }
+}
+
+fn kms_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(coffer_api_kms::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
 }
 
 fn health(req: &Request<Incoming>) -> Response<Body> {

@@ -36,11 +36,17 @@ pub struct Config {
     pub domain: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Where the root key that wraps all KMS key material comes from.
+    pub root_key: coffer_crypto::RootKeySource,
+    /// How long a KMS "day" is.
+    pub kms_day: Duration,
 }
 
 /// The wired application: one per process.
 pub struct App {
     pub s3: coffer_api_s3::S3Front,
+    pub kms_api: coffer_api_kms::KmsApi,
+    pub kms: Arc<coffer_kms::Kms>,
     pub audit: Arc<dyn Sink>,
     pub objects: Arc<Objects>,
     // Keeps the data directory locked while the app lives.
@@ -72,9 +78,36 @@ impl App {
                 "recovered blobs left in staging by an unclean stop"
             );
         }
+        let (root, created) =
+            coffer_crypto::LocalRootKey::load(&config.root_key).context("loading the root key")?;
+        if let coffer_crypto::RootKeySource::File(path) = &config.root_key {
+            if created {
+                tracing::info!(path = %path.display(), "created a new root key");
+            }
+            if path.starts_with(&config.data_dir) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the root key is inside the data directory: anyone with a copy of the directory can unwrap every key; in production keep it on another volume (--root-key-file), pass it in COFFER_ROOT_KEY, or use an HSM"
+                );
+            }
+        }
+        let kms = Arc::new(
+            coffer_kms::Kms::open(
+                Arc::new(store.meta.clone()),
+                Arc::new(root),
+                coffer_kms::Config {
+                    region: config.region.clone(),
+                    day: time::Duration::try_from(config.kms_day)
+                        .context("COFFER_KMS_DAY_SECONDS is too large")?,
+                },
+            )
+            .await
+            .context("opening the KMS")?,
+        );
         let mut creds = StaticCredentials::new();
         creds.insert(identity.root_secret.clone(), identity.root_principal());
         let credentials: Arc<dyn Credentials> = Arc::new(creds);
+        let kms_api = coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone());
         let s3 = coffer_api_s3::service(
             objects.clone(),
             credentials,
@@ -85,6 +118,8 @@ impl App {
         Ok((
             Self {
                 s3,
+                kms_api,
+                kms,
                 audit: Arc::new(NoopSink),
                 objects,
                 _store: store,
@@ -111,6 +146,7 @@ pub async fn serve(
         _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
     };
     let collector = app.objects.spawn_collector();
+    let kms_ticker = spawn_kms_ticker(app.kms.clone(), config.kms_day);
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -167,5 +203,22 @@ pub async fn serve(
         }
     }
     collector.abort();
+    kms_ticker.abort();
     Ok(())
+}
+
+/// Runs the KMS background step (scheduled deletions, rotations, last-usage records)
+/// about once a second, or more often when a KMS day is very short.
+fn spawn_kms_ticker(kms: Arc<coffer_kms::Kms>, day: Duration) -> tokio::task::JoinHandle<()> {
+    let period = (day / 8).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = kms.tick(time::OffsetDateTime::now_utc()).await {
+                tracing::warn!(error = %e, "KMS background step failed; retrying");
+            }
+        }
+    })
 }

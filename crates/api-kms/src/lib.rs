@@ -1,0 +1,127 @@
+//! The AWS KMS JSON API (`POST /`, `X-Amz-Target: TrentService.<Operation>`,
+//! `application/x-amz-json-1.1`) over [`coffer_kms::Kms`].
+//!
+//! [`KmsApi::call`] authenticates the request with SigV4 for service `kms` (against the
+//! same [`coffer_iam::Credentials`] as S3), asks the one authorization point, parses the
+//! operation's JSON, calls the domain and renders the reply; failures become AWS's JSON
+//! errors in one place (`error.rs`). Plaintexts and data keys are decoded into and
+//! encoded from zeroizing buffers, never ordinary strings. API boundary: this crate knows
+//! the wire, not the keys; it never touches key material except to base64 it.
+
+mod auth;
+mod error;
+mod ops;
+mod wire;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use coffer_audit::RequestContext;
+use coffer_iam::Credentials;
+use coffer_kms::{Caller, Kms};
+
+pub use error::{WireError, to_wire};
+
+/// The JSON content type of KMS requests and replies.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Whether a request is for the KMS (`X-Amz-Target: TrentService.*`).
+pub fn is_kms(target: Option<&str>) -> bool {
+    target.is_some_and(|t| t.starts_with("TrentService."))
+}
+
+/// A request as the dispatcher hands it over, body already read.
+pub struct KmsRequest<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// The reply: status, JSON body (wiped from memory when dropped), and the error code.
+pub struct KmsResponse {
+    pub status: u16,
+    pub body: Bytes,
+    pub error_code: Option<&'static str>,
+}
+
+pub struct KmsApi {
+    kms: Arc<Kms>,
+    auth: auth::Authenticator,
+}
+
+impl KmsApi {
+    pub fn new(kms: Arc<Kms>, credentials: Arc<dyn Credentials>) -> Self {
+        Self {
+            kms,
+            auth: auth::Authenticator::new(credentials),
+        }
+    }
+
+    pub async fn call(&self, req: KmsRequest<'_>, cx: &RequestContext) -> KmsResponse {
+        let now = OffsetDateTime::now_utc();
+        match self.handle(&req, cx, now).await {
+            Ok(body) => KmsResponse {
+                status: 200,
+                body,
+                error_code: None,
+            },
+            Err(e) => KmsResponse {
+                status: e.status,
+                body: Bytes::from(e.body()),
+                error_code: Some(e.code),
+            },
+        }
+    }
+
+    async fn handle(
+        &self,
+        req: &KmsRequest<'_>,
+        cx: &RequestContext,
+        now: OffsetDateTime,
+    ) -> Result<Bytes, WireError> {
+        let target = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let op = target.strip_prefix("TrentService.").unwrap_or("");
+        let operation = ops::operation_name(op);
+        cx.fill(|f| {
+            f.service = Some("kms.amazonaws.com");
+            f.operation = Some(operation);
+        });
+        if req.method != "POST" {
+            return Err(WireError::new(
+                "UnknownOperationException",
+                "KMS operations must be POST requests",
+            ));
+        }
+        let principal = self.auth.authenticate(req, now)?;
+        cx.fill(|f| {
+            f.principal_arn = Some(principal.arn());
+            f.account_id = Some(principal.account.id.clone());
+            f.access_key_id = Some(principal.access_key_id.clone());
+        });
+        let action = format!("kms:{op}");
+        if let coffer_policy::Decision::Deny(why) =
+            coffer_policy::authorize(&coffer_policy::Request {
+                principal: Some(&principal),
+                action: &action,
+                resource_owner: None,
+            })
+        {
+            return Err(WireError::new("AccessDeniedException", why));
+        }
+        let caller = Caller {
+            account_id: principal.account.id.clone(),
+            request_id: cx.request_id.clone(),
+        };
+        let rendered = ops::run(&self.kms, op, &req.body, &caller, now).await?;
+        Ok(Bytes::from_owner(rendered))
+    }
+}
