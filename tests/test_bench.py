@@ -56,3 +56,19 @@ def test_bad_size_is_refused():
                         "--bucket", "x", "--op", "put", "--size", "4XB"], capture_output=True, text=True)
     assert p.returncode != 0
     assert "unknown size unit" in p.stderr
+
+
+def test_kms_workloads_report_one_json_line(server):
+    key = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    for op in ("kms-encrypt", "kms-decrypt", "kms-generate-data-key"):
+        p = run_bench(server, "--op", op, "--key", key, "--size", "64", "--concurrency", "2", "--count", "30", "--json")
+        assert p.returncode == 0, p.stderr
+        r = json.loads(p.stdout.strip())
+        assert r["op"] == op
+        assert r["ops"] == 30 and r["errors"] == 0
+
+
+def test_kms_workload_needs_a_key(server):
+    p = run_bench(server, "--op", "kms-encrypt", "--size", "32", "--count", "1")
+    assert p.returncode != 0
+    assert "--key" in p.stderr

@@ -1,11 +1,13 @@
-//! `coffer-bench`: a SigV4 load generator for any S3 endpoint (Coffer or another store).
+//! `coffer-bench`: a SigV4 load generator for any S3 endpoint (Coffer or another store),
+//! and for Coffer's KMS.
 //!
 //! N workers, each with its own keep-alive connection, issue PUTs or GETs of one object
-//! size for a duration or a count; the tool prints progress each second, then ops/s, MB/s
+//! size (or KMS Encrypt, Decrypt or GenerateDataKey calls) for a duration or a count; the tool prints progress each second, then ops/s, MB/s
 //! (10^6 bytes) and p50/p99 latency, or exactly one JSON line with `--json`. Bodies are
 //! sent as `UNSIGNED-PAYLOAD` from a shared 1 MiB pattern, so the client spends its CPU on
 //! I/O rather than hashing, and memory stays flat whatever the object size.
 
+mod kms;
 mod s3;
 mod stats;
 mod units;
@@ -23,6 +25,9 @@ use stats::{Recorder, Summary};
 pub enum Op {
     Put,
     Get,
+    KmsEncrypt,
+    KmsDecrypt,
+    KmsGenerateDataKey,
 }
 
 #[derive(Debug, Parser)]
@@ -37,8 +42,8 @@ pub struct Args {
     pub secret_key: String,
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
-    /// Bucket to use; created if absent.
-    #[arg(long)]
+    /// Bucket to use; created if absent (S3 workloads).
+    #[arg(long, default_value = "coffer-bench")]
     pub bucket: String,
     #[arg(long, value_enum)]
     pub op: Op,
@@ -60,9 +65,19 @@ pub struct Args {
     /// Ask for an S3 Bucket Key with SSE-KMS.
     #[arg(long)]
     pub bucket_key: bool,
+    /// The KMS key for kms-* workloads (key id, key ARN or alias).
+    #[arg(long)]
+    pub key: Option<String>,
     /// Print exactly one JSON line with the results.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What the workers drive.
+#[derive(Clone)]
+enum Target {
+    S3(Arc<s3::Client>, s3::KeySpace),
+    Kms(Arc<kms::Client>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,23 +103,36 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    let client = Arc::new(s3::Client::new(&args)?);
-    client
-        .ensure_bucket()
-        .await
-        .context("creating the bucket")?;
-    let keys = s3::KeySpace::new(&args);
-    if args.op == Op::Get {
-        eprintln!(
-            "preparing {} object(s) of {} bytes to read",
-            keys.read_set(),
-            args.size
-        );
-        client
-            .prepare_reads(&keys, args.concurrency)
-            .await
-            .context("writing the objects to read")?;
-    }
+    let target = match args.op {
+        Op::Put | Op::Get => {
+            let client = Arc::new(s3::Client::new(&args)?);
+            client
+                .ensure_bucket()
+                .await
+                .context("creating the bucket")?;
+            let keys = s3::KeySpace::new(&args);
+            if args.op == Op::Get {
+                eprintln!(
+                    "preparing {} object(s) of {} bytes to read",
+                    keys.read_set(),
+                    args.size
+                );
+                client
+                    .prepare_reads(&keys, args.concurrency)
+                    .await
+                    .context("writing the objects to read")?;
+            }
+            Target::S3(client, keys)
+        }
+        Op::KmsEncrypt | Op::KmsDecrypt | Op::KmsGenerateDataKey => {
+            let client = Arc::new(kms::Client::new(&args)?);
+            client
+                .prepare(args.op)
+                .await
+                .context("preparing the KMS workload")?;
+            Target::Kms(client)
+        }
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(AtomicU64::new(0));
@@ -115,8 +143,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut workers = Vec::with_capacity(args.concurrency);
     for w in 0..args.concurrency {
-        let client = client.clone();
-        let keys = keys.clone();
+        let target = target.clone();
         let (stop, issued, done_ops, done_bytes, errors) = (
             stop.clone(),
             issued.clone(),
@@ -136,9 +163,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     break;
                 }
                 let t = Instant::now();
-                let result = match op {
-                    Op::Put => client.put(&keys.write_key(w, seq)).await,
-                    Op::Get => client.get(&keys.read_key(w, seq)).await,
+                let result = match (&target, op) {
+                    (Target::S3(c, keys), Op::Put) => c.put(&keys.write_key(w, seq)).await,
+                    (Target::S3(c, keys), _) => c.get(&keys.read_key(w, seq)).await,
+                    (Target::Kms(c), op) => c.run(op).await,
                 };
                 seq += 1;
                 match result {

@@ -54,6 +54,9 @@ impl Summary {
             op: match args.op {
                 Op::Put => "put",
                 Op::Get => "get",
+                Op::KmsEncrypt => "kms-encrypt",
+                Op::KmsDecrypt => "kms-decrypt",
+                Op::KmsGenerateDataKey => "kms-generate-data-key",
             },
             size: args.size,
             concurrency: args.concurrency,
