@@ -13,6 +13,7 @@ mod aead;
 mod error;
 mod root;
 mod secret;
+pub mod stream;
 
 pub use aead::{KEY_LEN, NONCE_LEN, TAG_LEN, open, seal};
 pub use error::Error;
