@@ -204,6 +204,9 @@ pub async fn serve(
     }
     collector.abort();
     kms_ticker.abort();
+    if let Err(e) = app.kms.flush_usage().await {
+        tracing::warn!(error = %e, "could not write the last KMS key usage records");
+    }
     Ok(())
 }
 

@@ -84,9 +84,12 @@ impl LocalRootKey {
 
 fn write_new_key_file(path: &Path, key: &Secret) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::RootKey(format!("creating {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
+    // A bare file name has an empty parent: the current directory.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -95,11 +98,9 @@ fn write_new_key_file(path: &Path, key: &Secret) -> Result<(), Error> {
         .map_err(fail)?;
     f.write_all(key.expose()).map_err(fail)?;
     f.sync_all().map_err(fail)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(fail)?;
-    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)?;
     Ok(())
 }
 

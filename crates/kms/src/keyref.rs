@@ -62,10 +62,12 @@ impl KeyRef {
 
 /// AWS's alias name rules: `alias/` then 1-250 of `[a-zA-Z0-9:/_-]`.
 pub fn check_alias_name(name: &str) -> Result<()> {
+    // AWS answers a missing prefix with a ValidationException (observed), and other
+    // malformed names with InvalidAliasNameException.
     let Some(rest) = name.strip_prefix("alias/") else {
-        return Err(Error::InvalidAliasName(format!(
-            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html (name {name})"
-        )));
+        return Err(Error::Validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+        ));
     };
     if rest.is_empty()
         || name.len() > 256

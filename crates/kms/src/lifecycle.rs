@@ -325,8 +325,9 @@ impl Kms {
         Ok(report)
     }
 
-    /// Writes last-usage records kept in memory into the keys' documents.
-    async fn flush_usage(&self) -> Result<()> {
+    /// Writes last-usage records kept in memory into the keys' documents. The background
+    /// step calls it; a clean shutdown calls it once more so nothing recorded is lost.
+    pub async fn flush_usage(&self) -> Result<()> {
         let pending: Vec<(String, crate::LastUsage)> = {
             let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
             u.drain().collect()

@@ -516,7 +516,7 @@ async fn aliases_resolve_and_are_checked() {
     ));
     assert!(matches!(
         k.create_alias(&caller(), "app", &b, t0()).await,
-        Err(Error::InvalidAliasName(_))
+        Err(Error::Validation(_))
     ));
     assert!(matches!(
         k.create_alias(&caller(), "alias/x", "alias/app", t0())
