@@ -117,10 +117,7 @@ impl KmsApi {
         {
             return Err(WireError::new("AccessDeniedException", why));
         }
-        let caller = Caller {
-            account_id: principal.account.id.clone(),
-            request_id: cx.request_id.clone(),
-        };
+        let caller = Caller::client(principal.account.id.clone(), cx.request_id.clone());
         let rendered = ops::run(&self.kms, op, &req.body, &caller, now).await?;
         Ok(Bytes::from_owner(rendered))
     }

@@ -32,6 +32,11 @@ impl Kms {
         self.check_user_alias(caller, name)?;
         let key = self.resolve(caller, target, false).await?;
         Op::CreateAlias.check(key.doc.state, &self.key_arn(&key.account, &key.id))?;
+        if key.doc.manager == crate::KeyManager::Aws {
+            return Err(Error::UnsupportedOperation(
+                "An alias cannot point to an AWS managed key".into(),
+            ));
+        }
         let _guard = self.mutate.lock().await;
         let record = KmsAliasRecord {
             account_id: caller.account_id.clone(),
@@ -146,6 +151,7 @@ impl Kms {
         let aliases = page
             .items
             .into_iter()
+            .filter(|a| self.entry(&a.key_id).is_none_or(|e| !e.doc.hidden))
             .map(|a| Alias {
                 arn: self.alias_arn(&a.account_id, &a.name),
                 name: a.name,

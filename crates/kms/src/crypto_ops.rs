@@ -192,7 +192,7 @@ impl Kms {
         // A blob naming a key this caller cannot see (or a deleted key) is indistinguishable
         // from a corrupt one.
         let e = match self.entry(&id) {
-            Some(e) if e.account == caller.account_id => e,
+            Some(e) if e.account == caller.account_id && (!e.doc.hidden || caller.internal) => e,
             _ => return Err(Error::InvalidCiphertext),
         };
         let arn = self.key_arn(&e.account, &e.id);

@@ -158,6 +158,7 @@ impl Kms {
             policy,
             tags,
             last_usage: None,
+            hidden: false,
         };
         let entry = self.store_new_key(&caller.account_id, doc, now).await?;
         Ok(self.metadata(&entry))
@@ -232,7 +233,7 @@ impl Kms {
         let keys = crate::lock_read(&self.keys);
         let mut ids: Vec<&String> = keys
             .values()
-            .filter(|e| e.account == caller.account_id)
+            .filter(|e| e.account == caller.account_id && !e.doc.hidden)
             .map(|e| &e.id)
             .filter(|id| marker.is_none_or(|m| id.as_str() > m))
             .collect();
@@ -272,6 +273,12 @@ impl Kms {
             ))
         })?;
         op.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
+        if e.doc.manager == KeyManager::Aws {
+            return Err(Error::UnsupportedOperation(format!(
+                "{} is an AWS managed key and cannot be modified",
+                self.key_arn(&e.account, &e.id)
+            )));
+        }
         let mut doc = e.doc.clone();
         change(&mut doc)?;
         self.commit_doc(&e, doc).await

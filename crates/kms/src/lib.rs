@@ -19,6 +19,7 @@ mod error;
 mod keyref;
 mod keys;
 mod lifecycle;
+mod managed;
 mod model;
 mod policy_tags;
 mod states;
@@ -70,12 +71,26 @@ impl Default for Config {
     }
 }
 
-/// Who is calling: the account whose keys are addressed, and the request (for
-/// GetKeyLastUsage).
+/// Who is calling: the account whose keys are addressed, the request (for
+/// GetKeyLastUsage), and whether the call comes from inside Coffer (S3 server-side
+/// encryption) rather than from a client.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub account_id: String,
     pub request_id: String,
+    /// Internal callers may use hidden service keys (the SSE-S3 key); clients never can.
+    pub internal: bool,
+}
+
+impl Caller {
+    /// A client calling the KMS API.
+    pub fn client(account_id: impl Into<String>, request_id: impl Into<String>) -> Self {
+        Self {
+            account_id: account_id.into(),
+            request_id: request_id.into(),
+            internal: false,
+        }
+    }
 }
 
 /// One version of a key's material, unwrapped.
@@ -119,6 +134,8 @@ pub struct Kms {
     aliases: RwLock<HashMap<(String, String), String>>,
     /// Serializes changes, so each reads the latest committed state.
     mutate: tokio::sync::Mutex<()>,
+    /// Serializes the first-use creation of managed keys.
+    managed: tokio::sync::Mutex<()>,
     /// Last uses not yet written to the store (flushed by [`Kms::tick`]).
     usage: Mutex<HashMap<String, LastUsage>>,
 }
@@ -207,6 +224,7 @@ impl Kms {
             keys: RwLock::new(keys),
             aliases: RwLock::new(HashMap::new()),
             mutate: tokio::sync::Mutex::new(()),
+            managed: tokio::sync::Mutex::new(()),
             usage: Mutex::new(HashMap::new()),
         })
     }
@@ -257,7 +275,11 @@ impl Kms {
                     return Err(not_found());
                 }
                 match self.entry(&id) {
-                    Some(e) if e.account == caller.account_id => Ok(e),
+                    Some(e)
+                        if e.account == caller.account_id && (!e.doc.hidden || caller.internal) =>
+                    {
+                        Ok(e)
+                    }
                     _ => Err(not_found()),
                 }
             }
@@ -277,7 +299,10 @@ impl Kms {
                             self.alias_arn(&caller.account_id, &name)
                         ))
                     })?;
-                self.entry(&target).ok_or_else(not_found)
+                match self.entry(&target) {
+                    Some(e) if !e.doc.hidden || caller.internal => Ok(e),
+                    _ => Err(not_found()),
+                }
             }
         }
     }

@@ -105,6 +105,9 @@ pub struct KeyDoc {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub last_usage: Option<LastUsage>,
+    /// A service key (the SSE-S3 key): never listed, never usable by clients.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// About one version of a key's material.

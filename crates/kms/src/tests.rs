@@ -12,17 +12,11 @@ use coffer_storage::memory::MemoryKms;
 use crate::{Caller, Config, CreateKey, DataKeyRequest, Error, KeyState, Kms, OpenError};
 
 fn caller() -> Caller {
-    Caller {
-        account_id: "111122223333".into(),
-        request_id: "REQ".into(),
-    }
+    Caller::client("111122223333", "REQ")
 }
 
 fn other() -> Caller {
-    Caller {
-        account_id: "444455556666".into(),
-        request_id: "REQ2".into(),
-    }
+    Caller::client("444455556666", "REQ2")
 }
 
 fn root(b: u8) -> Arc<dyn RootKey> {
@@ -820,4 +814,89 @@ mod properties {
             prop_assert_eq!(r.err(), Some(Error::InvalidCiphertext));
         }
     }
+}
+
+#[tokio::test]
+async fn managed_keys_are_created_once_and_service_keys_stay_hidden() {
+    let k = kms().await;
+    let a = k
+        .aws_managed_key("111122223333", "s3", t0())
+        .await
+        .expect("managed");
+    let b = k
+        .aws_managed_key("111122223333", "s3", t0())
+        .await
+        .expect("managed again");
+    assert_eq!(a, b);
+    let m = k
+        .describe_key(&caller(), "alias/aws/s3")
+        .await
+        .expect("visible");
+    assert_eq!(m.manager.as_str(), "AWS");
+    assert!(matches!(
+        k.disable_key(&caller(), &a).await,
+        Err(Error::UnsupportedOperation(_))
+    ));
+    let svc = k
+        .sse_s3_key("111122223333", t0())
+        .await
+        .expect("service key");
+    assert_ne!(svc, a);
+    // Clients cannot see or use the service key, by id or alias.
+    assert!(matches!(
+        k.describe_key(&caller(), &svc).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        k.describe_key(&caller(), "alias/aws/coffer-sse-s3").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(
+        k.list_keys(&caller(), None, None)
+            .expect("list")
+            .items
+            .iter()
+            .all(|(id, _)| *id != svc)
+    );
+    let aliases = k
+        .list_aliases(&caller(), None, None, None)
+        .await
+        .expect("aliases");
+    assert!(
+        aliases
+            .items
+            .iter()
+            .all(|al| al.name != "alias/aws/coffer-sse-s3")
+    );
+    let internal = Caller {
+        internal: true,
+        ..caller()
+    };
+    let empty = BTreeMap::new();
+    let dk = k
+        .generate_data_key(
+            &internal,
+            &DataKeyRequest {
+                key_id: &svc,
+                key_spec: Some("AES_256"),
+                number_of_bytes: None,
+                context: &empty,
+                with_plaintext: true,
+            },
+            t0(),
+        )
+        .await
+        .expect("internal use");
+    assert_eq!(
+        k.decrypt(&caller(), &dk.ciphertext, &empty, None, t0())
+            .await
+            .err(),
+        Some(Error::InvalidCiphertext),
+        "a client cannot decrypt what the service key encrypted"
+    );
+    assert!(
+        k.decrypt(&internal, &dk.ciphertext, &empty, None, t0())
+            .await
+            .is_ok()
+    );
 }

@@ -568,6 +568,53 @@ impl MetaStore for SqliteMeta {
                 return Err(Error::BucketNotEmpty(name));
             }
             exec(conn, "DELETE FROM buckets WHERE name = ?1", [&name])?;
+            exec(
+                conn,
+                "DELETE FROM bucket_settings WHERE bucket = ?1",
+                [&name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>> {
+        let (bucket, name) = (bucket.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT value FROM bucket_settings WHERE bucket = ?1 AND name = ?2",
+                params![bucket, name],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn put_bucket_setting(&self, bucket: &str, name: &str, value: &str) -> Result<()> {
+        let (bucket, name, value) = (bucket.to_owned(), name.to_owned(), value.to_owned());
+        self.write(move |conn| {
+            if !bucket_exists(conn, &bucket)? {
+                return Err(Error::NoSuchBucket(bucket));
+            }
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO bucket_settings (bucket, name, value) VALUES (?1, ?2, ?3)",
+                params![bucket, name, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_bucket_setting(&self, bucket: &str, name: &str) -> Result<()> {
+        let (bucket, name) = (bucket.to_owned(), name.to_owned());
+        self.write(move |conn| {
+            exec(
+                conn,
+                "DELETE FROM bucket_settings WHERE bucket = ?1 AND name = ?2",
+                params![bucket, name],
+            )?;
             Ok(())
         })
         .await

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use crate::OpenError;
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE buckets (
@@ -99,6 +99,16 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: named bucket settings (encryption configuration, later policies).
+const V3: &str = "
+CREATE TABLE bucket_settings (
+    bucket TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (bucket, name)
+) WITHOUT ROWID;
+";
+
 /// Sets the connection pragmas every connection needs.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
@@ -135,7 +145,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
         });
     }
     // Each step upgrades one version, in one transaction.
-    let steps: [(i64, &str); 2] = [(1, V1), (2, V2)];
+    let steps: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
     for (to, sql) in steps {
         if version < to {
             let tx = conn.transaction()?;

@@ -31,7 +31,7 @@ macro_rules! meta_contract {
                 buckets, objects_round_trip, replacing_queues_garbage, preconditions,
                 listing_is_ordered_bytewise, listing_bounds_and_pages, tags, uploads,
                 complete_checks_parts, abort_queues_parts, listing_uploads,
-                writes_need_a_bucket);
+                writes_need_a_bucket, bucket_settings, sse_records_round_trip);
         }
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -598,6 +598,96 @@ pub async fn listing_uploads(store: &dyn MetaStore) {
         ids(store.list_uploads("b", &q).await.expect("list")),
         ["u4"]
     );
+}
+
+pub async fn bucket_settings(store: &dyn MetaStore) {
+    store.create_bucket(&bucket("b")).await.expect("bucket");
+    assert!(
+        store
+            .get_bucket_setting("b", "encryption")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    store
+        .put_bucket_setting("b", "encryption", "{\"a\":1}")
+        .await
+        .expect("put");
+    store
+        .put_bucket_setting("b", "encryption", "{\"a\":2}")
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .get_bucket_setting("b", "encryption")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("{\"a\":2}")
+    );
+    assert!(matches!(
+        store.put_bucket_setting("nope", "encryption", "{}").await,
+        Err(Error::NoSuchBucket(_))
+    ));
+    store
+        .delete_bucket_setting("b", "encryption")
+        .await
+        .expect("delete");
+    store
+        .delete_bucket_setting("b", "encryption")
+        .await
+        .expect("delete twice");
+    assert!(
+        store
+            .get_bucket_setting("b", "encryption")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    store
+        .put_bucket_setting("b", "policy", "{}")
+        .await
+        .expect("put");
+    store.delete_bucket("b").await.expect("delete bucket");
+    store.create_bucket(&bucket("b")).await.expect("recreate");
+    assert!(
+        store
+            .get_bucket_setting("b", "policy")
+            .await
+            .expect("get")
+            .is_none(),
+        "a recreated bucket starts without the old settings"
+    );
+}
+
+pub async fn sse_records_round_trip(store: &dyn MetaStore) {
+    store.create_bucket(&bucket("b")).await.expect("bucket");
+    let mut o = object("b", "enc", vec![inline(b"ciphertext")]);
+    o.meta.sse = Some(crate::SseRecord {
+        kind: crate::SseKind::Kms,
+        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
+        encrypted_key: Some("AQID".into()),
+        context: [("aws:s3:arn".to_string(), "arn:aws:s3:::b/enc".to_string())].into(),
+        client_context: None,
+        bucket_key: true,
+        key_salt: Some("00".repeat(16)),
+        object_id: "11".repeat(16),
+        customer_key_hmac: None,
+        customer_key_md5: None,
+    });
+    store
+        .put_object(&o, &Precondition::None)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_object("b", "enc").await.expect("get"),
+        Some(o.clone())
+    );
+    let listed = store
+        .list_objects("b", "", Bound::Unbounded, 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.items[0].meta.sse, o.meta.sse);
 }
 
 pub async fn writes_need_a_bucket(store: &dyn MetaStore) {

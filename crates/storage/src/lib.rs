@@ -32,5 +32,5 @@ pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use meta::{ListPage, MetaStore, UploadListQuery};
 pub use record::{
     BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord,
-    ObjectSummary, PartInfo, PartRecord, Precondition, UploadRecord,
+    ObjectSummary, PartInfo, PartRecord, Precondition, SseKind, SseRecord, UploadRecord,
 };

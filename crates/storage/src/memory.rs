@@ -16,6 +16,7 @@ use crate::{
 #[derive(Default)]
 struct State {
     buckets: BTreeMap<String, BucketRecord>,
+    settings: BTreeMap<(String, String), String>,
     objects: BTreeMap<(String, String), ObjectRecord>,
     uploads: BTreeMap<String, UploadRecord>,
     parts: BTreeMap<(String, u32), PartRecord>,
@@ -115,6 +116,32 @@ impl MetaStore for MemoryMeta {
             return Err(Error::BucketNotEmpty(name.into()));
         }
         st.buckets.remove(name);
+        st.settings.retain(|(b, _), _| b != name);
+        Ok(())
+    }
+
+    async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .settings
+            .get(&(bucket.to_owned(), name.to_owned()))
+            .cloned())
+    }
+
+    async fn put_bucket_setting(&self, bucket: &str, name: &str, value: &str) -> Result<()> {
+        let mut st = self.lock();
+        if !st.buckets.contains_key(bucket) {
+            return Err(Error::NoSuchBucket(bucket.into()));
+        }
+        st.settings
+            .insert((bucket.to_owned(), name.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    async fn delete_bucket_setting(&self, bucket: &str, name: &str) -> Result<()> {
+        self.lock()
+            .settings
+            .remove(&(bucket.to_owned(), name.to_owned()));
         Ok(())
     }
 

@@ -49,6 +49,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// remains (checked in the same transaction as the delete).
     async fn delete_bucket(&self, name: &str) -> Result<()>;
 
+    /// A named bucket setting (encryption configuration, later policy, ...), as JSON.
+    async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>>;
+
+    /// Sets a bucket setting; `NoSuchBucket` if the bucket is gone.
+    async fn put_bucket_setting(&self, bucket: &str, name: &str, value: &str) -> Result<()>;
+
+    /// Removes a bucket setting (no error if absent). Deleting a bucket removes them all.
+    async fn delete_bucket_setting(&self, bucket: &str, name: &str) -> Result<()>;
+
     // --- objects ---
 
     /// The object with its extents (inline bytes included).

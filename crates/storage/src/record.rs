@@ -145,6 +145,54 @@ pub struct ObjectMeta {
     pub tags: BTreeMap<String, String>,
     /// For multipart objects: each part's size, ETag and checksum, in order.
     pub parts: Vec<PartInfo>,
+    /// Server-side encryption: present when the stored bytes are encrypted.
+    pub sse: Option<SseRecord>,
+}
+
+/// How an object's bytes are encrypted at rest (the encrypted object format is in
+/// `coffer_crypto::stream`). Holds no secret: the data key is stored only encrypted by
+/// the KMS, and a customer key only as a salted HMAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseRecord {
+    /// `aws:kms`, `AES256` (SSE-S3) or `SSE-C`.
+    pub kind: SseKind,
+    /// The KMS key ARN (SSE-KMS and SSE-S3).
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    /// The KMS ciphertext blob of the data key, or of the bucket key, base64.
+    #[serde(default)]
+    pub encrypted_key: Option<String>,
+    /// The encryption context the data key was generated under.
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+    /// The context the client asked for (returned in
+    /// `x-amz-server-side-encryption-context`), base64 JSON.
+    #[serde(default)]
+    pub client_context: Option<String>,
+    /// The data key is a bucket key; the object key is derived from it with `key_salt`.
+    #[serde(default)]
+    pub bucket_key: bool,
+    /// Salt deriving the object key from a bucket key or a customer key, hex.
+    #[serde(default)]
+    pub key_salt: Option<String>,
+    /// Identity bound into every segment (hex, 16 bytes).
+    pub object_id: String,
+    /// SSE-C: HMAC-SHA256 of the customer key under `key_salt`, hex, to check the key.
+    #[serde(default)]
+    pub customer_key_hmac: Option<String>,
+    /// SSE-C: the customer key's MD5 as the client sent it (base64), echoed back.
+    #[serde(default)]
+    pub customer_key_md5: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseKind {
+    #[serde(rename = "aws:kms")]
+    Kms,
+    #[serde(rename = "AES256")]
+    S3,
+    #[serde(rename = "SSE-C")]
+    Customer,
 }
 
 /// One part of a completed multipart object.
