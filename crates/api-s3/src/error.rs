@@ -111,6 +111,15 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::MalformedXML,
             "The XML you provided was not well-formed or did not validate against our published schema".into(),
         ),
+        Error::Kms(k) => return kms_error(k),
+        Error::SseCustomerKeyMissing => (
+            C::InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.".into(),
+        ),
+        Error::SseCustomerKeyMismatch => (
+            C::AccessDenied,
+            "Access Denied: the provided customer key does not match the key the object was written with".into(),
+        ),
         Error::Internal(detail) => {
             // Opaque to the client; the detail goes to the log (with the request id, added
             // by the dispatcher's span).
@@ -119,6 +128,40 @@ pub fn to_s3_error(e: Error) -> S3Error {
         }
     };
     S3Error::with_message(code, message)
+}
+
+/// S3 reports KMS failures of server-side encryption as `KMS.<Exception>` (400), with the
+/// KMS's message.
+fn kms_error(e: coffer_kms::Error) -> S3Error {
+    use coffer_kms::Error as K;
+    let name = match &e {
+        K::NotFound(_) => "KMS.NotFoundException",
+        K::InvalidArn(_) => "KMS.InvalidArnException",
+        K::Disabled(_) => "KMS.DisabledException",
+        K::InvalidState { .. } => "KMS.KMSInvalidStateException",
+        K::InvalidCiphertext => "KMS.InvalidCiphertextException",
+        K::IncorrectKey => "KMS.IncorrectKeyException",
+        K::InvalidKeyUsage(_) => "KMS.InvalidKeyUsageException",
+        K::AlreadyExists(_) => "KMS.AlreadyExistsException",
+        K::InvalidAliasName(_) => "KMS.InvalidAliasNameException",
+        K::NotAuthorized(_) => "KMS.NotAuthorizedException",
+        K::LimitExceeded(_) => "KMS.LimitExceededException",
+        K::MalformedPolicyDocument(_) => "KMS.MalformedPolicyDocumentException",
+        K::Tag(_) => "KMS.TagException",
+        K::InvalidMarker => "KMS.InvalidMarkerException",
+        K::Validation(_) => "KMS.ValidationException",
+        K::UnsupportedOperation(_) => "KMS.UnsupportedOperationException",
+        K::Internal(detail) => {
+            tracing::error!(error = %detail, "KMS internal error during server-side encryption");
+            return S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "We encountered an internal error. Please try again.",
+            );
+        }
+    };
+    let mut out = S3Error::with_message(S3ErrorCode::Custom(name.into()), e.to_string());
+    out.set_status_code(http::StatusCode::BAD_REQUEST);
+    out
 }
 
 /// A body stream failure: the SigV4 layer's own error (bad chunk signature, malformed
@@ -251,6 +294,26 @@ mod tests {
                 "InternalError",
                 500,
             ),
+            (
+                Error::Kms(coffer_kms::Error::Disabled("arn".into())),
+                "KMS.DisabledException",
+                400,
+            ),
+            (
+                Error::Kms(coffer_kms::Error::InvalidState {
+                    arn: "arn".into(),
+                    state: "pending deletion",
+                }),
+                "KMS.KMSInvalidStateException",
+                400,
+            ),
+            (
+                Error::Kms(coffer_kms::Error::NotFound("k".into())),
+                "KMS.NotFoundException",
+                400,
+            ),
+            (Error::SseCustomerKeyMissing, "InvalidRequest", 400),
+            (Error::SseCustomerKeyMismatch, "AccessDenied", 403),
         ];
         for (err, code, status) in cases {
             let e = to_s3_error(err);

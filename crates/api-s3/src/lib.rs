@@ -27,6 +27,7 @@ pub use front::{Answer, S3Front};
 /// The S3 operations, implemented over [`Objects`].
 pub struct S3Api {
     objects: Arc<Objects>,
+    config: Config,
 }
 
 /// Settings of the S3 front end.
@@ -34,6 +35,8 @@ pub struct S3Api {
 pub struct Config {
     /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`).
     pub domain: Option<String>,
+    /// Accept SSE-C over plain HTTP (local development only; AWS requires TLS).
+    pub allow_insecure_sse_c: bool,
 }
 
 /// Builds the S3 front end.
@@ -44,6 +47,7 @@ pub fn service(
 ) -> S3Front {
     let mut b = S3ServiceBuilder::new(S3Api {
         objects: objects.clone(),
+        config: config.clone(),
     });
     b.set_auth(access::Auth {
         credentials: credentials.clone(),

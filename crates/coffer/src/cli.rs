@@ -53,6 +53,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
 
+    /// Accept SSE-C (customer-provided keys) over plain HTTP. For local development only:
+    /// the key travels in the clear. AWS, and Coffer by default, require HTTPS.
+    #[arg(long, env = "COFFER_ALLOW_INSECURE_SSE_C")]
+    pub allow_insecure_sse_c: bool,
+
     /// How many seconds a KMS "day" lasts (deletion windows, rotation periods); fractions
     /// allowed. For tests and demos only.
     #[arg(
@@ -76,6 +81,7 @@ impl ServeArgs {
         };
         crate::Config {
             root_key,
+            allow_insecure_sse_c: self.allow_insecure_sse_c,
             kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
             data_dir: self.data_dir,

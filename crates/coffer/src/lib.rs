@@ -40,6 +40,8 @@ pub struct Config {
     pub root_key: coffer_crypto::RootKeySource,
     /// How long a KMS "day" is.
     pub kms_day: Duration,
+    /// Accept SSE-C requests over plain HTTP.
+    pub allow_insecure_sse_c: bool,
 }
 
 /// The wired application: one per process.
@@ -59,25 +61,6 @@ impl App {
         let store = LocalStore::open(&config.data_dir)
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
         let identity = identity::Identity::load_or_create(&config.data_dir)?;
-        let objects = Arc::new(Objects::new(
-            Arc::new(store.meta.clone()),
-            Arc::new(store.blobs.clone()),
-            coffer_objects::Config {
-                region: config.region.clone(),
-                ..coffer_objects::Config::default()
-            },
-        ));
-        let recovery = objects
-            .recover()
-            .await
-            .context("recovering the data directory")?;
-        if recovery != coffer_objects::Recovery::default() {
-            tracing::info!(
-                published = recovery.published,
-                discarded = recovery.discarded,
-                "recovered blobs left in staging by an unclean stop"
-            );
-        }
         let (root, created) =
             coffer_crypto::LocalRootKey::load(&config.root_key).context("loading the root key")?;
         if let coffer_crypto::RootKeySource::File(path) = &config.root_key {
@@ -104,6 +87,28 @@ impl App {
             .await
             .context("opening the KMS")?,
         );
+        let objects = Arc::new(
+            Objects::new(
+                Arc::new(store.meta.clone()),
+                Arc::new(store.blobs.clone()),
+                coffer_objects::Config {
+                    region: config.region.clone(),
+                    ..coffer_objects::Config::default()
+                },
+            )
+            .with_kms(kms.clone()),
+        );
+        let recovery = objects
+            .recover()
+            .await
+            .context("recovering the data directory")?;
+        if recovery != coffer_objects::Recovery::default() {
+            tracing::info!(
+                published = recovery.published,
+                discarded = recovery.discarded,
+                "recovered blobs left in staging by an unclean stop"
+            );
+        }
         let mut creds = StaticCredentials::new();
         creds.insert(identity.root_secret.clone(), identity.root_principal());
         let credentials: Arc<dyn Credentials> = Arc::new(creds);
@@ -113,6 +118,7 @@ impl App {
             credentials,
             &coffer_api_s3::Config {
                 domain: config.domain.clone(),
+                allow_insecure_sse_c: config.allow_insecure_sse_c,
             },
         );
         Ok((

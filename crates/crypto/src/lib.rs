@@ -34,3 +34,34 @@ pub fn random_secret(n: usize) -> Result<Secret, Error> {
     random(s.as_mut())?;
     Ok(s)
 }
+
+/// HKDF-SHA256: a 32-byte key from `ikm`, `salt` and `info`.
+pub fn derive_key(ikm: &Secret, salt: &[u8], info: &[u8]) -> Result<Secret, Error> {
+    use aws_lc_rs::hkdf;
+    struct Len32;
+    impl hkdf::KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm.expose());
+    let info = [info];
+    let okm = prk.expand(&info, Len32).map_err(|_| Error::Decrypt)?;
+    let mut out = Secret::zeroed(32);
+    okm.fill(out.as_mut()).map_err(|_| Error::Decrypt)?;
+    Ok(out)
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use aws_lc_rs::hmac;
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Constant-time equality of two byte strings.
+pub fn equal(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}

@@ -30,6 +30,11 @@ pub struct Ingested {
 
 pub struct Ingest<'a> {
     pub blobs: &'a dyn BlobStore,
+    /// Encrypts the body as it streams in (server-side encryption).
+    pub sealer: Option<coffer_crypto::stream::Sealer>,
+    /// Whether the ETag is the body's MD5 (plaintext and SSE-S3). Otherwise MD5 is
+    /// computed only to check a Content-MD5, and the ETag is random, as on AWS.
+    pub md5_etag: bool,
     pub inline_max: usize,
     /// The length the client declared, if any: the body must be exactly this long.
     pub declared_len: Option<u64>,
@@ -49,8 +54,9 @@ impl Ingest<'_> {
         if let (Some(a), Some(v)) = (self.checksums.algorithm, &self.checksums.expected) {
             checksum::decode(a, v)?;
         }
-        let mut md5 = Md5::new();
+        let mut md5 = (self.md5_etag || self.checksums.content_md5.is_some()).then(Md5::new);
         let mut hasher = self.checksums.algorithm.map(Hasher::new);
+        let mut sealer = self.sealer;
         let mut size: u64 = 0;
         let mut inline = BytesMut::new();
         let mut writer: Option<Box<dyn BlobWriter>> = None;
@@ -66,24 +72,24 @@ impl Ingest<'_> {
             {
                 return Err(Error::BodyTooLong);
             }
-            md5.update(&chunk);
+            if let Some(m) = md5.as_mut() {
+                m.update(&chunk);
+            }
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
-            match writer.as_mut() {
-                Some(w) => w.write(chunk).await?,
-                None if inline.len() + chunk.len() <= self.inline_max => {
-                    inline.extend_from_slice(&chunk);
-                }
-                None => {
-                    let mut w = self.blobs.create().await?;
-                    if !inline.is_empty() {
-                        w.write(inline.split().freeze()).await?;
-                    }
-                    w.write(chunk).await?;
-                    writer = Some(w);
-                }
-            }
+            let stored = match sealer.as_mut() {
+                Some(s) => Bytes::from(s.push(&chunk).map_err(seal_failed)?),
+                None => chunk,
+            };
+            store(
+                self.blobs,
+                self.inline_max,
+                &mut inline,
+                &mut writer,
+                stored,
+            )
+            .await?;
         }
         if let Some(len) = self.declared_len
             && size < len
@@ -91,10 +97,24 @@ impl Ingest<'_> {
             return Err(Error::IncompleteBody);
         }
 
-        let md5 = md5.finalize();
-        if let Some(declared) = &self.checksums.content_md5 {
-            checksum::verify_content_md5(declared, &md5)?;
+        if let Some(s) = sealer.take() {
+            let last = Bytes::from(s.finish().map_err(seal_failed)?);
+            store(self.blobs, self.inline_max, &mut inline, &mut writer, last).await?;
         }
+        let md5 = match md5 {
+            Some(m) => {
+                let digest = m.finalize();
+                if let Some(declared) = &self.checksums.content_md5 {
+                    checksum::verify_content_md5(declared, &digest)?;
+                }
+                if self.md5_etag {
+                    digest
+                } else {
+                    random_etag()?
+                }
+            }
+            None => random_etag()?,
+        };
         let mut checksum_out = None;
         if let (Some(a), Some(h)) = (self.checksums.algorithm, hasher) {
             let digest = h.finalize();
@@ -128,4 +148,42 @@ impl Ingest<'_> {
             checksum: checksum_out,
         })
     }
+}
+
+/// Appends stored bytes: inline while they fit, then to a blob.
+async fn store(
+    blobs: &dyn BlobStore,
+    inline_max: usize,
+    inline: &mut BytesMut,
+    writer: &mut Option<Box<dyn BlobWriter>>,
+    data: Bytes,
+) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    match writer.as_mut() {
+        Some(w) => w.write(data).await?,
+        None if inline.len() + data.len() <= inline_max => inline.extend_from_slice(&data),
+        None => {
+            let mut w = blobs.create().await?;
+            if !inline.is_empty() {
+                w.write(inline.split().freeze()).await?;
+            }
+            w.write(data).await?;
+            *writer = Some(w);
+        }
+    }
+    Ok(())
+}
+
+fn seal_failed(e: coffer_crypto::Error) -> Error {
+    Error::Internal(format!("encrypting the object failed: {e}"))
+}
+
+/// The ETag of an encrypted object (SSE-KMS, SSE-C): random, never the plaintext's MD5,
+/// which would reveal equal contents.
+fn random_etag() -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    coffer_crypto::random(&mut b).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(b)
 }

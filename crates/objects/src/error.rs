@@ -74,6 +74,15 @@ pub enum Error {
     InvalidRequest(String),
     #[error("the XML you provided was not well-formed or did not validate")]
     MalformedXml(String),
+    /// The KMS refused (disabled key, pending deletion, unknown key, ...).
+    #[error("KMS: {0}")]
+    Kms(coffer_kms::Error),
+    /// An SSE-C object read without its customer key.
+    #[error("the object was stored using SSE-C and the key was not provided")]
+    SseCustomerKeyMissing,
+    /// An SSE-C object read with a different key.
+    #[error("the provided customer key does not match the object's")]
+    SseCustomerKeyMismatch,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -11,12 +11,14 @@
 mod body;
 mod bucket;
 pub mod checksum;
+mod encrypted;
 mod error;
 mod list;
 mod multipart;
 pub mod names;
 mod object;
 mod read;
+mod sse;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ pub use list::{ListQuery, Listing, UploadListing, UploadQuery};
 pub use multipart::{CompletePart, CompleteUpload, CreateUpload, PartCopy, UploadPart};
 pub use object::{CopyObject, GetObject, Got, PutObject, Written};
 pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
+pub use sse::{BucketEncryption, CustomerKey, SseRequest};
 
 /// Largest body of a single PUT or part (5 GiB), as S3.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -69,9 +72,12 @@ pub struct Recovery {
 pub struct Objects {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    /// The KMS that server-side encryption asks for data keys.
+    kms: Option<Arc<coffer_kms::Kms>>,
     config: Config,
     garbage: Notify,
     buckets: bucket::Buckets,
+    bucket_keys: sse::BucketKeys,
 }
 
 impl Objects {
@@ -79,10 +85,18 @@ impl Objects {
         Self {
             meta,
             blobs,
+            kms: None,
             config,
             garbage: Notify::new(),
             buckets: bucket::Buckets::default(),
+            bucket_keys: sse::BucketKeys::default(),
         }
+    }
+
+    /// Enables server-side encryption through `kms`.
+    pub fn with_kms(mut self, kms: Arc<coffer_kms::Kms>) -> Self {
+        self.kms = Some(kms);
+        self
     }
 
     pub fn config(&self) -> &Config {

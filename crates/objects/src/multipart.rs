@@ -2,21 +2,26 @@
 //! upload is one metadata transaction that turns the chosen parts into the object's
 //! extents, so no byte is copied or buffered at completion.
 
+use coffer_kms::Caller;
 use coffer_storage::{
     ChecksumAlgorithm, ListPage, ObjectMeta, ObjectRecord, PartInfo, PartRecord, Precondition,
-    UploadRecord,
+    SseKind, UploadRecord,
 };
+use time::OffsetDateTime;
 
 use crate::body::{BodyStream, Ingest};
 use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
 use crate::names::{check_key, check_tags, storage_class};
-use crate::object::internal_body;
-use crate::read::{ByteRange, Conditions, RangeSpec, stream_range};
+use crate::object::{internal_body, sealer_for};
+use crate::read::{ByteRange, Conditions, RangeSpec};
+use crate::sse::{CustomerKey, Prepared, SseRequest};
 use crate::{Error, MAX_PART_NUMBER, MAX_PUT_SIZE, MIN_PART_SIZE, Objects, Result, Written};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CreateUpload {
+    pub caller: Caller,
+    pub sse: SseRequest,
     /// Account id of the initiator.
     pub initiator: String,
     pub bucket: String,
@@ -30,6 +35,9 @@ pub struct CreateUpload {
 
 #[derive(Debug)]
 pub struct UploadPart {
+    pub caller: Caller,
+    /// SSE-C: the upload's customer key, sent again with every part.
+    pub customer_key: Option<CustomerKey>,
     pub bucket: String,
     pub key: String,
     pub upload_id: String,
@@ -38,8 +46,13 @@ pub struct UploadPart {
     pub checksums: ChecksumRequest,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartCopy {
+    pub caller: Caller,
+    /// SSE-C key of the upload (destination).
+    pub customer_key: Option<CustomerKey>,
+    /// SSE-C key of the source object.
+    pub source_customer_key: Option<CustomerKey>,
     pub bucket: String,
     pub key: String,
     pub upload_id: String,
@@ -108,6 +121,17 @@ impl Objects {
                 "The FULL_OBJECT checksum type is only supported with CRC algorithms".into(),
             ));
         }
+        self.bucket(&req.bucket).await?;
+        let prepared = self
+            .prepare_encryption(
+                &req.caller,
+                &req.bucket,
+                &req.key,
+                &req.sse,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        meta.sse = prepared.map(|p| p.record);
         let upload = UploadRecord {
             upload_id: uuid::Uuid::now_v7().simple().to_string(),
             bucket: req.bucket,
@@ -139,8 +163,14 @@ impl Objects {
         if checksums.algorithm.is_none() {
             checksums.algorithm = upload.meta.checksum.as_ref().map(|c| c.algorithm);
         }
+        let prepared = self
+            .part_encryption(&req.caller, &upload, req.customer_key.as_ref())
+            .await?;
+        let (sealer, md5_etag) = sealer_for(prepared.as_ref(), req.part_number)?;
         let ingested = Ingest {
             blobs: self.blobs.as_ref(),
+            sealer,
+            md5_etag,
             inline_max: self.config.inline_max,
             declared_len: req.declared_len,
             max_len: MAX_PUT_SIZE,
@@ -149,6 +179,39 @@ impl Objects {
         .run(body)
         .await?;
         self.commit_part(&upload, req.part_number, ingested).await
+    }
+
+    /// The key that seals parts of an encrypted upload (None for a plaintext upload).
+    async fn part_encryption(
+        &self,
+        caller: &Caller,
+        upload: &UploadRecord,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Option<Prepared>> {
+        match &upload.meta.sse {
+            None => {
+                if customer.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "The encryption parameters are not applicable to this upload.".into(),
+                    ));
+                }
+                Ok(None)
+            }
+            Some(sse) => {
+                if sse.kind != SseKind::Customer && customer.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "The encryption parameters are not applicable to this upload.".into(),
+                    ));
+                }
+                let object_key = self
+                    .object_key(caller, sse, customer, OffsetDateTime::now_utc())
+                    .await?;
+                Ok(Some(Prepared {
+                    record: sse.clone(),
+                    object_key,
+                }))
+            }
+        }
     }
 
     async fn commit_part(
@@ -183,6 +246,7 @@ impl Objects {
                     size: part.size,
                     last_modified: part.last_modified,
                     checksum: part.checksum,
+                    sse: upload.meta.sse.clone(),
                 })
             }
             Err(e) => {
@@ -221,9 +285,17 @@ impl Objects {
         if range.len() > MAX_PUT_SIZE {
             return Err(Error::EntityTooLarge);
         }
-        let body = stream_range(self.blobs.clone(), &src, range).await?;
+        let body = self
+            .plaintext_stream(&req.caller, &src, req.source_customer_key.as_ref(), range)
+            .await?;
+        let prepared = self
+            .part_encryption(&req.caller, &upload, req.customer_key.as_ref())
+            .await?;
+        let (sealer, md5_etag) = sealer_for(prepared.as_ref(), req.part_number)?;
         let ingested = Ingest {
             blobs: self.blobs.as_ref(),
+            sealer,
+            md5_etag,
             inline_max: self.config.inline_max,
             declared_len: Some(range.len()),
             max_len: MAX_PUT_SIZE,
@@ -341,6 +413,7 @@ impl Objects {
             size: record.size,
             last_modified: record.last_modified,
             checksum: record.meta.checksum,
+            sse: record.meta.sse,
         })
     }
 

@@ -4,18 +4,25 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use coffer_storage::{Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord, Precondition};
+use coffer_kms::Caller;
+use coffer_storage::{
+    Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord, Precondition, SseKind, SseRecord,
+};
 
 use crate::body::{BodyStream, Ingest, Ingested};
 use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
+use crate::encrypted::Decryption;
 use crate::names::{check_key, check_tags, storage_class};
 use crate::read::{ByteRange, Conditions, ObjectStream, RangeSpec, stream_range};
+use crate::sse::{CustomerKey, Prepared, SseRequest, unhex16};
 use crate::{Error, MAX_PUT_SIZE, Objects, Result};
 
 /// A PutObject request in domain terms.
 #[derive(Debug)]
 pub struct PutObject {
+    /// Who writes (for the KMS calls server-side encryption makes).
+    pub caller: Caller,
     pub bucket: String,
     pub key: String,
     /// Content headers and user metadata; `storage_class` unchecked, `tags` ignored (see
@@ -26,6 +33,7 @@ pub struct PutObject {
     pub checksums: ChecksumRequest,
     /// `If-None-Match: *` or `If-Match`.
     pub precondition: Precondition,
+    pub sse: SseRequest,
 }
 
 /// The outcome of a write that created an object version.
@@ -35,11 +43,16 @@ pub struct Written {
     pub size: u64,
     pub last_modified: OffsetDateTime,
     pub checksum: Option<Checksum>,
+    /// How the object is encrypted, for the response headers.
+    pub sse: Option<SseRecord>,
 }
 
 /// A GetObject / HeadObject request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GetObject {
+    pub caller: Caller,
+    /// SSE-C: the key the object was written with.
+    pub customer_key: Option<CustomerKey>,
     pub bucket: String,
     pub key: String,
     pub range: Option<RangeSpec>,
@@ -64,8 +77,13 @@ impl Got {
 }
 
 /// A CopyObject request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CopyObject {
+    pub caller: Caller,
+    /// SSE-C key of the source object.
+    pub source_customer_key: Option<CustomerKey>,
+    /// Encryption of the copy (re-encrypted under the destination's settings).
+    pub sse: SseRequest,
     pub src_bucket: String,
     pub src_key: String,
     pub dst_bucket: String,
@@ -93,8 +111,21 @@ impl Objects {
         meta.parts.clear();
         // Fail before reading the body if the bucket is not there.
         self.bucket(&req.bucket).await?;
+        let prepared = self
+            .prepare_encryption(
+                &req.caller,
+                &req.bucket,
+                &req.key,
+                &req.sse,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;
+        meta.sse = prepared.map(|p| p.record);
         let ingested = Ingest {
             blobs: self.blobs.as_ref(),
+            sealer,
+            md5_etag,
             inline_max: self.config.inline_max,
             declared_len: req.declared_len,
             max_len: MAX_PUT_SIZE,
@@ -131,6 +162,7 @@ impl Objects {
             size: record.size,
             last_modified: record.last_modified,
             checksum: record.meta.checksum,
+            sse: record.meta.sse,
         })
     }
 
@@ -196,15 +228,48 @@ impl Objects {
             }
             (None, None) => (None, None),
         };
-        let body = if with_body {
-            let full = ByteRange {
-                start: 0,
-                end: object.size,
-                size: object.size,
-            };
-            Some(stream_range(self.blobs.clone(), &object, range.unwrap_or(full)).await?)
-        } else {
-            None
+        let full = ByteRange {
+            start: 0,
+            end: object.size,
+            size: object.size,
+        };
+        let body = match (&object.meta.sse, with_body) {
+            (None, _) if req.customer_key.is_some() => {
+                return Err(Error::InvalidRequest(
+                    "The encryption parameters are not applicable to this object.".into(),
+                ));
+            }
+            (None, true) => {
+                Some(stream_range(self.blobs.clone(), &object, range.unwrap_or(full)).await?)
+            }
+            (None, false) => None,
+            (Some(sse), true) => Some(
+                self.decrypting_stream(
+                    &req.caller,
+                    &object,
+                    sse,
+                    req.customer_key.as_ref(),
+                    range.unwrap_or(full),
+                )
+                .await?,
+            ),
+            (Some(sse), false) => {
+                // HEAD needs no data key, but an SSE-C object still needs the right key.
+                if sse.kind == SseKind::Customer {
+                    self.object_key(
+                        &req.caller,
+                        sse,
+                        req.customer_key.as_ref(),
+                        OffsetDateTime::now_utc(),
+                    )
+                    .await?;
+                } else if req.customer_key.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "The encryption parameters are not applicable to this object.".into(),
+                    ));
+                }
+                None
+            }
         };
         Ok(Got {
             object,
@@ -212,6 +277,54 @@ impl Objects {
             parts_count,
             body,
         })
+    }
+
+    /// The plaintext of `range` of an encrypted object.
+    pub(crate) async fn decrypting_stream(
+        &self,
+        caller: &Caller,
+        object: &ObjectRecord,
+        sse: &SseRecord,
+        customer: Option<&CustomerKey>,
+        range: ByteRange,
+    ) -> Result<ObjectStream> {
+        let key = self
+            .object_key(caller, sse, customer, OffsetDateTime::now_utc())
+            .await?;
+        crate::encrypted::stream_range(
+            self.blobs.clone(),
+            object,
+            range,
+            Decryption {
+                key,
+                object_id: unhex16(&sse.object_id)?,
+            },
+        )
+        .await
+    }
+
+    /// The plaintext of `range` of any object.
+    pub(crate) async fn plaintext_stream(
+        &self,
+        caller: &Caller,
+        object: &ObjectRecord,
+        customer: Option<&CustomerKey>,
+        range: ByteRange,
+    ) -> Result<ObjectStream> {
+        match &object.meta.sse {
+            Some(sse) => {
+                self.decrypting_stream(caller, object, sse, customer, range)
+                    .await
+            }
+            None => {
+                if customer.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "The encryption parameters are not applicable to this object.".into(),
+                    ));
+                }
+                stream_range(self.blobs.clone(), object, range).await
+            }
+        }
     }
 
     pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
@@ -252,6 +365,7 @@ impl Objects {
             && req.replace_meta.is_none()
             && (req.storage_class.is_none() || new_class == src.meta.storage_class)
             && req.checksum_algorithm.is_none()
+            && matches!(req.sse, SseRequest::Default)
         {
             return Err(Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
@@ -263,9 +377,11 @@ impl Objects {
             None => ObjectMeta {
                 checksum: None,
                 parts: Vec::new(),
+                sse: None,
                 ..src.meta.clone()
             },
         };
+        meta.sse = None;
         meta.parts.clear();
         meta.storage_class = if req.storage_class.is_some() {
             new_class
@@ -284,9 +400,24 @@ impl Objects {
             end: src.size,
             size: src.size,
         };
-        let body = stream_range(self.blobs.clone(), &src, full).await?;
+        let body = self
+            .plaintext_stream(&req.caller, &src, req.source_customer_key.as_ref(), full)
+            .await?;
+        let prepared = self
+            .prepare_encryption(
+                &req.caller,
+                &req.dst_bucket,
+                &req.dst_key,
+                &req.sse,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+        let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;
+        meta.sse = prepared.map(|p| p.record);
         let ingested = Ingest {
             blobs: self.blobs.as_ref(),
+            sealer,
+            md5_etag,
             inline_max: self.config.inline_max,
             declared_len: Some(src.size),
             max_len: MAX_PUT_SIZE,
@@ -364,6 +495,28 @@ fn part_range(object: &ObjectRecord, n: u32) -> Result<(ByteRange, u32)> {
         start += p.size;
     }
     Err(Error::InvalidPartNumber)
+}
+
+/// The sealer for one extent of a write, and whether its ETag is the plaintext MD5 (true
+/// for plaintext and SSE-S3 objects, as on AWS).
+pub(crate) fn sealer_for(
+    prepared: Option<&Prepared>,
+    part: u32,
+) -> Result<(Option<coffer_crypto::stream::Sealer>, bool)> {
+    match prepared {
+        None => Ok((None, true)),
+        Some(p) => {
+            let sealer = coffer_crypto::stream::Sealer::new(
+                &p.object_key,
+                coffer_crypto::stream::Binding {
+                    object: unhex16(&p.record.object_id)?,
+                    part,
+                },
+            )
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            Ok((Some(sealer), p.record.kind == SseKind::S3))
+        }
+    }
 }
 
 /// Adapts a stored object's stream into a request body (for copies).

@@ -111,3 +111,49 @@ pub async fn versioning(
     // Versioning is not enabled on any bucket yet: AWS answers with no Status.
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }
+
+pub async fn put_encryption(
+    api: &S3Api,
+    req: S3Request<PutBucketEncryptionInput>,
+) -> R<PutBucketEncryptionOutput> {
+    let cfg = super::sse::bucket_config(&req.input.server_side_encryption_configuration)?;
+    api.objects
+        .put_bucket_encryption(&req.input.bucket, &cfg)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+}
+
+pub async fn get_encryption(
+    api: &S3Api,
+    req: S3Request<GetBucketEncryptionInput>,
+) -> R<GetBucketEncryptionOutput> {
+    match api
+        .objects
+        .get_bucket_encryption(&req.input.bucket)
+        .await
+        .map_err(to_s3_error)?
+    {
+        Some(c) => Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(super::sse::to_config(&c)),
+        })),
+        None => Err(s3s::s3_error!(
+            ServerSideEncryptionConfigurationNotFoundError,
+            "The server side encryption configuration was not found"
+        )),
+    }
+}
+
+pub async fn delete_encryption(
+    api: &S3Api,
+    req: S3Request<DeleteBucketEncryptionInput>,
+) -> R<DeleteBucketEncryptionOutput> {
+    api.objects
+        .delete_bucket_encryption(&req.input.bucket)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::with_status(
+        DeleteBucketEncryptionOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}

@@ -6,6 +6,7 @@ mod bucket;
 mod list;
 mod multipart;
 mod object;
+mod sse;
 
 use coffer_iam::Principal;
 use s3s::dto::*;
@@ -55,6 +56,25 @@ impl S3 for S3Api {
         req: S3Request<GetBucketVersioningInput>,
     ) -> R<GetBucketVersioningOutput> {
         bucket::versioning(self, req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> R<PutBucketEncryptionOutput> {
+        bucket::put_encryption(self, req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> R<GetBucketEncryptionOutput> {
+        bucket::get_encryption(self, req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> R<DeleteBucketEncryptionOutput> {
+        bucket::delete_encryption(self, req).await
     }
 
     // --- objects ---

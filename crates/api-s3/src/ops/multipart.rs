@@ -17,6 +17,8 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
+use super::sse::{self, fill_sse, fill_sse_kms};
+
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n).map_err(|_| {
         s3_error!(
@@ -32,11 +34,24 @@ pub async fn create(
 ) -> R<CreateMultipartUploadOutput> {
     let p = principal(&req)?;
     let initiator = p.account.id.clone();
-    let i = req.input;
-    super::object::refuse_sse(
-        i.server_side_encryption.as_ref(),
-        i.sse_customer_algorithm.as_deref(),
+    let caller = sse::caller(&req)?;
+    let customer = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
     )?;
+    let encryption = sse::write_request(
+        api,
+        &req,
+        req.input.server_side_encryption.as_ref(),
+        req.input.ssekms_key_id.as_deref(),
+        req.input.ssekms_encryption_context.as_deref(),
+        req.input.bucket_key_enabled,
+        customer,
+    )?;
+    let i = req.input;
     let algorithm = match &i.checksum_algorithm {
         Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
             s3_error!(
@@ -76,6 +91,8 @@ pub async fn create(
     let up = api
         .objects
         .create_upload(CreateUpload {
+            caller,
+            sse: encryption,
             initiator,
             bucket: i.bucket.clone(),
             key: i.key.clone(),
@@ -86,17 +103,27 @@ pub async fn create(
         })
         .await
         .map_err(to_s3_error)?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(up.bucket),
         key: Some(up.key),
         upload_id: Some(up.upload_id),
         checksum_algorithm: algorithm.map(checksum_algorithm),
         checksum_type: up.meta.checksum.as_ref().map(checksum_type),
         ..CreateMultipartUploadOutput::default()
-    }))
+    };
+    out.ssekms_encryption_context = fill_sse!(out, up.meta.sse.as_ref());
+    Ok(S3Response::new(out))
 }
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
+    let caller = sse::caller(&req)?;
+    let customer_key = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let i = req.input;
     let checksums = checksum_request(
         DeclaredChecksums {
@@ -122,6 +149,8 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<Uplo
         .objects
         .upload_part(
             UploadPart {
+                caller,
+                customer_key,
                 bucket: i.bucket,
                 key: i.key,
                 upload_id: i.upload_id,
@@ -138,6 +167,7 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<Uplo
         ..UploadPartOutput::default()
     };
     fill_checksum!(out, &written.checksum);
+    let _ = fill_sse!(out, written.sse.as_ref());
     Ok(S3Response::new(out))
 }
 
@@ -162,11 +192,29 @@ pub async fn upload_part_copy(
     api: &S3Api,
     req: S3Request<UploadPartCopyInput>,
 ) -> R<UploadPartCopyOutput> {
+    let caller = sse::caller(&req)?;
+    let customer_key = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
+    let source_customer_key = sse::customer_key(
+        api,
+        &req,
+        req.input.copy_source_sse_customer_algorithm.as_deref(),
+        req.input.copy_source_sse_customer_key.as_deref(),
+        req.input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
     let i = req.input;
     let (src_bucket, src_key) = copy_source(&i.copy_source)?;
     let written = api
         .objects
         .upload_part_copy(PartCopy {
+            caller,
+            customer_key,
+            source_customer_key,
             bucket: i.bucket,
             key: i.key,
             upload_id: i.upload_id,
@@ -184,10 +232,12 @@ pub async fn upload_part_copy(
         ..CopyPartResult::default()
     };
     fill_checksum!(result, &written.checksum);
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(result),
         ..UploadPartCopyOutput::default()
-    }))
+    };
+    let _ = fill_sse!(out, written.sse.as_ref());
+    Ok(S3Response::new(out))
 }
 
 pub async fn complete(
@@ -248,6 +298,7 @@ pub async fn complete(
     };
     fill_checksum!(out, &written.checksum);
     out.checksum_type = written.checksum.as_ref().map(checksum_type);
+    fill_sse_kms!(out, written.sse.as_ref());
     Ok(S3Response::new(out))
 }
 

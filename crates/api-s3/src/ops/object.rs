@@ -14,6 +14,8 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
+use super::sse::{self, fill_sse};
+
 fn write_precondition(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
@@ -37,24 +39,25 @@ fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
     .transpose()
 }
 
-/// Server-side encryption arrives with the SSE issue; until then a request asking for it
-/// is refused rather than stored in plaintext.
-pub fn refuse_sse(sse: Option<&ServerSideEncryption>, sse_c: Option<&str>) -> S3Result<()> {
-    if sse.is_some() || sse_c.is_some() {
-        return Err(s3_error!(
-            NotImplemented,
-            "Server-side encryption is not available on this server yet"
-        ));
-    }
-    Ok(())
-}
-
 pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
-    let i = req.input;
-    refuse_sse(
-        i.server_side_encryption.as_ref(),
-        i.sse_customer_algorithm.as_deref(),
+    let caller = sse::caller(&req)?;
+    let customer = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
     )?;
+    let encryption = sse::write_request(
+        api,
+        &req,
+        req.input.server_side_encryption.as_ref(),
+        req.input.ssekms_key_id.as_deref(),
+        req.input.ssekms_encryption_context.as_deref(),
+        req.input.bucket_key_enabled,
+        customer,
+    )?;
+    let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(
         DeclaredChecksums {
@@ -85,6 +88,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
         .objects
         .put_object(
             PutObject {
+                caller,
                 bucket: i.bucket,
                 key: i.key,
                 meta,
@@ -92,6 +96,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
                 declared_len: content_length(i.content_length)?,
                 checksums,
                 precondition,
+                sse: encryption,
             },
             convert::body(i.body),
         )
@@ -103,10 +108,21 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     };
     fill_checksum!(out, &written.checksum);
     out.checksum_type = written.checksum.as_ref().map(checksum_type);
+    out.ssekms_encryption_context = fill_sse!(out, written.sse.as_ref());
     Ok(S3Response::new(out))
 }
 
 pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
+    let caller = sse::caller(&req)?;
+    let encryption = sse::write_request(
+        api,
+        &req,
+        req.input.server_side_encryption.as_ref(),
+        req.input.ssekms_key_id.as_deref(),
+        req.input.ssekms_encryption_context.as_deref(),
+        req.input.bucket_key_enabled,
+        None,
+    )?;
     let i = req.input;
     let checksums = checksum_request(
         DeclaredChecksums {
@@ -137,6 +153,7 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
         .objects
         .put_object(
             PutObject {
+                caller,
                 bucket: i.bucket,
                 key: i.key,
                 meta,
@@ -144,6 +161,7 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
                 declared_len: None,
                 checksums,
                 precondition: Precondition::None,
+                sse: encryption,
             },
             convert::body(i.body),
         )
@@ -159,7 +177,10 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
     Ok(S3Response::new(out))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn get_request(
+    caller: coffer_kms::Caller,
+    customer_key: Option<coffer_objects::CustomerKey>,
     bucket: String,
     key: String,
     range: Option<Range>,
@@ -177,6 +198,8 @@ fn get_request(
         })
         .transpose()?;
     Ok(GetObject {
+        caller,
+        customer_key,
         bucket,
         key,
         range: convert::range(range),
@@ -226,9 +249,25 @@ fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
 }
 
 pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
+    let caller = sse::caller(&req)?;
+    let customer = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
-    let get = get_request(i.bucket, i.key, i.range, i.part_number, &req.headers)?;
+    let get = get_request(
+        caller,
+        customer,
+        i.bucket,
+        i.key,
+        i.range,
+        i.part_number,
+        &req.headers,
+    )?;
     let got: Got = api
         .objects
         .get_object(&get, true)
@@ -259,6 +298,7 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
         fill_checksum!(out, &got.object.meta.checksum);
         out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
     }
+    let _ = fill_sse!(out, got.object.meta.sse.as_ref());
     out.body = got.body.map(convert::object_body);
     Ok(S3Response::new(out))
 }
@@ -269,9 +309,25 @@ fn parts_count(got: &Got) -> Option<i32> {
 }
 
 pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
+    let caller = sse::caller(&req)?;
+    let customer = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
-    let get = get_request(i.bucket, i.key, i.range, i.part_number, &req.headers)?;
+    let get = get_request(
+        caller,
+        customer,
+        i.bucket,
+        i.key,
+        i.range,
+        i.part_number,
+        &req.headers,
+    )?;
     let got = api
         .objects
         .get_object(&get, false)
@@ -301,6 +357,7 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
         fill_checksum!(out, &got.object.meta.checksum);
         out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
     }
+    let _ = fill_sse!(out, got.object.meta.sse.as_ref());
     let mut resp = S3Response::new(out);
     if got.range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -401,11 +458,31 @@ pub fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
 }
 
 pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
-    let i = req.input;
-    refuse_sse(
-        i.server_side_encryption.as_ref(),
-        i.sse_customer_algorithm.as_deref(),
+    let caller = sse::caller(&req)?;
+    let source_customer_key = sse::customer_key(
+        api,
+        &req,
+        req.input.copy_source_sse_customer_algorithm.as_deref(),
+        req.input.copy_source_sse_customer_key.as_deref(),
+        req.input.copy_source_sse_customer_key_md5.as_deref(),
     )?;
+    let customer = sse::customer_key(
+        api,
+        &req,
+        req.input.sse_customer_algorithm.as_deref(),
+        req.input.sse_customer_key.as_deref(),
+        req.input.sse_customer_key_md5.as_deref(),
+    )?;
+    let encryption = sse::write_request(
+        api,
+        &req,
+        req.input.server_side_encryption.as_ref(),
+        req.input.ssekms_key_id.as_deref(),
+        req.input.ssekms_encryption_context.as_deref(),
+        req.input.bucket_key_enabled,
+        customer,
+    )?;
+    let i = req.input;
     let (src_bucket, src_key) = copy_source(&i.copy_source)?;
     let replace_meta = directive(
         i.metadata_directive.as_ref().map(|d| d.as_str()),
@@ -448,6 +525,9 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let written: Written = api
         .objects
         .copy_object(CopyObject {
+            caller,
+            source_customer_key,
+            sse: encryption,
             src_bucket,
             src_key,
             dst_bucket: i.bucket,
@@ -468,10 +548,12 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     };
     fill_checksum!(result, &written.checksum);
     result.checksum_type = written.checksum.as_ref().map(checksum_type);
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(result),
         ..CopyObjectOutput::default()
-    }))
+    };
+    out.ssekms_encryption_context = fill_sse!(out, written.sse.as_ref());
+    Ok(S3Response::new(out))
 }
 
 pub async fn attributes(

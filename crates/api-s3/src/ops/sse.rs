@@ -1,0 +1,256 @@
+//! Server-side encryption on the wire: reading the `x-amz-server-side-encryption*` request
+//! headers into domain requests, and writing them back on responses.
+
+use std::sync::Arc;
+
+use md5::Digest as _;
+use s3s::dto::*;
+use s3s::{S3Request, S3Result, s3_error};
+
+use coffer_audit::RequestContext;
+use coffer_crypto::Secret;
+use coffer_kms::Caller;
+use coffer_objects::{BucketEncryption, CustomerKey, SseRequest};
+use coffer_storage::{SseKind, SseRecord};
+
+use crate::S3Api;
+
+/// The KMS caller for a request: the authenticated principal's account.
+pub fn caller<T>(req: &S3Request<T>) -> S3Result<Caller> {
+    let p = super::principal(req)?;
+    let request_id = req
+        .extensions
+        .get::<Arc<RequestContext>>()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    Ok(Caller::client(p.account.id.clone(), request_id))
+}
+
+fn tls<T>(req: &S3Request<T>) -> bool {
+    req.extensions
+        .get::<Arc<RequestContext>>()
+        .is_some_and(|c| c.tls)
+}
+
+/// Parses SSE-C headers (the object's own, or the copy source's). `None` when absent.
+pub fn customer_key<T>(
+    api: &S3Api,
+    req: &S3Request<T>,
+    algorithm: Option<&str>,
+    key: Option<&str>,
+    md5: Option<&str>,
+) -> S3Result<Option<CustomerKey>> {
+    if algorithm.is_none() && key.is_none() && md5.is_none() {
+        return Ok(None);
+    }
+    if !tls(req) && !api.config.allow_insecure_sse_c {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+        ));
+    }
+    match algorithm {
+        Some("AES256") => {}
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidEncryptionAlgorithmError,
+                "The encryption request you specified is not valid. The valid value is AES256."
+            ));
+        }
+        None => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm."
+            ));
+        }
+    }
+    let key = key.ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key."
+        )
+    })?;
+    let md5 = md5.ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key."
+        )
+    })?;
+    let raw = base64_simd::STANDARD
+        .decode_to_vec(key.as_bytes())
+        .ok()
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The secret key was invalid for the specified algorithm."
+            )
+        })?;
+    let secret = Secret::new(raw);
+    let digest = md5::Md5::digest(secret.expose());
+    let expected = base64_simd::STANDARD.encode_to_string(digest.as_slice());
+    if expected != md5 {
+        return Err(s3_error!(
+            InvalidArgument,
+            "The calculated MD5 hash of the key did not match the hash that was provided."
+        ));
+    }
+    Ok(Some(CustomerKey {
+        key: secret,
+        md5: md5.to_owned(),
+    }))
+}
+
+/// A write's encryption from its headers.
+pub fn write_request<T>(
+    api: &S3Api,
+    req: &S3Request<T>,
+    sse: Option<&ServerSideEncryption>,
+    kms_key_id: Option<&str>,
+    context: Option<&str>,
+    bucket_key: Option<bool>,
+    customer: Option<CustomerKey>,
+) -> S3Result<SseRequest> {
+    let _ = api;
+    let _ = req;
+    if let Some(ck) = customer {
+        if sse.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
+            ));
+        }
+        return Ok(SseRequest::Customer(ck));
+    }
+    match sse.map(ServerSideEncryption::as_str) {
+        None => {
+            if kms_key_id.is_some() || context.is_some() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+                ));
+            }
+            Ok(SseRequest::Default)
+        }
+        Some("AES256") => {
+            if kms_key_id.is_some() {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+                ));
+            }
+            Ok(SseRequest::S3)
+        }
+        Some("aws:kms") => Ok(SseRequest::Kms {
+            key_id: kms_key_id.map(str::to_owned),
+            context: context.map(str::to_owned),
+            bucket_key,
+        }),
+        Some(other) => Err(s3_error!(
+            InvalidArgument,
+            "The encryption method specified is not supported: {}",
+            other
+        )),
+    }
+}
+
+/// The SSE response headers of an object.
+pub struct Headers {
+    pub server_side_encryption: Option<ServerSideEncryption>,
+    pub ssekms_key_id: Option<String>,
+    pub bucket_key_enabled: Option<bool>,
+    pub sse_customer_algorithm: Option<String>,
+    pub sse_customer_key_md5: Option<String>,
+    pub ssekms_encryption_context: Option<String>,
+}
+
+pub fn headers(r: Option<&SseRecord>) -> Headers {
+    let none = Headers {
+        server_side_encryption: None,
+        ssekms_key_id: None,
+        bucket_key_enabled: None,
+        sse_customer_algorithm: None,
+        sse_customer_key_md5: None,
+        ssekms_encryption_context: None,
+    };
+    let Some(r) = r else { return none };
+    match r.kind {
+        SseKind::Customer => Headers {
+            sse_customer_algorithm: Some("AES256".into()),
+            sse_customer_key_md5: r.customer_key_md5.clone(),
+            ..none
+        },
+        SseKind::S3 => Headers {
+            server_side_encryption: Some(ServerSideEncryption::from_static(
+                ServerSideEncryption::AES256,
+            )),
+            ..none
+        },
+        SseKind::Kms => Headers {
+            server_side_encryption: Some(ServerSideEncryption::from_static(
+                ServerSideEncryption::AWS_KMS,
+            )),
+            ssekms_key_id: r.kms_key_arn.clone(),
+            bucket_key_enabled: r.bucket_key.then_some(true),
+            ssekms_encryption_context: r.client_context.clone(),
+            ..none
+        },
+    }
+}
+
+/// Sets the SSE fields every output DTO shares.
+macro_rules! fill_sse {
+    ($out:expr, $record:expr) => {{
+        let h = $crate::ops::sse::headers($record);
+        $out.server_side_encryption = h.server_side_encryption;
+        $out.ssekms_key_id = h.ssekms_key_id;
+        $out.bucket_key_enabled = h.bucket_key_enabled;
+        $out.sse_customer_algorithm = h.sse_customer_algorithm;
+        $out.sse_customer_key_md5 = h.sse_customer_key_md5;
+        h.ssekms_encryption_context
+    }};
+}
+pub(crate) use fill_sse;
+
+/// The SSE fields of outputs that carry no SSE-C fields (CompleteMultipartUpload).
+macro_rules! fill_sse_kms {
+    ($out:expr, $record:expr) => {{
+        let h = $crate::ops::sse::headers($record);
+        $out.server_side_encryption = h.server_side_encryption;
+        $out.ssekms_key_id = h.ssekms_key_id;
+        $out.bucket_key_enabled = h.bucket_key_enabled;
+    }};
+}
+pub(crate) use fill_sse_kms;
+
+pub fn bucket_config(c: &ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
+    let [rule] = c.rules.as_slice() else {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    };
+    let Some(default) = &rule.apply_server_side_encryption_by_default else {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    };
+    Ok(BucketEncryption {
+        algorithm: default.sse_algorithm.as_str().to_owned(),
+        kms_key_id: default.kms_master_key_id.clone(),
+        bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
+    })
+}
+
+pub fn to_config(c: &BucketEncryption) -> ServerSideEncryptionConfiguration {
+    ServerSideEncryptionConfiguration {
+        rules: vec![ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                kms_master_key_id: c.kms_key_id.clone(),
+                sse_algorithm: ServerSideEncryption::from(c.algorithm.clone()),
+            }),
+            bucket_key_enabled: Some(c.bucket_key_enabled),
+        }],
+    }
+}
