@@ -77,9 +77,12 @@ impl Objects {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.meta.delete_bucket(name).await?;
-        let mut cache = self.buckets.lock();
-        cache.generation += 1;
-        cache.records.remove(name);
+        {
+            let mut cache = self.buckets.lock();
+            cache.generation += 1;
+            cache.records.remove(name);
+        }
+        self.encryption_changed(name);
         Ok(())
     }
 }

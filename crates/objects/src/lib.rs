@@ -78,6 +78,11 @@ pub struct Objects {
     garbage: Notify,
     buckets: bucket::Buckets,
     bucket_keys: sse::BucketKeys,
+    /// Bucket default encryption by bucket, with a change generation (see `sse.rs`).
+    encryption_cache: std::sync::Mutex<(
+        u64,
+        std::collections::HashMap<String, Option<BucketEncryption>>,
+    )>,
 }
 
 impl Objects {
@@ -90,6 +95,7 @@ impl Objects {
             garbage: Notify::new(),
             buckets: bucket::Buckets::default(),
             bucket_keys: sse::BucketKeys::default(),
+            encryption_cache: std::sync::Mutex::new((0, std::collections::HashMap::new())),
         }
     }
 

@@ -189,22 +189,56 @@ impl Objects {
         }
         self.bucket(bucket).await?;
         let json = serde_json::to_string(cfg).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(self.meta.put_bucket_setting(bucket, SETTING, &json).await?)
+        self.meta.put_bucket_setting(bucket, SETTING, &json).await?;
+        self.encryption_changed(bucket);
+        Ok(())
     }
 
+    /// A bucket's default encryption. Cached: every write without SSE headers needs it.
     pub async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>> {
         self.bucket(bucket).await?;
-        match self.meta.get_bucket_setting(bucket, SETTING).await? {
-            Some(j) => Ok(Some(serde_json::from_str(&j).map_err(|e| {
-                Error::Internal(format!("stored bucket encryption: {e}"))
-            })?)),
-            None => Ok(None),
+        let generation = {
+            let c = self
+                .encryption_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = c.1.get(bucket) {
+                return Ok(v.clone());
+            }
+            c.0
+        };
+        let value = match self.meta.get_bucket_setting(bucket, SETTING).await? {
+            Some(j) => Some(
+                serde_json::from_str::<BucketEncryption>(&j)
+                    .map_err(|e| Error::Internal(format!("stored bucket encryption: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut c = self
+            .encryption_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if c.0 == generation {
+            c.1.insert(bucket.to_owned(), value.clone());
         }
+        Ok(value)
     }
 
     pub async fn delete_bucket_encryption(&self, bucket: &str) -> Result<()> {
         self.bucket(bucket).await?;
-        Ok(self.meta.delete_bucket_setting(bucket, SETTING).await?)
+        self.meta.delete_bucket_setting(bucket, SETTING).await?;
+        self.encryption_changed(bucket);
+        Ok(())
+    }
+
+    /// Forgets a cached encryption setting after a change (or a bucket deletion).
+    pub(crate) fn encryption_changed(&self, bucket: &str) {
+        let mut c = self
+            .encryption_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        c.0 += 1;
+        c.1.remove(bucket);
     }
 
     /// Decides a write's encryption (request, else bucket default) and gets its keys.
