@@ -137,10 +137,15 @@ pub async fn get_encryption(
         Some(c) => Ok(S3Response::new(GetBucketEncryptionOutput {
             server_side_encryption_configuration: Some(super::sse::to_config(&c)),
         })),
-        None => Err(s3s::s3_error!(
-            ServerSideEncryptionConfigurationNotFoundError,
-            "The server side encryption configuration was not found"
-        )),
+        None => {
+            // s3s's table says 400; S3 answers 404.
+            let mut e = s3s::s3_error!(
+                ServerSideEncryptionConfigurationNotFoundError,
+                "The server side encryption configuration was not found"
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            Err(e)
+        }
     }
 }
 
