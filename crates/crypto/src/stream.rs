@@ -22,8 +22,12 @@
 //! Changing any constant here breaks every stored encrypted object; golden vectors in the
 //! tests must decode forever.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+// Bulk segment encryption uses ring's AES-256-GCM: on this project's reference machine
+// (AMD EPYC with VAES/AVX2, no AVX-512) it seals 64 KiB segments at 6.7 GB/s per core
+// against aws-lc's 3.1 GB/s, and encrypted GETs are bound by it. Same algorithm, same
+// bytes: the format does not depend on the library.
 use aws_lc_rs::hkdf;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 use crate::{Error, Secret, TAG_LEN};
 
@@ -206,6 +210,15 @@ impl Opener {
 
     /// Opens segment `index` from its stored bytes (ciphertext and tag).
     pub fn open(&self, index: u64, stored: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = stored.to_vec();
+        let n = self.open_in_place(index, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Opens segment `index` in place; returns the plaintext length (the plaintext is
+    /// `stored[..n]`). On failure the buffer holds garbage and must be discarded.
+    pub fn open_in_place(&self, index: u64, stored: &mut [u8]) -> Result<usize, Error> {
         if index >= self.segments || stored.len() < TAG_LEN {
             return Err(Error::Decrypt);
         }
@@ -213,18 +226,15 @@ impl Opener {
         if !last && stored.len() != SEGMENT_STORED {
             return Err(Error::Decrypt);
         }
-        let mut buf = stored.to_vec();
-        let n = self
+        Ok(self
             .key
             .open_in_place(
                 nonce(index),
                 Aad::from(aad(&self.binding, index, last)),
-                &mut buf,
+                stored,
             )
             .map_err(|_| Error::Decrypt)?
-            .len();
-        buf.truncate(n);
-        Ok(buf)
+            .len())
     }
 
     /// Stored byte range `[start, end)` (within the extent) of segments `first..=last`.

@@ -67,9 +67,15 @@ async fn read_stored(
             if end > *len {
                 return Err(corrupt());
             }
+            // Whole segments per chunk: each is decrypted in place, never copied.
+            let chunk = if start >= HEADER_LEN as u64 {
+                16 * SEGMENT_STORED
+            } else {
+                HEADER_LEN
+            };
             Ok(Box::pin(
                 blobs
-                    .read(id, start, end - start)
+                    .read_chunked(id, start, end - start, chunk)
                     .await?
                     .map_err(Error::from),
             ))
@@ -146,18 +152,26 @@ async fn extent_stream(
                 };
                 while buf.len() < want {
                     match reader.next().await {
+                        // A uniquely owned chunk becomes the buffer without a copy.
+                        Some(chunk) if buf.is_empty() => buf = BytesMut::from(chunk?),
                         Some(chunk) => buf.extend_from_slice(&chunk?),
                         None => return Err(corrupt()),
                     }
                 }
-                let stored = buf.split_to(want);
-                let plain = opener.open(i, &stored).map_err(|_| corrupt())?;
+                // Decrypt in place: the segment's buffer becomes the output, no copy.
+                let mut stored = buf.split_to(want);
+                let n = opener
+                    .open_in_place(i, &mut stored)
+                    .map_err(|_| corrupt())?;
+                let plain = stored.freeze();
                 let seg_start = i * seg;
                 let lo = usize::try_from(from.max(seg_start) - seg_start).map_err(|_| corrupt())?;
-                let hi = usize::try_from(to.min(seg_start + plain.len() as u64) - seg_start)
+                let hi = usize::try_from(to.min(seg_start + n as u64) - seg_start)
                     .map_err(|_| corrupt())?;
-                let out = Bytes::copy_from_slice(plain.get(lo..hi.max(lo)).ok_or_else(corrupt)?);
-                Ok(Some((out, (reader, buf, i + 1))))
+                if lo > hi || hi > n {
+                    return Err(corrupt());
+                }
+                Ok(Some((plain.slice(lo..hi), (reader, buf, i + 1))))
             }
         })
         .try_filter(|b| futures::future::ready(!b.is_empty())),

@@ -10,8 +10,7 @@
 //! buffer of its body and the async workers never wait on the disk.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -205,49 +204,59 @@ impl BlobStore for FileBlobs {
     }
 
     async fn read(&self, id: &BlobId, offset: u64, len: u64) -> Result<BlobReader> {
+        self.read_chunked(id, offset, len, READ_CHUNK).await
+    }
+
+    async fn read_chunked(
+        &self,
+        id: &BlobId,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+    ) -> Result<BlobReader> {
+        let chunk = chunk.clamp(4096, 8 * READ_CHUNK);
         let dirs = self.inner.clone();
         let id2 = id.clone();
-        let file = match blocking(move || dirs.open_finished(&id2)).await {
+        let file = match blocking(move || {
+            let mut f = dirs.open_finished(&id2)?;
+            f.seek(io::SeekFrom::Start(offset))?;
+            Ok(f)
+        })
+        .await
+        {
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NoSuchBlob(id.as_str().into()));
             }
-            other => Arc::new(other?),
+            other => other?,
         };
         let id = id.clone();
-        let stream =
-            futures::stream::try_unfold((file, offset, len), move |(file, pos, remaining)| {
-                let id = id.clone();
-                async move {
-                    if remaining == 0 {
-                        return Ok(None);
-                    }
-                    let want =
-                        usize::try_from(remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
-                    let f = file.clone();
-                    let chunk = blocking(move || {
-                        let mut buf = vec![0u8; want];
-                        let mut filled = 0;
-                        while filled < want {
-                            let n = f.read_at(&mut buf[filled..], pos + filled as u64)?;
-                            if n == 0 {
-                                break;
-                            }
-                            filled += n;
-                        }
-                        buf.truncate(filled);
-                        Ok(buf)
-                    })
-                    .await?;
-                    if chunk.is_empty() {
-                        return Err(Error::Corrupt(format!(
-                            "blob {} ends {remaining} bytes early",
-                            id.as_str()
-                        )));
-                    }
-                    let n = chunk.len() as u64;
-                    Ok(Some((Bytes::from(chunk), (file, pos + n, remaining - n))))
+        let stream = futures::stream::try_unfold((Some(file), len), move |(file, remaining)| {
+            let id = id.clone();
+            async move {
+                let Some(file) = file else { return Ok(None) };
+                if remaining == 0 {
+                    return Ok(None);
                 }
-            });
+                let want = remaining.min(chunk as u64);
+                // read_to_end fills spare capacity directly: no zeroing of the buffer.
+                let (file, buf) = tokio::task::spawn_blocking(move || {
+                    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(chunk));
+                    let r = (&file).take(want).read_to_end(&mut buf);
+                    (file, r.map(|_| buf))
+                })
+                .await
+                .map_err(|e| Error::Backend(format!("blob i/o task failed: {e}")))?;
+                let buf = buf.map_err(Error::Io)?;
+                if buf.is_empty() {
+                    return Err(Error::Corrupt(format!(
+                        "blob {} ends {remaining} bytes early",
+                        id.as_str()
+                    )));
+                }
+                let n = buf.len() as u64;
+                Ok(Some((Bytes::from(buf), (Some(file), remaining - n))))
+            }
+        });
         Ok(Box::pin(stream))
     }
 

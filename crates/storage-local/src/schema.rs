@@ -128,7 +128,7 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// thread does that work beside the writer instead.
 pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "PRAGMA cache_size = -65536;
+        "PRAGMA cache_size = -8192;
          PRAGMA secure_delete = ON;
          PRAGMA wal_autocheckpoint = 0;
          PRAGMA journal_size_limit = 67108864;",

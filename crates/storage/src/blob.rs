@@ -21,6 +21,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// still staged: a reader may race the publish that follows a metadata commit.
     async fn read(&self, id: &BlobId, offset: u64, len: u64) -> Result<BlobReader>;
 
+    /// Like [`BlobStore::read`], in chunks of `chunk` bytes (the last may be shorter), so
+    /// that a reader of fixed-size records (encrypted segments) gets whole records per
+    /// chunk and need not copy them.
+    async fn read_chunked(
+        &self,
+        id: &BlobId,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+    ) -> Result<BlobReader> {
+        let _ = chunk;
+        self.read(id, offset, len).await
+    }
+
     /// Moves a finished blob out of staging once a committed record references it. Need not
     /// be durable: after a crash the blob is found in staging and published again.
     async fn publish(&self, id: &BlobId) -> Result<()>;
