@@ -10,7 +10,7 @@ use coffer_storage::{
 
 use crate::SqliteMeta;
 use crate::error::backend;
-use crate::meta::{exec, from_ms, ms, query_one, to_i64};
+use crate::rows::{exec, from_ms, ms, query_one, to_i64};
 
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

@@ -16,6 +16,7 @@ mod blobs;
 mod error;
 mod kms;
 mod meta;
+mod rows;
 mod schema;
 mod writer;
 

@@ -1,0 +1,87 @@
+//! The contract suite: what every backend must do, written once against the traits.
+//!
+//! A backend runs it with two macro calls in its tests, each given an expression that
+//! builds a fresh store (and anything that must live as long as it, such as a temp dir):
+//!
+//! ```text
+//! coffer_storage::meta_contract!(make_meta());   // -> (impl MetaStore, guard)
+//! coffer_storage::blob_contract!(make_blobs());  // -> (impl BlobStore, guard)
+//! ```
+
+mod blobs;
+mod kms;
+mod objects;
+
+pub use blobs::*;
+pub use kms::*;
+pub use objects::*;
+
+/// Expands to one `#[tokio::test]` per metadata check.
+#[macro_export]
+macro_rules! meta_contract {
+    ($make:expr) => {
+        mod meta_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::meta_contract!(@tests $make;
+                buckets, objects_round_trip, replacing_queues_garbage, preconditions,
+                listing_is_ordered_bytewise, listing_bounds_and_pages, tags, uploads,
+                complete_checks_parts, abort_queues_parts, listing_uploads,
+                writes_need_a_bucket, bucket_settings, sse_records_round_trip);
+        }
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make;
+                $crate::contract::$name(&store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per blob check.
+#[macro_export]
+macro_rules! blob_contract {
+    ($make:expr) => {
+        mod blob_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::blob_contract!(@tests $make;
+                blob_round_trip, blob_ranges, blob_staging, abandoned_writer_leaves_nothing);
+        }
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make;
+                $crate::contract::$name(&store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per KMS store check.
+#[macro_export]
+macro_rules! kms_contract {
+    ($make:expr) => {
+        mod kms_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::kms_contract!(@tests $make;
+                kms_keys_round_trip, kms_rotation_adds_versions, kms_listing_keys,
+                kms_aliases, kms_delete_key_destroys_everything, kms_settings);
+        }
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make;
+                $crate::contract::$name(&store).await;
+            }
+        )*
+    };
+}
