@@ -166,6 +166,34 @@ fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
+/// A fresh 256-bit data key from the KMS: (plaintext, ciphertext blob as base64, key ARN).
+async fn data_key(
+    kms: &Kms,
+    caller: &Caller,
+    key_id: &str,
+    context: &BTreeMap<String, String>,
+    now: OffsetDateTime,
+) -> Result<(Secret, String, String)> {
+    let dk = kms
+        .generate_data_key(
+            caller,
+            &DataKeyRequest {
+                key_id,
+                key_spec: Some("AES_256"),
+                number_of_bytes: None,
+                context,
+                with_plaintext: true,
+            },
+            now,
+        )
+        .await
+        .map_err(Error::Kms)?;
+    let plaintext = dk
+        .plaintext
+        .ok_or_else(|| Error::Internal("data key without plaintext".into()))?;
+    Ok((plaintext, b64(&dk.ciphertext), dk.key_arn))
+}
+
 impl Objects {
     fn kms(&self) -> Result<&Kms> {
         self.kms
@@ -278,28 +306,14 @@ impl Objects {
                 };
                 let context: BTreeMap<String, String> =
                     [("aws:s3:arn".to_owned(), object_arn(bucket, key))].into();
-                let dk = kms
-                    .generate_data_key(
-                        &internal,
-                        &DataKeyRequest {
-                            key_id: &key_id,
-                            key_spec: Some("AES_256"),
-                            number_of_bytes: None,
-                            context: &context,
-                            with_plaintext: true,
-                        },
-                        now,
-                    )
-                    .await
-                    .map_err(Error::Kms)?;
+                let (dk_plain, dk_blob, dk_arn) =
+                    data_key(kms, &internal, &key_id, &context, now).await?;
                 Prepared {
-                    object_key: dk
-                        .plaintext
-                        .ok_or_else(|| Error::Internal("data key without plaintext".into()))?,
+                    object_key: dk_plain,
                     record: SseRecord {
                         kind: SseKind::S3,
-                        kms_key_arn: Some(dk.key_arn),
-                        encrypted_key: Some(b64(&dk.ciphertext)),
+                        kms_key_arn: Some(dk_arn),
+                        encrypted_key: Some(dk_blob),
                         context,
                         client_context: None,
                         bucket_key: false,
@@ -350,28 +364,14 @@ impl Objects {
                     }
                 } else {
                     ctx.insert("aws:s3:arn".into(), object_arn(bucket, key));
-                    let dk = kms
-                        .generate_data_key(
-                            caller,
-                            &DataKeyRequest {
-                                key_id: &key_ref,
-                                key_spec: Some("AES_256"),
-                                number_of_bytes: None,
-                                context: &ctx,
-                                with_plaintext: true,
-                            },
-                            now,
-                        )
-                        .await
-                        .map_err(Error::Kms)?;
+                    let (dk_plain, dk_blob, dk_arn) =
+                        data_key(kms, caller, &key_ref, &ctx, now).await?;
                     Prepared {
-                        object_key: dk
-                            .plaintext
-                            .ok_or_else(|| Error::Internal("data key without plaintext".into()))?,
+                        object_key: dk_plain,
                         record: SseRecord {
                             kind: SseKind::Kms,
-                            kms_key_arn: Some(dk.key_arn),
-                            encrypted_key: Some(b64(&dk.ciphertext)),
+                            kms_key_arn: Some(dk_arn),
+                            encrypted_key: Some(dk_blob),
                             context: ctx,
                             client_context: context,
                             bucket_key: false,
@@ -448,24 +448,8 @@ impl Objects {
         }
         let context: BTreeMap<String, String> =
             [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into();
-        let dk = kms
-            .generate_data_key(
-                caller,
-                &DataKeyRequest {
-                    key_id: &meta.arn,
-                    key_spec: Some("AES_256"),
-                    number_of_bytes: None,
-                    context: &context,
-                    with_plaintext: true,
-                },
-                now,
-            )
-            .await
-            .map_err(Error::Kms)?;
-        let key = dk
-            .plaintext
-            .ok_or_else(|| Error::Internal("data key without plaintext".into()))?;
-        let blob = b64(&dk.ciphertext);
+        let (dk_plain, dk_blob, dk_arn) = data_key(kms, caller, &meta.arn, &context, now).await?;
+        let (key, blob) = (dk_plain, dk_blob);
         self.bucket_keys
             .writing
             .lock()
@@ -479,7 +463,7 @@ impl Objects {
                     uses: 1,
                 },
             );
-        Ok((key, blob, dk.key_arn))
+        Ok((key, blob, dk_arn))
     }
 
     /// The key that decrypts an object's bytes. SSE-C objects need the customer key.

@@ -17,7 +17,7 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
-use super::sse::{self, fill_sse, fill_sse_kms};
+use super::sse::{self, customer_key, fill_sse, fill_sse_kms};
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n).map_err(|_| {
@@ -35,13 +35,7 @@ pub async fn create(
     let p = principal(&req)?;
     let initiator = p.account.id.clone();
     let caller = sse::caller(&req)?;
-    let customer = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
         api,
         &req,
@@ -117,13 +111,7 @@ pub async fn create(
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
     let caller = sse::caller(&req)?;
-    let customer_key = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer_key = customer_key!(api, req)?;
     let i = req.input;
     let checksums = checksum_request(
         DeclaredChecksums {
@@ -193,20 +181,8 @@ pub async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> R<UploadPartCopyOutput> {
     let caller = sse::caller(&req)?;
-    let customer_key = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
-    let source_customer_key = sse::customer_key(
-        api,
-        &req,
-        req.input.copy_source_sse_customer_algorithm.as_deref(),
-        req.input.copy_source_sse_customer_key.as_deref(),
-        req.input.copy_source_sse_customer_key_md5.as_deref(),
-    )?;
+    let customer_key = customer_key!(api, req)?;
+    let source_customer_key = customer_key!(api, req, copy_source)?;
     let i = req.input;
     let (src_bucket, src_key) = copy_source(&i.copy_source)?;
     let written = api

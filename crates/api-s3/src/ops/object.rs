@@ -14,7 +14,7 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
-use super::sse::{self, fill_sse};
+use super::sse::{self, customer_key, fill_sse};
 
 fn write_precondition(
     if_match: Option<&ETagCondition>,
@@ -41,13 +41,7 @@ fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
 
 pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
     let caller = sse::caller(&req)?;
-    let customer = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
         api,
         &req,
@@ -250,13 +244,7 @@ fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
 
 pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
     let caller = sse::caller(&req)?;
-    let customer = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(api, req)?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
     let get = get_request(
@@ -310,13 +298,7 @@ fn parts_count(got: &Got) -> Option<i32> {
 
 pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
     let caller = sse::caller(&req)?;
-    let customer = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = customer_key!(api, req)?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
     let get = get_request(
@@ -459,20 +441,8 @@ pub fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
 
 pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
     let caller = sse::caller(&req)?;
-    let source_customer_key = sse::customer_key(
-        api,
-        &req,
-        req.input.copy_source_sse_customer_algorithm.as_deref(),
-        req.input.copy_source_sse_customer_key.as_deref(),
-        req.input.copy_source_sse_customer_key_md5.as_deref(),
-    )?;
-    let customer = sse::customer_key(
-        api,
-        &req,
-        req.input.sse_customer_algorithm.as_deref(),
-        req.input.sse_customer_key.as_deref(),
-        req.input.sse_customer_key_md5.as_deref(),
-    )?;
+    let source_customer_key = customer_key!(api, req, copy_source)?;
+    let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
         api,
         &req,

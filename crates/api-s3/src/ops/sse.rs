@@ -33,7 +33,7 @@ fn tls<T>(req: &S3Request<T>) -> bool {
 }
 
 /// Parses SSE-C headers (the object's own, or the copy source's). `None` when absent.
-pub fn customer_key<T>(
+pub fn parse_customer_key<T>(
     api: &S3Api,
     req: &S3Request<T>,
     algorithm: Option<&str>,
@@ -100,6 +100,31 @@ pub fn customer_key<T>(
         md5: md5.to_owned(),
     }))
 }
+
+/// The SSE-C key of a request, from its `x-amz-server-side-encryption-customer-*` headers,
+/// or with `copy_source` from the `x-amz-copy-source-server-side-encryption-customer-*`
+/// ones.
+macro_rules! customer_key {
+    ($api:expr, $req:expr) => {
+        $crate::ops::sse::parse_customer_key(
+            $api,
+            &$req,
+            $req.input.sse_customer_algorithm.as_deref(),
+            $req.input.sse_customer_key.as_deref(),
+            $req.input.sse_customer_key_md5.as_deref(),
+        )
+    };
+    ($api:expr, $req:expr, copy_source) => {
+        $crate::ops::sse::parse_customer_key(
+            $api,
+            &$req,
+            $req.input.copy_source_sse_customer_algorithm.as_deref(),
+            $req.input.copy_source_sse_customer_key.as_deref(),
+            $req.input.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+pub(crate) use customer_key;
 
 /// A write's encryption from its headers.
 pub fn write_request<T>(
