@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use coffer_objects::{CopyObject, GetObject, Got, PutObject, Written};
-use coffer_storage::{ObjectMeta, Precondition};
+use coffer_storage::Precondition;
 
 use super::R;
 use crate::S3Api;
@@ -202,40 +202,37 @@ fn get_request(
     })
 }
 
-/// The headers GET and HEAD share.
-struct Described {
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    content_disposition: Option<String>,
-    content_language: Option<String>,
-    cache_control: Option<String>,
-    expires: Option<Timestamp>,
-    metadata: Option<Metadata>,
-    storage_class: Option<StorageClass>,
-    website_redirect_location: Option<String>,
-    tag_count: Option<i32>,
-}
-
-fn describe(meta: &ObjectMeta) -> Described {
-    Described {
-        content_type: meta.content_type.clone(),
-        content_encoding: meta.content_encoding.clone(),
-        content_disposition: meta.content_disposition.clone(),
-        content_language: meta.content_language.clone(),
-        cache_control: meta.cache_control.clone(),
-        expires: meta.expires.as_deref().and_then(parse_http_date),
-        metadata: (!meta.user.is_empty()).then(|| {
-            meta.user
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }),
+/// Fills the headers GET and HEAD share (their output types are distinct s3s DTOs with
+/// the same field names).
+macro_rules! describe_into {
+    ($out:expr, $got:expr, $want_checksum:expr) => {{
+        let m = &$got.object.meta;
+        $out.accept_ranges = Some("bytes".into());
+        $out.content_length = Some(i64::try_from($got.content_length()).unwrap_or(i64::MAX));
+        $out.content_range = $got.range.map(|r| r.content_range());
+        $out.e_tag = Some(etag(&$got.object.etag));
+        $out.last_modified = Some(timestamp($got.object.last_modified));
+        $out.parts_count = $got
+            .parts_count
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        $out.content_type = m.content_type.clone();
+        $out.content_encoding = m.content_encoding.clone();
+        $out.content_disposition = m.content_disposition.clone();
+        $out.content_language = m.content_language.clone();
+        $out.cache_control = m.cache_control.clone();
+        $out.expires = m.expires.as_deref().and_then(parse_http_date);
+        $out.metadata = (!m.user.is_empty())
+            .then(|| m.user.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
         // AWS omits x-amz-storage-class for STANDARD.
-        storage_class: meta.storage_class.clone().map(StorageClass::from),
-        website_redirect_location: meta.website_redirect_location.clone(),
-        tag_count: (!meta.tags.is_empty())
-            .then(|| i32::try_from(meta.tags.len()).unwrap_or(i32::MAX)),
-    }
+        $out.storage_class = m.storage_class.clone().map(StorageClass::from);
+        $out.website_redirect_location = m.website_redirect_location.clone();
+        // A partial read carries no whole-object checksum.
+        if $want_checksum && $got.range.is_none() {
+            fill_checksum!($out, &m.checksum);
+            $out.checksum_type = m.checksum.as_ref().map(checksum_type);
+        }
+        let _ = fill_sse!($out, m.sse.as_ref());
+    }};
 }
 
 fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
@@ -261,39 +258,12 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
         .get_object(&get, true)
         .await
         .map_err(to_s3_error)?;
-    let d = describe(&got.object.meta);
-    let len = got.content_length();
-    let mut out = GetObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
-        content_range: got.range.map(|r| r.content_range()),
-        e_tag: Some(etag(&got.object.etag)),
-        last_modified: Some(timestamp(got.object.last_modified)),
-        parts_count: parts_count(&got),
-        content_type: d.content_type,
-        content_encoding: d.content_encoding,
-        content_disposition: d.content_disposition,
-        content_language: d.content_language,
-        cache_control: d.cache_control,
-        expires: d.expires,
-        metadata: d.metadata,
-        storage_class: d.storage_class,
-        website_redirect_location: d.website_redirect_location,
-        tag_count: d.tag_count,
-        ..GetObjectOutput::default()
-    };
-    if want_checksum && got.range.is_none() {
-        fill_checksum!(out, &got.object.meta.checksum);
-        out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
-    }
-    let _ = fill_sse!(out, got.object.meta.sse.as_ref());
+    let mut out = GetObjectOutput::default();
+    describe_into!(out, got, want_checksum);
+    out.tag_count = (!got.object.meta.tags.is_empty())
+        .then(|| i32::try_from(got.object.meta.tags.len()).unwrap_or(i32::MAX));
     out.body = got.body.map(convert::object_body);
     Ok(S3Response::new(out))
-}
-
-fn parts_count(got: &Got) -> Option<i32> {
-    got.parts_count
-        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
@@ -315,31 +285,8 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
         .get_object(&get, false)
         .await
         .map_err(to_s3_error)?;
-    let d = describe(&got.object.meta);
-    let len = got.content_length();
-    let mut out = HeadObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
-        content_range: got.range.map(|r| r.content_range()),
-        e_tag: Some(etag(&got.object.etag)),
-        last_modified: Some(timestamp(got.object.last_modified)),
-        parts_count: parts_count(&got),
-        content_type: d.content_type,
-        content_encoding: d.content_encoding,
-        content_disposition: d.content_disposition,
-        content_language: d.content_language,
-        cache_control: d.cache_control,
-        expires: d.expires,
-        metadata: d.metadata,
-        storage_class: d.storage_class,
-        website_redirect_location: d.website_redirect_location,
-        ..HeadObjectOutput::default()
-    };
-    if want_checksum && got.range.is_none() {
-        fill_checksum!(out, &got.object.meta.checksum);
-        out.checksum_type = got.object.meta.checksum.as_ref().map(checksum_type);
-    }
-    let _ = fill_sse!(out, got.object.meta.sse.as_ref());
+    let mut out = HeadObjectOutput::default();
+    describe_into!(out, got, want_checksum);
     let mut resp = S3Response::new(out);
     if got.range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
