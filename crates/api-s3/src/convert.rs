@@ -80,6 +80,40 @@ pub struct DeclaredChecksums {
     pub content_md5: Option<String>,
 }
 
+/// The declared checksums of an input DTO (every write input names them alike).
+macro_rules! declared_checksums {
+    ($i:expr) => {
+        $crate::convert::DeclaredChecksums {
+            algorithm: $i.checksum_algorithm,
+            crc32: $i.checksum_crc32,
+            crc32c: $i.checksum_crc32c,
+            crc64nvme: $i.checksum_crc64nvme,
+            sha1: $i.checksum_sha1,
+            sha256: $i.checksum_sha256,
+            content_md5: $i.content_md5,
+        }
+    };
+}
+pub(crate) use declared_checksums;
+
+/// The content headers and metadata of a write input DTO.
+macro_rules! meta_input {
+    ($i:expr) => {
+        $crate::convert::MetaInput {
+            content_type: $i.content_type,
+            content_encoding: $i.content_encoding,
+            content_disposition: $i.content_disposition,
+            content_language: $i.content_language,
+            cache_control: $i.cache_control,
+            expires: $i.expires,
+            website_redirect_location: $i.website_redirect_location,
+            metadata: $i.metadata,
+            storage_class: $i.storage_class,
+        }
+    };
+}
+pub(crate) use meta_input;
+
 /// What to check and store: at most one declared checksum (header or trailer), plus
 /// Content-MD5.
 pub fn checksum_request(

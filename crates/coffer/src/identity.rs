@@ -76,9 +76,13 @@ impl Identity {
 
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(FILE);
-        let mut stored: Stored = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a valid identity file", path.display()))?,
+        // `dirty` is set when this start created or changed the file's content.
+        let (mut stored, mut dirty): (Stored, bool) = match fs::read(&path) {
+            Ok(bytes) => (
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a valid identity file", path.display()))?,
+                false,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let account_id = loop {
                     let id = random_from(b"0123456789", 12)?;
@@ -86,13 +90,14 @@ impl Identity {
                         break id;
                     }
                 };
-                Stored {
+                let stored = Stored {
                     account_id,
                     account_name: "default".into(),
                     canonical_id: random_from(b"0123456789abcdef", 64)?,
                     root_access_key_id: None,
                     root_secret_access_key: None,
-                }
+                };
+                (stored, true)
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
@@ -121,11 +126,14 @@ impl Identity {
                     )?;
                     stored.root_access_key_id = Some(id.clone());
                     stored.root_secret_access_key = Some(secret.clone());
+                    dirty = true;
                     (id, secret, true)
                 }
             },
         };
-        write_private(&path, &serde_json::to_vec_pretty(&stored)?)?;
+        if dirty {
+            write_private(&path, &serde_json::to_vec_pretty(&stored)?)?;
+        }
         Ok(Self {
             account: Account {
                 id: stored.account_id,

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use crate::body::{BodyStream, Ingest};
 use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
-use crate::names::{check_key, check_tags, storage_class};
-use crate::object::{internal_body, sealer_for};
+use crate::names::check_key;
+use crate::object::{internal_body, new_object_meta, sealer_for};
 use crate::read::{ByteRange, Conditions, RangeSpec};
 use crate::sse::{CustomerKey, Prepared, SseRequest};
 use crate::{Error, MAX_PART_NUMBER, MAX_PUT_SIZE, MIN_PART_SIZE, Objects, Result, Written};
@@ -98,10 +98,7 @@ fn normalize_etag(e: &str) -> String {
 impl Objects {
     pub async fn create_upload(&self, req: CreateUpload) -> Result<UploadRecord> {
         check_key(&req.key)?;
-        let mut meta = req.meta;
-        meta.storage_class = storage_class(meta.storage_class.as_deref())?;
-        meta.tags = check_tags(&req.tags)?;
-        meta.parts.clear();
+        let mut meta = new_object_meta(req.meta, &req.tags)?;
         // For an upload in progress, `checksum` records the requested algorithm and type;
         // the value is filled in at completion.
         meta.checksum = req

@@ -98,6 +98,18 @@ pub struct CopyObject {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
+/// The metadata a new object (or upload) starts with: storage class and tags checked,
+/// no parts yet.
+pub(crate) fn new_object_meta(
+    mut meta: ObjectMeta,
+    tags: &[(String, String)],
+) -> Result<ObjectMeta> {
+    meta.storage_class = storage_class(meta.storage_class.as_deref())?;
+    meta.tags = check_tags(tags)?;
+    meta.parts.clear();
+    Ok(meta)
+}
+
 fn etag_of(md5: &[u8; 16]) -> String {
     checksum::hex(md5)
 }
@@ -105,10 +117,7 @@ fn etag_of(md5: &[u8; 16]) -> String {
 impl Objects {
     pub async fn put_object(&self, req: PutObject, body: BodyStream) -> Result<Written> {
         check_key(&req.key)?;
-        let mut meta = req.meta;
-        meta.storage_class = storage_class(meta.storage_class.as_deref())?;
-        meta.tags = check_tags(&req.tags)?;
-        meta.parts.clear();
+        let mut meta = new_object_meta(req.meta, &req.tags)?;
         // Fail before reading the body if the bucket is not there.
         self.bucket(&req.bucket).await?;
         let prepared = self

@@ -12,8 +12,8 @@ use super::object::copy_source;
 use super::{R, owner, principal};
 use crate::S3Api;
 use crate::convert::{
-    self, DeclaredChecksums, MetaInput, checksum_algorithm, checksum_request, checksum_type, etag,
-    fill_checksum, tagging_header, timestamp,
+    self, checksum_algorithm, checksum_request, checksum_type, declared_checksums, etag,
+    fill_checksum, meta_input, tagging_header, timestamp,
 };
 use crate::error::to_s3_error;
 
@@ -37,8 +37,6 @@ pub async fn create(
     let caller = sse::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
-        api,
-        &req,
         req.input.server_side_encryption.as_ref(),
         req.input.ssekms_key_id.as_deref(),
         req.input.ssekms_encryption_context.as_deref(),
@@ -70,18 +68,7 @@ pub async fn create(
         (None, true) => Some(ChecksumAlgorithm::Crc64Nvme),
         (a, _) => a,
     };
-    let meta = MetaInput {
-        content_type: i.content_type,
-        content_encoding: i.content_encoding,
-        content_disposition: i.content_disposition,
-        content_language: i.content_language,
-        cache_control: i.cache_control,
-        expires: i.expires,
-        website_redirect_location: i.website_redirect_location,
-        metadata: i.metadata,
-        storage_class: i.storage_class,
-    }
-    .into_meta();
+    let meta = meta_input!(i).into_meta();
     let up = api
         .objects
         .create_upload(CreateUpload {
@@ -113,19 +100,7 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<Uplo
     let caller = sse::caller(&req)?;
     let customer_key = customer_key!(api, req)?;
     let i = req.input;
-    let checksums = checksum_request(
-        DeclaredChecksums {
-            algorithm: i.checksum_algorithm,
-            crc32: i.checksum_crc32,
-            crc32c: i.checksum_crc32c,
-            crc64nvme: i.checksum_crc64nvme,
-            sha1: i.checksum_sha1,
-            sha256: i.checksum_sha256,
-            content_md5: i.content_md5,
-        },
-        &req.headers,
-        req.trailing_headers,
-    )?;
+    let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
     let declared_len = i
         .content_length
         .map(|l| {

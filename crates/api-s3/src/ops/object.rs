@@ -9,8 +9,8 @@ use coffer_storage::Precondition;
 use super::R;
 use crate::S3Api;
 use crate::convert::{
-    self, DeclaredChecksums, MetaInput, checksum_request, checksum_type, etag, fill_checksum,
-    parse_http_date, storage_class, tag_set, tagging_header, timestamp,
+    self, MetaInput, checksum_request, checksum_type, declared_checksums, etag, fill_checksum,
+    meta_input, parse_http_date, storage_class, tag_set, tagging_header, timestamp,
 };
 use crate::error::to_s3_error;
 
@@ -43,8 +43,6 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let caller = sse::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
-        api,
-        &req,
         req.input.server_side_encryption.as_ref(),
         req.input.ssekms_key_id.as_deref(),
         req.input.ssekms_encryption_context.as_deref(),
@@ -53,31 +51,8 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     )?;
     let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
-    let checksums = checksum_request(
-        DeclaredChecksums {
-            algorithm: i.checksum_algorithm,
-            crc32: i.checksum_crc32,
-            crc32c: i.checksum_crc32c,
-            crc64nvme: i.checksum_crc64nvme,
-            sha1: i.checksum_sha1,
-            sha256: i.checksum_sha256,
-            content_md5: i.content_md5,
-        },
-        &req.headers,
-        req.trailing_headers,
-    )?;
-    let meta = MetaInput {
-        content_type: i.content_type,
-        content_encoding: i.content_encoding,
-        content_disposition: i.content_disposition,
-        content_language: i.content_language,
-        cache_control: i.cache_control,
-        expires: i.expires,
-        website_redirect_location: i.website_redirect_location,
-        metadata: i.metadata,
-        storage_class: i.storage_class,
-    }
-    .into_meta();
+    let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
+    let meta = meta_input!(i).into_meta();
     let written = api
         .objects
         .put_object(
@@ -109,8 +84,6 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
 pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
     let caller = sse::caller(&req)?;
     let encryption = sse::write_request(
-        api,
-        &req,
         req.input.server_side_encryption.as_ref(),
         req.input.ssekms_key_id.as_deref(),
         req.input.ssekms_encryption_context.as_deref(),
@@ -118,31 +91,8 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
         None,
     )?;
     let i = req.input;
-    let checksums = checksum_request(
-        DeclaredChecksums {
-            algorithm: i.checksum_algorithm,
-            crc32: i.checksum_crc32,
-            crc32c: i.checksum_crc32c,
-            crc64nvme: i.checksum_crc64nvme,
-            sha1: i.checksum_sha1,
-            sha256: i.checksum_sha256,
-            content_md5: i.content_md5,
-        },
-        &req.headers,
-        None,
-    )?;
-    let meta = MetaInput {
-        content_type: i.content_type,
-        content_encoding: i.content_encoding,
-        content_disposition: i.content_disposition,
-        content_language: i.content_language,
-        cache_control: i.cache_control,
-        expires: i.expires,
-        website_redirect_location: i.website_redirect_location,
-        metadata: i.metadata,
-        storage_class: i.storage_class,
-    }
-    .into_meta();
+    let checksums = checksum_request(declared_checksums!(i), &req.headers, None)?;
+    let meta = meta_input!(i).into_meta();
     let written = api
         .objects
         .put_object(
@@ -391,8 +341,6 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse::write_request(
-        api,
-        &req,
         req.input.server_side_encryption.as_ref(),
         req.input.ssekms_key_id.as_deref(),
         req.input.ssekms_encryption_context.as_deref(),

@@ -127,17 +127,13 @@ macro_rules! customer_key {
 pub(crate) use customer_key;
 
 /// A write's encryption from its headers.
-pub fn write_request<T>(
-    api: &S3Api,
-    req: &S3Request<T>,
+pub fn write_request(
     sse: Option<&ServerSideEncryption>,
     kms_key_id: Option<&str>,
     context: Option<&str>,
     bucket_key: Option<bool>,
     customer: Option<CustomerKey>,
 ) -> S3Result<SseRequest> {
-    let _ = api;
-    let _ = req;
     if let Some(ck) = customer {
         if sse.is_some() {
             return Err(s3_error!(
