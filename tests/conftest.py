@@ -4,6 +4,7 @@ and drive it with the stock aws CLI and boto3.
 The binary comes from $COFFER_BIN (scripts/test sets it); by default target/debug/coffer.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -134,6 +135,31 @@ class Server:
         if expect_json:
             return json.loads(p.stdout) if p.stdout.strip() else {}
         return p
+
+
+@contextlib.contextmanager
+def tls_server(prefix: str):
+    """A server on HTTPS with a fresh self-signed certificate for 127.0.0.1/localhost."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        d = Path(d)
+        cert, key = d / "cert.pem", d / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        data = d / "data"
+        data.mkdir()
+        s = Server(data, extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]).start()
+        try:
+            assert s.endpoint.startswith("https://"), s.endpoint
+            yield s
+        finally:
+            s.stop()
 
 
 @pytest.fixture

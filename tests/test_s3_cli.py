@@ -6,14 +6,12 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import Server
+from conftest import Server, tls_server as https_server
 
 MiB = 1024 * 1024
 
@@ -195,26 +193,8 @@ def test_invalid_storage_class_is_invalid_storage_class(shared_server, cli_bucke
 
 @pytest.fixture(scope="module")
 def tls_server():
-    with tempfile.TemporaryDirectory(prefix="coffer-tls-") as d:
-        d = Path(d)
-        cert, key = d / "cert.pem", d / "key.pem"
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        data = d / "data"
-        data.mkdir()
-        s = Server(data, extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]).start()
-        try:
-            assert s.endpoint.startswith("https://"), s.endpoint
-            yield s
-        finally:
-            s.stop()
+    with https_server("coffer-tls-") as s:
+        yield s
 
 
 def test_tls_cp_up_and_down_is_byte_identical(tls_server, tmp):

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -25,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import s3raw
-from conftest import REGION, Server
+from conftest import REGION, Server, tls_server
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -162,26 +161,8 @@ def fresh(tmp_path):
 @pytest.fixture(scope="module")
 def tls_srv():
     """HTTPS with a self-signed certificate and *without* --allow-insecure-sse-c."""
-    with tempfile.TemporaryDirectory(prefix="coffer-sse-tls-") as d:
-        d = Path(d)
-        cert, key = d / "cert.pem", d / "key.pem"
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        data = d / "data"
-        data.mkdir()
-        s = Server(data, extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]).start()
-        try:
-            assert s.endpoint.startswith("https://"), s.endpoint
-            yield s
-        finally:
-            s.stop()
+    with tls_server("coffer-sse-tls-") as s:
+        yield s
 
 
 # --- 1. bucket default encryption with the CLI, and nothing in plaintext at rest --------

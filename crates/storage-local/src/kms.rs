@@ -194,9 +194,7 @@ impl KmsStore for SqliteMeta {
             for r in rows {
                 items.push(key_record(r.map_err(backend)?)?);
             }
-            let truncated = items.len() > limit;
-            items.truncate(limit);
-            Ok(ListPage { items, truncated })
+            Ok(ListPage::from_overfetch(items, limit))
         })
         .await
     }
@@ -334,9 +332,7 @@ impl KmsStore for SqliteMeta {
             for r in rows {
                 items.push(alias_record(r.map_err(backend)?)?);
             }
-            let truncated = items.len() > limit;
-            items.truncate(limit);
-            Ok(ListPage { items, truncated })
+            Ok(ListPage::from_overfetch(items, limit))
         })
         .await
     }

@@ -598,15 +598,13 @@ impl crate::KmsStore for MemoryKms {
         limit: usize,
     ) -> Result<ListPage<crate::KmsKeyRecord>> {
         let st = self.lock();
-        let mut items: Vec<crate::KmsKeyRecord> = st
+        let items: Vec<crate::KmsKeyRecord> = st
             .keys
             .values()
             .filter(|k| k.account_id == account_id && after.is_none_or(|a| k.key_id.as_str() > a))
             .cloned()
             .collect();
-        let truncated = items.len() > limit;
-        items.truncate(limit);
-        Ok(ListPage { items, truncated })
+        Ok(ListPage::from_overfetch(items, limit))
     }
 
     async fn kms_all_keys(&self) -> Result<Vec<crate::KmsKeyRecord>> {
@@ -678,7 +676,7 @@ impl crate::KmsStore for MemoryKms {
         limit: usize,
     ) -> Result<ListPage<crate::KmsAliasRecord>> {
         let st = self.lock();
-        let mut items: Vec<crate::KmsAliasRecord> = st
+        let items: Vec<crate::KmsAliasRecord> = st
             .aliases
             .values()
             .filter(|a| {
@@ -688,9 +686,7 @@ impl crate::KmsStore for MemoryKms {
             })
             .cloned()
             .collect();
-        let truncated = items.len() > limit;
-        items.truncate(limit);
-        Ok(ListPage { items, truncated })
+        Ok(ListPage::from_overfetch(items, limit))
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>> {

@@ -29,6 +29,16 @@ pub struct ListPage<T> {
     pub truncated: bool,
 }
 
+impl<T> ListPage<T> {
+    /// A page of the first `limit` of `items`, fetched past `limit` (one extra is
+    /// enough): anything beyond only says that the listing goes on.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize) -> Self {
+        let truncated = items.len() > limit;
+        items.truncate(limit);
+        Self { items, truncated }
+    }
+}
+
 /// Every method is one atomic, durable transaction: when its future resolves `Ok`, the
 /// change survives a crash. Writes that replace data queue the replaced blobs as garbage
 /// in the same transaction; the caller deletes them and then calls

@@ -90,6 +90,29 @@ fn prefixes(l: &Listing, enc: &Encoder) -> Option<Vec<CommonPrefix>> {
     })
 }
 
+/// Lists one page of `bucket`; an empty delimiter or marker counts as none, as in AWS.
+async fn list(
+    api: &S3Api,
+    bucket: &str,
+    prefix: Option<&String>,
+    delimiter: Option<&String>,
+    after: Option<&String>,
+    max_keys: usize,
+) -> S3Result<Listing> {
+    api.objects
+        .list_objects(
+            bucket,
+            &ListQuery {
+                prefix: prefix.cloned().unwrap_or_default(),
+                delimiter: delimiter.filter(|d| !d.is_empty()).cloned(),
+                after: after.filter(|m| !m.is_empty()).cloned(),
+                max_keys,
+            },
+        )
+        .await
+        .map_err(to_s3_error)
+}
+
 pub async fn objects_v2(api: &S3Api, req: S3Request<ListObjectsV2Input>) -> R<ListObjectsV2Output> {
     let owner = owner(principal(&req)?);
     let i = req.input;
@@ -111,20 +134,15 @@ pub async fn objects_v2(api: &S3Api, req: S3Request<ListObjectsV2Input>) -> R<Li
         // StartAfter counts only when no continuation token is given.
         None => i.start_after.clone().filter(|s| !s.is_empty()),
     };
-    let prefix = i.prefix.clone().unwrap_or_default();
-    let listing = api
-        .objects
-        .list_objects(
-            &i.bucket,
-            &ListQuery {
-                prefix,
-                delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
-                after,
-                max_keys: max,
-            },
-        )
-        .await
-        .map_err(to_s3_error)?;
+    let listing = list(
+        api,
+        &i.bucket,
+        i.prefix.as_ref(),
+        i.delimiter.as_ref(),
+        after.as_ref(),
+        max,
+    )
+    .await?;
     let with_owner = i.fetch_owner.unwrap_or(false).then_some(&owner);
     let common_prefixes = prefixes(&listing, &enc);
     let key_count = listing.objects.len() + listing.common_prefixes.len();
@@ -159,19 +177,15 @@ pub async fn objects_v1(api: &S3Api, req: S3Request<ListObjectsInput>) -> R<List
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
-    let listing = api
-        .objects
-        .list_objects(
-            &i.bucket,
-            &ListQuery {
-                prefix: i.prefix.clone().unwrap_or_default(),
-                delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
-                after: i.marker.clone().filter(|m| !m.is_empty()),
-                max_keys: max,
-            },
-        )
-        .await
-        .map_err(to_s3_error)?;
+    let listing = list(
+        api,
+        &i.bucket,
+        i.prefix.as_ref(),
+        i.delimiter.as_ref(),
+        i.marker.as_ref(),
+        max,
+    )
+    .await?;
     let common_prefixes = prefixes(&listing, &enc);
     // NextMarker is returned only with a delimiter, as AWS does.
     let next_marker = if i.delimiter.is_some() {
@@ -209,19 +223,15 @@ pub async fn versions(
     let max = max_keys(i.max_keys)?;
     // In an unversioned bucket each key has exactly one version, `null`; a version-id
     // marker of `null` therefore means "after this key".
-    let listing = api
-        .objects
-        .list_objects(
-            &i.bucket,
-            &ListQuery {
-                prefix: i.prefix.clone().unwrap_or_default(),
-                delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
-                after: i.key_marker.clone().filter(|m| !m.is_empty()),
-                max_keys: max,
-            },
-        )
-        .await
-        .map_err(to_s3_error)?;
+    let listing = list(
+        api,
+        &i.bucket,
+        i.prefix.as_ref(),
+        i.delimiter.as_ref(),
+        i.key_marker.as_ref(),
+        max,
+    )
+    .await?;
     let common_prefixes = prefixes(&listing, &enc);
     let next_key_marker = enc.opt(listing.next.as_ref());
     let next_version_id_marker = listing

@@ -17,7 +17,7 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
-use super::sse::{self, customer_key, fill_sse, fill_sse_kms};
+use super::sse::{self, customer_key, fill_sse, fill_sse_kms, sse_request};
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n).map_err(|_| {
@@ -36,13 +36,7 @@ pub async fn create(
     let initiator = p.account.id.clone();
     let caller = sse::caller(&req)?;
     let customer = customer_key!(api, req)?;
-    let encryption = sse::write_request(
-        req.input.server_side_encryption.as_ref(),
-        req.input.ssekms_key_id.as_deref(),
-        req.input.ssekms_encryption_context.as_deref(),
-        req.input.bucket_key_enabled,
-        customer,
-    )?;
+    let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
     let algorithm = match &i.checksum_algorithm {
         Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {

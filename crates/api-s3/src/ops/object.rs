@@ -14,7 +14,7 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
-use super::sse::{self, customer_key, fill_sse};
+use super::sse::{self, customer_key, fill_sse, sse_request};
 
 fn write_precondition(
     if_match: Option<&ETagCondition>,
@@ -42,13 +42,7 @@ fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
 pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
     let caller = sse::caller(&req)?;
     let customer = customer_key!(api, req)?;
-    let encryption = sse::write_request(
-        req.input.server_side_encryption.as_ref(),
-        req.input.ssekms_key_id.as_deref(),
-        req.input.ssekms_encryption_context.as_deref(),
-        req.input.bucket_key_enabled,
-        customer,
-    )?;
+    let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
@@ -83,13 +77,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
 
 pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
     let caller = sse::caller(&req)?;
-    let encryption = sse::write_request(
-        req.input.server_side_encryption.as_ref(),
-        req.input.ssekms_key_id.as_deref(),
-        req.input.ssekms_encryption_context.as_deref(),
-        req.input.bucket_key_enabled,
-        None,
-    )?;
+    let encryption = sse_request!(req.input, None)?;
     let i = req.input;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, None)?;
     let meta = meta_input!(i).into_meta();
@@ -340,13 +328,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let caller = sse::caller(&req)?;
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let customer = customer_key!(api, req)?;
-    let encryption = sse::write_request(
-        req.input.server_side_encryption.as_ref(),
-        req.input.ssekms_key_id.as_deref(),
-        req.input.ssekms_encryption_context.as_deref(),
-        req.input.bucket_key_enabled,
-        customer,
-    )?;
+    let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
     let (src_bucket, src_key) = copy_source(&i.copy_source)?;
     let replace_meta = directive(

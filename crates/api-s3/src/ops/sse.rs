@@ -126,6 +126,21 @@ macro_rules! customer_key {
 }
 pub(crate) use customer_key;
 
+/// [`write_request`] from a write input DTO's SSE fields (the DTOs share field names but
+/// no trait).
+macro_rules! sse_request {
+    ($i:expr, $customer:expr) => {
+        $crate::ops::sse::write_request(
+            $i.server_side_encryption.as_ref(),
+            $i.ssekms_key_id.as_deref(),
+            $i.ssekms_encryption_context.as_deref(),
+            $i.bucket_key_enabled,
+            $customer,
+        )
+    };
+}
+pub(crate) use sse_request;
+
 /// A write's encryption from its headers.
 pub fn write_request(
     sse: Option<&ServerSideEncryption>,

@@ -1,11 +1,13 @@
 //! The contract suite: what every backend must do, written once against the traits.
 //!
-//! A backend runs it with two macro calls in its tests, each given an expression that
-//! builds a fresh store (and anything that must live as long as it, such as a temp dir):
+//! A backend runs it with one macro call per trait it implements, each given an
+//! expression that builds a fresh store (and anything that must live as long as it, such
+//! as a temp dir):
 //!
 //! ```text
 //! coffer_storage::meta_contract!(make_meta());   // -> (impl MetaStore, guard)
 //! coffer_storage::blob_contract!(make_blobs());  // -> (impl BlobStore, guard)
+//! coffer_storage::kms_contract!(make_kms());     // -> (impl KmsStore, guard)
 //! ```
 
 mod blobs;
@@ -23,21 +25,12 @@ macro_rules! meta_contract {
         mod meta_contract {
             #[allow(unused_imports)]
             use super::*;
-            $crate::meta_contract!(@tests $make;
+            $crate::contract_tests!($make;
                 buckets, objects_round_trip, replacing_queues_garbage, preconditions,
                 listing_is_ordered_bytewise, listing_bounds_and_pages, tags, uploads,
                 complete_checks_parts, abort_queues_parts, listing_uploads,
                 writes_need_a_bucket, bucket_settings, sse_records_round_trip);
         }
-    };
-    (@tests $make:expr; $($name:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let (store, _guard) = $make;
-                $crate::contract::$name(&store).await;
-            }
-        )*
     };
 }
 
@@ -48,18 +41,9 @@ macro_rules! blob_contract {
         mod blob_contract {
             #[allow(unused_imports)]
             use super::*;
-            $crate::blob_contract!(@tests $make;
+            $crate::contract_tests!($make;
                 blob_round_trip, blob_ranges, blob_staging, abandoned_writer_leaves_nothing);
         }
-    };
-    (@tests $make:expr; $($name:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let (store, _guard) = $make;
-                $crate::contract::$name(&store).await;
-            }
-        )*
     };
 }
 
@@ -70,12 +54,18 @@ macro_rules! kms_contract {
         mod kms_contract {
             #[allow(unused_imports)]
             use super::*;
-            $crate::kms_contract!(@tests $make;
+            $crate::contract_tests!($make;
                 kms_keys_round_trip, kms_rotation_adds_versions, kms_listing_keys,
                 kms_aliases, kms_delete_key_destroys_everything, kms_settings);
         }
     };
-    (@tests $make:expr; $($name:ident),*) => {
+}
+
+/// One `#[tokio::test]` per named check, each on a fresh store from `$make`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr; $($name:ident),*) => {
         $(
             #[tokio::test]
             async fn $name() {
