@@ -29,6 +29,7 @@ impl S3Auth for Auth {
     }
 }
 
+#[derive(Clone)]
 pub struct Access {
     pub objects: Arc<Objects>,
     pub credentials: Arc<dyn Credentials>,
@@ -37,14 +38,37 @@ pub struct Access {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let principal: Option<Principal> = cx
-            .credentials()
-            .and_then(|c| self.credentials.lookup(&c.access_key))
-            .map(|(_, p)| p);
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
         let operation = operation_name(cx.s3_op().name());
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
         let key = cx.s3_path().get_object_key().map(str::to_owned);
-        if let Some(rc) = cx.extensions_mut().get::<Arc<RequestContext>>() {
+        self.authorize(
+            access_key.as_deref(),
+            operation,
+            bucket,
+            key,
+            cx.extensions_mut(),
+        )
+        .await
+    }
+}
+
+impl Access {
+    /// The one S3 access decision, for s3s's operations and Coffer's own routes alike:
+    /// records the principal and operation in the request context, asks the policy
+    /// engine, and on Allow attaches the [`Principal`] to the request.
+    pub async fn authorize(
+        &self,
+        access_key: Option<&str>,
+        operation: &'static str,
+        bucket: Option<String>,
+        key: Option<String>,
+        extensions: &mut http::Extensions,
+    ) -> S3Result<()> {
+        let principal: Option<Principal> = access_key
+            .and_then(|k| self.credentials.lookup(k))
+            .map(|(_, p)| p);
+        if let Some(rc) = extensions.get::<Arc<RequestContext>>() {
             rc.fill(|f| {
                 f.service = Some("s3.amazonaws.com");
                 f.operation = Some(operation);
@@ -70,7 +94,7 @@ impl S3Access for Access {
         match decision {
             Decision::Allow => {
                 if let Some(p) = principal {
-                    cx.extensions_mut().insert(p);
+                    extensions.insert(p);
                 }
                 Ok(())
             }
@@ -81,7 +105,7 @@ impl S3Access for Access {
 
 /// s3s names operations with `&str` borrowed from a static table; keep a `'static` copy
 /// for the request context.
-fn operation_name(name: &str) -> &'static str {
+pub fn operation_name(name: &str) -> &'static str {
     OPERATIONS
         .iter()
         .copied()
@@ -96,9 +120,11 @@ const OPERATIONS: &[&str] = &[
     "CreateBucket",
     "CreateMultipartUpload",
     "DeleteBucket",
+    "DeleteBucketEncryption",
     "DeleteObject",
     "DeleteObjectTagging",
     "DeleteObjects",
+    "GetBucketEncryption",
     "GetBucketLocation",
     "GetBucketVersioning",
     "GetObject",
@@ -113,8 +139,10 @@ const OPERATIONS: &[&str] = &[
     "ListObjectsV2",
     "ListParts",
     "PostObject",
+    "PutBucketEncryption",
     "PutObject",
     "PutObjectTagging",
+    "UpdateObjectEncryption",
     "UploadPart",
     "UploadPartCopy",
 ];

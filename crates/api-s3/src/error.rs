@@ -116,6 +116,10 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::InvalidRequest,
             "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.".into(),
         ),
+        Error::EncryptionTypeBlocked => (
+            C::AccessDenied,
+            "Access Denied: server-side encryption with customer-provided keys (SSE-C) is blocked for this bucket".into(),
+        ),
         Error::SseCustomerKeyMismatch => (
             C::AccessDenied,
             "Access Denied: the provided customer key does not match the key the object was written with".into(),
@@ -314,6 +318,7 @@ mod tests {
             ),
             (Error::SseCustomerKeyMissing, "InvalidRequest", 400),
             (Error::SseCustomerKeyMismatch, "AccessDenied", 403),
+            (Error::EncryptionTypeBlocked, "AccessDenied", 403),
         ];
         for (err, code, status) in cases {
             let e = to_s3_error(err);

@@ -14,6 +14,8 @@ mod convert;
 mod error;
 mod front;
 mod ops;
+mod route;
+mod xml;
 
 use std::sync::Arc;
 
@@ -52,9 +54,15 @@ pub fn service(
     b.set_auth(access::Auth {
         credentials: credentials.clone(),
     });
-    b.set_access(access::Access {
-        objects,
+    let access = access::Access {
+        objects: objects.clone(),
         credentials,
+    };
+    b.set_access(access.clone());
+    b.set_route(route::Routes {
+        objects,
+        access,
+        domain: config.domain.as_deref().map(access::Domain::new),
     });
     if let Some(domain) = &config.domain {
         b.set_host(access::Domain::new(domain));

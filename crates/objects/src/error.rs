@@ -83,6 +83,9 @@ pub enum Error {
     /// An SSE-C object read with a different key.
     #[error("the provided customer key does not match the object's")]
     SseCustomerKeyMismatch,
+    /// An SSE-C write to a bucket whose default encryption blocks SSE-C.
+    #[error("SSE-C writes are blocked for this bucket")]
+    EncryptionTypeBlocked,
     #[error("internal error: {0}")]
     Internal(String),
 }

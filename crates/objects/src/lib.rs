@@ -18,6 +18,7 @@ mod multipart;
 pub mod names;
 mod object;
 mod read;
+mod rekey;
 mod sse;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use list::{ListQuery, Listing, UploadListing, UploadQuery};
 pub use multipart::{CompletePart, CompleteUpload, CreateUpload, PartCopy, UploadPart};
 pub use object::{CopyObject, GetObject, Got, PutObject, Written};
 pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
+pub use rekey::Rekey;
 pub use sse::{BucketEncryption, CustomerKey, SseRequest};
 
 /// Largest body of a single PUT or part (5 GiB), as S3.

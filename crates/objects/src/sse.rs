@@ -28,7 +28,7 @@ const BUCKET_KEY_MAX_USES: u64 = 100_000;
 /// Decrypted bucket keys kept for reads, by encrypted blob.
 const READ_CACHE_LIMIT: usize = 1024;
 
-const BUCKET_KEY_INFO: &[u8] = b"coffer-bucket-key-object-v1";
+pub(crate) const BUCKET_KEY_INFO: &[u8] = b"coffer-bucket-key-object-v1";
 const CUSTOMER_KEY_INFO: &[u8] = b"coffer-sse-c-object-v1";
 
 /// The setting name of a bucket's default encryption.
@@ -77,6 +77,17 @@ pub struct BucketEncryption {
     pub kms_key_id: Option<String>,
     #[serde(default)]
     pub bucket_key_enabled: bool,
+    /// `BlockedEncryptionTypes` as set: `SSE-C` refuses new SSE-C writes; `NONE` (or
+    /// nothing) allows every type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_encryption_types: Vec<String>,
+}
+
+impl BucketEncryption {
+    /// Whether new SSE-C writes are refused.
+    pub fn blocks_sse_c(&self) -> bool {
+        self.blocked_encryption_types.iter().any(|t| t == "SSE-C")
+    }
 }
 
 /// A prepared encryption: what to store with the object, and the key to seal it with.
@@ -99,17 +110,17 @@ pub(crate) struct BucketKeys {
     reading: Mutex<HashMap<String, (Secret, Instant)>>,
 }
 
-fn b64(b: &[u8]) -> String {
+pub(crate) fn b64(b: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(b)
 }
 
-fn unb64(s: &str) -> Result<Vec<u8>> {
+pub(crate) fn unb64(s: &str) -> Result<Vec<u8>> {
     base64_simd::STANDARD
         .decode_to_vec(s.as_bytes())
         .map_err(|_| Error::Internal("stored encrypted key is not base64".into()))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     hex_simd::encode_to_string(b, hex_simd::AsciiCase::Lower)
 }
 
@@ -120,18 +131,18 @@ pub(crate) fn unhex16(s: &str) -> Result<[u8; 16]> {
         .map_err(|_| Error::Internal("stored encryption identity has the wrong length".into()))
 }
 
-fn random16() -> Result<[u8; 16]> {
+pub(crate) fn random16() -> Result<[u8; 16]> {
     let mut b = [0u8; 16];
     coffer_crypto::random(&mut b).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(b)
 }
 
-fn crypto(e: coffer_crypto::Error) -> Error {
+pub(crate) fn crypto(e: coffer_crypto::Error) -> Error {
     Error::Internal(e.to_string())
 }
 
 /// Parses `x-amz-server-side-encryption-context`: base64 of a JSON object of strings.
-fn client_context(b64ctx: &str) -> Result<BTreeMap<String, String>> {
+pub(crate) fn client_context(b64ctx: &str) -> Result<BTreeMap<String, String>> {
     let raw = base64_simd::STANDARD
         .decode_to_vec(b64ctx.as_bytes())
         .map_err(|_| {
@@ -158,11 +169,28 @@ fn client_context(b64ctx: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-fn object_arn(bucket: &str, key: &str) -> String {
+/// AAD of an object key sealed under a bucket-derived key: binds it to the object.
+fn key_wrap_aad(object_id: &str) -> Vec<u8> {
+    [b"coffer-key-wrap-v1:".as_slice(), object_id.as_bytes()].concat()
+}
+
+/// Seals an object key under a key derived from a bucket key (see `SseRecord::key_wrap`).
+pub(crate) fn wrap_object_key(derived: &Secret, object_id: &str, key: &Secret) -> Result<String> {
+    let sealed =
+        coffer_crypto::seal(derived, &key_wrap_aad(object_id), key.expose()).map_err(crypto)?;
+    Ok(b64(&sealed))
+}
+
+fn unwrap_object_key(derived: &Secret, sse: &SseRecord, sealed: &[u8]) -> Result<Secret> {
+    coffer_crypto::open(derived, &key_wrap_aad(&sse.object_id), sealed)
+        .map_err(|_| Error::Internal("a wrapped object key failed authentication".into()))
+}
+
+pub(crate) fn object_arn(bucket: &str, key: &str) -> String {
     format!("arn:aws:s3:::{bucket}/{key}")
 }
 
-fn bucket_arn(bucket: &str) -> String {
+pub(crate) fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
@@ -195,7 +223,7 @@ async fn data_key(
 }
 
 impl Objects {
-    fn kms(&self) -> Result<&Kms> {
+    pub(crate) fn kms(&self) -> Result<&Kms> {
         self.kms
             .as_deref()
             .ok_or_else(|| Error::Internal("server-side encryption needs the KMS".into()))
@@ -209,6 +237,15 @@ impl Objects {
                     "unsupported SSEAlgorithm {other}"
                 )));
             }
+        }
+        if let Some(t) = cfg
+            .blocked_encryption_types
+            .iter()
+            .find(|t| !matches!(t.as_str(), "NONE" | "SSE-C"))
+        {
+            return Err(Error::MalformedXml(format!(
+                "unsupported EncryptionType {t}"
+            )));
         }
         if cfg.algorithm == "AES256" && cfg.kms_key_id.is_some() {
             return Err(Error::InvalidArgument(
@@ -279,6 +316,14 @@ impl Objects {
         req: &SseRequest,
         now: OffsetDateTime,
     ) -> Result<Option<Prepared>> {
+        if matches!(req, SseRequest::Customer(_))
+            && self
+                .get_bucket_encryption(bucket)
+                .await?
+                .is_some_and(|c| c.blocks_sse_c())
+        {
+            return Err(Error::EncryptionTypeBlocked);
+        }
         let effective = match req {
             SseRequest::Default => match self.get_bucket_encryption(bucket).await? {
                 None => return Ok(None),
@@ -321,6 +366,7 @@ impl Objects {
                         object_id: hex(&object_id),
                         customer_key_hmac: None,
                         customer_key_md5: None,
+                        key_wrap: None,
                     },
                 }
             }
@@ -360,6 +406,7 @@ impl Objects {
                             object_id: hex(&object_id),
                             customer_key_hmac: None,
                             customer_key_md5: None,
+                            key_wrap: None,
                         },
                     }
                 } else {
@@ -379,6 +426,7 @@ impl Objects {
                             object_id: hex(&object_id),
                             customer_key_hmac: None,
                             customer_key_md5: None,
+                            key_wrap: None,
                         },
                     }
                 }
@@ -402,6 +450,7 @@ impl Objects {
                             ck.key.expose(),
                         ))),
                         customer_key_md5: Some(ck.md5.clone()),
+                        key_wrap: None,
                     },
                 }
             }
@@ -411,7 +460,7 @@ impl Objects {
 
     /// The bucket key for writes to `bucket` under `key_ref`: reused until it is
     /// [`BUCKET_KEY_TTL`] old or has served [`BUCKET_KEY_MAX_USES`] objects.
-    async fn bucket_key(
+    pub(crate) async fn bucket_key(
         &self,
         caller: &Caller,
         bucket: &str,
@@ -545,7 +594,11 @@ impl Objects {
     fn derive_from_bucket_key(&self, bk: &Secret, sse: &SseRecord) -> Result<Secret> {
         let salt = hex_simd::decode_to_vec(sse.key_salt.as_deref().unwrap_or("").as_bytes())
             .map_err(|_| Error::Internal("stored bucket key salt is not hex".into()))?;
-        coffer_crypto::derive_key(bk, &salt, BUCKET_KEY_INFO).map_err(crypto)
+        let derived = coffer_crypto::derive_key(bk, &salt, BUCKET_KEY_INFO).map_err(crypto)?;
+        match &sse.key_wrap {
+            None => Ok(derived),
+            Some(wrapped) => unwrap_object_key(&derived, sse, &unb64(wrapped)?),
+        }
     }
 
     fn cached_read_key(&self, blob: &str) -> Option<Secret> {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use coffer_storage::{
     BlobId, BucketRecord, Error, ListPage, MetaStore, ObjectMeta, ObjectRecord, ObjectSummary,
-    PartRecord, Precondition, Result, UploadListQuery, UploadRecord,
+    PartRecord, Precondition, Result, SseRecord, UploadListQuery, UploadRecord,
 };
 
 use crate::OpenError;
@@ -285,6 +285,38 @@ impl MetaStore for SqliteMeta {
             };
             let mut meta: ObjectMeta = unjson(&row.meta)?;
             meta.tags = tags;
+            exec(
+                conn,
+                "UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key.as_bytes(), json(&meta)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_object_sse(
+        &self,
+        bucket: &str,
+        key: &str,
+        object_id: &str,
+        sse: &SseRecord,
+    ) -> Result<()> {
+        let (bucket, key, object_id, sse) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            object_id.to_owned(),
+            sse.clone(),
+        );
+        self.write(move |conn| {
+            let Some(row) = get_object_row(conn, &bucket, &key)? else {
+                return Err(Error::NoSuchKey { bucket, key });
+            };
+            let mut meta: ObjectMeta = unjson(&row.meta)?;
+            if meta.sse.as_ref().map(|s| s.object_id.as_str()) != Some(object_id.as_str()) {
+                return Err(Error::PreconditionFailed);
+            }
+            meta.sse = Some(sse);
             exec(
                 conn,
                 "UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2",

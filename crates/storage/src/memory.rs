@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::{
     BlobId, BlobReader, BlobStore, BlobWriter, BucketRecord, Error, ListPage, MetaStore,
-    ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, UploadListQuery, UploadRecord,
+    ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord, UploadListQuery,
+    UploadRecord,
 };
 
 #[derive(Default)]
@@ -188,6 +189,27 @@ impl MetaStore for MemoryMeta {
                 key: key.into(),
             }),
         }
+    }
+
+    async fn set_object_sse(
+        &self,
+        bucket: &str,
+        key: &str,
+        object_id: &str,
+        sse: &SseRecord,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let Some(o) = st.objects.get_mut(&(bucket.to_owned(), key.to_owned())) else {
+            return Err(Error::NoSuchKey {
+                bucket: bucket.into(),
+                key: key.into(),
+            });
+        };
+        if o.meta.sse.as_ref().map(|s| s.object_id.as_str()) != Some(object_id) {
+            return Err(Error::PreconditionFailed);
+        }
+        o.meta.sse = Some(sse.clone());
+        Ok(())
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {

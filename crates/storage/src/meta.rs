@@ -7,7 +7,7 @@ use std::ops::Bound;
 use async_trait::async_trait;
 
 use crate::{
-    BlobId, BucketRecord, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result,
+    BlobId, BucketRecord, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord,
     UploadRecord,
 };
 
@@ -88,6 +88,17 @@ pub trait MetaStore: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         tags: &BTreeMap<String, String>,
+    ) -> Result<()>;
+
+    /// Replaces the encryption record of an object whose current record has identity
+    /// `object_id` (its bytes are untouched): `NoSuchKey` if the key is missing,
+    /// `PreconditionFailed` if it now holds another object (replaced meanwhile).
+    async fn set_object_sse(
+        &self,
+        bucket: &str,
+        key: &str,
+        object_id: &str,
+        sse: &SseRecord,
     ) -> Result<()>;
 
     /// Deletes an object; returns it if it existed.

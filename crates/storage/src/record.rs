@@ -183,6 +183,12 @@ pub struct SseRecord {
     /// SSE-C: the customer key's MD5 as the client sent it (base64), echoed back.
     #[serde(default)]
     pub customer_key_md5: Option<String>,
+    /// Objects re-keyed onto a bucket key by UpdateObjectEncryption: their object key,
+    /// sealed (AES-256-GCM) under the key derived from the bucket key with `key_salt`,
+    /// base64. Absent for objects written under a bucket key, whose object key is that
+    /// derived key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_wrap: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

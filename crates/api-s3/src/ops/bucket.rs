@@ -112,43 +112,6 @@ pub async fn versioning(
     Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }
 
-pub async fn put_encryption(
-    api: &S3Api,
-    req: S3Request<PutBucketEncryptionInput>,
-) -> R<PutBucketEncryptionOutput> {
-    let cfg = super::sse::bucket_config(&req.input.server_side_encryption_configuration)?;
-    api.objects
-        .put_bucket_encryption(&req.input.bucket, &cfg)
-        .await
-        .map_err(to_s3_error)?;
-    Ok(S3Response::new(PutBucketEncryptionOutput::default()))
-}
-
-pub async fn get_encryption(
-    api: &S3Api,
-    req: S3Request<GetBucketEncryptionInput>,
-) -> R<GetBucketEncryptionOutput> {
-    match api
-        .objects
-        .get_bucket_encryption(&req.input.bucket)
-        .await
-        .map_err(to_s3_error)?
-    {
-        Some(c) => Ok(S3Response::new(GetBucketEncryptionOutput {
-            server_side_encryption_configuration: Some(super::sse::to_config(&c)),
-        })),
-        None => {
-            // s3s's table says 400; S3 answers 404.
-            let mut e = s3s::s3_error!(
-                ServerSideEncryptionConfigurationNotFoundError,
-                "The server side encryption configuration was not found"
-            );
-            e.set_status_code(http::StatusCode::NOT_FOUND);
-            Err(e)
-        }
-    }
-}
-
 pub async fn delete_encryption(
     api: &S3Api,
     req: S3Request<DeleteBucketEncryptionInput>,

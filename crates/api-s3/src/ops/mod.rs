@@ -8,6 +8,8 @@ mod multipart;
 mod object;
 mod sse;
 
+pub(crate) use sse::caller;
+
 use coffer_iam::Principal;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -58,18 +60,8 @@ impl S3 for S3Api {
         bucket::versioning(self, req).await
     }
 
-    async fn put_bucket_encryption(
-        &self,
-        req: S3Request<PutBucketEncryptionInput>,
-    ) -> R<PutBucketEncryptionOutput> {
-        bucket::put_encryption(self, req).await
-    }
-    async fn get_bucket_encryption(
-        &self,
-        req: S3Request<GetBucketEncryptionInput>,
-    ) -> R<GetBucketEncryptionOutput> {
-        bucket::get_encryption(self, req).await
-    }
+    // PutBucketEncryption and GetBucketEncryption are served by `crate::route` (s3s's
+    // model lacks BlockedEncryptionTypes).
     async fn delete_bucket_encryption(
         &self,
         req: S3Request<DeleteBucketEncryptionInput>,

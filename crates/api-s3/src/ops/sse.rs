@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Result, s3_error};
 use coffer_audit::RequestContext;
 use coffer_crypto::Secret;
 use coffer_kms::Caller;
-use coffer_objects::{BucketEncryption, CustomerKey, SseRequest};
+use coffer_objects::{CustomerKey, SseRequest};
 use coffer_storage::{SseKind, SseRecord};
 
 use crate::S3Api;
@@ -258,35 +258,3 @@ macro_rules! fill_sse_kms {
     }};
 }
 pub(crate) use fill_sse_kms;
-
-pub fn bucket_config(c: &ServerSideEncryptionConfiguration) -> S3Result<BucketEncryption> {
-    let [rule] = c.rules.as_slice() else {
-        return Err(s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        ));
-    };
-    let Some(default) = &rule.apply_server_side_encryption_by_default else {
-        return Err(s3_error!(
-            MalformedXML,
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        ));
-    };
-    Ok(BucketEncryption {
-        algorithm: default.sse_algorithm.as_str().to_owned(),
-        kms_key_id: default.kms_master_key_id.clone(),
-        bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
-    })
-}
-
-pub fn to_config(c: &BucketEncryption) -> ServerSideEncryptionConfiguration {
-    ServerSideEncryptionConfiguration {
-        rules: vec![ServerSideEncryptionRule {
-            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                kms_master_key_id: c.kms_key_id.clone(),
-                sse_algorithm: ServerSideEncryption::from(c.algorithm.clone()),
-            }),
-            bucket_key_enabled: Some(c.bucket_key_enabled),
-        }],
-    }
-}

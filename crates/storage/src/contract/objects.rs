@@ -619,6 +619,7 @@ pub async fn sse_records_round_trip(store: &dyn MetaStore) {
         object_id: "11".repeat(16),
         customer_key_hmac: None,
         customer_key_md5: None,
+        key_wrap: None,
     });
     store
         .put_object(&o, &Precondition::None)
@@ -633,6 +634,62 @@ pub async fn sse_records_round_trip(store: &dyn MetaStore) {
         .await
         .expect("list");
     assert_eq!(listed.items[0].meta.sse, o.meta.sse);
+}
+
+pub async fn sse_records_are_replaced_in_place(store: &dyn MetaStore) {
+    store.create_bucket(&bucket("b")).await.expect("bucket");
+    let mut o = object("b", "enc", vec![inline(b"ciphertext")]);
+    let first = crate::SseRecord {
+        kind: crate::SseKind::S3,
+        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/a".into()),
+        encrypted_key: Some("AQID".into()),
+        context: BTreeMap::new(),
+        client_context: None,
+        bucket_key: false,
+        key_salt: None,
+        object_id: "11".repeat(16),
+        customer_key_hmac: None,
+        customer_key_md5: None,
+        key_wrap: None,
+    };
+    o.meta.sse = Some(first.clone());
+    store
+        .put_object(&o, &Precondition::None)
+        .await
+        .expect("put");
+    let second = crate::SseRecord {
+        kind: crate::SseKind::Kms,
+        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/b".into()),
+        bucket_key: true,
+        key_salt: Some("22".repeat(16)),
+        key_wrap: Some("BAUG".into()),
+        ..first.clone()
+    };
+    store
+        .set_object_sse("b", "enc", &first.object_id, &second)
+        .await
+        .expect("replace");
+    let got = store
+        .get_object("b", "enc")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got.meta.sse, Some(second.clone()));
+    assert_eq!(got.extents, o.extents, "the bytes are untouched");
+    assert_eq!(got.etag, o.etag);
+    assert_eq!(got.last_modified, o.last_modified);
+    assert!(matches!(
+        store
+            .set_object_sse("b", "enc", &"33".repeat(16), &first)
+            .await,
+        Err(Error::PreconditionFailed)
+    ));
+    assert!(matches!(
+        store
+            .set_object_sse("b", "nope", &first.object_id, &first)
+            .await,
+        Err(Error::NoSuchKey { .. })
+    ));
 }
 
 pub async fn writes_need_a_bucket(store: &dyn MetaStore) {

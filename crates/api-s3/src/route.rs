@@ -1,0 +1,407 @@
+//! S3 operations s3s 0.14.1 has no model for, served as an s3s custom route (after s3s
+//! has verified the signature, before its operation table):
+//!
+//! - `PUT /BUCKET?encryption` and `GET /BUCKET?encryption`: bucket default encryption with
+//!   `BlockedEncryptionTypes` (s3s's model predates it and rejects the element).
+//! - `PUT /BUCKET/KEY?encryption`: UpdateObjectEncryption.
+//!
+//! Access goes through the same [`Access::authorize`] as every other operation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use s3s::host::S3Host;
+use s3s::path::S3Path;
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use time::OffsetDateTime;
+
+use coffer_objects::{BucketEncryption, Objects, Rekey};
+
+use crate::access::{Access, Domain};
+use crate::error::to_s3_error;
+use crate::xml::{self, Element};
+
+/// Largest body read for these configuration requests.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The operations served here; variants are named as AWS names the operations.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone)]
+enum Extra {
+    PutBucketEncryption { bucket: String },
+    GetBucketEncryption { bucket: String },
+    UpdateObjectEncryption { bucket: String, key: String },
+}
+
+impl Extra {
+    fn operation(&self) -> &'static str {
+        match self {
+            Extra::PutBucketEncryption { .. } => "PutBucketEncryption",
+            Extra::GetBucketEncryption { .. } => "GetBucketEncryption",
+            Extra::UpdateObjectEncryption { .. } => "UpdateObjectEncryption",
+        }
+    }
+}
+
+pub struct Routes {
+    pub objects: Arc<Objects>,
+    pub access: Access,
+    pub domain: Option<Domain>,
+}
+
+fn has_param(uri: &Uri, name: &str) -> bool {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p.split('=').next() == Some(name))
+}
+
+impl Routes {
+    fn path(&self, uri: &Uri, headers: &HeaderMap) -> Option<S3Path> {
+        let vh_bucket = match (&self.domain, headers.get(http::header::HOST)) {
+            (Some(d), Some(h)) => {
+                let host = h.to_str().ok()?;
+                d.parse_host_header(host)
+                    .ok()
+                    .and_then(|v| v.bucket().map(str::to_owned))
+            }
+            _ => None,
+        };
+        match vh_bucket {
+            Some(b) => s3s::path::parse_virtual_hosted_style(Some(&b), uri.path()).ok(),
+            None => s3s::path::parse_path_style(uri.path()).ok(),
+        }
+    }
+
+    fn classify(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Extra> {
+        if !has_param(uri, "encryption") {
+            return None;
+        }
+        match (method, self.path(uri, headers)?) {
+            (&Method::PUT, S3Path::Bucket { bucket }) => Some(Extra::PutBucketEncryption {
+                bucket: bucket.into(),
+            }),
+            (&Method::GET, S3Path::Bucket { bucket }) => Some(Extra::GetBucketEncryption {
+                bucket: bucket.into(),
+            }),
+            (&Method::PUT, S3Path::Object { bucket, key }) => Some(Extra::UpdateObjectEncryption {
+                bucket: bucket.into(),
+                key: key.into(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Route for Routes {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        extensions: &mut Extensions,
+    ) -> bool {
+        match self.classify(method, uri, headers) {
+            Some(extra) => {
+                extensions.insert(extra);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let extra = req
+            .extensions
+            .get::<Extra>()
+            .cloned()
+            .ok_or_else(|| s3_error!(InternalError))?;
+        let (bucket, key) = match &extra {
+            Extra::PutBucketEncryption { bucket } | Extra::GetBucketEncryption { bucket } => {
+                (bucket.clone(), None)
+            }
+            Extra::UpdateObjectEncryption { bucket, key } => (bucket.clone(), Some(key.clone())),
+        };
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        self.access
+            .authorize(
+                access_key.as_deref(),
+                extra.operation(),
+                Some(bucket),
+                key,
+                &mut req.extensions,
+            )
+            .await
+    }
+
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let extra = req
+            .extensions
+            .get::<Extra>()
+            .cloned()
+            .ok_or_else(|| s3_error!(InternalError))?;
+        match extra {
+            Extra::GetBucketEncryption { bucket } => self.get_encryption(&bucket).await,
+            Extra::PutBucketEncryption { bucket } => {
+                let doc = read_document(&mut req).await?;
+                let cfg = bucket_encryption(&doc)?;
+                self.objects
+                    .put_bucket_encryption(&bucket, &cfg)
+                    .await
+                    .map_err(to_s3_error)?;
+                Ok(S3Response::new(Body::empty()))
+            }
+            Extra::UpdateObjectEncryption { bucket, key } => {
+                let doc = read_document(&mut req).await?;
+                let to = rekey(&doc)?;
+                let caller = crate::ops::caller(&req)?;
+                self.objects
+                    .update_object_encryption(
+                        &caller,
+                        &bucket,
+                        &key,
+                        &to,
+                        OffsetDateTime::now_utc(),
+                    )
+                    .await
+                    .map_err(to_s3_error)?;
+                Ok(S3Response::new(Body::empty()))
+            }
+        }
+    }
+}
+
+impl Routes {
+    async fn get_encryption(&self, bucket: &str) -> S3Result<S3Response<Body>> {
+        let Some(c) = self
+            .objects
+            .get_bucket_encryption(bucket)
+            .await
+            .map_err(to_s3_error)?
+        else {
+            let mut e = s3_error!(
+                ServerSideEncryptionConfigurationNotFoundError,
+                "The server side encryption configuration was not found"
+            );
+            e.set_status_code(StatusCode::NOT_FOUND);
+            return Err(e);
+        };
+        let mut r = S3Response::new(Body::from(Bytes::from(encryption_xml(&c))));
+        r.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        Ok(r)
+    }
+}
+
+fn malformed() -> s3s::S3Error {
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+}
+
+/// Reads the (small) body, checks `Content-MD5` if sent, and parses it.
+async fn read_document(req: &mut S3Request<Body>) -> S3Result<Element> {
+    let body = req
+        .input
+        .store_all_limited(MAX_BODY)
+        .await
+        .map_err(|_| s3_error!(MaxMessageLengthExceeded, "Your request was too big."))?;
+    if let Some(md5) = req.headers.get("content-md5") {
+        use md5::Digest;
+        let want = md5
+            .to_str()
+            .ok()
+            .and_then(|s| base64_simd::STANDARD.decode_to_vec(s).ok())
+            .ok_or_else(|| {
+                s3_error!(InvalidDigest, "The Content-MD5 you specified is not valid.")
+            })?;
+        if want.as_slice() != md5::Md5::digest(&body).as_slice() {
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
+        }
+    }
+    xml::parse(&body).ok_or_else(malformed)
+}
+
+fn parse_bool(s: &str) -> S3Result<bool> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(malformed()),
+    }
+}
+
+/// `ServerSideEncryptionConfiguration` with exactly one `Rule`, as S3 requires.
+fn bucket_encryption(doc: &Element) -> S3Result<BucketEncryption> {
+    if doc.name != "ServerSideEncryptionConfiguration" || !doc.only(&["Rule"]) {
+        return Err(malformed());
+    }
+    let [rule] = doc.children.as_slice() else {
+        return Err(malformed());
+    };
+    if !rule.only(&[
+        "ApplyServerSideEncryptionByDefault",
+        "BucketKeyEnabled",
+        "BlockedEncryptionTypes",
+    ]) {
+        return Err(malformed());
+    }
+    // Every AWS bucket encrypts with SSE-S3 when nothing else is said, so a rule that only
+    // blocks encryption types keeps (or sets) that default.
+    let (algorithm, kms_key_id) = match rule.child("ApplyServerSideEncryptionByDefault") {
+        Some(d) => {
+            if !d.only(&["SSEAlgorithm", "KMSMasterKeyID"]) {
+                return Err(malformed());
+            }
+            let alg = d.text_of("SSEAlgorithm").ok_or_else(malformed)?;
+            (
+                alg.to_owned(),
+                d.text_of("KMSMasterKeyID")
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned),
+            )
+        }
+        None => ("AES256".to_owned(), None),
+    };
+    let bucket_key_enabled = match rule.text_of("BucketKeyEnabled") {
+        Some(b) => parse_bool(b)?,
+        None => false,
+    };
+    let mut blocked = Vec::new();
+    if let Some(b) = rule.child("BlockedEncryptionTypes") {
+        if !b.only(&["EncryptionType"]) {
+            return Err(malformed());
+        }
+        blocked = b
+            .all("EncryptionType")
+            .map(|t| t.text.trim().to_owned())
+            .collect();
+    }
+    Ok(BucketEncryption {
+        algorithm,
+        kms_key_id,
+        bucket_key_enabled,
+        blocked_encryption_types: blocked,
+    })
+}
+
+fn encryption_xml(c: &BucketEncryption) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault>",
+    );
+    x += &format!("<SSEAlgorithm>{}</SSEAlgorithm>", xml::escape(&c.algorithm));
+    if let Some(k) = &c.kms_key_id {
+        x += &format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", xml::escape(k));
+    }
+    x += "</ApplyServerSideEncryptionByDefault>";
+    x += &format!(
+        "<BucketKeyEnabled>{}</BucketKeyEnabled>",
+        c.bucket_key_enabled
+    );
+    if !c.blocked_encryption_types.is_empty() {
+        x += "<BlockedEncryptionTypes>";
+        for t in &c.blocked_encryption_types {
+            x += &format!("<EncryptionType>{}</EncryptionType>", xml::escape(t));
+        }
+        x += "</BlockedEncryptionTypes>";
+    }
+    x += "</Rule></ServerSideEncryptionConfiguration>";
+    x
+}
+
+/// `ObjectEncryption` of UpdateObjectEncryption: only `SSE-KMS` exists as a target.
+fn rekey(doc: &Element) -> S3Result<Rekey> {
+    if doc.name != "ObjectEncryption" || doc.children.len() != 1 {
+        return Err(malformed());
+    }
+    let Some(kms) = doc.child("SSE-KMS") else {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Requests that modify an object encryption configuration require a valid new encryption type. Valid values are SSEKMS. Modify the request to specify SSE-KMS for the updated encryption type, and then try again."
+        ));
+    };
+    if !kms.only(&["KMSKeyArn", "BucketKeyEnabled"]) {
+        return Err(malformed());
+    }
+    let Some(arn) = kms.text_of("KMSKeyArn").filter(|a| !a.is_empty()) else {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Requests that modify an object's encryption type to SSE-KMS require an AWS KMS key Amazon Resource Name (ARN). Modify the request to specify a KMS key ARN, and then try again."
+        ));
+    };
+    let bucket_key = match kms.text_of("BucketKeyEnabled") {
+        None => false,
+        Some(b) => parse_bool(b).map_err(|_| {
+            s3_error!(
+                InvalidRequest,
+                "The BucketKeyEnabled value isn't valid. Valid values are true or false. Modify the request to specify a valid value, and then try again."
+            )
+        })?,
+    };
+    Ok(Rekey {
+        kms_key_arn: arn.to_owned(),
+        bucket_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> Element {
+        xml::parse(s.as_bytes()).expect("well-formed")
+    }
+
+    #[test]
+    fn bucket_encryption_reads_blocked_types_and_round_trips() {
+        let c = bucket_encryption(&doc(
+            "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>alias/x</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled><BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>",
+        ))
+        .expect("valid");
+        assert_eq!(c.algorithm, "aws:kms");
+        assert_eq!(c.kms_key_id.as_deref(), Some("alias/x"));
+        assert!(c.bucket_key_enabled && c.blocks_sse_c());
+        let again = bucket_encryption(&doc(&encryption_xml(&c))).expect("own output parses");
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn bucket_encryption_rejects_unknown_or_repeated_elements() {
+        for bad in [
+            "<ServerSideEncryptionConfiguration><Rule><Bogus/></Rule></ServerSideEncryptionConfiguration>",
+            "<ServerSideEncryptionConfiguration><Rule/><Rule/></ServerSideEncryptionConfiguration>",
+            "<ServerSideEncryptionConfiguration/>",
+            "<Other><Rule/></Other>",
+            "<ServerSideEncryptionConfiguration><Rule><BucketKeyEnabled>yes</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>",
+        ] {
+            assert!(bucket_encryption(&doc(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rekey_needs_sse_kms_and_an_arn() {
+        let r = rekey(&doc(
+            "<ObjectEncryption><SSE-KMS><KMSKeyArn>arn:aws:kms:us-east-1:1:key/k</KMSKeyArn><BucketKeyEnabled>true</BucketKeyEnabled></SSE-KMS></ObjectEncryption>",
+        ))
+        .expect("valid");
+        assert!(r.bucket_key);
+        assert!(rekey(&doc("<ObjectEncryption><SSE-KMS/></ObjectEncryption>")).is_err());
+        assert!(rekey(&doc("<ObjectEncryption><SSE-C/></ObjectEncryption>")).is_err());
+    }
+
+    #[test]
+    fn only_encryption_subresources_are_claimed() {
+        let uri: Uri = "/b?encryption".parse().expect("uri");
+        assert!(has_param(&uri, "encryption"));
+        let uri: Uri = "/b?encryptionx=1&list-type=2".parse().expect("uri");
+        assert!(!has_param(&uri, "encryption"));
+    }
+}
