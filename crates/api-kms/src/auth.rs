@@ -1,33 +1,24 @@
-//! SigV4 for JSON services: find the caller's secret, check the signature, and keep the
-//! derived signing keys (four HMACs each) for the day, so a request costs one HMAC.
+//! SigV4 for the KMS: the shared [`coffer_iam::auth::Authenticator`], with its refusals
+//! mapped to the KMS's error codes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
+use coffer_iam::auth::Failure;
 use coffer_iam::{Credentials, Principal};
-use coffer_sigv4::{Received, Refusal, SigningKey};
+use coffer_sigv4::{Received, Refusal};
 
 use crate::{KmsRequest, WireError};
 
-/// Requests more than this far from the server's clock are refused, as on AWS.
-const MAX_SKEW: Duration = Duration::minutes(15);
-/// Bound on cached signing keys (one per access key, day, region and service).
-const CACHE_LIMIT: usize = 4096;
-
-type CacheKey = (String, String, String, String);
-
 pub struct Authenticator {
-    credentials: Arc<dyn Credentials>,
-    keys: Mutex<HashMap<CacheKey, Arc<SigningKey>>>,
+    inner: coffer_iam::auth::Authenticator,
 }
 
 impl Authenticator {
     pub fn new(credentials: Arc<dyn Credentials>) -> Self {
         Self {
-            credentials,
-            keys: Mutex::new(HashMap::new()),
+            inner: coffer_iam::auth::Authenticator::new(credentials),
         }
     }
 
@@ -43,38 +34,14 @@ impl Authenticator {
             headers: &req.headers,
             body: &req.body,
         };
-        let auth = received.authorization().map_err(refusal)?;
-        let Some((secret, principal)) = self.credentials.lookup(&auth.access_key_id) else {
-            return Err(WireError::new(
+        match self.inner.authenticate(&received, &["kms"], now) {
+            Ok((p, _)) => Ok(p),
+            Err(Failure::UnknownKey) => Err(WireError::new(
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
-            ));
-        };
-        let cache_key = (
-            auth.access_key_id.clone(),
-            auth.date.clone(),
-            auth.region.clone(),
-            auth.service.clone(),
-        );
-        let key = {
-            let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() > CACHE_LIMIT {
-                cache.clear();
-            }
-            cache
-                .entry(cache_key)
-                .or_insert_with(|| {
-                    Arc::new(SigningKey::derive(
-                        secret.expose(),
-                        &auth.date,
-                        &auth.region,
-                        &auth.service,
-                    ))
-                })
-                .clone()
-        };
-        coffer_sigv4::verify(&received, &auth, &key, "kms", now, MAX_SKEW).map_err(refusal)?;
-        Ok(principal)
+            )),
+            Err(Failure::Signature(r)) => Err(refusal(r)),
+        }
     }
 }
 

@@ -51,13 +51,19 @@ pub struct KmsResponse {
 pub struct KmsApi {
     kms: Arc<Kms>,
     auth: auth::Authenticator,
+    authorizer: Arc<coffer_policy::Authorizer>,
 }
 
 impl KmsApi {
-    pub fn new(kms: Arc<Kms>, credentials: Arc<dyn Credentials>) -> Self {
+    pub fn new(
+        kms: Arc<Kms>,
+        credentials: Arc<dyn Credentials>,
+        authorizer: Arc<coffer_policy::Authorizer>,
+    ) -> Self {
         Self {
             kms,
             auth: auth::Authenticator::new(credentials),
+            authorizer,
         }
     }
 
@@ -108,14 +114,31 @@ impl KmsApi {
             f.access_key_id = Some(principal.access_key_id.clone());
         });
         let action = format!("kms:{op}");
-        if let coffer_policy::Decision::Deny(why) =
-            coffer_policy::authorize(&coffer_policy::Request {
-                principal: Some(&principal),
-                action: &action,
-                resource_owner: None,
-            })
-        {
-            return Err(WireError::new("AccessDeniedException", why));
+        // Until key policies are evaluated per key, every key is treated as having the
+        // default key policy, which delegates to the account's IAM policies: the root is
+        // allowed, a user needs an identity policy allowing the action on the account's keys.
+        let resource = format!(
+            "arn:aws:kms:{}:{}:key/*",
+            self.kms.config().region,
+            principal.account.id
+        );
+        if let coffer_policy::Decision::Deny(_) = self.authorizer.check(&coffer_policy::Ask {
+            principal: &principal,
+            action: &action,
+            resource: &resource,
+            resource_account: Some(&principal.account.id),
+            resource_policy: None,
+            context: self
+                .authorizer
+                .base_context(&principal, cx.tls, cx.source.map(|s| s.ip())),
+        }) {
+            return Err(WireError::new(
+                "AccessDeniedException",
+                format!(
+                    "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
+                    principal.arn()
+                ),
+            ));
         }
         let caller = Caller::client(principal.account.id.clone(), cx.request_id.clone());
         let rendered = ops::run(&self.kms, op, &req.body, &caller, now).await?;

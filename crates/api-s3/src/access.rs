@@ -6,7 +6,7 @@ use std::sync::Arc;
 use coffer_audit::RequestContext;
 use coffer_iam::{Credentials, Principal};
 use coffer_objects::Objects;
-use coffer_policy::{Decision, Request, authorize};
+use coffer_policy::{Ask, Authorizer, Decision};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
@@ -33,6 +33,7 @@ impl S3Auth for Auth {
 pub struct Access {
     pub objects: Arc<Objects>,
     pub credentials: Arc<dyn Credentials>,
+    pub authorizer: Arc<Authorizer>,
 }
 
 #[async_trait::async_trait]
@@ -81,16 +82,33 @@ impl Access {
                 }
             });
         }
+        let Some(p) = principal else {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
         let owner = match &bucket {
             Some(b) => self.objects.bucket(b).await.ok().map(|r| r.owner),
             None => None,
         };
-        let action = format!("s3:{operation}");
-        let decision = authorize(&Request {
-            principal: principal.as_ref(),
-            action: &action,
-            resource_owner: owner.as_deref(),
+        let resource = match (&bucket, &key) {
+            (Some(b), Some(k)) => format!("arn:aws:s3:::{b}/{k}"),
+            // DeleteObjects names its keys in the body: asked as any object of the bucket.
+            (Some(b), None) if operation == "DeleteObjects" => format!("arn:aws:s3:::{b}/*"),
+            (Some(b), None) => format!("arn:aws:s3:::{b}"),
+            _ => "*".to_owned(),
+        };
+        let (tls, source) = extensions
+            .get::<Arc<RequestContext>>()
+            .map(|rc| (rc.tls, rc.source.map(|s| s.ip())))
+            .unwrap_or((false, None));
+        let decision = self.authorizer.check(&Ask {
+            principal: &p,
+            action: iam_action(operation),
+            resource: &resource,
+            resource_account: owner.as_deref(),
+            resource_policy: None,
+            context: self.authorizer.base_context(&p, tls, source),
         });
+        let principal = Some(p);
         match decision {
             Decision::Allow => {
                 if let Some(p) = principal {
@@ -100,6 +118,39 @@ impl Access {
             }
             Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
         }
+    }
+}
+
+/// The IAM action a policy must allow for an S3 operation (AWS's "Actions, resources and
+/// condition keys for Amazon S3" table).
+pub fn iam_action(operation: &str) -> &'static str {
+    match operation {
+        "GetObject" | "HeadObject" | "GetObjectAttributes" => "s3:GetObject",
+        "PutObject"
+        | "CopyObject"
+        | "PostObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "s3:PutObject",
+        "AbortMultipartUpload" => "s3:AbortMultipartUpload",
+        "ListParts" => "s3:ListMultipartUploadParts",
+        "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+        "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket",
+        "ListObjectVersions" => "s3:ListBucketVersions",
+        "ListBuckets" => "s3:ListAllMyBuckets",
+        "CreateBucket" => "s3:CreateBucket",
+        "DeleteBucket" => "s3:DeleteBucket",
+        "GetBucketLocation" => "s3:GetBucketLocation",
+        "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
+        "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
+        "GetObjectTagging" => "s3:GetObjectTagging",
+        "PutObjectTagging" => "s3:PutObjectTagging",
+        "DeleteObjectTagging" => "s3:DeleteObjectTagging",
+        "UpdateObjectEncryption" => "s3:UpdateObjectEncryption",
+        _ => "s3:Unknown",
     }
 }
 

@@ -45,6 +45,7 @@ pub struct Config {
 pub fn service(
     objects: Arc<Objects>,
     credentials: Arc<dyn Credentials>,
+    authorizer: Arc<coffer_policy::Authorizer>,
     config: &Config,
 ) -> S3Front {
     let mut b = S3ServiceBuilder::new(S3Api {
@@ -57,6 +58,7 @@ pub fn service(
     let access = access::Access {
         objects: objects.clone(),
         credentials,
+        authorizer,
     };
     b.set_access(access.clone());
     b.set_route(route::Routes {

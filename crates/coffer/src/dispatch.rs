@@ -103,6 +103,13 @@ impl Dispatcher {
         if coffer_api_kms::is_kms(target) {
             return self.kms(req, &cx).await;
         }
+        let authorization = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if coffer_api_iam::is_query_api(req.method().as_str(), req.uri().path(), authorization) {
+            return self.iam(req, &cx).await;
+        }
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(cx.clone());
         let req = Request::from_parts(parts, Body::from(body));
@@ -172,6 +179,65 @@ impl Dispatcher {
             kms_response(r.status, r.body, &cx.request_id),
             r.error_code.map(str::to_owned),
         )
+    }
+}
+
+impl Dispatcher {
+    /// IAM and STS (form-encoded Query API).
+    async fn iam(
+        &self,
+        req: Request<Incoming>,
+        cx: &RequestContext,
+    ) -> (Response<Body>, Option<String>) {
+        use http_body_util::BodyExt;
+        let (parts, body) = req.into_parts();
+        let body = match http_body_util::Limited::new(body, KMS_MAX_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                let mut r = Response::new(Body::from(Bytes::from_static(
+                    b"<ErrorResponse><Error><Type>Sender</Type><Code>MalformedInput</Code><Message>The request body is too large or could not be read</Message></Error></ErrorResponse>",
+                )));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                return (r, Some("MalformedInput".to_owned()));
+            }
+        };
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect();
+        let r = self
+            .app
+            .iam_api
+            .call(
+                coffer_api_iam::QueryRequest {
+                    method: parts.method.as_str(),
+                    raw_path: parts.uri.path(),
+                    raw_query: parts.uri.query().unwrap_or(""),
+                    headers,
+                    body,
+                },
+                cx,
+            )
+            .await;
+        let mut resp = Response::new(Body::from(r.body));
+        *resp.status_mut() =
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(coffer_api_iam::CONTENT_TYPE),
+        );
+        if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+        (resp, r.error_code)
     }
 }
 

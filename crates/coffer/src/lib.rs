@@ -23,7 +23,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 
 use coffer_audit::{NoopSink, Sink};
-use coffer_iam::{Credentials, StaticCredentials};
+use coffer_iam::Credentials;
 use coffer_objects::Objects;
 use coffer_storage_local::LocalStore;
 
@@ -48,6 +48,7 @@ pub struct Config {
 pub struct App {
     pub s3: coffer_api_s3::S3Front,
     pub kms_api: coffer_api_kms::KmsApi,
+    pub iam_api: coffer_api_iam::IamApi,
     pub kms: Arc<coffer_kms::Kms>,
     pub audit: Arc<dyn Sink>,
     pub objects: Arc<Objects>,
@@ -74,10 +75,11 @@ impl App {
                 );
             }
         }
+        let root: Arc<dyn coffer_crypto::RootKey> = Arc::new(root);
         let kms = Arc::new(
             coffer_kms::Kms::open(
                 Arc::new(store.meta.clone()),
-                Arc::new(root),
+                root.clone(),
                 coffer_kms::Config {
                     region: config.region.clone(),
                     day: time::Duration::try_from(config.kms_day)
@@ -109,13 +111,25 @@ impl App {
                 "recovered blobs left in staging by an unclean stop"
             );
         }
-        let mut creds = StaticCredentials::new();
-        creds.insert(identity.root_secret.clone(), identity.root_principal());
-        let credentials: Arc<dyn Credentials> = Arc::new(creds);
-        let kms_api = coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone());
+        let directory = Arc::new(
+            coffer_iam::Directory::load(
+                Arc::new(store.meta.clone()),
+                root,
+                identity.root_secret.clone(),
+                identity.root_principal(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("loading IAM identities: {e}"))?,
+        );
+        let authorizer = Arc::new(coffer_policy::Authorizer::new(directory.clone()));
+        let credentials: Arc<dyn Credentials> = directory.clone();
+        let kms_api =
+            coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone(), authorizer.clone());
+        let iam_api = coffer_api_iam::IamApi::new(directory, authorizer.clone());
         let s3 = coffer_api_s3::service(
             objects.clone(),
             credentials,
+            authorizer,
             &coffer_api_s3::Config {
                 domain: config.domain.clone(),
                 allow_insecure_sse_c: config.allow_insecure_sse_c,
@@ -125,6 +139,7 @@ impl App {
             Self {
                 s3,
                 kms_api,
+                iam_api,
                 kms,
                 audit: Arc::new(NoopSink),
                 objects,

@@ -65,14 +65,17 @@ async fn serve(args: coffer::cli::ServeArgs) -> anyhow::Result<()> {
         );
         println!("  aws configure set region {}", config.region);
     }
+    // The SIGTERM handler is installed before "listening on" is printed: a supervisor that
+    // stops the server right after it reports ready must get a clean shutdown, not the
+    // default action of the signal.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     tracing::info!(account = %identity.account.id, data_dir = %config.data_dir.display(), "coffer ready");
     println!("listening on {scheme}://{addr}");
-    coffer::serve(listener, Arc::new(app), &config, shutdown_signal()).await
+    coffer::serve(listener, Arc::new(app), &config, shutdown_signal(term)).await
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
+async fn shutdown_signal(term: std::io::Result<tokio::signal::unix::Signal>) {
+    let mut term = match term {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen for SIGTERM");

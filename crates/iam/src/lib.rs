@@ -4,12 +4,18 @@
 //! Main types: [`Account`], [`Principal`], [`SecretKey`] and the [`Credentials`] lookup
 //! seam that request authentication calls. Invariant: a secret access key is held only in
 //! a [`SecretKey`], which zeroizes on drop, compares in constant time and has no `Display`
-//! or `Serialize`, so it cannot reach a log line or an audit record. Today there is one
-//! account with one root key (from the environment or generated at first start); IAM users,
-//! roles and tenants arrive with the access-control issue behind the same seam.
+//! or `Serialize`, so it cannot reach a log line or an audit record. The [`Directory`]
+//! holds accounts, IAM users, their access keys (secrets wrapped under the root key at
+//! rest) and their policies (as text; `coffer-policy` parses and evaluates them), loaded
+//! whole at start and written through to the store.
+
+pub mod auth;
+mod directory;
 
 use std::collections::HashMap;
 use std::fmt;
+
+pub use directory::{AccessKeyInfo, Directory, Error as IamError, UserInfo};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -29,6 +35,8 @@ pub struct Account {
 pub enum PrincipalKind {
     /// The account's root user.
     Root,
+    /// An IAM user of the account.
+    User { name: String, id: String },
 }
 
 /// An authenticated caller.
@@ -40,10 +48,33 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// `arn:aws:iam::ACCOUNT:root` for the root user.
+    /// `arn:aws:iam::ACCOUNT:root` for the root user, `...:user/NAME` for a user.
     pub fn arn(&self) -> String {
-        match self.kind {
+        match &self.kind {
             PrincipalKind::Root => format!("arn:aws:iam::{}:root", self.account.id),
+            PrincipalKind::User { name, .. } => {
+                format!("arn:aws:iam::{}:user/{name}", self.account.id)
+            }
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.kind == PrincipalKind::Root
+    }
+
+    /// The user name (`aws:username`), for users.
+    pub fn user_name(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::User { name, .. } => Some(name),
+            PrincipalKind::Root => None,
+        }
+    }
+
+    /// `aws:userid`: the account id for root, the user's unique id for users.
+    pub fn user_id(&self) -> &str {
+        match &self.kind {
+            PrincipalKind::User { id, .. } => id,
+            PrincipalKind::Root => &self.account.id,
         }
     }
 }

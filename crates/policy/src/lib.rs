@@ -1,14 +1,21 @@
-//! Coffer's single authorization decision point: every S3 (and later KMS, IAM) operation
-//! asks [`authorize`] whether a principal may perform an action on a resource.
-//!
-//! Today's rule: anonymous callers are denied; the account that owns a resource may do
-//! everything with it; a resource that does not exist yet (CreateBucket) or an action on no
-//! resource (ListBuckets) is allowed to any authenticated principal. The IAM policy
-//! language (identity, bucket and key policies with explicit-deny-wins evaluation) replaces
-//! the body of this function with the access-control issue; callers do not change. No I/O:
-//! the caller looks up the resource's owner and passes it in.
+//! Coffer's authorization decision point and AWS IAM policy engine. [`document`] parses the
+//! policy language into a typed [`document::Document`]; [`eval`] evaluates it as AWS does:
+//! [`eval::evaluate`] gives one document's verdict on a [`eval::Query`] (action, resource ARN,
+//! caller, condition-key [`eval::Context`]) through Action/NotAction, Resource/NotResource,
+//! Principal/NotPrincipal, every condition operator with `...IfExists` and the
+//! `ForAllValues`/`ForAnyValue` set operators, and policy variables; [`eval::decide`] combines
+//! identity and bucket policies (an explicit deny wins; in the same account either side may
+//! allow, across accounts both must) and [`eval::decide_kms`] applies KMS's rule that the key
+//! policy is primary and IAM policies count only where it delegates to the account. Invariant:
+//! evaluation is pure (no I/O, no clock: the caller supplies `aws:CurrentTime`), never panics,
+//! and adding a Deny never grants access. The older owner-account rule, [`authorize`], stays
+//! until its callers switch to the engine.
 
+mod authorizer;
 pub mod document;
+pub mod eval;
+
+pub use authorizer::{Ask, Authorizer};
 
 use coffer_iam::Principal;
 

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use crate::OpenError;
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE buckets (
@@ -109,6 +109,18 @@ CREATE TABLE bucket_settings (
 ) WITHOUT ROWID;
 ";
 
+/// Version 4: IAM entities (accounts, users, groups, roles, policies, access keys with
+/// secrets wrapped under the root key), one JSON document each.
+const V4: &str = "
+CREATE TABLE iam (
+    account_id TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    doc        TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind, name)
+) WITHOUT ROWID;
+";
+
 /// Sets the connection pragmas every connection needs.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
@@ -145,7 +157,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
         });
     }
     // Each step upgrades one version, in one transaction.
-    let steps: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
+    let steps: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
     for (to, sql) in steps {
         if version < to {
             let tx = conn.transaction()?;

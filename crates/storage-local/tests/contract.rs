@@ -27,6 +27,7 @@ fn blobs() -> (
 coffer_storage::meta_contract!(meta());
 coffer_storage::blob_contract!(blobs());
 coffer_storage::kms_contract!(meta());
+coffer_storage::iam_contract!(meta());
 
 #[test]
 fn a_data_dir_is_opened_by_one_process_at_a_time() {

@@ -17,6 +17,7 @@
 
 mod blob;
 mod error;
+mod iam;
 mod kms;
 mod meta;
 mod record;
@@ -28,6 +29,7 @@ pub mod contract;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
+pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use meta::{ListPage, MetaStore, UploadListQuery};
 pub use record::{

@@ -11,10 +11,12 @@
 //! ```
 
 mod blobs;
+mod iam;
 mod kms;
 mod objects;
 
 pub use blobs::*;
+pub use iam::*;
 pub use kms::*;
 pub use objects::*;
 
@@ -58,6 +60,18 @@ macro_rules! kms_contract {
             $crate::contract_tests!($make;
                 kms_keys_round_trip, kms_rotation_adds_versions, kms_listing_keys,
                 kms_aliases, kms_delete_key_destroys_everything, kms_settings);
+        }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per IAM store check.
+#[macro_export]
+macro_rules! iam_contract {
+    ($make:expr) => {
+        mod iam_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::contract_tests!($make; iam_records_round_trip);
         }
     };
 }

@@ -1,0 +1,462 @@
+//! The IAM and STS Query APIs (`POST /`, form-encoded `Action=...&Version=...`, SigV4
+//! service `iam` or `sts`, XML replies in AWS's shapes) over the identity [`Directory`]:
+//! users, access keys and inline user policies, and STS GetCallerIdentity. Each call is
+//! authorized by the one policy engine (`iam:ACTION` on the user's ARN); policy documents
+//! are validated by its grammar before they are stored. API boundary: this crate only
+//! translates; identities live in `coffer-iam`, decisions in `coffer-policy`.
+
+mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use coffer_audit::RequestContext;
+use coffer_iam::auth::{Authenticator, Failure};
+use coffer_iam::{Directory, IamError, Principal};
+use coffer_policy::document::{Document, Kind};
+use coffer_policy::{Authorizer, Decision};
+use coffer_sigv4::{Received, Refusal};
+
+use wire::{Xml, error_body, iso, member_list, response};
+
+pub const CONTENT_TYPE: &str = "text/xml";
+
+/// One request as the dispatcher read it.
+pub struct QueryRequest<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// The reply: status, XML body, and the AWS error code for the audit record.
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+    pub error_code: Option<String>,
+}
+
+/// Whether a request is for this API: a POST to `/` signed for `iam` or `sts`.
+pub fn is_query_api(method: &str, path: &str, authorization: Option<&str>) -> bool {
+    method == "POST"
+        && path == "/"
+        && authorization
+            .is_some_and(|a| a.contains("/iam/aws4_request") || a.contains("/sts/aws4_request"))
+}
+
+pub struct IamApi {
+    directory: Arc<Directory>,
+    authorizer: Arc<Authorizer>,
+    auth: Authenticator,
+}
+
+/// A failed call: AWS error code, HTTP status, message.
+struct Fail {
+    code: &'static str,
+    status: u16,
+    message: String,
+}
+
+fn fail(code: &'static str, status: u16, message: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        status,
+        message: message.into(),
+    }
+}
+
+impl From<IamError> for Fail {
+    fn from(e: IamError) -> Self {
+        match e {
+            IamError::NoSuchEntity(m) => fail("NoSuchEntity", 404, m),
+            IamError::AlreadyExists(m) => fail("EntityAlreadyExists", 409, m),
+            IamError::DeleteConflict(m) => fail("DeleteConflict", 409, m),
+            IamError::LimitExceeded(m) => fail("LimitExceeded", 409, m),
+            IamError::Invalid(m) => fail("ValidationError", 400, m),
+            IamError::Internal(m) => {
+                tracing::error!(error = %m, "IAM directory failed");
+                fail("ServiceFailure", 500, "An internal error occurred.")
+            }
+        }
+    }
+}
+
+fn refusal(r: Refusal) -> Fail {
+    match r {
+        Refusal::Missing => fail(
+            "MissingAuthenticationToken",
+            403,
+            "Missing Authentication Token",
+        ),
+        Refusal::Malformed(why) => fail("IncompleteSignature", 400, why),
+        Refusal::Skewed { request } => fail(
+            "SignatureDoesNotMatch",
+            403,
+            format!(
+                "Signature expired: {request} is now earlier or later than the allowed 15 minutes of server time."
+            ),
+        ),
+        Refusal::WrongService(s) => fail(
+            "SignatureDoesNotMatch",
+            403,
+            format!("Credential should be scoped to correct service: 'iam', not '{s}'."),
+        ),
+        Refusal::Mismatch => fail(
+            "SignatureDoesNotMatch",
+            403,
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+        ),
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded`.
+fn form(body: &[u8]) -> Result<BTreeMap<String, String>, Fail> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| fail("MalformedInput", 400, "The request body is not UTF-8"))?;
+    let mut out = BTreeMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| {
+                    fail(
+                        "MalformedInput",
+                        400,
+                        "The request body is not valid form encoding",
+                    )
+                })
+        };
+        out.insert(dec(k)?, dec(v)?);
+    }
+    Ok(out)
+}
+
+struct Call<'a> {
+    params: BTreeMap<String, String>,
+    caller: &'a Principal,
+    request_id: &'a str,
+}
+
+impl Call<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    fn need(&self, name: &str) -> Result<&str, Fail> {
+        self.get(name).ok_or_else(|| {
+            fail(
+                "ValidationError",
+                400,
+                format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(name)),
+            )
+        })
+    }
+
+    fn account(&self) -> &str {
+        &self.caller.account.id
+    }
+
+    /// The user a call is about: the named one, else the caller itself (None for root).
+    fn user_or_self(&self) -> Option<String> {
+        self.get("UserName")
+            .map(str::to_owned)
+            .or_else(|| self.caller.user_name().map(str::to_owned))
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+impl IamApi {
+    pub fn new(directory: Arc<Directory>, authorizer: Arc<Authorizer>) -> Self {
+        Self {
+            auth: Authenticator::new(directory.clone()),
+            directory,
+            authorizer,
+        }
+    }
+
+    pub async fn call(&self, req: QueryRequest<'_>, cx: &RequestContext) -> Reply {
+        let now = OffsetDateTime::now_utc();
+        let mut service = "iam";
+        match self.run(&req, cx, now, &mut service).await {
+            Ok(body) => Reply {
+                status: 200,
+                body: Bytes::from(body),
+                error_code: None,
+            },
+            Err(f) => Reply {
+                status: f.status,
+                body: Bytes::from(error_body(service, f.code, &f.message, &cx.request_id)),
+                error_code: Some(f.code.to_owned()),
+            },
+        }
+    }
+
+    async fn run(
+        &self,
+        req: &QueryRequest<'_>,
+        cx: &RequestContext,
+        now: OffsetDateTime,
+        service: &mut &'static str,
+    ) -> Result<String, Fail> {
+        let received = Received {
+            method: req.method,
+            raw_path: req.raw_path,
+            raw_query: req.raw_query,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        let (caller, signed_for) = match self.auth.authenticate(&received, &["iam", "sts"], now) {
+            Ok(x) => x,
+            Err(Failure::UnknownKey) => {
+                return Err(fail(
+                    "InvalidClientTokenId",
+                    403,
+                    "The security token included in the request is invalid.",
+                ));
+            }
+            Err(Failure::Signature(r)) => return Err(refusal(r)),
+        };
+        if signed_for == "sts" {
+            *service = "sts";
+        }
+        let params = form(&req.body)?;
+        let action = params.get("Action").cloned().unwrap_or_default();
+        let operation = wire::operation_name(&action);
+        cx.fill(|f| {
+            f.service = Some(if *service == "sts" {
+                "sts.amazonaws.com"
+            } else {
+                "iam.amazonaws.com"
+            });
+            f.operation = Some(operation);
+            f.principal_arn = Some(caller.arn());
+            f.account_id = Some(caller.account.id.clone());
+            f.access_key_id = Some(caller.access_key_id.clone());
+        });
+        let call = Call {
+            params,
+            caller: &caller,
+            request_id: &cx.request_id,
+        };
+        if *service == "sts" {
+            return match action.as_str() {
+                // GetCallerIdentity needs no permission, as on AWS.
+                "GetCallerIdentity" => Ok(response(
+                    "sts",
+                    "GetCallerIdentity",
+                    &Xml::new()
+                        .text("Arn", &caller.arn())
+                        .text("UserId", caller.user_id())
+                        .text("Account", &caller.account.id)
+                        .done(),
+                    call.request_id,
+                )),
+                other => Err(fail(
+                    "InvalidAction",
+                    400,
+                    format!("Could not find operation {other} for version 2011-06-15"),
+                )),
+            };
+        }
+        if operation == "Unknown" {
+            return Err(fail(
+                "InvalidAction",
+                400,
+                format!("Could not find operation {action} for version 2010-05-08"),
+            ));
+        }
+        self.check(&call, operation)?;
+        let result = self.dispatch(&call, operation).await?;
+        Ok(response("iam", operation, &result, call.request_id))
+    }
+
+    /// `iam:ACTION` on the user the call is about (or the caller's account).
+    fn check(&self, call: &Call<'_>, operation: &str) -> Result<(), Fail> {
+        let resource = match call.user_or_self() {
+            Some(u) => format!("arn:aws:iam::{}:user/{u}", call.account()),
+            None => format!("arn:aws:iam::{}:root", call.account()),
+        };
+        let action = format!("iam:{operation}");
+        match self.authorizer.check(&coffer_policy::Ask {
+            principal: call.caller,
+            action: &action,
+            resource: &resource,
+            resource_account: Some(call.account()),
+            resource_policy: None,
+            context: self.authorizer.base_context(call.caller, false, None),
+        }) {
+            Decision::Allow => Ok(()),
+            Decision::Deny(_) => Err(fail(
+                "AccessDenied",
+                403,
+                format!(
+                    "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
+                    call.caller.arn()
+                ),
+            )),
+        }
+    }
+
+    async fn dispatch(&self, call: &Call<'_>, operation: &str) -> Result<String, Fail> {
+        let d = &self.directory;
+        let acct = call.account();
+        Ok(match operation {
+            "CreateUser" => {
+                let u = d
+                    .create_user(acct, call.need("UserName")?, call.get("Path"))
+                    .await?;
+                Xml::new().raw("User", &wire::user(&u)).done()
+            }
+            "GetUser" => match call.user_or_self() {
+                Some(name) => Xml::new()
+                    .raw("User", &wire::user(&d.get_user(acct, &name)?))
+                    .done(),
+                None => Xml::new()
+                    .raw(
+                        "User",
+                        &Xml::new()
+                            .text("UserId", acct)
+                            .text("Arn", &call.caller.arn())
+                            .text("CreateDate", &iso(OffsetDateTime::UNIX_EPOCH))
+                            .done(),
+                    )
+                    .done(),
+            },
+            "ListUsers" => {
+                let users: Vec<String> = d
+                    .list_users(acct, call.get("PathPrefix"))
+                    .iter()
+                    .map(wire::user)
+                    .collect();
+                Xml::new()
+                    .raw("Users", &member_list(&users))
+                    .text("IsTruncated", "false")
+                    .done()
+            }
+            "DeleteUser" => {
+                d.delete_user(acct, call.need("UserName")?).await?;
+                String::new()
+            }
+            "CreateAccessKey" => {
+                let user = call.user_or_self();
+                let (k, secret) = d.create_access_key(acct, user.as_deref()).await?;
+                let mut x = Xml::new();
+                if let Some(u) = &k.user_name {
+                    x = x.text("UserName", u);
+                }
+                let key = x
+                    .text("AccessKeyId", &k.access_key_id)
+                    .text("Status", &k.status)
+                    .text("SecretAccessKey", secret.expose())
+                    .text("CreateDate", &iso(k.created))
+                    .done();
+                Xml::new().raw("AccessKey", &key).done()
+            }
+            "ListAccessKeys" => {
+                let user = call.user_or_self();
+                let keys = d.list_access_keys(acct, user.as_deref())?;
+                let items: Vec<String> = keys.iter().map(wire::access_key).collect();
+                let mut x = Xml::new();
+                if let Some(u) = &user {
+                    x = x.text("UserName", u);
+                }
+                x.raw("AccessKeyMetadata", &member_list(&items))
+                    .text("IsTruncated", "false")
+                    .done()
+            }
+            "UpdateAccessKey" => {
+                let user = call.user_or_self();
+                d.update_access_key(
+                    acct,
+                    user.as_deref(),
+                    call.need("AccessKeyId")?,
+                    call.need("Status")?,
+                )
+                .await?;
+                String::new()
+            }
+            "DeleteAccessKey" => {
+                let user = call.user_or_self();
+                d.delete_access_key(acct, user.as_deref(), call.need("AccessKeyId")?)
+                    .await?;
+                String::new()
+            }
+            "PutUserPolicy" => {
+                let doc = call.need("PolicyDocument")?;
+                Document::parse(doc, Kind::Identity)
+                    .map_err(|e| fail("MalformedPolicyDocument", 400, e.0))?;
+                d.put_user_policy(acct, call.need("UserName")?, call.need("PolicyName")?, doc)
+                    .await?;
+                String::new()
+            }
+            "GetUserPolicy" => {
+                let (user, name) = (call.need("UserName")?, call.need("PolicyName")?);
+                let doc = d.get_user_policy(acct, user, name)?;
+                Xml::new()
+                    .text("UserName", user)
+                    .text("PolicyName", name)
+                    .text("PolicyDocument", &wire::url_encode(&doc))
+                    .done()
+            }
+            "ListUserPolicies" => {
+                let names = d.list_user_policies(acct, call.need("UserName")?)?;
+                let items: Vec<String> = names.iter().map(|n| wire::escape(n)).collect();
+                Xml::new()
+                    .raw("PolicyNames", &member_list(&items))
+                    .text("IsTruncated", "false")
+                    .done()
+            }
+            "DeleteUserPolicy" => {
+                d.delete_user_policy(acct, call.need("UserName")?, call.need("PolicyName")?)
+                    .await?;
+                String::new()
+            }
+            other => {
+                return Err(fail(
+                    "InvalidAction",
+                    400,
+                    format!("Could not find operation {other} for version 2010-05-08"),
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_plus_and_percent() {
+        let f = form(b"Action=PutUserPolicy&PolicyDocument=%7B%22a%22%3A+1%7D&Empty=")
+            .map_err(|f| f.message);
+        let f = f.expect("valid");
+        assert_eq!(f["Action"], "PutUserPolicy");
+        assert_eq!(f["PolicyDocument"], "{\"a\": 1}");
+        assert_eq!(f["Empty"], "");
+        assert!(form(b"A=%ff").is_err());
+    }
+
+    #[test]
+    fn query_api_requests_are_recognised_by_their_scope() {
+        let iam = "AWS4-HMAC-SHA256 Credential=AK/20261127/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x";
+        let s3 = "AWS4-HMAC-SHA256 Credential=AK/20261127/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x";
+        assert!(is_query_api("POST", "/", Some(iam)));
+        assert!(!is_query_api("POST", "/", Some(s3)));
+        assert!(!is_query_api("GET", "/", Some(iam)));
+        assert!(!is_query_api("POST", "/bucket", Some(iam)));
+    }
+}

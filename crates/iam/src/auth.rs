@@ -1,0 +1,87 @@
+//! SigV4 for the JSON and Query services (KMS, IAM, STS): find the caller's secret, check
+//! the signature, and keep the derived signing keys (four HMACs each) for the day, so a
+//! request costs one HMAC. Each API maps [`Failure`] to its own wire errors.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use time::{Duration, OffsetDateTime};
+
+use coffer_sigv4::{Received, Refusal, SigningKey};
+
+use crate::{Credentials, Principal};
+
+/// Requests more than this far from the server's clock are refused, as on AWS.
+const MAX_SKEW: Duration = Duration::minutes(15);
+/// Bound on cached signing keys (one per access key, day, region and service).
+const CACHE_LIMIT: usize = 4096;
+
+type CacheKey = (String, String, String, String);
+
+/// Why a request was not authenticated.
+#[derive(Debug)]
+pub enum Failure {
+    /// The access key id is unknown (or inactive).
+    UnknownKey,
+    Signature(Refusal),
+}
+
+pub struct Authenticator {
+    credentials: Arc<dyn Credentials>,
+    keys: Mutex<HashMap<CacheKey, Arc<SigningKey>>>,
+}
+
+impl Authenticator {
+    pub fn new(credentials: Arc<dyn Credentials>) -> Self {
+        Self {
+            credentials,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Authenticates a request signed for one of `services`; returns the caller and the
+    /// service the signature was scoped to.
+    pub fn authenticate(
+        &self,
+        received: &Received<'_>,
+        services: &[&str],
+        now: OffsetDateTime,
+    ) -> Result<(Principal, String), Failure> {
+        let auth = received.authorization().map_err(Failure::Signature)?;
+        let Some((secret, principal)) = self.credentials.lookup(&auth.access_key_id) else {
+            return Err(Failure::UnknownKey);
+        };
+        let service = services
+            .iter()
+            .find(|s| **s == auth.service)
+            .or(services.first())
+            .copied()
+            .unwrap_or("");
+        let cache_key = (
+            auth.access_key_id.clone(),
+            auth.date.clone(),
+            auth.region.clone(),
+            auth.service.clone(),
+        );
+        let key = {
+            let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() > CACHE_LIMIT {
+                cache.clear();
+            }
+            cache
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    Arc::new(SigningKey::derive(
+                        secret.expose(),
+                        &auth.date,
+                        &auth.region,
+                        &auth.service,
+                    ))
+                })
+                .clone()
+        };
+        coffer_sigv4::verify(received, &auth, &key, service, now, MAX_SKEW)
+            .map_err(Failure::Signature)?;
+        Ok((principal, service.to_owned()))
+    }
+}

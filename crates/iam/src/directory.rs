@@ -1,0 +1,764 @@
+//! The directory of identities: accounts, IAM users, their access keys and their inline
+//! policies. Everything is held in memory (credential lookup is on every request's path
+//! and synchronous) and written through to the [`IamStore`] before a change is visible, so
+//! an acknowledged change survives a crash.
+//!
+//! Secret access keys are wrapped under the root key (AAD binds the access key id) in the
+//! store; in memory they are [`SecretKey`]s. Policies are kept as the text the caller sent;
+//! `coffer-policy` parses and evaluates them, and [`Directory::generation`] tells its cache
+//! when anything changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use coffer_crypto::{RootKey, Secret};
+use coffer_storage::{IamRecord, IamStore};
+
+use crate::{Account, Credentials, Principal, PrincipalKind, SecretKey};
+
+/// AWS allows two access keys per user.
+const MAX_KEYS_PER_USER: usize = 2;
+const KIND_USER: &str = "user";
+const KIND_KEY: &str = "access-key";
+const KIND_ACCOUNT: &str = "account";
+const SECRET_AAD: &str = "coffer-iam-secret-v1:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// Times in stored documents: Unix milliseconds.
+mod unix_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        s.serialize_i64(ms)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let ms = i64::deserialize(d)?;
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccountDoc {
+    name: String,
+    canonical_id: String,
+    #[serde(with = "unix_ms")]
+    created: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserDoc {
+    user_id: String,
+    path: String,
+    #[serde(with = "unix_ms")]
+    created: OffsetDateTime,
+    /// Inline policies: name → document text.
+    #[serde(default)]
+    policies: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyDoc {
+    /// `None` for an account root's key.
+    user: Option<String>,
+    status: String,
+    #[serde(with = "unix_ms")]
+    created: OffsetDateTime,
+    /// The secret, wrapped under the root key, base64.
+    secret: String,
+}
+
+struct KeyEntry {
+    account: String,
+    user: Option<String>,
+    status: String,
+    created: OffsetDateTime,
+    secret: SecretKey,
+}
+
+#[derive(Default)]
+struct State {
+    accounts: BTreeMap<String, AccountDoc>,
+    users: BTreeMap<(String, String), UserDoc>,
+    keys: HashMap<String, KeyEntry>,
+}
+
+/// A user as IAM describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub account_id: String,
+    pub name: String,
+    pub user_id: String,
+    pub path: String,
+    pub arn: String,
+    pub created: OffsetDateTime,
+}
+
+/// An access key as IAM lists it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyInfo {
+    pub access_key_id: String,
+    pub user_name: Option<String>,
+    pub status: String,
+    pub created: OffsetDateTime,
+}
+
+pub struct Directory {
+    store: Arc<dyn IamStore>,
+    root: Arc<dyn RootKey>,
+    state: RwLock<State>,
+    /// Serializes changes, so the check-then-write of each one is atomic.
+    writing: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    /// The operator's credentials (the instance's root credentials), root of `default`.
+    operator: (SecretKey, Principal),
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> Result<String> {
+    let mut out = String::with_capacity(len);
+    let limit = 256 - (256 % alphabet.len());
+    while out.len() < len {
+        let mut b = [0u8; 32];
+        coffer_crypto::random(&mut b).map_err(internal)?;
+        for x in b {
+            if (x as usize) < limit && out.len() < len {
+                out.push(alphabet[x as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// IAM names: 1-64 of `[A-Za-z0-9+=,.@_-]`.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "1 validation error detected: Value '{name}' at '{what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
+        )))
+    }
+}
+
+impl Directory {
+    /// Loads every identity from the store. `default` is the instance's own account, whose
+    /// root the operator credentials are.
+    pub async fn load(
+        store: Arc<dyn IamStore>,
+        root: Arc<dyn RootKey>,
+        operator_secret: SecretKey,
+        operator: Principal,
+    ) -> Result<Self> {
+        let mut state = State::default();
+        for r in store.iam_all().await.map_err(internal)? {
+            match r.kind.as_str() {
+                KIND_ACCOUNT => {
+                    state.accounts.insert(
+                        r.name.clone(),
+                        serde_json::from_str(&r.doc).map_err(internal)?,
+                    );
+                }
+                KIND_USER => {
+                    state.users.insert(
+                        (r.account_id.clone(), r.name.clone()),
+                        serde_json::from_str(&r.doc).map_err(internal)?,
+                    );
+                }
+                KIND_KEY => {
+                    let d: KeyDoc = serde_json::from_str(&r.doc).map_err(internal)?;
+                    let wrapped = base64_simd::STANDARD
+                        .decode_to_vec(d.secret.as_bytes())
+                        .map_err(internal)?;
+                    let secret = root
+                        .unwrap(format!("{SECRET_AAD}{}", r.name).as_bytes(), &wrapped)
+                        .map_err(internal)?;
+                    let secret = String::from_utf8(secret.expose().to_vec()).map_err(internal)?;
+                    state.keys.insert(
+                        r.name.clone(),
+                        KeyEntry {
+                            account: r.account_id.clone(),
+                            user: d.user,
+                            status: d.status,
+                            created: d.created,
+                            secret: SecretKey::new(secret),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        state.accounts.insert(
+            operator.account.id.clone(),
+            AccountDoc {
+                name: operator.account.name.clone(),
+                canonical_id: operator.account.canonical_id.clone(),
+                created: OffsetDateTime::UNIX_EPOCH,
+            },
+        );
+        Ok(Self {
+            store,
+            root,
+            state: RwLock::new(state),
+            writing: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            operator: (operator_secret, operator),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes whenever any identity or policy changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn account(&self, id: &str) -> Option<Account> {
+        self.read().accounts.get(id).map(|a| Account {
+            id: id.to_owned(),
+            name: a.name.clone(),
+            canonical_id: a.canonical_id.clone(),
+        })
+    }
+
+    fn user_info(account: &str, name: &str, u: &UserDoc) -> UserInfo {
+        UserInfo {
+            account_id: account.to_owned(),
+            name: name.to_owned(),
+            user_id: u.user_id.clone(),
+            path: u.path.clone(),
+            arn: format!("arn:aws:iam::{account}:user{}{name}", u.path),
+            created: u.created,
+        }
+    }
+
+    // --- users ---
+
+    pub async fn create_user(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+    ) -> Result<UserInfo> {
+        check_name("userName", name)?;
+        let path = path.unwrap_or("/").to_owned();
+        if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+            return Err(Error::Invalid(
+                "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".into(),
+            ));
+        }
+        let _w = self.writing.lock().await;
+        if self.user_exists(account, name) {
+            return Err(Error::AlreadyExists(format!(
+                "User with name {name} already exists."
+            )));
+        }
+        let doc = UserDoc {
+            user_id: format!("AIDA{}", random_string(UPPER_DIGITS, 17)?),
+            path,
+            created: OffsetDateTime::now_utc(),
+            policies: BTreeMap::new(),
+        };
+        self.store
+            .iam_create(&IamRecord {
+                account_id: account.to_owned(),
+                kind: KIND_USER.into(),
+                name: name.to_owned(),
+                doc: serde_json::to_string(&doc).map_err(internal)?,
+            })
+            .await
+            .map_err(internal)?;
+        let info = Self::user_info(account, name, &doc);
+        self.write()
+            .users
+            .insert((account.to_owned(), name.to_owned()), doc);
+        Ok(info)
+    }
+
+    /// IAM compares user names case-insensitively for uniqueness.
+    fn user_exists(&self, account: &str, name: &str) -> bool {
+        self.read()
+            .users
+            .keys()
+            .any(|(a, n)| a == account && n.eq_ignore_ascii_case(name))
+    }
+
+    fn no_such_user(name: &str) -> Error {
+        Error::NoSuchEntity(format!("The user with name {name} cannot be found."))
+    }
+
+    pub fn get_user(&self, account: &str, name: &str) -> Result<UserInfo> {
+        self.read()
+            .users
+            .get(&(account.to_owned(), name.to_owned()))
+            .map(|u| Self::user_info(account, name, u))
+            .ok_or_else(|| Self::no_such_user(name))
+    }
+
+    pub fn list_users(&self, account: &str, path_prefix: Option<&str>) -> Vec<UserInfo> {
+        self.read()
+            .users
+            .iter()
+            .filter(|((a, _), u)| a == account && u.path.starts_with(path_prefix.unwrap_or("/")))
+            .map(|((a, n), u)| Self::user_info(a, n, u))
+            .collect()
+    }
+
+    /// As on AWS, a user with access keys or policies cannot be deleted (`DeleteConflict`).
+    pub async fn delete_user(&self, account: &str, name: &str) -> Result<()> {
+        let _w = self.writing.lock().await;
+        {
+            let st = self.read();
+            let u = st
+                .users
+                .get(&(account.to_owned(), name.to_owned()))
+                .ok_or_else(|| Self::no_such_user(name))?;
+            if !u.policies.is_empty() {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
+            if st
+                .keys
+                .values()
+                .any(|k| k.account == account && k.user.as_deref() == Some(name))
+            {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must delete access keys first.".into(),
+                ));
+            }
+        }
+        self.store
+            .iam_delete(&[(account.to_owned(), KIND_USER.into(), name.to_owned())])
+            .await
+            .map_err(internal)?;
+        self.write()
+            .users
+            .remove(&(account.to_owned(), name.to_owned()));
+        Ok(())
+    }
+
+    async fn save_user(&self, account: &str, name: &str, doc: UserDoc) -> Result<()> {
+        self.store
+            .iam_update(&IamRecord {
+                account_id: account.to_owned(),
+                kind: KIND_USER.into(),
+                name: name.to_owned(),
+                doc: serde_json::to_string(&doc).map_err(internal)?,
+            })
+            .await
+            .map_err(internal)?;
+        self.write()
+            .users
+            .insert((account.to_owned(), name.to_owned()), doc);
+        Ok(())
+    }
+
+    fn user_doc(&self, account: &str, name: &str) -> Result<UserDoc> {
+        self.read()
+            .users
+            .get(&(account.to_owned(), name.to_owned()))
+            .cloned()
+            .ok_or_else(|| Self::no_such_user(name))
+    }
+
+    // --- inline user policies (the caller validates the document) ---
+
+    pub async fn put_user_policy(
+        &self,
+        account: &str,
+        user: &str,
+        policy: &str,
+        doc: &str,
+    ) -> Result<()> {
+        check_name("policyName", policy)?;
+        let _w = self.writing.lock().await;
+        let mut u = self.user_doc(account, user)?;
+        u.policies.insert(policy.to_owned(), doc.to_owned());
+        self.save_user(account, user, u).await
+    }
+
+    pub fn get_user_policy(&self, account: &str, user: &str, policy: &str) -> Result<String> {
+        self.user_doc(account, user)?
+            .policies
+            .get(policy)
+            .cloned()
+            .ok_or_else(|| {
+                Error::NoSuchEntity(format!(
+                    "The user policy with name {policy} cannot be found."
+                ))
+            })
+    }
+
+    pub fn list_user_policies(&self, account: &str, user: &str) -> Result<Vec<String>> {
+        Ok(self.user_doc(account, user)?.policies.into_keys().collect())
+    }
+
+    pub async fn delete_user_policy(&self, account: &str, user: &str, policy: &str) -> Result<()> {
+        let _w = self.writing.lock().await;
+        let mut u = self.user_doc(account, user)?;
+        if u.policies.remove(policy).is_none() {
+            return Err(Error::NoSuchEntity(format!(
+                "The user policy with name {policy} cannot be found."
+            )));
+        }
+        self.save_user(account, user, u).await
+    }
+
+    /// The identity policies (text) that apply to a principal: none for root.
+    pub fn identity_policies(&self, p: &Principal) -> Vec<String> {
+        match &p.kind {
+            PrincipalKind::Root => Vec::new(),
+            PrincipalKind::User { name, .. } => self
+                .read()
+                .users
+                .get(&(p.account.id.clone(), name.clone()))
+                .map(|u| u.policies.values().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    // --- access keys ---
+
+    /// Creates an access key for `user` (or the account root with `None`); returns its
+    /// description and the secret, which is shown this once.
+    pub async fn create_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+    ) -> Result<(AccessKeyInfo, SecretKey)> {
+        let _w = self.writing.lock().await;
+        if let Some(u) = user {
+            self.user_doc(account, u)?;
+            let n = self
+                .read()
+                .keys
+                .values()
+                .filter(|k| k.account == account && k.user.as_deref() == Some(u))
+                .count();
+            if n >= MAX_KEYS_PER_USER {
+                return Err(Error::LimitExceeded(
+                    "Cannot exceed quota for AccessKeysPerUser: 2".into(),
+                ));
+            }
+        }
+        let id = format!("AKIA{}", random_string(UPPER_DIGITS, 16)?);
+        let secret = random_string(SECRET_ALPHABET, 40)?;
+        let wrapped = self
+            .root
+            .wrap(
+                format!("{SECRET_AAD}{id}").as_bytes(),
+                &Secret::from_slice(secret.as_bytes()),
+            )
+            .map_err(internal)?;
+        let created = OffsetDateTime::now_utc();
+        let doc = KeyDoc {
+            user: user.map(str::to_owned),
+            status: "Active".into(),
+            created,
+            secret: base64_simd::STANDARD.encode_to_string(&wrapped),
+        };
+        self.store
+            .iam_create(&IamRecord {
+                account_id: account.to_owned(),
+                kind: KIND_KEY.into(),
+                name: id.clone(),
+                doc: serde_json::to_string(&doc).map_err(internal)?,
+            })
+            .await
+            .map_err(internal)?;
+        let secret = SecretKey::new(secret);
+        self.write().keys.insert(
+            id.clone(),
+            KeyEntry {
+                account: account.to_owned(),
+                user: user.map(str::to_owned),
+                status: "Active".into(),
+                created,
+                secret: secret.clone(),
+            },
+        );
+        Ok((
+            AccessKeyInfo {
+                access_key_id: id,
+                user_name: user.map(str::to_owned),
+                status: "Active".into(),
+                created,
+            },
+            secret,
+        ))
+    }
+
+    pub fn list_access_keys(
+        &self,
+        account: &str,
+        user: Option<&str>,
+    ) -> Result<Vec<AccessKeyInfo>> {
+        if let Some(u) = user {
+            self.user_doc(account, u)?;
+        }
+        let mut out: Vec<AccessKeyInfo> = self
+            .read()
+            .keys
+            .iter()
+            .filter(|(_, k)| k.account == account && k.user.as_deref() == user)
+            .map(|(id, k)| AccessKeyInfo {
+                access_key_id: id.clone(),
+                user_name: k.user.clone(),
+                status: k.status.clone(),
+                created: k.created,
+            })
+            .collect();
+        out.sort_by(|a, b| a.access_key_id.cmp(&b.access_key_id));
+        Ok(out)
+    }
+
+    fn own_key(&self, account: &str, user: Option<&str>, id: &str) -> Result<()> {
+        let st = self.read();
+        match st.keys.get(id) {
+            Some(k) if k.account == account && k.user.as_deref() == user => Ok(()),
+            _ => Err(Error::NoSuchEntity(format!(
+                "The Access Key with id {id} cannot be found."
+            ))),
+        }
+    }
+
+    pub async fn update_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        id: &str,
+        status: &str,
+    ) -> Result<()> {
+        if !matches!(status, "Active" | "Inactive") {
+            return Err(Error::Invalid(format!(
+                "1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"
+            )));
+        }
+        let _w = self.writing.lock().await;
+        self.own_key(account, user, id)?;
+        let doc = {
+            let st = self.read();
+            let k = st.keys.get(id).ok_or_else(|| internal("key vanished"))?;
+            let wrapped = self
+                .root
+                .wrap(
+                    format!("{SECRET_AAD}{id}").as_bytes(),
+                    &Secret::from_slice(k.secret.expose().as_bytes()),
+                )
+                .map_err(internal)?;
+            KeyDoc {
+                user: k.user.clone(),
+                status: status.to_owned(),
+                created: k.created,
+                secret: base64_simd::STANDARD.encode_to_string(&wrapped),
+            }
+        };
+        self.store
+            .iam_update(&IamRecord {
+                account_id: account.to_owned(),
+                kind: KIND_KEY.into(),
+                name: id.to_owned(),
+                doc: serde_json::to_string(&doc).map_err(internal)?,
+            })
+            .await
+            .map_err(internal)?;
+        if let Some(k) = self.write().keys.get_mut(id) {
+            k.status = status.to_owned();
+        }
+        Ok(())
+    }
+
+    pub async fn delete_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        id: &str,
+    ) -> Result<()> {
+        let _w = self.writing.lock().await;
+        self.own_key(account, user, id)?;
+        self.store
+            .iam_delete(&[(account.to_owned(), KIND_KEY.into(), id.to_owned())])
+            .await
+            .map_err(internal)?;
+        self.write().keys.remove(id);
+        Ok(())
+    }
+}
+
+impl Credentials for Directory {
+    fn lookup(&self, access_key_id: &str) -> Option<(SecretKey, Principal)> {
+        if access_key_id == self.operator.1.access_key_id {
+            return Some(self.operator.clone());
+        }
+        let st = self.read();
+        let k = st.keys.get(access_key_id)?;
+        if k.status != "Active" {
+            return None;
+        }
+        let a = st.accounts.get(&k.account)?;
+        let account = Account {
+            id: k.account.clone(),
+            name: a.name.clone(),
+            canonical_id: a.canonical_id.clone(),
+        };
+        let kind = match &k.user {
+            None => PrincipalKind::Root,
+            Some(name) => {
+                let u = st.users.get(&(k.account.clone(), name.clone()))?;
+                PrincipalKind::User {
+                    name: name.clone(),
+                    id: u.user_id.clone(),
+                }
+            }
+        };
+        Some((
+            k.secret.clone(),
+            Principal {
+                account,
+                kind,
+                access_key_id: access_key_id.to_owned(),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_crypto::LocalRootKey;
+    use coffer_storage::memory::MemoryIam;
+
+    fn operator() -> (SecretKey, Principal) {
+        (
+            SecretKey::new("operator-secret".into()),
+            Principal {
+                account: Account {
+                    id: "111111111111".into(),
+                    name: "default".into(),
+                    canonical_id: "ab".repeat(32),
+                },
+                kind: PrincipalKind::Root,
+                access_key_id: "AKIAOPERATOR".into(),
+            },
+        )
+    }
+
+    fn root_key() -> Arc<dyn RootKey> {
+        Arc::new(LocalRootKey::from_secret(Secret::new(vec![7u8; 32])).expect("root key"))
+    }
+
+    async fn open(store: &MemoryIam) -> Directory {
+        let (s, p) = operator();
+        Directory::load(Arc::new(store.clone()), root_key(), s, p)
+            .await
+            .expect("load")
+    }
+
+    #[tokio::test]
+    async fn users_keys_and_policies_survive_a_reload_with_secrets_wrapped() {
+        let store = MemoryIam::new();
+        let d = open(&store).await;
+        let acct = "111111111111";
+        let u = d.create_user(acct, "alice", None).await.expect("user");
+        assert_eq!(u.arn, "arn:aws:iam::111111111111:user/alice");
+        assert!(matches!(
+            d.create_user(acct, "ALICE", None).await,
+            Err(Error::AlreadyExists(_))
+        ));
+        let (key, secret) = d.create_access_key(acct, Some("alice")).await.expect("key");
+        d.put_user_policy(acct, "alice", "p", "{\"Version\":\"2012-10-17\"}")
+            .await
+            .expect("policy");
+        // The secret is stored only wrapped.
+        for r in store.iam_all().await.expect("all") {
+            assert!(!r.doc.contains(secret.expose()), "{}", r.doc);
+        }
+        let d2 = open(&store).await;
+        let (s2, p2) = d2.lookup(&key.access_key_id).expect("found after reload");
+        assert_eq!(s2, secret);
+        assert_eq!(p2.arn(), "arn:aws:iam::111111111111:user/alice");
+        assert_eq!(d2.identity_policies(&p2).len(), 1);
+        // Inactive keys do not authenticate; deleting needs keys and policies gone first.
+        d2.update_access_key(acct, Some("alice"), &key.access_key_id, "Inactive")
+            .await
+            .expect("deactivate");
+        assert!(d2.lookup(&key.access_key_id).is_none());
+        assert!(matches!(
+            d2.delete_user(acct, "alice").await,
+            Err(Error::DeleteConflict(_))
+        ));
+        d2.delete_user_policy(acct, "alice", "p")
+            .await
+            .expect("del policy");
+        d2.delete_access_key(acct, Some("alice"), &key.access_key_id)
+            .await
+            .expect("del key");
+        d2.delete_user(acct, "alice").await.expect("del user");
+        assert!(open(&store).await.list_users(acct, None).is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_most_two_keys_per_user_and_names_are_checked() {
+        let store = MemoryIam::new();
+        let d = open(&store).await;
+        let acct = "111111111111";
+        d.create_user(acct, "bob", None).await.expect("user");
+        d.create_access_key(acct, Some("bob")).await.expect("1");
+        d.create_access_key(acct, Some("bob")).await.expect("2");
+        assert!(matches!(
+            d.create_access_key(acct, Some("bob")).await,
+            Err(Error::LimitExceeded(_))
+        ));
+        assert!(matches!(
+            d.create_user(acct, "no spaces", None).await,
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            d.create_access_key(acct, Some("nobody")).await,
+            Err(Error::NoSuchEntity(_))
+        ));
+    }
+}

@@ -1,0 +1,146 @@
+//! The decision point every API calls: gathers what bears on a request (the caller's
+//! identity policies from the [`Directory`], parsed once per directory generation; the
+//! resource's policy; the global condition keys) and asks [`crate::eval`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use coffer_iam::{Directory, Principal};
+
+use crate::Decision;
+use crate::document::{Document, Kind};
+use crate::eval::{Context, PolicySet, Query, decide, decide_kms};
+
+/// One question: may `principal` do `action` on `resource`?
+pub struct Ask<'a> {
+    pub principal: &'a Principal,
+    pub action: &'a str,
+    /// An ARN, or `*` for actions on no resource.
+    pub resource: &'a str,
+    /// The account owning the resource; `None` for actions on no resource.
+    pub resource_account: Option<&'a str>,
+    /// A bucket policy, if the resource has one.
+    pub resource_policy: Option<&'a Document>,
+    pub context: Context,
+}
+
+type Parsed = (u64, Arc<Vec<Document>>);
+
+pub struct Authorizer {
+    directory: Arc<Directory>,
+    cache: Mutex<HashMap<String, Parsed>>,
+}
+
+impl Authorizer {
+    pub fn new(directory: Arc<Directory>) -> Self {
+        Self {
+            directory,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The global condition keys of a request: `aws:username`, `aws:userid`,
+    /// `aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:SecureTransport`, `aws:SourceIp`,
+    /// `aws:CurrentTime`, `aws:EpochTime`.
+    pub fn base_context(&self, p: &Principal, secure: bool, source_ip: Option<IpAddr>) -> Context {
+        let mut c = Context::new();
+        if let Some(u) = p.user_name() {
+            c.set_one("aws:username", u);
+        }
+        c.set_one("aws:userid", p.user_id());
+        c.set_one("aws:PrincipalAccount", p.account.id.clone());
+        c.set_one("aws:PrincipalArn", p.arn());
+        c.set_one(
+            "aws:PrincipalType",
+            if p.is_root() { "Account" } else { "User" },
+        );
+        c.set_one("aws:SecureTransport", secure.to_string());
+        if let Some(ip) = source_ip {
+            c.set_one("aws:SourceIp", ip.to_string());
+        }
+        let now = OffsetDateTime::now_utc();
+        if let Ok(t) = now.replace_nanosecond(0).unwrap_or(now).format(&Rfc3339) {
+            c.set_one("aws:CurrentTime", t);
+        }
+        c.set_one("aws:EpochTime", now.unix_timestamp().to_string());
+        c
+    }
+
+    /// The caller's identity policies, parsed (a stored policy that no longer parses is
+    /// skipped and logged: it was validated when stored).
+    fn identity(&self, p: &Principal) -> Arc<Vec<Document>> {
+        if p.is_root() {
+            return Arc::new(Vec::new());
+        }
+        let generation = self.directory.generation();
+        let arn = p.arn();
+        if let Some((g, docs)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&arn)
+            && *g == generation
+        {
+            return docs.clone();
+        }
+        let docs: Vec<Document> = self
+            .directory
+            .identity_policies(p)
+            .iter()
+            .filter_map(|text| match Document::parse(text, Kind::Identity) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(principal = %arn, error = %e.0, "ignoring an unparsable stored identity policy");
+                    None
+                }
+            })
+            .collect();
+        let docs = Arc::new(docs);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(arn, (generation, docs.clone()));
+        docs
+    }
+
+    /// S3- and IAM-style resources: identity policies and the resource policy together.
+    pub fn check(&self, ask: &Ask<'_>) -> Decision {
+        let identity = self.identity(ask.principal);
+        let arn = ask.principal.arn();
+        let q = Query {
+            action: ask.action,
+            resource: ask.resource,
+            principal_arn: &arn,
+            principal_account: &ask.principal.account.id,
+            context: &ask.context,
+        };
+        decide(
+            &PolicySet {
+                identity: &identity,
+                caller_is_root: ask.principal.is_root(),
+                resource_policy: ask.resource_policy,
+                resource_account: ask.resource_account,
+            },
+            &q,
+        )
+    }
+
+    /// KMS: the key policy is primary.
+    pub fn check_kms(&self, key_policy: &Document, ask: &Ask<'_>) -> Decision {
+        let identity = self.identity(ask.principal);
+        let arn = ask.principal.arn();
+        let q = Query {
+            action: ask.action,
+            resource: ask.resource,
+            principal_arn: &arn,
+            principal_account: &ask.principal.account.id,
+            context: &ask.context,
+        };
+        decide_kms(key_policy, &identity, ask.principal.is_root(), &q)
+    }
+}

@@ -1,0 +1,972 @@
+//! Table-driven tests from AWS's documented policy examples. Each group cites the page its
+//! policy and expectations come from; where a row goes beyond what the page states, the
+//! comment says so. The table tests are `#[rustfmt::skip]` so that each row stays one line.
+
+use super::*;
+use crate::document::{Document, Kind};
+use Outcome::{AllowAccount, ExplicitDeny, NotApplicable};
+
+const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+const BOB_A: &str = "arn:aws:iam::111122223333:user/bob";
+const ROOT_A: &str = "arn:aws:iam::111122223333:root";
+const DAVE_B: &str = "arn:aws:iam::444455556666:user/Dave";
+const BOB_B: &str = "arn:aws:iam::444455556666:user/Bob";
+const ROOT_B: &str = "arn:aws:iam::444455556666:root";
+const BUCKET: &str = "arn:aws:s3:::amzn-s3-demo-bucket";
+const OBJECT: &str = "arn:aws:s3:::amzn-s3-demo-bucket/photos/cat.jpg";
+const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+type Ctx = &'static [(&'static str, &'static [&'static str])];
+
+/// One row of an [`evaluate`] table.
+struct Row {
+    name: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    principal: &'static str,
+    ctx: Ctx,
+    expect: Outcome,
+}
+
+const fn row(
+    name: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    principal: &'static str,
+    ctx: Ctx,
+    expect: Outcome,
+) -> Row {
+    Row {
+        name,
+        action,
+        resource,
+        principal,
+        ctx,
+        expect,
+    }
+}
+
+fn context(pairs: Ctx) -> Context {
+    let mut c = Context::new();
+    for (k, vs) in pairs {
+        c.set(k, vs.iter().map(|v| (*v).to_owned()).collect());
+    }
+    c
+}
+
+fn account_of(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or("")
+}
+
+fn parse(text: &str, kind: Kind) -> Document {
+    match Document::parse(text, kind) {
+        Ok(d) => d,
+        Err(e) => panic!("test policy does not parse: {e}\n{text}"),
+    }
+}
+
+/// Runs every row and reports all mismatches at once.
+fn check(policy: &str, kind: Kind, rows: &[Row]) {
+    let doc = parse(policy, kind);
+    let mut failures = Vec::new();
+    for r in rows {
+        let ctx = context(r.ctx);
+        let q = Query {
+            action: r.action,
+            resource: r.resource,
+            principal_arn: r.principal,
+            principal_account: account_of(r.principal),
+            context: &ctx,
+        };
+        let got = evaluate(&doc, &q, kind == Kind::Resource);
+        if got != r.expect {
+            failures.push(format!("{}: expected {:?}, got {got:?}", r.name, r.expect));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One row of a [`decide`] / [`decide_kms`] table.
+struct Call<'a> {
+    name: &'static str,
+    principal: &'static str,
+    identity: &'a [&'a str],
+    action: &'static str,
+    resource: &'static str,
+    ctx: Ctx,
+    /// `None` for Allow, `Some(reason)` for Deny.
+    deny: Option<&'static str>,
+}
+
+const fn call<'a>(
+    name: &'static str,
+    principal: &'static str,
+    identity: &'a [&'a str],
+    action: &'static str,
+    resource: &'static str,
+    ctx: Ctx,
+    deny: Option<&'static str>,
+) -> Call<'a> {
+    Call {
+        name,
+        principal,
+        identity,
+        action,
+        resource,
+        ctx,
+        deny,
+    }
+}
+
+fn expected(c: &Call<'_>) -> Decision {
+    c.deny.map_or(Decision::Allow, Decision::Deny)
+}
+
+/// `decide` for each call against a bucket policy of a bucket owned by `owner`.
+fn check_decide(bucket_policy: Option<&str>, owner: Option<&str>, calls: &[Call<'_>]) {
+    let rp = bucket_policy.map(|p| parse(p, Kind::Resource));
+    let mut failures = Vec::new();
+    for c in calls {
+        let identity: Vec<Document> = c
+            .identity
+            .iter()
+            .map(|p| parse(p, Kind::Identity))
+            .collect();
+        let ctx = context(c.ctx);
+        let q = Query {
+            action: c.action,
+            resource: c.resource,
+            principal_arn: c.principal,
+            principal_account: account_of(c.principal),
+            context: &ctx,
+        };
+        let set = PolicySet {
+            identity: &identity,
+            caller_is_root: c.principal.ends_with(":root"),
+            resource_policy: rp.as_ref(),
+            resource_account: owner,
+        };
+        let got = decide(&set, &q);
+        if got != expected(c) {
+            failures.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                c.name,
+                expected(c)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn check_kms(key_policy: &str, calls: &[Call<'_>]) {
+    let kp = parse(key_policy, Kind::Resource);
+    let mut failures = Vec::new();
+    for c in calls {
+        let identity: Vec<Document> = c
+            .identity
+            .iter()
+            .map(|p| parse(p, Kind::Identity))
+            .collect();
+        let ctx = context(c.ctx);
+        let q = Query {
+            action: c.action,
+            resource: c.resource,
+            principal_arn: c.principal,
+            principal_account: account_of(c.principal),
+            context: &ctx,
+        };
+        let got = decide_kms(&kp, &identity, c.principal.ends_with(":root"), &q);
+        if got != expected(c) {
+            failures.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                c.name,
+                expected(c)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const ALLOW: Outcome = Outcome::Allow;
+
+// IAM User Guide, "IAM identity-based policy examples: Amazon S3: Allows IAM users access to
+// their S3 home directory, programmatically and in the console", and "IAM policy elements:
+// Variables and tags" (${aws:username}).
+const HOME_DIRECTORY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "AllowListingOfUserFolder", "Effect": "Allow", "Action": "s3:ListBucket",
+     "Resource": "arn:aws:s3:::amzn-s3-demo-bucket",
+     "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*", "home/${aws:username}"]}}},
+    {"Sid": "AllowAllS3ActionsInUserFolder", "Effect": "Allow", "Action": "s3:*",
+     "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/home/${aws:username}/*"}
+  ]
+}"#;
+
+#[test]
+#[rustfmt::skip]
+fn home_directory_policy_scopes_each_user_to_their_prefix() {
+    let own = "arn:aws:s3:::amzn-s3-demo-bucket/home/alice/notes.txt";
+    let other = "arn:aws:s3:::amzn-s3-demo-bucket/home/bob/notes.txt";
+    check(
+        HOME_DIRECTORY,
+        Kind::Identity,
+        &[
+            row("list own folder", "s3:ListBucket", BUCKET, ALICE, &[("s3:prefix", &["home/alice/photos/"])], ALLOW),
+            row("list own folder itself", "s3:ListBucket", BUCKET, ALICE, &[("s3:prefix", &["home/alice"])], ALLOW),
+            row("list another user's folder", "s3:ListBucket", BUCKET, ALICE, &[("s3:prefix", &["home/bob/"])], NotApplicable),
+            row("list without a prefix", "s3:ListBucket", BUCKET, ALICE, &[], NotApplicable),
+            row("read own object", "s3:GetObject", own, ALICE, &[], ALLOW),
+            row("read another user's object", "s3:GetObject", other, ALICE, &[], NotApplicable),
+            // The root user has no aws:username, so the variable does not resolve.
+            row("no username, no match", "s3:GetObject", own, ROOT_A, &[], NotApplicable),
+            // A variable's value is literal text, never a wildcard (AWS: use ${*} for a literal *).
+            row("variable value is literal", "s3:GetObject", other, ALICE, &[("aws:username", &["*"])], NotApplicable),
+            row("context username wins", "s3:GetObject", other, ALICE, &[("aws:username", &["bob"])], ALLOW),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn variables_are_literal_text_in_2008_documents() {
+    // "IAM JSON policy elements: Version": policy variables are not recognised in 2008-10-17
+    // (or Version-less) documents; ${aws:username} is then plain text.
+    let old = HOME_DIRECTORY.replace("\"Version\": \"2012-10-17\",", "");
+    let literal = "arn:aws:s3:::amzn-s3-demo-bucket/home/${aws:username}/x";
+    check(
+        &old,
+        Kind::Identity,
+        &[
+            row("no substitution", "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/home/alice/x", ALICE, &[], NotApplicable),
+            row("literal text matches", "s3:GetObject", literal, ALICE, &[], ALLOW),
+        ],
+    );
+}
+
+// Amazon S3 User Guide, "Requiring server-side encryption" / "Specifying server-side
+// encryption with AWS KMS": the DenyIncorrectEncryptionHeader + DenyUnEncryptedObjectUploads
+// bucket policy.
+const REQUIRE_SSE_KMS: &str = r#"{
+  "Version": "2012-10-17",
+  "Id": "PutObjectPolicy",
+  "Statement": [
+    {"Sid": "DenyIncorrectEncryptionHeader", "Effect": "Deny", "Principal": "*",
+     "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+     "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+    {"Sid": "DenyUnEncryptedObjectUploads", "Effect": "Deny", "Principal": "*",
+     "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+     "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}
+  ]
+}"#;
+
+#[test]
+#[rustfmt::skip]
+fn unencrypted_uploads_are_denied() {
+    const SSE: &str = "s3:x-amz-server-side-encryption";
+    check(
+        REQUIRE_SSE_KMS,
+        Kind::Resource,
+        &[
+            row("aws:kms header", "s3:PutObject", OBJECT, ALICE, &[(SSE, &["aws:kms"])], NotApplicable),
+            row("AES256 header", "s3:PutObject", OBJECT, ALICE, &[(SSE, &["AES256"])], ExplicitDeny),
+            row("no header", "s3:PutObject", OBJECT, ALICE, &[], ExplicitDeny),
+            row("reads are untouched", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable),
+            row("other bucket", "s3:PutObject", "arn:aws:s3:::other/x", ALICE, &[], NotApplicable),
+        ],
+    );
+    // Each statement alone. Null "true" holds only when the key is absent; StringNotEquals on
+    // an absent key is true ("Condition operators", Important box: negated operators are true
+    // when the key is missing).
+    let null_only = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Principal": "*",
+        "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+        "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}}"#;
+    check(
+        null_only,
+        Kind::Resource,
+        &[
+            row("Null: header absent", "s3:PutObject", OBJECT, ALICE, &[], ExplicitDeny),
+            row("Null: header present", "s3:PutObject", OBJECT, ALICE, &[(SSE, &["AES256"])], NotApplicable),
+        ],
+    );
+    let not_equals_only = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny",
+        "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+        "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}}}"#;
+    check(
+        not_equals_only,
+        Kind::Resource,
+        &[row("StringNotEquals: header absent", "s3:PutObject", OBJECT, ALICE, &[], ExplicitDeny)],
+    );
+    // Together with an identity policy that allows uploads.
+    check_decide(
+        Some(REQUIRE_SSE_KMS),
+        Some("111122223333"),
+        &[
+            call("encrypted upload", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[(SSE, &["aws:kms"])], None),
+            call("plain upload", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[], Some("explicit deny")),
+            call("root is denied too", ROOT_A, &[], "s3:PutObject", OBJECT, &[], Some("explicit deny")),
+        ],
+    );
+}
+
+const ALLOW_S3_ALL: &str = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+    "Action": "s3:*", "Resource": "*"}}"#;
+
+#[test]
+#[rustfmt::skip]
+fn source_ip_allow_list_with_exceptions() {
+    // Amazon S3 User Guide, "Examples of Amazon S3 bucket policies: Managing access based on
+    // specific IP addresses" (the IPv4 + IPv6 "AllowIPmix" example); the IPv4 exception is ours.
+    let policy = r#"{
+      "Id": "PolicyId2", "Version": "2012-10-17",
+      "Statement": [{"Sid": "AllowIPmix", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"],
+        "Condition": {
+          "IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "2001:DB8:1234:5678::/64"]},
+          "NotIpAddress": {"aws:SourceIp": ["192.0.2.188/32", "2001:DB8:1234:5678:ABCD::/80"]}}}]
+    }"#;
+    const IP: &str = "aws:SourceIp";
+    check(
+        policy,
+        Kind::Resource,
+        &[
+            row("inside the IPv4 range", "s3:GetObject", OBJECT, ALICE, &[(IP, &["192.0.2.10"])], ALLOW),
+            row("IPv4 exception", "s3:GetObject", OBJECT, ALICE, &[(IP, &["192.0.2.188"])], NotApplicable),
+            row("inside the IPv6 range", "s3:GetObject", OBJECT, ALICE, &[(IP, &["2001:db8:1234:5678::1"])], ALLOW),
+            row("IPv6 exception", "s3:GetObject", OBJECT, ALICE, &[(IP, &["2001:db8:1234:5678:abcd::9"])], NotApplicable),
+            row("outside", "s3:GetObject", OBJECT, ALICE, &[(IP, &["198.51.100.7"])], NotApplicable),
+            row("IPv4-mapped IPv6", "s3:GetObject", OBJECT, ALICE, &[(IP, &["::ffff:192.0.2.10"])], ALLOW),
+            row("no source address", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable),
+            row("malformed address", "s3:GetObject", OBJECT, ALICE, &[(IP, &["192.0.2.x"])], NotApplicable),
+        ],
+    );
+    // The Deny form of the same page ("Restricting access to specific IP addresses").
+    let deny = r#"{"Version": "2012-10-17", "Statement": [{"Sid": "IPAllow", "Effect": "Deny",
+        "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"],
+        "Condition": {"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}}}]}"#;
+    check(
+        deny,
+        Kind::Resource,
+        &[
+            row("deny: inside", "s3:GetObject", OBJECT, ALICE, &[(IP, &["192.0.2.1"])], NotApplicable),
+            row("deny: outside", "s3:GetObject", OBJECT, ALICE, &[(IP, &["203.0.113.9"])], ExplicitDeny),
+            // NotIpAddress is a negated operator: an absent key makes it true.
+            row("deny: no source address", "s3:GetObject", OBJECT, ALICE, &[], ExplicitDeny),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn insecure_transport_is_denied() {
+    // Amazon S3 User Guide, "Enforce encryption of data in transit" (RestrictToTLSRequestsOnly).
+    let policy = r#"{"Version": "2012-10-17", "Statement": [{"Sid": "RestrictToTLSRequestsOnly",
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}"#;
+    const TLS: &str = "aws:SecureTransport";
+    check(
+        policy,
+        Kind::Resource,
+        &[
+            row("plain HTTP", "s3:GetObject", OBJECT, ALICE, &[(TLS, &["false"])], ExplicitDeny),
+            row("HTTPS", "s3:GetObject", OBJECT, ALICE, &[(TLS, &["true"])], NotApplicable),
+            row("Bool is not case-sensitive", "s3:ListBucket", BUCKET, ALICE, &[(TLS, &["FALSE"])], ExplicitDeny),
+            // Bool is a positive operator: an absent key makes it false.
+            row("key absent", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn access_only_within_a_date_range() {
+    // IAM User Guide, "AWS: Allows access within specific dates" (aws:CurrentTime with
+    // DateGreaterThan and DateLessThan); the epoch rows use "Date condition operators".
+    let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "s3:GetObject", "Resource": "*",
+        "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-04-01T00:00:00Z"},
+                      "DateLessThan": {"aws:CurrentTime": "2020-06-30T23:59:59Z"}}}]}"#;
+    const NOW: &str = "aws:CurrentTime";
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("inside", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["2020-05-01T12:00:00Z"])], ALLOW),
+            row("after", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["2020-07-01T00:00:00Z"])], NotApplicable),
+            row("at the upper bound", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["2020-06-30T23:59:59Z"])], NotApplicable),
+            row("with an offset", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["2020-07-01T01:00:00+02:00"])], ALLOW),
+            row("with fractions", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["2020-06-30T23:59:58.999Z"])], ALLOW),
+            row("epoch seconds", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["1590000000"])], ALLOW),
+            row("no clock", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable),
+            row("not a date", "s3:GetObject", OBJECT, ALICE, &[(NOW, &["yesterday"])], NotApplicable),
+        ],
+    );
+    let epoch = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "s3:GetObject", "Resource": "*",
+        "Condition": {"DateLessThanEquals": {"aws:EpochTime": "1593561599"},
+                      "DateNotEquals": {"aws:CurrentTime": "2020-05-05"}}}]}"#;
+    check(
+        epoch,
+        Kind::Identity,
+        &[
+            row("epoch equal", "s3:GetObject", OBJECT, ALICE, &[ ("aws:EpochTime", &["2020-06-30T23:59:59Z"]), (NOW, &["2020-06-30T23:59:59Z"]), ], ALLOW),
+            row("epoch later", "s3:GetObject", OBJECT, ALICE, &[ ("aws:EpochTime", &["1593561600"]), (NOW, &["2020-07-01T00:00:00Z"]), ], NotApplicable),
+            row("bare date compares as midnight", "s3:GetObject", OBJECT, ALICE, &[("aws:EpochTime", &["1"]), (NOW, &["2020-05-05T00:00:00Z"])], NotApplicable),
+        ],
+    );
+}
+
+// AWS KMS Developer Guide, "kms:ViaService" and "kms:EncryptionContext:context-key"; Amazon S3
+// User Guide, "Encryption context" (S3 uses aws:s3:arn = the object ARN, or the bucket ARN with
+// an S3 Bucket Key).
+const KMS_VIA_S3: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "Enable IAM User Permissions for reading", "Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+     "Action": ["kms:Describe*", "kms:Get*", "kms:List*"], "Resource": "*"},
+    {"Sid": "Allow use of the key through S3 for one bucket", "Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"},
+     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+     "Condition": {
+       "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+       "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+         "arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]}}}
+  ]
+}"#;
+
+const ALLOW_KMS_ALL: &str = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+    "Action": "kms:*", "Resource": "*"}}"#;
+
+#[test]
+#[rustfmt::skip]
+fn key_usable_only_through_s3_for_one_bucket() {
+    const VIA: &str = "kms:ViaService";
+    const ARN: &str = "kms:EncryptionContext:aws:s3:arn";
+    const S3: &[&str] = &["s3.us-east-1.amazonaws.com"];
+    check_kms(
+        KMS_VIA_S3,
+        &[
+            call("decrypt an object via S3", ALICE, &[], "kms:Decrypt", KEY_A, &[(VIA, S3), (ARN, &[OBJECT])], None),
+            call("bucket-key context", ALICE, &[], "kms:Decrypt", KEY_A, &[(VIA, S3), (ARN, &[BUCKET])], None),
+            call("generate a data key via S3", ALICE, &[], "kms:GenerateDataKey", KEY_A, &[(VIA, S3), (ARN, &[OBJECT])], None),
+            call("condition key names are case-insensitive", ALICE, &[], "kms:Decrypt", KEY_A, &[ ("KMS:VIASERVICE", S3), ("kms:encryptioncontext:AWS:S3:ARN", &[OBJECT]), ], None),
+            call("direct call", ALICE, &[], "kms:Decrypt", KEY_A, &[(ARN, &[OBJECT])], Some("the key policy does not allow")),
+            call("S3 in another region", ALICE, &[], "kms:Decrypt", KEY_A, &[(VIA, &["s3.us-west-2.amazonaws.com"]), (ARN, &[OBJECT])], Some("the key policy does not allow")),
+            call("another bucket", ALICE, &[], "kms:Decrypt", KEY_A, &[(VIA, S3), (ARN, &["arn:aws:s3:::other-bucket/x"])], Some("the key policy does not allow")),
+            call("another user", BOB_A, &[ALLOW_KMS_ALL], "kms:Decrypt", KEY_A, &[(VIA, S3), (ARN, &[OBJECT])], Some("the key policy does not allow")),
+            call("describe needs an IAM policy", ALICE, &[], "kms:DescribeKey", KEY_A, &[], Some("the key policy delegates to IAM policies and none allows")),
+            call("describe with an IAM policy", ALICE, &[ALLOW_KMS_ALL], "kms:DescribeKey", KEY_A, &[], None),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn encryption_context_keys_with_set_operators() {
+    // AWS KMS Developer Guide, "kms:EncryptionContextKeys" (ForAllValues / ForAnyValue), and
+    // IAM User Guide, "Single-valued vs. multivalued context keys": ForAllValues is true when
+    // the key is absent, which the page warns about and counters with Null: false.
+    const KEYS: &str = "kms:EncryptionContextKeys";
+    let all = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["Department", "Project"]}}}}"#;
+    check(
+        all,
+        Kind::Resource,
+        &[
+            row("ForAll: a subset", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Department"])], ALLOW),
+            row("ForAll: the whole set", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Project", "Department"])], ALLOW),
+            row("ForAll: an extra key", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Department", "Owner"])], NotApplicable),
+            row("ForAll: key absent", "kms:Encrypt", KEY_A, ALICE, &[], ALLOW),
+            row("ForAll: empty set", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &[])], ALLOW),
+            row("ForAll: values are case-sensitive", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["department"])], NotApplicable),
+        ],
+    );
+    let all_present = all.replace(
+        r#""Condition": {"#,
+        r#""Condition": {"Null": {"kms:EncryptionContextKeys": "false"}, "#,
+    );
+    check(
+        &all_present,
+        Kind::Resource,
+        &[
+            row("ForAll + Null false: key absent", "kms:Encrypt", KEY_A, ALICE, &[], NotApplicable),
+            row("ForAll + Null false: a subset", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Project"])], ALLOW),
+        ],
+    );
+    let any = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "Department"}}}}"#;
+    check(
+        any,
+        Kind::Resource,
+        &[
+            row("ForAny: one of them", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Owner", "Department"])], ALLOW),
+            row("ForAny: none of them", "kms:Encrypt", KEY_A, ALICE, &[(KEYS, &["Owner"])], NotApplicable),
+            row("ForAny: key absent", "kms:Encrypt", KEY_A, ALICE, &[], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn for_all_values_string_not_like_deny_table() {
+    // IAM User Guide, "Multivalued context key examples", "Deny a single policy condition value
+    // for a multivalued context key": the first four rows are the page's table; the last
+    // follows from its rule that every value must be unlike the pattern.
+    let policy = r#"{"Version": "2012-10-17", "Statement": [{"Sid": "DenyRestrictedTags",
+        "Effect": "Deny", "Action": ["iam:Tag*", "iam:UnTag*"], "Resource": ["*"],
+        "Condition": {"ForAllValues:StringNotLike": {"aws:TagKeys": "key1*"}}}]}"#;
+    const TAGS: &str = "aws:TagKeys";
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("key1:legal", "iam:TagUser", "*", ALICE, &[(TAGS, &["key1:legal"])], NotApplicable),
+            row("key1:hr + key1:personnel", "iam:TagUser", "*", ALICE, &[(TAGS, &["key1:hr", "key1:personnel"])], NotApplicable),
+            row("key2:audit", "iam:TagUser", "*", ALICE, &[(TAGS, &["key2:audit"])], ExplicitDeny),
+            row("no tag keys", "iam:TagUser", "*", ALICE, &[], ExplicitDeny),
+            row("mixed", "iam:UntagUser", "*", ALICE, &[(TAGS, &["key1:legal", "key2:audit"])], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn not_action_and_not_resource() {
+    // IAM User Guide, "IAM JSON policy elements: NotAction": allow everything except IAM.
+    let all_but_iam = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "NotAction": "iam:*", "Resource": "*"}}"#;
+    check(
+        all_but_iam,
+        Kind::Identity,
+        &[
+            row("S3 is allowed", "s3:GetObject", OBJECT, ALICE, &[], ALLOW),
+            row("IAM is not", "iam:CreateUser", "*", ALICE, &[], NotApplicable),
+            row("action case does not matter", "IAM:createuser", "*", ALICE, &[], NotApplicable),
+        ],
+    );
+    // Same page: deny everything but IAM unless signed in with MFA (BoolIfExists).
+    let mfa = r#"{"Version": "2012-10-17", "Statement": {"Sid": "DenyAllUsersNotUsingMFA",
+        "Effect": "Deny", "NotAction": "iam:*", "Resource": "*",
+        "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}}"#;
+    const MFA: &str = "aws:MultiFactorAuthPresent";
+    check(
+        mfa,
+        Kind::Identity,
+        &[
+            row("no MFA key (access keys)", "s3:GetObject", OBJECT, ALICE, &[], ExplicitDeny),
+            row("MFA false", "s3:GetObject", OBJECT, ALICE, &[(MFA, &["false"])], ExplicitDeny),
+            row("MFA true", "s3:GetObject", OBJECT, ALICE, &[(MFA, &["true"])], NotApplicable),
+            row("IAM stays reachable", "iam:ListUsers", "*", ALICE, &[], NotApplicable),
+        ],
+    );
+    // "IAM JSON policy elements: NotResource": deny S3 outside one bucket.
+    let only_bucket = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny",
+        "Action": "s3:*",
+        "NotResource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]}}"#;
+    check(
+        only_bucket,
+        Kind::Identity,
+        &[
+            row("inside the bucket", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable),
+            row("the bucket itself", "s3:ListBucket", BUCKET, ALICE, &[], NotApplicable),
+            row("another bucket", "s3:GetObject", "arn:aws:s3:::other/x", ALICE, &[], ExplicitDeny),
+            row("a similarly named bucket", "s3:ListBucket", "arn:aws:s3:::amzn-s3-demo-bucket2", ALICE, &[], ExplicitDeny),
+            row("other services", "kms:Decrypt", KEY_A, ALICE, &[], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn not_principal_deny_spares_only_fully_listed_principals() {
+    // IAM User Guide, "AWS JSON policy elements: NotPrincipal": list the account as well as
+    // the user, since AWS checks the account first; for a role, the role and its account.
+    let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "NotPrincipal": {"AWS": ["arn:aws:iam::444455556666:user/Bob", "arn:aws:iam::444455556666:root"]},
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]}]}"#;
+    check(
+        policy,
+        Kind::Resource,
+        &[
+            row("Bob is spared", "s3:GetObject", OBJECT, BOB_B, &[], NotApplicable),
+            row("Bob's account root is spared", "s3:GetObject", OBJECT, ROOT_B, &[], NotApplicable),
+            row("Dave in Bob's account is denied", "s3:GetObject", OBJECT, DAVE_B, &[], ExplicitDeny),
+            row("another account is denied", "s3:GetObject", OBJECT, ALICE, &[], ExplicitDeny),
+        ],
+    );
+    let user_only = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "NotPrincipal": {"AWS": "arn:aws:iam::444455556666:user/Bob"},
+        "Action": "s3:*", "Resource": "*"}]}"#;
+    check(
+        user_only,
+        Kind::Resource,
+        &[row("without the account, Bob is denied", "s3:GetObject", OBJECT, BOB_B, &[], ExplicitDeny)],
+    );
+    let role = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "NotPrincipal": {"AWS": ["arn:aws:iam::444455556666:role/admin", "444455556666"]},
+        "Action": "s3:*", "Resource": "*"}]}"#;
+    check(
+        role,
+        Kind::Resource,
+        &[
+            row("a session of the listed role", "s3:GetObject", OBJECT, "arn:aws:sts::444455556666:assumed-role/admin/s1", &[], NotApplicable),
+            row("a session of another role", "s3:GetObject", OBJECT, "arn:aws:sts::444455556666:assumed-role/dev/s1", &[], ExplicitDeny),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn principal_element_forms() {
+    // IAM User Guide, "AWS JSON policy elements: Principal": "*", account ids and root ARNs
+    // (which name the account), user ARNs, role ARNs (matching their sessions), services;
+    // wildcards are not allowed in principal ARNs.
+    let doc = |principal: &str| {
+        format!(
+            r#"{{"Version": "2012-10-17", "Statement": {{"Effect": "Allow", "Principal": {principal},
+            "Action": "s3:GetObject", "Resource": "*"}}}}"#
+        )
+    };
+    let cases: &[(&str, &str, Ctx, Outcome)] = &[
+        (r#""*""#, ALICE, &[], ALLOW),
+        (r#"{"AWS": "*"}"#, DAVE_B, &[], ALLOW),
+        (r#"{"AWS": "111122223333"}"#, ALICE, &[], AllowAccount),
+        (r#"{"AWS": "111122223333"}"#, ROOT_A, &[], ALLOW),
+        (r#"{"AWS": "arn:aws:iam::111122223333:root"}"#, ALICE, &[], AllowAccount),
+        (r#"{"AWS": "arn:aws:iam::111122223333:root"}"#, DAVE_B, &[], NotApplicable),
+        (r#"{"AWS": ["arn:aws:iam::111122223333:user/alice"]}"#, ALICE, &[], ALLOW),
+        (r#"{"AWS": "arn:aws:iam::111122223333:user/alice"}"#, BOB_A, &[], NotApplicable),
+        (r#"{"AWS": "arn:aws:iam::111122223333:user/*"}"#, ALICE, &[], NotApplicable),
+        (r#"{"AWS": ["111122223333", "arn:aws:iam::111122223333:user/alice"]}"#, ALICE, &[], ALLOW),
+        (r#"{"AWS": "arn:aws:iam::111122223333:role/team/Reader"}"#, "arn:aws:sts::111122223333:assumed-role/Reader/s", &[], ALLOW),
+        (r#"{"AWS": "arn:aws:iam::111122223333:role/Reader"}"#, "arn:aws:sts::111122223333:assumed-role/Writer/s", &[], NotApplicable),
+        (r#"{"AWS": "arn:aws:sts::111122223333:assumed-role/Reader/s"}"#, "arn:aws:sts::111122223333:assumed-role/Reader/s", &[], ALLOW),
+        (r#"{"Service": "cloudtrail.amazonaws.com"}"#, ALICE, &[("aws:PrincipalServiceName", &["cloudtrail.amazonaws.com"])], ALLOW),
+        (r#"{"Service": "cloudtrail.amazonaws.com"}"#, ALICE, &[], NotApplicable),
+        (r#"{"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}"#, ALICE, &[], NotApplicable),
+    ];
+    let mut failures = Vec::new();
+    for (principal, caller, ctx, expect) in cases {
+        let d = parse(&doc(principal), Kind::Resource);
+        let ctx = context(ctx);
+        let q = Query {
+            action: "s3:GetObject",
+            resource: OBJECT,
+            principal_arn: caller,
+            principal_account: account_of(caller),
+            context: &ctx,
+        };
+        let got = evaluate(&d, &q, true);
+        if got != *expect {
+            failures.push(format!(
+                "{principal} for {caller}: expected {expect:?}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[rustfmt::skip]
+fn cross_account_bucket_access_needs_both_sides() {
+    // Amazon S3 User Guide, "Example 2: Bucket owner granting cross-account bucket
+    // permissions" (account A's bucket policy grants account B; B's administrator delegates
+    // to user Dave), and IAM User Guide, "Cross-account policy evaluation logic".
+    let bucket_policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Sid": "Example permissions", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+         "Action": ["s3:GetLifecycleConfiguration", "s3:ListBucket", "s3:GetObject"],
+         "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]},
+        {"Sid": "Bob of A may read", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::111122223333:user/bob"},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"},
+        {"Sid": "Account A delegates writes", "Effect": "Allow",
+         "Principal": {"AWS": "111122223333"},
+         "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"},
+        {"Sid": "Dave directly", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:user/Dave"},
+         "Action": "s3:GetObjectTagging", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"}
+    ]}"#;
+    let deny_reads = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny",
+        "Action": "s3:GetObject", "Resource": "*"}}"#;
+    const CROSS: Option<&str> = Some("cross-account access needs both sides");
+    const NONE: Option<&str> = Some("no policy allows");
+    let dave: &'static [&'static str] = &[ALLOW_DAVE];
+    check_decide(
+        Some(bucket_policy),
+        Some("111122223333"),
+        &[
+            call("Dave with his account's delegation", DAVE_B, dave, "s3:ListBucket", BUCKET, &[], None),
+            call("Dave without it", DAVE_B, &[], "s3:GetObject", OBJECT, &[], CROSS),
+            call("account B's root", ROOT_B, &[], "s3:GetObject", OBJECT, &[], None),
+            call("an action A did not grant", DAVE_B, dave, "s3:PutObject", OBJECT, &[], CROSS),
+            call("named directly, still needs his own policy", DAVE_B, &[], "s3:GetObjectTagging", OBJECT, &[], CROSS),
+            call("named directly, with his policy", DAVE_B, dave, "s3:GetObjectTagging", OBJECT, &[], None),
+            call("A's user named by the bucket policy", BOB_A, &[], "s3:GetObject", OBJECT, &[], None),
+            call("A's user through the account: needs IAM", ALICE, &[], "s3:PutObject", OBJECT, &[], NONE),
+            call("A's user through the account, with IAM", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[], None),
+            call("A's user, nothing applies", ALICE, &[], "s3:DeleteObject", OBJECT, &[], NONE),
+            call("A's root needs no policy", ROOT_A, &[], "s3:DeleteObject", OBJECT, &[], None),
+            call("an identity deny beats the bucket's allow", BOB_A, &[deny_reads], "s3:GetObject", OBJECT, &[], Some("explicit deny")),
+        ],
+    );
+    // Actions on no resource (ListBuckets, CreateBucket) are judged in the caller's account.
+    check_decide(
+        None,
+        None,
+        &[
+            call("ListBuckets without a policy", ALICE, &[], "s3:ListAllMyBuckets", "*", &[], NONE),
+            call("ListBuckets with one", ALICE, &[ALLOW_S3_ALL], "s3:ListAllMyBuckets", "*", &[], None),
+            call("ListBuckets as root", ROOT_A, &[], "s3:ListAllMyBuckets", "*", &[], None),
+        ],
+    );
+}
+
+const ALLOW_DAVE: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Example",
+    "Effect": "Allow", "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]}}"#;
+
+// AWS KMS Developer Guide, "Default key policy": the "Enable IAM User Permissions" statement
+// gives the account (and so its IAM policies) access to the key.
+const DEFAULT_KEY_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Id": "key-default-1",
+  "Statement": [{
+    "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+    "Action": "kms:*", "Resource": "*"
+  }]
+}"#;
+
+#[test]
+#[rustfmt::skip]
+fn default_key_policy_delegates_to_iam_policies() {
+    let decrypt_only = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}"#;
+    let deny_decrypt = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny",
+        "Action": "kms:Decrypt", "Resource": "*"}}"#;
+    const DELEGATED: Option<&str> =
+        Some("the key policy delegates to IAM policies and none allows");
+    check_kms(
+        DEFAULT_KEY_POLICY,
+        &[
+            call("the account's root", ROOT_A, &[], "kms:ScheduleKeyDeletion", KEY_A, &[], None),
+            call("a user without IAM policy", ALICE, &[], "kms:Decrypt", KEY_A, &[], DELEGATED),
+            call("a user with one", ALICE, &[decrypt_only], "kms:Decrypt", KEY_A, &[], None),
+            call("an action the IAM policy lacks", ALICE, &[decrypt_only], "kms:Encrypt", KEY_A, &[], DELEGATED),
+            call("an IAM deny", ALICE, &[ALLOW_KMS_ALL, deny_decrypt], "kms:Decrypt", KEY_A, &[], Some("explicit deny")),
+            call("another account's user", DAVE_B, &[ALLOW_KMS_ALL], "kms:Decrypt", KEY_A, &[], Some("the key policy does not allow")),
+            call("another account's root", ROOT_B, &[], "kms:Decrypt", KEY_A, &[], Some("the key policy does not allow")),
+        ],
+    );
+    // "Allowing users in other accounts to use a KMS key": the key policy names the external
+    // account, whose administrators then delegate with IAM policies.
+    let cross = DEFAULT_KEY_POLICY.replace(
+        "}]\n}",
+        r#"}, {"Sid": "Allow an external account", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+             "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
+            {"Sid": "Bob directly", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::444455556666:user/Bob"},
+             "Action": "kms:Encrypt", "Resource": "*"}]}"#,
+    );
+    const CROSS: Option<&str> = Some("cross-account access needs both sides");
+    check_kms(
+        &cross,
+        &[
+            call("external user with IAM policy", DAVE_B, &[ALLOW_KMS_ALL], "kms:Decrypt", KEY_A, &[], None),
+            call("external user without", DAVE_B, &[], "kms:Decrypt", KEY_A, &[], CROSS),
+            call("external root", ROOT_B, &[], "kms:Decrypt", KEY_A, &[], None),
+            call("external action not granted", DAVE_B, &[ALLOW_KMS_ALL], "kms:ScheduleKeyDeletion", KEY_A, &[], Some("the key policy does not allow")),
+            call("named external user still needs IAM", BOB_B, &[], "kms:Encrypt", KEY_A, &[], CROSS),
+            call("named external user with IAM", BOB_B, &[ALLOW_KMS_ALL], "kms:Encrypt", KEY_A, &[], None),
+        ],
+    );
+    // A key policy that names only a user: IAM policies never grant, and even the root user
+    // is locked out ("Key policies": "Unless the key policy explicitly allows it, you cannot
+    // use IAM policies to allow access to a KMS key").
+    let alice_only = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:*",
+        "Resource": "*"}}"#;
+    check_kms(
+        alice_only,
+        &[
+            call("the named user", ALICE, &[], "kms:Decrypt", KEY_A, &[], None),
+            call("another user with IAM allow", BOB_A, &[ALLOW_KMS_ALL], "kms:Decrypt", KEY_A, &[], Some("the key policy does not allow")),
+            call("the root user", ROOT_A, &[], "kms:Decrypt", KEY_A, &[], Some("the key policy does not allow")),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn action_and_resource_matching() {
+    // IAM User Guide, "IAM JSON policy elements: Action" (case-insensitive, * and ?) and
+    // "Resource" (case-sensitive; * may span / and :).
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:Get?bject", "kms:Describe*"],
+         "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket/*", "arn:aws:kms:*"]}]}"#;
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("? matches one character", "s3:GetObject", OBJECT, ALICE, &[], ALLOW),
+            row("action case", "S3:GETOBJECT", OBJECT, ALICE, &[], ALLOW),
+            row("? needs exactly one", "s3:GetObjectTagging", OBJECT, ALICE, &[], NotApplicable),
+            row("* spans colons", "kms:DescribeKey", KEY_A, ALICE, &[], ALLOW),
+            row("resource case", "s3:GetObject", "arn:aws:s3:::AMZN-S3-DEMO-BUCKET/x", ALICE, &[], NotApplicable),
+            row("* spans slashes", "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/a/b/c", ALICE, &[], ALLOW),
+            row("the bucket itself is not bucket/*", "s3:GetObject", BUCKET, ALICE, &[], NotApplicable),
+            row("no resource", "s3:GetObject", "*", ALICE, &[], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn condition_operator_semantics() {
+    // IAM User Guide, "IAM JSON policy elements: Condition operators" and "Conditions with
+    // multiple context keys or values" (operators AND, keys AND, values OR; NOR for negated).
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Sid": "strings", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"StringEqualsIgnoreCase": {"aws:PrincipalTag/team": "Blue"},
+                       "StringNotEquals": {"aws:RequestedRegion": ["us-west-1", "eu-west-1"]}}},
+        {"Sid": "numbers", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*",
+         "Condition": {"NumericLessThanEquals": {"s3:max-keys": "10"}}},
+        {"Sid": "arns", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*",
+         "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:*:111122223333:trail/*"}}},
+        {"Sid": "binary", "Effect": "Allow", "Action": "s3:PutObjectTagging", "Resource": "*",
+         "Condition": {"BinaryEquals": {"example:blob": "QmluYXJ5VmFsdWVJbkJhc2U2NA=="}}},
+        {"Sid": "if-exists", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*",
+         "Condition": {"StringEqualsIfExists": {"s3:x-amz-storage-class": "STANDARD_IA"}}},
+        {"Sid": "unknown", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "*",
+         "Condition": {"StringSortOf": {"aws:username": "alice"}}}
+    ]}"#;
+    const TEAM: &str = "aws:PrincipalTag/team";
+    const REGION: &str = "aws:RequestedRegion";
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("ignore case + NOR: allowed", "s3:GetObject", OBJECT, ALICE, &[(TEAM, &["BLUE"]), (REGION, &["us-east-1"])], ALLOW),
+            row("NOR: one listed value matches", "s3:GetObject", OBJECT, ALICE, &[(TEAM, &["blue"]), (REGION, &["eu-west-1"])], NotApplicable),
+            row("keys AND: one missing", "s3:GetObject", OBJECT, ALICE, &[(REGION, &["us-east-1"])], NotApplicable),
+            row("max-keys under", "s3:ListBucket", BUCKET, ALICE, &[("s3:max-keys", &["7"])], ALLOW),
+            row("max-keys equal", "s3:ListBucket", BUCKET, ALICE, &[("s3:max-keys", &["10.0"])], ALLOW),
+            row("max-keys over", "s3:ListBucket", BUCKET, ALICE, &[("s3:max-keys", &["1000"])], NotApplicable),
+            row("max-keys not a number", "s3:ListBucket", BUCKET, ALICE, &[("s3:max-keys", &["1e1"])], NotApplicable),
+            row("ArnLike: each part globbed", "sns:Publish", "*", ALICE, &[( "aws:SourceArn", &["arn:aws:cloudtrail:us-east-1:111122223333:trail/main"], )], ALLOW),
+            row("ArnLike: other account", "sns:Publish", "*", ALICE, &[( "aws:SourceArn", &["arn:aws:cloudtrail:us-east-1:444455556666:trail/main"], )], NotApplicable),
+            row("ArnLike: * stays within its part", "sns:Publish", "*", ALICE, &[( "aws:SourceArn", &["arn:aws:cloudtrail:us-east-1:x:111122223333:trail/main"], )], NotApplicable),
+            row("BinaryEquals", "s3:PutObjectTagging", "*", ALICE, &[("example:blob", &["QmluYXJ5VmFsdWVJbkJhc2U2NA"])], ALLOW),
+            row("BinaryEquals: other bytes", "s3:PutObjectTagging", "*", ALICE, &[("example:blob", &["QmluYXJ5"])], NotApplicable),
+            row("IfExists: absent", "s3:PutObject", OBJECT, ALICE, &[], ALLOW),
+            row("IfExists: present and equal", "s3:PutObject", OBJECT, ALICE, &[("s3:x-amz-storage-class", &["STANDARD_IA"])], ALLOW),
+            row("IfExists: present and different", "s3:PutObject", OBJECT, ALICE, &[("s3:x-amz-storage-class", &["GLACIER"])], NotApplicable),
+            row("unknown operator never matches", "s3:DeleteObject", OBJECT, ALICE, &[], NotApplicable),
+        ],
+    );
+    // An unknown operator makes a Deny statement not match either (the choice documented in
+    // conditions.rs: AWS refuses such policies when they are stored).
+    let deny = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "*",
+        "Resource": "*", "Condition": {"StringSortOf": {"aws:username": "alice"}}}}"#;
+    check(
+        deny,
+        Kind::Identity,
+        &[row("unknown operator in a Deny", "s3:GetObject", OBJECT, ALICE, &[], NotApplicable)],
+    );
+    // A negated operator holds on an absent key; so does any operator with IfExists.
+    let negated = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"ArnNotEquals": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:111122223333:trail/main"}}},
+        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*",
+         "Condition": {"NumericNotEqualsIfExists": {"s3:max-keys": "5"}}}]}"#;
+    check(
+        negated,
+        Kind::Identity,
+        &[
+            row("ArnNotEquals: key absent", "s3:GetObject", OBJECT, ALICE, &[], ExplicitDeny),
+            row("ArnNotEquals: equal", "s3:GetObject", OBJECT, ALICE, &[( "aws:SourceArn", &["arn:aws:cloudtrail:us-east-1:111122223333:trail/main"], )], NotApplicable),
+            row("NumericNotEqualsIfExists: absent", "s3:PutObject", OBJECT, ALICE, &[], ExplicitDeny),
+            row("NumericNotEqualsIfExists: different", "s3:PutObject", OBJECT, ALICE, &[("s3:max-keys", &["6"])], ExplicitDeny),
+            row("NumericNotEqualsIfExists: equal", "s3:PutObject", OBJECT, ALICE, &[("s3:max-keys", &["5"])], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn policy_variable_forms() {
+    // IAM User Guide, "IAM policy elements: Variables and tags": special characters ${*},
+    // ${?}, ${$}; default values; aws:PrincipalAccount; variables in condition values.
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/${*}${?}${$}/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/${aws:PrincipalTag/team, 'company-wide'}/*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:*:${aws:PrincipalAccount}:key/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*",
+         "Condition": {"StringEquals": {"s3:prefix": "${aws:PrincipalTag/team}/"}}}
+    ]}"#;
+    const TEAM: &str = "aws:PrincipalTag/team";
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("escapes are literal", "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/*?$/x", ALICE, &[], ALLOW),
+            row("escapes are not wildcards", "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/ab$/x", ALICE, &[], NotApplicable),
+            row("default when absent", "s3:PutObject", "arn:aws:s3:::amzn-s3-demo-bucket/company-wide/x", ALICE, &[], ALLOW),
+            row("value when present", "s3:PutObject", "arn:aws:s3:::amzn-s3-demo-bucket/blue/x", ALICE, &[(TEAM, &["blue"])], ALLOW),
+            row("default not used when present", "s3:PutObject", "arn:aws:s3:::amzn-s3-demo-bucket/company-wide/x", ALICE, &[(TEAM, &["blue"])], NotApplicable),
+            row("own account's keys", "kms:Decrypt", KEY_A, ALICE, &[], ALLOW),
+            row("another account's keys", "kms:Decrypt", "arn:aws:kms:us-east-1:444455556666:key/k", ALICE, &[], NotApplicable),
+            row("variable in a condition value", "s3:ListBucket", BUCKET, ALICE, &[(TEAM, &["blue"]), ("s3:prefix", &["blue/"])], ALLOW),
+            row("unresolved variable in a condition", "s3:ListBucket", BUCKET, ALICE, &[("s3:prefix", &["/"])], NotApplicable),
+            row("multivalued keys are not variables", "s3:ListBucket", BUCKET, ALICE, &[(TEAM, &["blue", "red"]), ("s3:prefix", &["blue/"])], NotApplicable),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn explicit_deny_wins_within_a_document() {
+    // IAM User Guide, "Policy evaluation logic": an explicit deny in any statement overrides
+    // any allow, whatever the statement order.
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:DeleteBucket", "Resource": "*"}]}"#;
+    check(
+        policy,
+        Kind::Identity,
+        &[
+            row("allowed", "s3:GetObject", OBJECT, ALICE, &[], ALLOW),
+            row("denied despite two allows", "s3:DeleteBucket", BUCKET, ALICE, &[], ExplicitDeny),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip]
+fn glob_handles_backtracking_and_edges() {
+    use matching::{glob, tokens};
+    let m = |p: &str, t: &str| glob(&tokens(p, true), t);
+    assert!(m("*", ""));
+    assert!(m("", ""));
+    assert!(!m("", "a"));
+    assert!(m("a*b*c", "aXbYbZc"));
+    assert!(!m("a*b*c", "aXbYbZ"));
+    assert!(m("*a*a*a*", "aaa"));
+    assert!(!m("*a*a*a*b", &"a".repeat(200)));
+    assert!(m("?é?", "aéb"));
+    assert!(m("**", "x"));
+}
