@@ -13,39 +13,12 @@ boto3 and the stock aws CLI.
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-
-import pytest
 
 import s3raw
 from conftest import Server
-from test_sse import SEG, MiB, fails, get, kms_error, new_marker, marked, files_with, sse_c, unique
-
-
-@pytest.fixture(scope="module")
-def srv():
-    with tempfile.TemporaryDirectory(prefix="coffer-sse-update-") as d:
-        s = Server(d, extra_args=["--allow-insecure-sse-c"]).start()
-        yield s
-        s.stop()
-
-
-@pytest.fixture
-def s3(srv):
-    return srv.client("s3")
-
-
-@pytest.fixture
-def kms(srv):
-    return srv.client("kms")
-
-
-@pytest.fixture
-def bucket(s3):
-    name = unique("upd")
-    s3.create_bucket(Bucket=name)
-    return name
+# The module's server (http, SSE-C allowed over http) and clients are test_sse's fixtures.
+from test_sse import SEG, MiB, bucket, fails, files_with, get, kms, kms_error, marked, new_marker, s3, srv, sse_c  # noqa: F401
 
 
 def stored_bytes(data_dir):

@@ -118,9 +118,9 @@ impl Dispatcher {
     }
 }
 
-/// Largest KMS request body read (the largest legal one, a 32 KiB policy, base64-free,
-/// fits with room to spare).
-const KMS_MAX_BODY: usize = 1 << 20;
+/// Largest KMS, IAM or STS request body read (the largest legal one, a 32 KiB policy,
+/// fits with room to spare, even URL-encoded).
+const API_MAX_BODY: usize = 1 << 20;
 
 impl Dispatcher {
     async fn kms(
@@ -128,39 +128,22 @@ impl Dispatcher {
         req: Request<Incoming>,
         cx: &RequestContext,
     ) -> (Response<Body>, Option<String>) {
-        use http_body_util::BodyExt;
-        let (parts, body) = req.into_parts();
-        let limited = http_body_util::Limited::new(body, KMS_MAX_BODY);
-        let body = match limited.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                let too_big = e
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some();
-                let (code, msg) = if too_big {
-                    ("SerializationException", "The request body is too large")
+        let (parts, body) = match read_small(req).await {
+            Ok(x) => x,
+            Err(too_big) => {
+                let msg = if too_big {
+                    "The request body is too large"
                 } else {
-                    (
-                        "SerializationException",
-                        "The request body could not be read",
-                    )
+                    "The request body could not be read"
                 };
-                let w = coffer_api_kms::WireError::new(code, msg);
+                let w = coffer_api_kms::WireError::new("SerializationException", msg);
                 return (
                     kms_response(w.status, bytes::Bytes::from(w.body()), &cx.request_id),
-                    Some(code.to_owned()),
+                    Some("SerializationException".to_owned()),
                 );
             }
         };
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
-            })
-            .collect();
+        let headers = header_pairs(&parts.headers);
         let r = self
             .app
             .kms_api
@@ -189,13 +172,8 @@ impl Dispatcher {
         req: Request<Incoming>,
         cx: &RequestContext,
     ) -> (Response<Body>, Option<String>) {
-        use http_body_util::BodyExt;
-        let (parts, body) = req.into_parts();
-        let body = match http_body_util::Limited::new(body, KMS_MAX_BODY)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
+        let (parts, body) = match read_small(req).await {
+            Ok(x) => x,
             Err(_) => {
                 let mut r = Response::new(Body::from(Bytes::from_static(
                     b"<ErrorResponse><Error><Type>Sender</Type><Code>MalformedInput</Code><Message>The request body is too large or could not be read</Message></Error></ErrorResponse>",
@@ -204,15 +182,7 @@ impl Dispatcher {
                 return (r, Some("MalformedInput".to_owned()));
             }
         };
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
-            })
-            .collect();
+        let headers = header_pairs(&parts.headers);
         let r = self
             .app
             .iam_api
@@ -239,6 +209,35 @@ impl Dispatcher {
         }
         (resp, r.error_code)
     }
+}
+
+/// Reads a JSON/Query API body (at most [`API_MAX_BODY`]); `Err(true)` if it is too large,
+/// `Err(false)` if it could not be read.
+async fn read_small(req: Request<Incoming>) -> Result<(http::request::Parts, Bytes), bool> {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    match http_body_util::Limited::new(body, API_MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok((parts, b.to_bytes())),
+        Err(e) => Err(e
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()),
+    }
+}
+
+/// Headers as (name, value) pairs for the SigV4 verifier (non-UTF-8 values are dropped:
+/// they cannot have been signed by an AWS client).
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 fn kms_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {

@@ -49,6 +49,16 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// The stored form of one entity.
+fn record(account: &str, kind: &str, name: &str, doc: &impl Serialize) -> Result<IamRecord> {
+    Ok(IamRecord {
+        account_id: account.to_owned(),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        doc: serde_json::to_string(doc).map_err(internal)?,
+    })
+}
+
 /// Times in stored documents: Unix milliseconds.
 mod unix_ms {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -102,6 +112,8 @@ struct KeyEntry {
     status: String,
     created: OffsetDateTime,
     secret: SecretKey,
+    /// The stored (wrapped, base64) form of `secret`, kept to rewrite the document.
+    wrapped: String,
 }
 
 #[derive(Default)]
@@ -217,6 +229,7 @@ impl Directory {
                             status: d.status,
                             created: d.created,
                             secret: SecretKey::new(secret),
+                            wrapped: d.secret,
                         },
                     );
                 }
@@ -302,12 +315,7 @@ impl Directory {
             policies: BTreeMap::new(),
         };
         self.store
-            .iam_create(&IamRecord {
-                account_id: account.to_owned(),
-                kind: KIND_USER.into(),
-                name: name.to_owned(),
-                doc: serde_json::to_string(&doc).map_err(internal)?,
-            })
+            .iam_create(&record(account, KIND_USER, name, &doc)?)
             .await
             .map_err(internal)?;
         let info = Self::user_info(account, name, &doc);
@@ -382,12 +390,7 @@ impl Directory {
 
     async fn save_user(&self, account: &str, name: &str, doc: UserDoc) -> Result<()> {
         self.store
-            .iam_update(&IamRecord {
-                account_id: account.to_owned(),
-                kind: KIND_USER.into(),
-                name: name.to_owned(),
-                doc: serde_json::to_string(&doc).map_err(internal)?,
-            })
+            .iam_update(&record(account, KIND_USER, name, &doc)?)
             .await
             .map_err(internal)?;
         self.write()
@@ -494,19 +497,15 @@ impl Directory {
             )
             .map_err(internal)?;
         let created = OffsetDateTime::now_utc();
+        let wrapped = base64_simd::STANDARD.encode_to_string(&wrapped);
         let doc = KeyDoc {
             user: user.map(str::to_owned),
             status: "Active".into(),
             created,
-            secret: base64_simd::STANDARD.encode_to_string(&wrapped),
+            secret: wrapped.clone(),
         };
         self.store
-            .iam_create(&IamRecord {
-                account_id: account.to_owned(),
-                kind: KIND_KEY.into(),
-                name: id.clone(),
-                doc: serde_json::to_string(&doc).map_err(internal)?,
-            })
+            .iam_create(&record(account, KIND_KEY, &id, &doc)?)
             .await
             .map_err(internal)?;
         let secret = SecretKey::new(secret);
@@ -518,6 +517,7 @@ impl Directory {
                 status: "Active".into(),
                 created,
                 secret: secret.clone(),
+                wrapped,
             },
         );
         Ok((
@@ -582,27 +582,15 @@ impl Directory {
         let doc = {
             let st = self.read();
             let k = st.keys.get(id).ok_or_else(|| internal("key vanished"))?;
-            let wrapped = self
-                .root
-                .wrap(
-                    format!("{SECRET_AAD}{id}").as_bytes(),
-                    &Secret::from_slice(k.secret.expose().as_bytes()),
-                )
-                .map_err(internal)?;
             KeyDoc {
                 user: k.user.clone(),
                 status: status.to_owned(),
                 created: k.created,
-                secret: base64_simd::STANDARD.encode_to_string(&wrapped),
+                secret: k.wrapped.clone(),
             }
         };
         self.store
-            .iam_update(&IamRecord {
-                account_id: account.to_owned(),
-                kind: KIND_KEY.into(),
-                name: id.to_owned(),
-                doc: serde_json::to_string(&doc).map_err(internal)?,
-            })
+            .iam_update(&record(account, KIND_KEY, id, &doc)?)
             .await
             .map_err(internal)?;
         if let Some(k) = self.write().keys.get_mut(id) {
