@@ -24,6 +24,9 @@ use wire::{Xml, error_body, iso, member_list, response};
 
 pub const CONTENT_TYPE: &str = "text/xml";
 
+/// Coffer's own tenant-administration actions, served on the IAM endpoint.
+const ACCOUNT_OPERATIONS: &[&str] = &["CreateAccount", "ListAccounts", "DeleteAccount"];
+
 /// One request as the dispatcher read it.
 pub struct QueryRequest<'a> {
     pub method: &'a str,
@@ -48,10 +51,18 @@ pub fn is_query_api(method: &str, path: &str, authorization: Option<&str>) -> bo
             .is_some_and(|a| a.contains("/iam/aws4_request") || a.contains("/sts/aws4_request"))
 }
 
+/// What the IAM API needs to know about the rest of the server: whether an account still
+/// owns resources (an account with buckets cannot be deleted).
+#[async_trait::async_trait]
+pub trait Tenancy: Send + Sync {
+    async fn owns_buckets(&self, account_id: &str) -> Result<bool, String>;
+}
+
 pub struct IamApi {
     directory: Arc<Directory>,
     authorizer: Arc<Authorizer>,
     auth: Authenticator,
+    tenancy: Arc<dyn Tenancy>,
 }
 
 /// A failed call: AWS error code, HTTP status, message.
@@ -179,11 +190,16 @@ fn lower_first(s: &str) -> String {
 }
 
 impl IamApi {
-    pub fn new(directory: Arc<Directory>, authorizer: Arc<Authorizer>) -> Self {
+    pub fn new(
+        directory: Arc<Directory>,
+        authorizer: Arc<Authorizer>,
+        tenancy: Arc<dyn Tenancy>,
+    ) -> Self {
         Self {
             auth: Authenticator::new(directory.clone()),
             directory,
             authorizer,
+            tenancy,
         }
     }
 
@@ -278,9 +294,86 @@ impl IamApi {
                 format!("Could not find operation {action} for version 2010-05-08"),
             ));
         }
-        self.check(&call, operation)?;
-        let result = self.dispatch(&call, operation).await?;
+        let result = if ACCOUNT_OPERATIONS.contains(&operation) {
+            self.accounts(&call, operation).await?
+        } else {
+            self.check(&call, operation)?;
+            self.dispatch(&call, operation).await?
+        };
         Ok(response("iam", operation, &result, call.request_id))
+    }
+
+    /// Coffer's tenant administration (`coffer account ...`): the operator alone may call
+    /// these, whatever any policy says.
+    async fn accounts(&self, call: &Call<'_>, operation: &str) -> Result<String, Fail> {
+        if !self.directory.is_operator(call.caller) {
+            return Err(fail(
+                "AccessDenied",
+                403,
+                format!(
+                    "User: {} is not authorized to perform: coffer:{operation}: only the instance operator manages accounts",
+                    call.caller.arn()
+                ),
+            ));
+        }
+        let d = &self.directory;
+        Ok(match operation {
+            "CreateAccount" => {
+                let (a, key, secret) = d.create_account(call.need("AccountName")?).await?;
+                Xml::new()
+                    .raw(
+                        "Account",
+                        &Xml::new()
+                            .text("AccountId", &a.id)
+                            .text("Name", &a.name)
+                            .text("CanonicalUserId", &a.canonical_id)
+                            .text("CreateDate", &iso(a.created))
+                            .done(),
+                    )
+                    .raw(
+                        "AccessKey",
+                        &Xml::new()
+                            .text("AccessKeyId", &key.access_key_id)
+                            .text("Status", &key.status)
+                            .text("SecretAccessKey", secret.expose())
+                            .text("CreateDate", &iso(key.created))
+                            .done(),
+                    )
+                    .done()
+            }
+            "ListAccounts" => {
+                let items: Vec<String> = d
+                    .list_accounts()
+                    .iter()
+                    .map(|a| {
+                        Xml::new()
+                            .text("AccountId", &a.id)
+                            .text("Name", &a.name)
+                            .text("CanonicalUserId", &a.canonical_id)
+                            .text("CreateDate", &iso(a.created))
+                            .done()
+                    })
+                    .collect();
+                Xml::new().raw("Accounts", &member_list(&items)).done()
+            }
+            _ => {
+                let id = call.need("AccountId")?;
+                if d.account(id).is_some()
+                    && self.tenancy.owns_buckets(id).await.map_err(|e| {
+                        tracing::error!(error = %e, "cannot list an account's buckets");
+                        fail("ServiceFailure", 500, "An internal error occurred.")
+                    })?
+                {
+                    return Err(fail(
+                        "DeleteConflict",
+                        409,
+                        "Cannot delete an account that owns buckets; delete them first.",
+                    ));
+                }
+                d.delete_account(id).await?;
+                String::new()
+            }
+        })
     }
 
     /// `iam:ACTION` on the user the call is about (or the caller's account).

@@ -129,6 +129,9 @@ pub fn operation_name(action: &str) -> &'static str {
 
 const OPERATIONS: &[&str] = &[
     "CreateAccessKey",
+    "CreateAccount",
+    "DeleteAccount",
+    "ListAccounts",
     "CreateUser",
     "DeleteAccessKey",
     "DeleteUser",

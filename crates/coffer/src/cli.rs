@@ -20,6 +20,43 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Manage accounts (tenants) on a running server, with the operator's credentials
+    /// from COFFER_ROOT_ACCESS_KEY_ID / COFFER_ROOT_SECRET_ACCESS_KEY. Prints JSON.
+    Account(AccountArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AccountArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        env = "COFFER_ENDPOINT",
+        default_value = "http://127.0.0.1:7373",
+        global = true
+    )]
+    pub endpoint: String,
+
+    /// The region requests are signed for.
+    #[arg(
+        long,
+        env = "COFFER_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    pub region: String,
+
+    #[command(subcommand)]
+    pub command: AccountCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; prints its id and its root user's access key (shown once).
+    Create { name: String },
+    /// List the accounts.
+    List,
+    /// Delete an account (it must own no buckets) with its users and access keys.
+    Delete { account_id: String },
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@
 //! together into one [`App`] value; there is no process-wide mutable state. [`serve`]
 //! takes an already-bound listener and a shutdown future, so tests can bind port 0.
 
+pub mod admin;
 pub mod cli;
 mod dispatch;
 pub mod identity;
@@ -125,7 +126,11 @@ impl App {
         let credentials: Arc<dyn Credentials> = directory.clone();
         let kms_api =
             coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone(), authorizer.clone());
-        let iam_api = coffer_api_iam::IamApi::new(directory, authorizer.clone());
+        let iam_api = coffer_api_iam::IamApi::new(
+            directory,
+            authorizer.clone(),
+            Arc::new(Tenancy(objects.clone())),
+        );
         let s3 = coffer_api_s3::service(
             objects.clone(),
             credentials,
@@ -147,6 +152,20 @@ impl App {
             },
             identity,
         ))
+    }
+}
+
+/// The IAM API's view of the object store: an account owning buckets cannot be deleted.
+struct Tenancy(Arc<Objects>);
+
+#[async_trait::async_trait]
+impl coffer_api_iam::Tenancy for Tenancy {
+    async fn owns_buckets(&self, account_id: &str) -> Result<bool, String> {
+        self.0
+            .list_buckets(account_id)
+            .await
+            .map(|b| !b.is_empty())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -27,6 +27,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Account(args) => runtime.block_on(async {
+            let out = coffer::admin::run(args).await?;
+            println!("{out}");
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

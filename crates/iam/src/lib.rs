@@ -15,7 +15,7 @@ mod directory;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use directory::{AccessKeyInfo, Directory, Error as IamError, UserInfo};
+pub use directory::{AccessKeyInfo, AccountInfo, Directory, Error as IamError, UserInfo};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
