@@ -48,6 +48,15 @@ pub struct KmsResponse {
     pub error_code: Option<&'static str>,
 }
 
+/// The operations that name no key: authorized by the caller's IAM policies alone.
+const ACCOUNT_LEVEL: &[&str] = &[
+    "CreateKey",
+    "ListKeys",
+    "ListAliases",
+    "GenerateRandom",
+    "DeleteAlias",
+];
+
 pub struct KmsApi {
     kms: Arc<Kms>,
     auth: auth::Authenticator,
@@ -113,34 +122,44 @@ impl KmsApi {
             f.account_id = Some(principal.account.id.clone());
             f.access_key_id = Some(principal.access_key_id.clone());
         });
-        let action = format!("kms:{op}");
-        // Until key policies are evaluated per key, every key is treated as having the
-        // default key policy, which delegates to the account's IAM policies: the root is
-        // allowed, a user needs an identity policy allowing the action on the account's keys.
-        let resource = format!(
-            "arn:aws:kms:{}:{}:key/*",
-            self.kms.config().region,
-            principal.account.id
-        );
-        if let coffer_policy::Decision::Deny(_) = self.authorizer.check(&coffer_policy::Ask {
-            principal: &principal,
-            action: &action,
-            resource: &resource,
-            resource_account: Some(&principal.account.id),
-            resource_policy: None,
-            context: self
-                .authorizer
-                .base_context(&principal, cx.tls, cx.source.map(|s| s.ip())),
-        }) {
-            return Err(WireError::new(
-                "AccessDeniedException",
-                format!(
-                    "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
-                    principal.arn()
-                ),
-            ));
+        let context = self
+            .authorizer
+            .base_context(&principal, cx.tls, cx.source.map(|s| s.ip()));
+        // Operations on no particular key are decided here by the caller's IAM policies
+        // (the account root always may); every operation on a key is decided in the KMS,
+        // key by key, through the gate (the key policy first, as AWS does).
+        if ACCOUNT_LEVEL.contains(&op) {
+            let action = format!("kms:{op}");
+            let resource = format!(
+                "arn:aws:kms:{}:{}:key/*",
+                self.kms.config().region,
+                principal.account.id
+            );
+            if let coffer_policy::Decision::Deny(_) = self.authorizer.check(&coffer_policy::Ask {
+                principal: &principal,
+                action: &action,
+                resource: &resource,
+                resource_account: Some(&principal.account.id),
+                resource_policy: None,
+                context: context.clone(),
+            }) {
+                return Err(WireError::new(
+                    "AccessDeniedException",
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
+                        principal.arn()
+                    ),
+                ));
+            }
         }
-        let caller = Caller::client(principal.account.id.clone(), cx.request_id.clone());
+        let account = principal.account.id.clone();
+        let gate = Arc::new(coffer_policy::PrincipalGate {
+            authorizer: self.authorizer.clone(),
+            principal,
+            context,
+            via_service: None,
+        });
+        let caller = Caller::client(account, cx.request_id.clone(), gate);
         let rendered = ops::run(&self.kms, op, &req.body, &caller, now).await?;
         Ok(Bytes::from_owner(rendered))
     }

@@ -1,11 +1,15 @@
 //! Authentication (secret lookup for s3s's SigV4 check), authorization (the one policy
 //! decision point) and virtual-host parsing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use http::HeaderMap;
 
 use coffer_audit::RequestContext;
 use coffer_iam::{Credentials, Principal};
 use coffer_objects::Objects;
+use coffer_policy::document::{Document, Kind};
 use coffer_policy::{Ask, Authorizer, Decision};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
@@ -34,6 +38,22 @@ pub struct Access {
     pub objects: Arc<Objects>,
     pub credentials: Arc<dyn Credentials>,
     pub authorizer: Arc<Authorizer>,
+    /// Parsed bucket policies, by bucket, with the text they were parsed from (the
+    /// object service hands out the same `Arc` until the policy changes).
+    pub policies: Arc<Mutex<PolicyCache>>,
+}
+
+/// Bucket → (the policy text, parsed).
+pub type PolicyCache = HashMap<String, (Arc<str>, Arc<Document>)>;
+
+/// What the access check reads from one request.
+pub struct AccessRequest<'a> {
+    pub access_key: Option<&'a str>,
+    pub operation: &'static str,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
 }
 
 #[async_trait::async_trait]
@@ -43,38 +63,48 @@ impl S3Access for Access {
         let operation = operation_name(cx.s3_op().name());
         let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
         let key = cx.s3_path().get_object_key().map(str::to_owned);
+        let headers = cx.headers().clone();
+        let query = cx.uri().query().map(str::to_owned);
         self.authorize(
-            access_key.as_deref(),
-            operation,
-            bucket,
-            key,
+            &AccessRequest {
+                access_key: access_key.as_deref(),
+                operation,
+                bucket,
+                key,
+                headers: &headers,
+                query: query.as_deref(),
+            },
             cx.extensions_mut(),
         )
         .await
     }
 }
 
+/// Operations the root user of the bucket's account may always perform, whatever the
+/// bucket policy says, so that a policy cannot lock its owner out (as on AWS).
+const OWNER_ROOT_ALWAYS: &[&str] = &["GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"];
+
 impl Access {
     /// The one S3 access decision, for s3s's operations and Coffer's own routes alike:
     /// records the principal and operation in the request context, asks the policy
-    /// engine, and on Allow attaches the [`Principal`] to the request.
+    /// engine (identity policies, and the bucket policy), and on Allow attaches the
+    /// [`Principal`] to the request.
     pub async fn authorize(
         &self,
-        access_key: Option<&str>,
-        operation: &'static str,
-        bucket: Option<String>,
-        key: Option<String>,
+        r: &AccessRequest<'_>,
         extensions: &mut http::Extensions,
     ) -> S3Result<()> {
-        let principal: Option<Principal> = access_key
+        let (operation, bucket, key) = (r.operation, &r.bucket, &r.key);
+        let principal: Option<Principal> = r
+            .access_key
             .and_then(|k| self.credentials.lookup(k))
             .map(|(_, p)| p);
         if let Some(rc) = extensions.get::<Arc<RequestContext>>() {
             rc.fill(|f| {
                 f.service = Some("s3.amazonaws.com");
                 f.operation = Some(operation);
-                f.bucket.clone_from(&bucket);
-                f.key.clone_from(&key);
+                f.bucket.clone_from(bucket);
+                f.key.clone_from(key);
                 if let Some(p) = &principal {
                     f.principal_arn = Some(p.arn());
                     f.account_id = Some(p.account.id.clone());
@@ -85,11 +115,19 @@ impl Access {
         let Some(p) = principal else {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
-        let owner = match &bucket {
+        let owner = match bucket {
+            // CreateBucket asks to create a bucket of the caller's own account; if the name
+            // is taken, the operation says so (BucketAlreadyExists), as on AWS.
+            Some(_) if operation == "CreateBucket" => Some(p.account.id.clone()),
             Some(b) => self.objects.bucket(b).await.ok().map(|r| r.owner),
             None => None,
         };
-        let resource = match (&bucket, &key) {
+        let policy = match (bucket, &owner) {
+            (Some(_), Some(_)) if operation == "CreateBucket" => None,
+            (Some(b), Some(_)) => self.bucket_policy(b).await,
+            _ => None,
+        };
+        let resource = match (bucket, key) {
             (Some(b), Some(k)) => format!("arn:aws:s3:::{b}/{k}"),
             // DeleteObjects names its keys in the body: asked as any object of the bucket.
             (Some(b), None) if operation == "DeleteObjects" => format!("arn:aws:s3:::{b}/*"),
@@ -100,25 +138,110 @@ impl Access {
             .get::<Arc<RequestContext>>()
             .map(|rc| (rc.tls, rc.source.map(|s| s.ip())))
             .unwrap_or((false, None));
-        let decision = self.authorizer.check(&Ask {
-            principal: &p,
-            action: iam_action(operation),
-            resource: &resource,
-            resource_account: owner.as_deref(),
-            resource_policy: None,
-            context: self.authorizer.base_context(&p, tls, source),
-        });
-        let principal = Some(p);
+        let mut context = self.authorizer.base_context(&p, tls, source);
+        request_keys(&mut context, r, owner.as_deref());
+        let owner_root = p.is_root() && owner.as_deref() == Some(p.account.id.as_str());
+        let decision = if owner_root && OWNER_ROOT_ALWAYS.contains(&operation) {
+            Decision::Allow
+        } else {
+            self.authorizer.check(&Ask {
+                principal: &p,
+                action: iam_action(operation),
+                resource: &resource,
+                resource_account: owner.as_deref(),
+                resource_policy: policy.as_deref(),
+                context,
+            })
+        };
         match decision {
             Decision::Allow => {
-                if let Some(p) = principal {
-                    extensions.insert(p);
-                }
+                extensions.insert(p);
                 Ok(())
             }
             Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
         }
     }
+
+    /// The bucket's policy, parsed (a stored policy that no longer parses is ignored and
+    /// logged: it was validated when stored).
+    async fn bucket_policy(&self, bucket: &str) -> Option<Arc<Document>> {
+        let text = self.objects.get_bucket_policy(bucket).await.ok()??;
+        {
+            let cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((t, d)) = cache.get(bucket)
+                && Arc::ptr_eq(t, &text)
+            {
+                return Some(d.clone());
+            }
+        }
+        match Document::parse(&text, Kind::Resource) {
+            Ok(d) => {
+                let d = Arc::new(d);
+                let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(bucket.to_owned(), (text, d.clone()));
+                Some(d)
+            }
+            Err(e) => {
+                tracing::warn!(bucket, error = %e.0, "ignoring an unparsable stored bucket policy");
+                None
+            }
+        }
+    }
+}
+
+/// S3's request condition keys ("Actions, resources, and condition keys for Amazon S3"):
+/// the SSE, storage-class, ACL and copy headers, the listing parameters, and how the
+/// request was authenticated.
+fn request_keys(c: &mut coffer_policy::eval::Context, r: &AccessRequest<'_>, owner: Option<&str>) {
+    const HEADER_KEYS: &[&str] = &[
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-storage-class",
+        "x-amz-acl",
+        "x-amz-copy-source",
+        "x-amz-metadata-directive",
+        "x-amz-content-sha256",
+        "x-amz-website-redirect-location",
+    ];
+    for h in HEADER_KEYS {
+        if let Some(v) = r.headers.get(*h).and_then(|v| v.to_str().ok()) {
+            c.set_one(&format!("s3:{h}"), v.to_owned());
+        }
+    }
+    let mut auth_type = "REST-HEADER";
+    for (k, v) in form_urlencoded(r.query.unwrap_or("")) {
+        match k.as_str() {
+            "prefix" | "delimiter" | "max-keys" => c.set_one(&format!("s3:{k}"), v),
+            "X-Amz-Signature" => auth_type = "REST-QUERY-STRING",
+            _ => {}
+        }
+    }
+    c.set_one("s3:authType", auth_type);
+    c.set_one("s3:signatureversion", "AWS4-HMAC-SHA256");
+    if let Some(o) = owner {
+        c.set_one("s3:ResourceAccount", o);
+    }
+}
+
+/// Decodes a query string into (name, value) pairs (undecodable pairs are skipped).
+fn form_urlencoded(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8()
+                    .ok()
+                    .map(|c| c.into_owned())
+            };
+            Some((dec(k)?, dec(v)?))
+        })
+        .collect()
 }
 
 /// The IAM action a policy must allow for an S3 operation (AWS's "Actions, resources and
@@ -150,6 +273,12 @@ pub fn iam_action(operation: &str) -> &'static str {
         "PutObjectTagging" => "s3:PutObjectTagging",
         "DeleteObjectTagging" => "s3:DeleteObjectTagging",
         "UpdateObjectEncryption" => "s3:UpdateObjectEncryption",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
         _ => "s3:Unknown",
     }
 }
@@ -172,15 +301,20 @@ const OPERATIONS: &[&str] = &[
     "CreateMultipartUpload",
     "DeleteBucket",
     "DeleteBucketEncryption",
+    "DeleteBucketPolicy",
+    "DeletePublicAccessBlock",
     "DeleteObject",
     "DeleteObjectTagging",
     "DeleteObjects",
     "GetBucketEncryption",
     "GetBucketLocation",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
     "GetBucketVersioning",
     "GetObject",
     "GetObjectAttributes",
     "GetObjectTagging",
+    "GetPublicAccessBlock",
     "HeadBucket",
     "HeadObject",
     "ListBuckets",
@@ -191,8 +325,10 @@ const OPERATIONS: &[&str] = &[
     "ListParts",
     "PostObject",
     "PutBucketEncryption",
+    "PutBucketPolicy",
     "PutObject",
     "PutObjectTagging",
+    "PutPublicAccessBlock",
     "UpdateObjectEncryption",
     "UploadPart",
     "UploadPartCopy",

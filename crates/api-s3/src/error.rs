@@ -139,6 +139,8 @@ pub fn to_s3_error(e: Error) -> S3Error {
 fn kms_error(e: coffer_kms::Error) -> S3Error {
     use coffer_kms::Error as K;
     let name = match &e {
+        // The caller may not use the key: S3 answers AccessDenied with the KMS's reason.
+        K::AccessDenied(m) => return S3Error::with_message(S3ErrorCode::AccessDenied, m.clone()),
         K::NotFound(_) => "KMS.NotFoundException",
         K::InvalidArn(_) => "KMS.InvalidArnException",
         K::Disabled(_) => "KMS.DisabledException",

@@ -30,6 +30,8 @@ pub use front::{Answer, S3Front};
 pub struct S3Api {
     objects: Arc<Objects>,
     config: Config,
+    /// For the key gate of the KMS calls S3 makes for a caller (SSE-KMS).
+    authorizer: Arc<coffer_policy::Authorizer>,
 }
 
 /// Settings of the S3 front end.
@@ -51,6 +53,7 @@ pub fn service(
     let mut b = S3ServiceBuilder::new(S3Api {
         objects: objects.clone(),
         config: config.clone(),
+        authorizer: authorizer.clone(),
     });
     b.set_auth(access::Auth {
         credentials: credentials.clone(),
@@ -59,6 +62,7 @@ pub fn service(
         objects: objects.clone(),
         credentials,
         authorizer,
+        policies: Default::default(),
     };
     b.set_access(access.clone());
     b.set_route(route::Routes {

@@ -126,15 +126,15 @@ impl S3Route for Routes {
             Extra::UpdateObjectEncryption { bucket, key } => (bucket.clone(), Some(key.clone())),
         };
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
-        self.access
-            .authorize(
-                access_key.as_deref(),
-                extra.operation(),
-                Some(bucket),
-                key,
-                &mut req.extensions,
-            )
-            .await
+        let request = crate::access::AccessRequest {
+            access_key: access_key.as_deref(),
+            operation: extra.operation(),
+            bucket: Some(bucket),
+            key,
+            headers: &req.headers,
+            query: req.uri.query(),
+        };
+        self.access.authorize(&request, &mut req.extensions).await
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -157,7 +157,7 @@ impl S3Route for Routes {
             Extra::UpdateObjectEncryption { bucket, key } => {
                 let doc = read_document(&mut req).await?;
                 let to = rekey(&doc)?;
-                let caller = crate::ops::caller(&req)?;
+                let caller = crate::ops::caller_with(&self.access.authorizer, &self.objects, &req)?;
                 self.objects
                     .update_object_encryption(
                         &caller,

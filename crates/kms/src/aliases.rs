@@ -30,7 +30,9 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<()> {
         self.check_user_alias(caller, name)?;
-        let key = self.resolve(caller, target, false).await?;
+        let key = self
+            .resolve(caller, target, false, Op::CreateAlias.action())
+            .await?;
         Op::CreateAlias.check(key.doc.state, &self.key_arn(&key.account, &key.id))?;
         if key.doc.manager == crate::KeyManager::Aws {
             return Err(Error::UnsupportedOperation(
@@ -68,7 +70,9 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<()> {
         self.check_user_alias(caller, name)?;
-        let key = self.resolve(caller, target, false).await?;
+        let key = self
+            .resolve(caller, target, false, Op::UpdateAlias.action())
+            .await?;
         Op::UpdateAlias.check(key.doc.state, &self.key_arn(&key.account, &key.id))?;
         let _guard = self.mutate.lock().await;
         let Some(existing) = self.store.kms_get_alias(&caller.account_id, name).await? else {
@@ -136,7 +140,12 @@ impl Kms {
             return Err(Error::InvalidMarker);
         }
         let key = match key_id {
-            Some(k) => Some(self.resolve(caller, k, false).await?.id.clone()),
+            Some(k) => Some(
+                self.resolve(caller, k, false, Op::ListAliases.action())
+                    .await?
+                    .id
+                    .clone(),
+            ),
             None => None,
         };
         let page = self

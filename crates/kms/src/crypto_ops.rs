@@ -90,8 +90,11 @@ impl Kms {
         caller: &Caller,
         key_id: &str,
         op: Op,
+        context: &BTreeMap<String, String>,
     ) -> Result<std::sync::Arc<KeyEntry>> {
-        let e = self.resolve(caller, key_id, true).await?;
+        let e = self
+            .resolve_with(caller, key_id, true, op.action(), Some(context))
+            .await?;
         let arn = self.key_arn(&e.account, &e.id);
         check_usage(&e, &arn)?;
         op.check(e.doc.state, &arn)?;
@@ -111,7 +114,9 @@ impl Kms {
                 "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
             )));
         }
-        let e = self.crypto_key(caller, key_id, Op::Encrypt).await?;
+        let e = self
+            .crypto_key(caller, key_id, Op::Encrypt, context)
+            .await?;
         let (blob, _) = self.seal_with(&e, context, plaintext.expose())?;
         self.used(&e, "Encrypt", caller, now);
         Ok((blob, self.key_arn(&e.account, &e.id)))
@@ -155,7 +160,7 @@ impl Kms {
         } else {
             Op::GenerateDataKeyWithoutPlaintext
         };
-        let e = self.crypto_key(caller, key_id, op).await?;
+        let e = self.crypto_key(caller, key_id, op, context).await?;
         let data_key = coffer_crypto::random_secret(len)?;
         let (blob, material_id) = self.seal_with(&e, context, data_key.expose())?;
         self.used(
@@ -176,7 +181,8 @@ impl Kms {
         })
     }
 
-    /// Opens a blob of a key in the caller's account. `op` is the state check to apply.
+    /// Opens a blob: finds its key (in the caller's account, or any account for the
+    /// cross-account `op`s and internal callers), authorizes `op` and checks its state.
     fn open_blob(
         &self,
         caller: &Caller,
@@ -192,9 +198,17 @@ impl Kms {
         // A blob naming a key this caller cannot see (or a deleted key) is indistinguishable
         // from a corrupt one.
         let e = match self.entry(&id) {
-            Some(e) if e.account == caller.account_id && (!e.doc.hidden || caller.internal) => e,
+            Some(e)
+                if (e.account == caller.account_id || caller.gate.is_some() || caller.internal)
+                    && (!e.doc.hidden || caller.internal) =>
+            {
+                e
+            }
             _ => return Err(Error::InvalidCiphertext),
         };
+        // Another account's key is usable when the gate allows: the key policy and the
+        // caller's IAM policies both (AccessDenied otherwise, as AWS answers).
+        self.authorize(caller, &e, op.action(), Some(context), None)?;
         let arn = self.key_arn(&e.account, &e.id);
         check_usage(&e, &arn)?;
         op.check(e.doc.state, &arn)?;
@@ -214,7 +228,12 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<Decrypted> {
         let expected = match key_id {
-            Some(k) => Some(self.resolve(caller, k, true).await?.id.clone()),
+            Some(k) => Some(
+                self.resolve_with(caller, k, true, Op::Decrypt.action(), Some(context))
+                    .await?
+                    .id
+                    .clone(),
+            ),
             None => None,
         };
         if let Some(expected) = &expected {
@@ -244,13 +263,28 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<ReEncrypted> {
         if let Some(k) = source_key_id {
-            let expected = self.resolve(caller, k, true).await?.id.clone();
+            let expected = self
+                .resolve_with(
+                    caller,
+                    k,
+                    true,
+                    Op::ReEncryptFrom.action(),
+                    Some(source_context),
+                )
+                .await?
+                .id
+                .clone();
             if Header::decode(blob)?.key_id.hyphenated().to_string() != expected {
                 return Err(Error::IncorrectKey);
             }
         }
         let dest = self
-            .crypto_key(caller, destination_key_id, Op::ReEncryptTo)
+            .crypto_key(
+                caller,
+                destination_key_id,
+                Op::ReEncryptTo,
+                destination_context,
+            )
             .await?;
         let (src, plaintext, source_material_id) =
             self.open_blob(caller, blob, source_context, Op::ReEncryptFrom)?;

@@ -29,6 +29,9 @@ pub enum Error {
     InvalidAliasName(String),
     #[error("{0}")]
     NotAuthorized(String),
+    /// The caller's key gate refused (key policy, IAM policies).
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]

@@ -213,7 +213,9 @@ impl Kms {
     }
 
     pub async fn describe_key(&self, caller: &Caller, key_id: &str) -> Result<KeyMetadata> {
-        let e = self.resolve(caller, key_id, true).await?;
+        let e = self
+            .resolve(caller, key_id, true, Op::DescribeKey.action())
+            .await?;
         Ok(self.metadata(&e))
     }
 
@@ -263,7 +265,7 @@ impl Kms {
         op: Op,
         change: impl FnOnce(&mut KeyDoc) -> Result<()>,
     ) -> Result<Arc<KeyEntry>> {
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self.resolve(caller, key_id, false, op.action()).await?;
         let _guard = self.mutate.lock().await;
         // Re-read under the lock: another change may have committed meanwhile.
         let e = self.entry(&e.id).ok_or_else(|| {
@@ -328,7 +330,9 @@ impl Kms {
         caller: &Caller,
         key_id: &str,
     ) -> Result<(String, Option<LastUsage>, OffsetDateTime, OffsetDateTime)> {
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::GetKeyLastUsage.action())
+            .await?;
         let pending = self
             .usage
             .lock()

@@ -24,12 +24,13 @@ mod model;
 mod policy_tags;
 mod states;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
 use coffer_crypto::{RootKey, Secret};
+pub use coffer_policy::{KeyGate, KeyUse};
 use coffer_storage::KmsStore;
 
 pub use crypto_ops::{DataKey, DataKeyRequest, Decrypted, ReEncrypted};
@@ -72,26 +73,73 @@ impl Default for Config {
 }
 
 /// Who is calling: the account whose keys are addressed, the request (for
-/// GetKeyLastUsage), and whether the call comes from inside Coffer (S3 server-side
-/// encryption) rather than from a client.
-#[derive(Debug, Clone)]
+/// GetKeyLastUsage), whether the call comes from inside Coffer for a service of its own
+/// (SSE-S3) rather than from a client, and the [`KeyGate`] that authorizes each key use.
+#[derive(Clone)]
 pub struct Caller {
     pub account_id: String,
     pub request_id: String,
-    /// Internal callers may use hidden service keys (the SSE-S3 key); clients never can.
+    /// Internal callers may use hidden service keys (the SSE-S3 key), in any account,
+    /// without a key-policy check; clients never can.
     pub internal: bool,
+    /// Asked for every key the call touches; `None` only for in-process callers that
+    /// were authorized already (tests, tools).
+    pub gate: Option<Arc<dyn KeyGate>>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("account_id", &self.account_id)
+            .field("request_id", &self.request_id)
+            .field("internal", &self.internal)
+            .field("gated", &self.gate.is_some())
+            .finish()
+    }
 }
 
 impl Caller {
-    /// A client calling the KMS API.
-    pub fn client(account_id: impl Into<String>, request_id: impl Into<String>) -> Self {
+    /// A client (or a service acting for one), authorized key by key through `gate`.
+    pub fn client(
+        account_id: impl Into<String>,
+        request_id: impl Into<String>,
+        gate: Arc<dyn KeyGate>,
+    ) -> Self {
         Self {
             account_id: account_id.into(),
             request_id: request_id.into(),
             internal: false,
+            gate: Some(gate),
+        }
+    }
+
+    /// An in-process caller with no key-policy check (its access was decided elsewhere).
+    pub fn trusted(account_id: impl Into<String>, request_id: impl Into<String>) -> Self {
+        Self {
+            account_id: account_id.into(),
+            request_id: request_id.into(),
+            internal: false,
+            gate: None,
         }
     }
 }
+
+/// The operations AWS KMS lets a caller perform on another account's key (named by its
+/// ARN), when both the key policy and the caller's IAM policies allow.
+const CROSS_ACCOUNT: &[&str] = &[
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+    "kms:GetKeyRotationStatus",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+];
 
 /// One version of a key's material, unwrapped.
 struct Material {
@@ -249,13 +297,29 @@ impl Kms {
         lock_read(&self.keys).get(key_id).cloned()
     }
 
-    /// Finds the key a `KeyId` names, in the caller's account. `allow_alias` is false for
-    /// the operations AWS documents as taking only a key id or key ARN.
+    /// Finds the key a `KeyId` names and checks that the caller may perform `action` on it
+    /// (see [`Kms::authorize`]). A key of another account is found only by its ARN and only
+    /// for the [`CROSS_ACCOUNT`] actions. `allow_alias` is false for the operations AWS
+    /// documents as taking only a key id or key ARN.
     async fn resolve(
         &self,
         caller: &Caller,
         key_id: &str,
         allow_alias: bool,
+        action: &'static str,
+    ) -> Result<Arc<KeyEntry>> {
+        self.resolve_with(caller, key_id, allow_alias, action, None)
+            .await
+    }
+
+    /// [`Kms::resolve`] for a cryptographic request with an encryption context.
+    async fn resolve_with(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        allow_alias: bool,
+        action: &'static str,
+        context: Option<&BTreeMap<String, String>>,
     ) -> Result<Arc<KeyEntry>> {
         let not_found = || {
             Error::NotFound(format!(
@@ -269,42 +333,91 @@ impl Kms {
                 }
             ))
         };
-        match KeyRef::parse(key_id, &self.config.region)? {
-            KeyRef::Key { id, account } => {
-                if account.as_ref().is_some_and(|a| *a != caller.account_id) {
-                    return Err(not_found());
+        let visible = |e: &KeyEntry| !e.doc.hidden || caller.internal;
+        // The account whose key is named: the ARN's, else the caller's. Another account's
+        // keys exist for this call only if the action may cross accounts.
+        let account_of = |named: &Option<String>| -> Option<String> {
+            match named {
+                Some(a) if *a != caller.account_id => {
+                    (caller.internal || CROSS_ACCOUNT.contains(&action)).then(|| a.clone())
                 }
+                Some(a) => Some(a.clone()),
+                None => Some(caller.account_id.clone()),
+            }
+        };
+        let (e, alias) = match KeyRef::parse(key_id, &self.config.region)? {
+            KeyRef::Key { id, account } => {
+                let account = account_of(&account).ok_or_else(not_found)?;
                 match self.entry(&id) {
-                    Some(e)
-                        if e.account == caller.account_id && (!e.doc.hidden || caller.internal) =>
-                    {
-                        Ok(e)
-                    }
-                    _ => Err(not_found()),
+                    Some(e) if e.account == account && visible(&e) => (e, None),
+                    _ => return Err(not_found()),
                 }
             }
             KeyRef::Alias { name, account } => {
                 if !allow_alias {
                     return Err(Error::NotFound(format!("Invalid keyId {key_id}")));
                 }
-                if account.as_ref().is_some_and(|a| *a != caller.account_id) {
+                let Some(account) = account_of(&account) else {
                     return Err(Error::NotFound(format!("Alias {key_id} is not found.")));
-                }
-                let target = self
-                    .alias_target(&caller.account_id, &name)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::NotFound(format!(
-                            "Alias {} is not found.",
-                            self.alias_arn(&caller.account_id, &name)
-                        ))
-                    })?;
+                };
+                let target = self.alias_target(&account, &name).await?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "Alias {} is not found.",
+                        self.alias_arn(&account, &name)
+                    ))
+                })?;
                 match self.entry(&target) {
-                    Some(e) if !e.doc.hidden || caller.internal => Ok(e),
-                    _ => Err(not_found()),
+                    Some(e) if visible(&e) => (e, Some(name)),
+                    _ => return Err(not_found()),
                 }
             }
+        };
+        self.authorize(caller, &e, action, context, alias.as_deref())?;
+        Ok(e)
+    }
+
+    /// Asks the caller's [`KeyGate`] whether it may perform `action` on the key. Internal
+    /// callers (SSE-S3's service key) and gateless in-process callers pass.
+    fn authorize(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        action: &'static str,
+        context: Option<&BTreeMap<String, String>>,
+        alias: Option<&str>,
+    ) -> Result<()> {
+        if caller.internal {
+            return Ok(());
         }
+        let Some(gate) = &caller.gate else {
+            return Ok(());
+        };
+        gate.check(&KeyUse {
+            action,
+            key_arn: &self.key_arn(&e.account, &e.id),
+            key_policy: &e.doc.policy,
+            encryption_context: context,
+            request_alias: alias,
+        })
+        .map_err(Error::AccessDenied)
+    }
+
+    /// Resolves a key for a use decided outside the KMS's own operations (S3 reusing a
+    /// cached bucket key): authorizes `action` with `context` and checks the key's state
+    /// for `op`.
+    pub async fn authorize_use(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &'static str,
+        op: Op,
+        context: &BTreeMap<String, String>,
+    ) -> Result<KeyMetadata> {
+        let e = self
+            .resolve_with(caller, key_id, true, action, Some(context))
+            .await?;
+        op.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
+        Ok(self.metadata(&e))
     }
 
     /// The key an alias points at, through the alias cache.

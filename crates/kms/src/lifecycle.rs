@@ -111,7 +111,9 @@ impl Kms {
         caller: &Caller,
         key_id: &str,
     ) -> Result<RotationStatus> {
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::GetKeyRotationStatus.action())
+            .await?;
         Op::GetKeyRotationStatus.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         // A key pending deletion reports rotation as off; cancelling restores it.
         let pending = e.doc.state == KeyState::PendingDeletion;
@@ -131,7 +133,9 @@ impl Kms {
         key_id: &str,
         now: OffsetDateTime,
     ) -> Result<String> {
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::RotateKeyOnDemand.action())
+            .await?;
         let _guard = self.mutate.lock().await;
         let e = self.entry(&e.id).ok_or_else(|| {
             Error::NotFound(format!(
@@ -247,7 +251,9 @@ impl Kms {
             None => None,
             Some(m) => Some(m.parse::<u32>().map_err(|_| Error::InvalidMarker)?),
         };
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::ListKeyRotations.action())
+            .await?;
         Op::ListKeyRotations.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         let arn = self.key_arn(&e.account, &e.id);
         let mut entries: Vec<(u32, RotationEntry)> = e

@@ -17,6 +17,36 @@ use crate::{KeyManager, KeySpec, KeyState, KeyUsage, Kms, Origin, Result, lock_w
 /// `alias/aws/` prefix, so no client can create or move it.
 const SSE_S3_ALIAS: &str = "alias/aws/coffer-sse-s3";
 
+/// The key policy AWS gives an AWS-managed key (`alias/aws/s3`): every principal of the
+/// account may use it through the service, and the account may read its metadata.
+fn managed_policy(account: &str, service: &str, region: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-2"),
+        "Statement": [
+            {
+                "Sid": format!("Allow access through {} for all principals in the account that are authorized to use {}", service.to_ascii_uppercase(), service.to_ascii_uppercase()),
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": format!("{service}.{region}.amazonaws.com"),
+                }},
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
+                "Resource": "*",
+            },
+        ],
+    })
+    .to_string()
+}
+
 impl Kms {
     /// The AWS-managed key for `service` (e.g. `s3` → `alias/aws/s3`), created on first use.
     pub async fn aws_managed_key(
@@ -30,7 +60,8 @@ impl Kms {
             "Default key that protects my {} resources when no other key is defined",
             service.to_ascii_uppercase()
         );
-        self.managed_key(account, &alias, &description, false, now)
+        let policy = managed_policy(account, service, &self.config.region);
+        self.managed_key(account, &alias, &description, Some(policy), now)
             .await
     }
 
@@ -40,7 +71,7 @@ impl Kms {
             account,
             SSE_S3_ALIAS,
             "Coffer SSE-S3 service key",
-            true,
+            None,
             now,
         )
         .await
@@ -51,9 +82,11 @@ impl Kms {
         account: &str,
         alias: &str,
         description: &str,
-        hidden: bool,
+        // `None` for the hidden SSE-S3 key (used only internally, never through a gate).
+        policy: Option<String>,
         now: OffsetDateTime,
     ) -> Result<String> {
+        let hidden = policy.is_none();
         if let Some(id) = self.alias_target(account, alias).await? {
             return Ok(id);
         }
@@ -76,7 +109,7 @@ impl Kms {
             next_rotation_ms: Some(model::ms(now + self.days(DEFAULT_ROTATION_DAYS))),
             on_demand_rotations: 0,
             current_version: 0,
-            policy: default_policy(account),
+            policy: policy.unwrap_or_else(|| default_policy(account)),
             tags: BTreeMap::new(),
             last_usage: None,
             hidden,

@@ -64,7 +64,9 @@ impl Kms {
         name: Option<&str>,
     ) -> Result<String> {
         check_policy_name(name)?;
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::GetKeyPolicy.action())
+            .await?;
         Op::GetKeyPolicy.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         Ok(e.doc.policy.clone())
     }
@@ -94,7 +96,9 @@ impl Kms {
         limit: Option<i64>,
     ) -> Result<Vec<String>> {
         list_limit(limit, 100)?;
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::ListKeyPolicies.action())
+            .await?;
         Op::ListKeyPolicies.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         Ok(vec![POLICY_NAME.to_owned()])
     }
@@ -148,7 +152,9 @@ impl Kms {
                 )));
             }
         };
-        let e = self.resolve(caller, key_id, false).await?;
+        let e = self
+            .resolve(caller, key_id, false, Op::ListResourceTags.action())
+            .await?;
         Op::ListResourceTags.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         if let Some(m) = marker
             && !e.doc.tags.contains_key(m)

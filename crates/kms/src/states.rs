@@ -50,6 +50,40 @@ pub enum Outcome {
 }
 
 impl Op {
+    /// The IAM action a key policy must allow for the operation.
+    pub fn action(self) -> &'static str {
+        match self {
+            Op::CancelKeyDeletion => "kms:CancelKeyDeletion",
+            Op::CreateAlias => "kms:CreateAlias",
+            Op::Decrypt => "kms:Decrypt",
+            Op::DeleteAlias => "kms:DeleteAlias",
+            Op::DescribeKey => "kms:DescribeKey",
+            Op::DisableKey => "kms:DisableKey",
+            Op::DisableKeyRotation => "kms:DisableKeyRotation",
+            Op::EnableKey => "kms:EnableKey",
+            Op::EnableKeyRotation => "kms:EnableKeyRotation",
+            Op::Encrypt => "kms:Encrypt",
+            Op::GenerateDataKey => "kms:GenerateDataKey",
+            Op::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
+            Op::GetKeyLastUsage => "kms:GetKeyLastUsage",
+            Op::GetKeyPolicy => "kms:GetKeyPolicy",
+            Op::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
+            Op::ListAliases => "kms:ListAliases",
+            Op::ListKeyPolicies => "kms:ListKeyPolicies",
+            Op::ListKeyRotations => "kms:ListKeyRotations",
+            Op::ListResourceTags => "kms:ListResourceTags",
+            Op::PutKeyPolicy => "kms:PutKeyPolicy",
+            Op::ReEncryptFrom => "kms:ReEncryptFrom",
+            Op::ReEncryptTo => "kms:ReEncryptTo",
+            Op::RotateKeyOnDemand => "kms:RotateKeyOnDemand",
+            Op::ScheduleKeyDeletion => "kms:ScheduleKeyDeletion",
+            Op::TagResource => "kms:TagResource",
+            Op::UntagResource => "kms:UntagResource",
+            Op::UpdateAlias => "kms:UpdateAlias",
+            Op::UpdateKeyDescription => "kms:UpdateKeyDescription",
+        }
+    }
+
     pub fn outcome(self, state: KeyState) -> Outcome {
         use KeyState::*;
         use Op::*;

@@ -82,7 +82,7 @@ impl Objects {
             cache.generation += 1;
             cache.records.remove(name);
         }
-        self.encryption_changed(name);
+        self.settings.forget(name);
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ pub mod names;
 mod object;
 mod read;
 mod rekey;
+mod settings;
 mod sse;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use multipart::{CompletePart, CompleteUpload, CreateUpload, PartCopy, Upload
 pub use object::{CopyObject, GetObject, Got, PutObject, Written};
 pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
 pub use rekey::Rekey;
+pub use settings::PublicAccessBlock;
 pub use sse::{BucketEncryption, CustomerKey, SseRequest};
 
 /// Largest body of a single PUT or part (5 GiB), as S3.
@@ -80,11 +82,8 @@ pub struct Objects {
     garbage: Notify,
     buckets: bucket::Buckets,
     bucket_keys: sse::BucketKeys,
-    /// Bucket default encryption by bucket, with a change generation (see `sse.rs`).
-    encryption_cache: std::sync::Mutex<(
-        u64,
-        std::collections::HashMap<String, Option<BucketEncryption>>,
-    )>,
+    /// Bucket settings by bucket and name (see `settings.rs`).
+    settings: settings::SettingCache,
 }
 
 impl Objects {
@@ -97,7 +96,7 @@ impl Objects {
             garbage: Notify::new(),
             buckets: bucket::Buckets::default(),
             bucket_keys: sse::BucketKeys::default(),
-            encryption_cache: std::sync::Mutex::new((0, std::collections::HashMap::new())),
+            settings: settings::SettingCache::default(),
         }
     }
 

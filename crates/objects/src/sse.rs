@@ -19,7 +19,7 @@ use coffer_crypto::Secret;
 use coffer_kms::{Caller, DataKeyRequest, Kms};
 use coffer_storage::{SseKind, SseRecord};
 
-use crate::{Error, Objects, Result};
+use crate::{Error, Objects, Result, settings};
 
 /// How long a bucket key is reused, and for how many objects, before a fresh one is
 /// generated (AWS does not publish its numbers; these bound the exposure of one key).
@@ -30,9 +30,6 @@ const READ_CACHE_LIMIT: usize = 1024;
 
 pub(crate) const BUCKET_KEY_INFO: &[u8] = b"coffer-bucket-key-object-v1";
 const CUSTOMER_KEY_INFO: &[u8] = b"coffer-sse-c-object-v1";
-
-/// The setting name of a bucket's default encryption.
-pub(crate) const SETTING: &str = "encryption";
 
 /// A customer-provided key (SSE-C), checked against its MD5 by the caller.
 #[derive(Clone)]
@@ -252,58 +249,23 @@ impl Objects {
                 "a KMSMasterKeyID is allowed only with aws:kms".into(),
             ));
         }
-        self.bucket(bucket).await?;
         let json = serde_json::to_string(cfg).map_err(|e| Error::Internal(e.to_string()))?;
-        self.meta.put_bucket_setting(bucket, SETTING, &json).await?;
-        self.encryption_changed(bucket);
-        Ok(())
+        self.set_setting(bucket, settings::ENCRYPTION, Some(&json))
+            .await
     }
 
-    /// A bucket's default encryption. Cached: every write without SSE headers needs it.
+    /// A bucket's default encryption (cached: every write without SSE headers needs it).
     pub async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>> {
-        self.bucket(bucket).await?;
-        let generation = {
-            let c = self
-                .encryption_cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(v) = c.1.get(bucket) {
-                return Ok(v.clone());
-            }
-            c.0
-        };
-        let value = match self.meta.get_bucket_setting(bucket, SETTING).await? {
-            Some(j) => Some(
-                serde_json::from_str::<BucketEncryption>(&j)
-                    .map_err(|e| Error::Internal(format!("stored bucket encryption: {e}")))?,
-            ),
-            None => None,
-        };
-        let mut c = self
-            .encryption_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if c.0 == generation {
-            c.1.insert(bucket.to_owned(), value.clone());
+        match self.setting(bucket, settings::ENCRYPTION).await? {
+            Some(j) => serde_json::from_str::<BucketEncryption>(&j)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("stored bucket encryption: {e}"))),
+            None => Ok(None),
         }
-        Ok(value)
     }
 
     pub async fn delete_bucket_encryption(&self, bucket: &str) -> Result<()> {
-        self.bucket(bucket).await?;
-        self.meta.delete_bucket_setting(bucket, SETTING).await?;
-        self.encryption_changed(bucket);
-        Ok(())
-    }
-
-    /// Forgets a cached encryption setting after a change (or a bucket deletion).
-    pub(crate) fn encryption_changed(&self, bucket: &str) {
-        let mut c = self
-            .encryption_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        c.0 += 1;
-        c.1.remove(bucket);
+        self.set_setting(bucket, settings::ENCRYPTION, None).await
     }
 
     /// Decides a write's encryption (request, else bucket default) and gets its keys.
@@ -468,13 +430,19 @@ impl Objects {
         now: OffsetDateTime,
     ) -> Result<(Secret, String, String)> {
         let kms = self.kms()?;
-        // Resolve first: the key's state is checked on every write, not once per bucket key.
+        let context: BTreeMap<String, String> =
+            [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into();
+        // Resolve first: the caller's right to the key and the key's state are checked on
+        // every write, not once per bucket key.
         let meta = kms
-            .describe_key(caller, key_ref)
+            .authorize_use(
+                caller,
+                key_ref,
+                coffer_kms::Op::GenerateDataKey.action(),
+                coffer_kms::Op::GenerateDataKey,
+                &context,
+            )
             .await
-            .map_err(Error::Kms)?;
-        coffer_kms::Op::GenerateDataKey
-            .check(meta.state, &meta.arn)
             .map_err(Error::Kms)?;
         let cache_key = (
             caller.account_id.clone(),
@@ -495,8 +463,6 @@ impl Objects {
                 return Ok((bk.key.clone(), bk.blob.clone(), meta.arn));
             }
         }
-        let context: BTreeMap<String, String> =
-            [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into();
         let (dk_plain, dk_blob, dk_arn) = data_key(kms, caller, &meta.arn, &context, now).await?;
         let (key, blob) = (dk_plain, dk_blob);
         self.bucket_keys
@@ -556,15 +522,17 @@ impl Objects {
                 if sse.bucket_key
                     && let Some(k) = self.cached_read_key(blob_b64)
                 {
-                    // A cached bucket key saves the unwrap, not the key-state check: a
-                    // disabled key stops reads at once.
-                    let meta = kms
-                        .describe_key(&internal, sse.kms_key_arn.as_deref().unwrap_or(""))
-                        .await
-                        .map_err(Error::Kms)?;
-                    coffer_kms::Op::Decrypt
-                        .check(meta.state, &meta.arn)
-                        .map_err(Error::Kms)?;
+                    // A cached bucket key saves the unwrap, not the checks: a disabled key,
+                    // or a caller the key policy no longer allows, stops reads at once.
+                    kms.authorize_use(
+                        &internal,
+                        sse.kms_key_arn.as_deref().unwrap_or(""),
+                        coffer_kms::Op::Decrypt.action(),
+                        coffer_kms::Op::Decrypt,
+                        &sse.context,
+                    )
+                    .await
+                    .map_err(Error::Kms)?;
                     return self.derive_from_bucket_key(&k, sse);
                 }
                 let blob = unb64(blob_b64)?;

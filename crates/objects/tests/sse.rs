@@ -25,7 +25,7 @@ struct Fixture {
 }
 
 fn caller() -> Caller {
-    Caller::client("111122223333", "req")
+    Caller::trusted("111122223333", "req")
 }
 
 fn fixture() -> &'static Fixture {

@@ -33,6 +33,8 @@ type Parsed = (u64, Arc<Vec<Document>>);
 pub struct Authorizer {
     directory: Arc<Directory>,
     cache: Mutex<HashMap<String, Parsed>>,
+    /// Parsed key policies, by their text.
+    key_policies: Mutex<HashMap<String, Arc<Document>>>,
 }
 
 impl Authorizer {
@@ -40,7 +42,34 @@ impl Authorizer {
         Self {
             directory,
             cache: Mutex::new(HashMap::new()),
+            key_policies: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A key policy, parsed once per distinct text. `None` if it does not parse (it was
+    /// validated when stored, so this means a damaged record; it grants nothing).
+    pub fn key_policy(&self, text: &str) -> Option<Arc<Document>> {
+        if let Some(d) = self
+            .key_policies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(text)
+        {
+            return Some(d.clone());
+        }
+        let d = match Document::parse(text, Kind::Resource) {
+            Ok(d) => Arc::new(d),
+            Err(e) => {
+                tracing::warn!(error = %e.0, "a stored key policy does not parse");
+                return None;
+            }
+        };
+        let mut cache = self.key_policies.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), d.clone());
+        Some(d)
     }
 
     /// The global condition keys of a request: `aws:username`, `aws:userid`,

@@ -9,13 +9,16 @@
 //! policy is primary and IAM policies count only where it delegates to the account. Invariant:
 //! evaluation is pure (no I/O, no clock: the caller supplies `aws:CurrentTime`), never panics,
 //! and adding a Deny never grants access. [`Authorizer`] is the one decision point the APIs
-//! call: it gathers the caller's identity policies and the global condition keys.
+//! call: it gathers the caller's identity policies and the global condition keys; a
+//! [`KeyGate`] carries a caller's authorization into the KMS, which asks it per key.
 
 mod authorizer;
 pub mod document;
 pub mod eval;
+mod gate;
 
 pub use authorizer::{Ask, Authorizer};
+pub use gate::{KeyGate, KeyUse, PrincipalGate};
 
 /// What authorization concluded, and why (for the audit trail and error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,10 @@ mod bucket;
 mod list;
 mod multipart;
 mod object;
+pub(crate) mod policy;
 mod sse;
 
-pub(crate) use sse::caller;
+pub(crate) use sse::caller_with;
 
 use coffer_iam::Principal;
 use s3s::dto::*;
@@ -67,6 +68,50 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> R<DeleteBucketEncryptionOutput> {
         bucket::delete_encryption(self, req).await
+    }
+
+    // --- bucket policy and public access block ---
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> R<PutBucketPolicyOutput> {
+        policy::put(self, req).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> R<GetBucketPolicyOutput> {
+        policy::get(self, req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> R<DeleteBucketPolicyOutput> {
+        policy::delete(self, req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> R<GetBucketPolicyStatusOutput> {
+        policy::status(self, req).await
+    }
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> R<PutPublicAccessBlockOutput> {
+        policy::put_public_access_block(self, req).await
+    }
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> R<GetPublicAccessBlockOutput> {
+        policy::get_public_access_block(self, req).await
+    }
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> R<DeletePublicAccessBlockOutput> {
+        policy::delete_public_access_block(self, req).await
     }
 
     // --- objects ---

@@ -15,15 +15,34 @@ use coffer_storage::{SseKind, SseRecord};
 
 use crate::S3Api;
 
-/// The KMS caller for a request: the authenticated principal's account.
-pub fn caller<T>(req: &S3Request<T>) -> S3Result<Caller> {
+/// The KMS caller for a request: the authenticated principal, calling the KMS through S3
+/// (`kms:ViaService` is `s3.REGION.amazonaws.com`), so that its key uses are decided by
+/// the key policy and its own IAM policies, as on AWS.
+pub fn caller<T>(api: &S3Api, req: &S3Request<T>) -> S3Result<Caller> {
+    caller_with(&api.authorizer, &api.objects, req)
+}
+
+/// [`caller`] for code that holds the parts rather than the [`S3Api`].
+pub fn caller_with<T>(
+    authorizer: &Arc<coffer_policy::Authorizer>,
+    objects: &coffer_objects::Objects,
+    req: &S3Request<T>,
+) -> S3Result<Caller> {
     let p = super::principal(req)?;
-    let request_id = req
-        .extensions
-        .get::<Arc<RequestContext>>()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    Ok(Caller::client(p.account.id.clone(), request_id))
+    let rc = req.extensions.get::<Arc<RequestContext>>();
+    let request_id = rc.map(|c| c.request_id.clone()).unwrap_or_default();
+    let context = authorizer.base_context(
+        p,
+        rc.is_some_and(|c| c.tls),
+        rc.and_then(|c| c.source.map(|s| s.ip())),
+    );
+    let gate = Arc::new(coffer_policy::PrincipalGate {
+        authorizer: authorizer.clone(),
+        principal: p.clone(),
+        context,
+        via_service: Some(format!("s3.{}.amazonaws.com", objects.config().region)),
+    });
+    Ok(Caller::client(p.account.id.clone(), request_id, gate))
 }
 
 fn tls<T>(req: &S3Request<T>) -> bool {

@@ -1,0 +1,141 @@
+"""Accounts (tenants): `coffer account create|list|delete` against a running server, and
+isolation between tenants: tenant B sees none of A's buckets or keys and can use none of
+A's keys, even by full ARN; a bucket policy plus a key policy granting B make cross-account
+reads work (both sides must allow, as on AWS)."""
+
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ACCESS_KEY, SECRET_KEY, Server, coffer_bin
+from test_iam import code
+
+
+@pytest.fixture(scope="module")
+def srv():
+    with tempfile.TemporaryDirectory(prefix="coffer-tenants-") as d:
+        s = Server(d).start()
+        yield s
+        s.stop()
+
+
+def account_cmd(srv, *args, access=ACCESS_KEY, secret=SECRET_KEY, check=True):
+    env = dict(os.environ, COFFER_ROOT_ACCESS_KEY_ID=access, COFFER_ROOT_SECRET_ACCESS_KEY=secret)
+    p = subprocess.run([coffer_bin(), "account", *args, "--endpoint", srv.endpoint],
+                       capture_output=True, text=True, env=env)
+    if check:
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+    return p
+
+
+class Tenant:
+    def __init__(self, srv, name):
+        self.info = account_cmd(srv, "create", name)
+        assert set(self.info) == {"AccountId", "Name", "AccessKeyId", "SecretAccessKey"}, self.info
+        assert self.info["Name"] == name and len(self.info["AccountId"]) == 12, self.info
+        self.id = self.info["AccountId"]
+        self.srv = srv
+
+    def client(self, service):
+        return self.srv.client(service, access_key=self.info["AccessKeyId"], secret_key=self.info["SecretAccessKey"])
+
+    def aws(self, *args, **kw):
+        env = {"AWS_ACCESS_KEY_ID": self.info["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": self.info["SecretAccessKey"]}
+        return self.srv.aws(*args, env=env, **kw)
+
+
+def test_accounts_are_created_listed_and_deleted_by_the_operator_only(srv):
+    t = Tenant(srv, "lifecycle")
+    ids = {a["AccountId"]: a["Name"] for a in account_cmd(srv, "list")["Accounts"]}
+    assert ids[t.id] == "lifecycle" and "default" in ids.values(), ids
+    me = t.client("sts").get_caller_identity()
+    assert me["Account"] == t.id and me["Arn"] == f"arn:aws:iam::{t.id}:root", me
+    # Names are unique; only the operator manages accounts.
+    dup = account_cmd(srv, "create", "LIFECYCLE", check=False)
+    assert dup.returncode != 0 and "EntityAlreadyExists" in dup.stderr, dup.stderr
+    p = account_cmd(srv, "create", "sneaky", access=t.info["AccessKeyId"], secret=t.info["SecretAccessKey"], check=False)
+    assert p.returncode != 0 and "AccessDenied" in p.stderr, p.stderr
+    p = account_cmd(srv, "create", "wrong-secret", secret="x" * 40, check=False)
+    assert p.returncode != 0 and "SignatureDoesNotMatch" in p.stderr, p.stderr
+    # An account that owns a bucket cannot be deleted; once empty it can, and its keys die.
+    t.client("s3").create_bucket(Bucket="lifecycle-bucket")
+    p = account_cmd(srv, "delete", t.id, check=False)
+    assert p.returncode != 0 and "DeleteConflict" in p.stderr, p.stderr
+    t.client("s3").delete_bucket(Bucket="lifecycle-bucket")
+    account_cmd(srv, "delete", t.id)
+    assert t.id not in {a["AccountId"] for a in account_cmd(srv, "list")["Accounts"]}
+    assert code(t.client("s3").list_buckets) == (403, "InvalidAccessKeyId")
+    default_id = srv.client("sts").get_caller_identity()["Account"]
+    p = account_cmd(srv, "delete", default_id, check=False)
+    assert p.returncode != 0 and "DeleteConflict" in p.stderr, p.stderr
+
+
+def test_tenants_are_isolated_and_cross_account_access_needs_both_policies(srv):
+    a, b = Tenant(srv, "tenant-a"), Tenant(srv, "tenant-b")
+    a_s3, a_kms = a.client("s3"), a.client("kms")
+    b_s3, b_kms = b.client("s3"), b.client("kms")
+
+    key = a_kms.create_key(Description="A's key")["KeyMetadata"]
+    a_kms.create_alias(AliasName="alias/a-key", TargetKeyId=key["KeyId"])
+    a_s3.create_bucket(Bucket="a-private")
+    a_s3.put_object(Bucket="a-private", Key="secret.txt", Body=b"A's data", ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=key["Arn"])
+    blob = a_kms.encrypt(KeyId=key["Arn"], Plaintext=b"A's secret")["CiphertextBlob"]
+
+    # B lists none of A's buckets or keys (nor does the operator's own account).
+    assert [x["Name"] for x in b_s3.list_buckets()["Buckets"]] == []
+    assert "a-private" not in [x["Name"] for x in srv.client("s3").list_buckets()["Buckets"]]
+    assert key["KeyId"] not in [k["KeyId"] for k in b_kms.list_keys()["Keys"]]
+    assert "alias/a-key" not in [x["AliasName"] for x in b_kms.list_aliases()["Aliases"]]
+    # B reads nothing of A's, by name or by full ARN.
+    assert code(b_s3.get_object, Bucket="a-private", Key="secret.txt") == (403, "AccessDenied")
+    assert code(b_s3.list_objects_v2, Bucket="a-private") == (403, "AccessDenied")
+    assert code(b_s3.put_object, Bucket="a-private", Key="x", Body=b"x") == (403, "AccessDenied")
+    assert code(b_s3.create_bucket, Bucket="a-private") == (409, "BucketAlreadyExists")
+    assert code(b_kms.describe_key, KeyId=key["KeyId"]) == (400, "NotFoundException")
+    assert code(b_kms.describe_key, KeyId=key["Arn"]) == (400, "AccessDeniedException")
+    assert code(b_kms.encrypt, KeyId=key["Arn"], Plaintext=b"x") == (400, "AccessDeniedException")
+    assert code(b_kms.generate_data_key, KeyId=key["Arn"], KeySpec="AES_256") == (400, "AccessDeniedException")
+    assert code(b_kms.decrypt, CiphertextBlob=blob) == (400, "AccessDeniedException")
+    assert code(b_kms.disable_key, KeyId=key["Arn"]) == (400, "NotFoundException")
+    assert code(b_kms.schedule_key_deletion, KeyId=key["Arn"]) == (400, "NotFoundException")
+    p = b.aws("kms", "decrypt", "--ciphertext-blob", "fileb:///dev/stdin", input=blob, check=False)
+    assert p.returncode != 0 and b"AccessDeniedException" in p.stderr, p.stderr
+    # B's own SSE-KMS writes may not use A's key either.
+    b_s3.create_bucket(Bucket="b-own")
+    assert code(b_s3.put_object, Bucket="b-own", Key="k", Body=b"x", ServerSideEncryption="aws:kms",
+                SSEKMSKeyId=key["Arn"]) == (403, "AccessDenied")
+
+    # A grants B read on the bucket: S3 lets B in, but the key policy still says no.
+    a_s3.put_bucket_policy(Bucket="a-private", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "B reads", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::a-private/*"}]}))
+    assert code(b_s3.get_object, Bucket="a-private", Key="secret.txt") == (403, "AccessDenied")
+    assert code(b_s3.list_objects_v2, Bucket="a-private") == (403, "AccessDenied")
+    # A's key policy grants B's account decrypt: now the cross-account read works.
+    policy = json.loads(a_kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    policy["Statement"].append({"Sid": "B decrypts via S3", "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"}, "Action": "kms:Decrypt",
+                                "Resource": "*"})
+    a_kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    assert b_s3.get_object(Bucket="a-private", Key="secret.txt")["Body"].read() == b"A's data"
+    p = b.aws("s3", "cp", "s3://a-private/secret.txt", "-")
+    assert p.stdout == "A's data"
+    assert b_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"A's secret"
+    # Only what was granted: B still cannot encrypt with the key or write the bucket.
+    assert code(b_kms.encrypt, KeyId=key["Arn"], Plaintext=b"x") == (400, "AccessDeniedException")
+    assert code(b_s3.put_object, Bucket="a-private", Key="x", Body=b"x") == (403, "AccessDenied")
+    # A user of B needs B's own IAM policy too (both sides must allow).
+    b_iam = b.client("iam")
+    b_iam.create_user(UserName="bob")
+    k = b_iam.create_access_key(UserName="bob")["AccessKey"]
+    bob_s3 = srv.client("s3", access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"])
+    assert code(bob_s3.get_object, Bucket="a-private", Key="secret.txt") == (403, "AccessDenied")
+    b_iam.put_user_policy(UserName="bob", PolicyName="read-a", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"],
+                                                "Resource": "*"}]}))
+    assert bob_s3.get_object(Bucket="a-private", Key="secret.txt")["Body"].read() == b"A's data"
