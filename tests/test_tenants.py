@@ -139,3 +139,36 @@ def test_tenants_are_isolated_and_cross_account_access_needs_both_policies(srv):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"],
                                                 "Resource": "*"}]}))
     assert bob_s3.get_object(Bucket="a-private", Key="secret.txt")["Body"].read() == b"A's data"
+
+
+def test_a_role_can_be_assumed_across_accounts_when_both_sides_allow(srv):
+    a, b = Tenant(srv, "role-owner"), Tenant(srv, "role-user")
+    a_s3, a_iam = a.client("s3"), a.client("iam")
+    a_s3.create_bucket(Bucket="role-owner-data")
+    a_s3.put_object(Bucket="role-owner-data", Key="k", Body=b"shared via role")
+    role_arn = a_iam.create_role(RoleName="partner", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    a_iam.put_role_policy(RoleName="partner", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                "Resource": "arn:aws:s3:::role-owner-data/*"}]}))
+    # A third account the trust policy does not name is refused.
+    c = Tenant(srv, "role-stranger")
+    assert code(c.client("sts").assume_role, RoleArn=role_arn, RoleSessionName="x1") == (403, "AccessDenied")
+    # B's user needs B's own permission too (both sides must allow across accounts).
+    b_iam = b.client("iam")
+    b_iam.create_user(UserName="worker")
+    k = b_iam.create_access_key(UserName="worker")["AccessKey"]
+    worker_sts = srv.client("sts", access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"])
+    assert code(worker_sts.assume_role, RoleArn=role_arn, RoleSessionName="w1") == (403, "AccessDenied")
+    b_iam.put_user_policy(UserName="worker", PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}))
+    cred = worker_sts.assume_role(RoleArn=role_arn, RoleSessionName="w1")["Credentials"]
+    import boto3
+    s = boto3.client("s3", endpoint_url=srv.endpoint, region_name="us-east-1",
+                     aws_access_key_id=cred["AccessKeyId"], aws_secret_access_key=cred["SecretAccessKey"],
+                     aws_session_token=cred["SessionToken"])
+    assert s.get_object(Bucket="role-owner-data", Key="k")["Body"].read() == b"shared via role"
+    # The session acts as A's role: it sees A's buckets, none of B's.
+    b.client("s3").create_bucket(Bucket="role-user-own")
+    assert code(s.head_bucket, Bucket="role-user-own")[0] == 403

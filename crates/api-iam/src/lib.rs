@@ -5,6 +5,8 @@
 //! are validated by its grammar before they are stored. API boundary: this crate only
 //! translates; identities live in `coffer-iam`, decisions in `coffer-policy`.
 
+mod entities;
+mod simulate;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -236,7 +238,7 @@ impl IamApi {
         };
         let (caller, signed_for) = match self.auth.authenticate(&received, &["iam", "sts"], now) {
             Ok(x) => x,
-            Err(Failure::UnknownKey) => {
+            Err(Failure::UnknownKey | Failure::BadToken) => {
                 return Err(fail(
                     "InvalidClientTokenId",
                     403,
@@ -270,12 +272,13 @@ impl IamApi {
         if *service == "sts" {
             return match action.as_str() {
                 // GetCallerIdentity needs no permission, as on AWS.
+                "AssumeRole" => self.assume_role(&call, cx).await,
                 "GetCallerIdentity" => Ok(response(
                     "sts",
                     "GetCallerIdentity",
                     &Xml::new()
                         .text("Arn", &caller.arn())
-                        .text("UserId", caller.user_id())
+                        .text("UserId", &caller.user_id())
                         .text("Account", &caller.account.id)
                         .done(),
                     call.request_id,
@@ -376,11 +379,35 @@ impl IamApi {
         })
     }
 
-    /// `iam:ACTION` on the user the call is about (or the caller's account).
+    /// `iam:ACTION` on the entity the call is about: the named policy, group or role, else
+    /// the user (or the caller's account); `*` for the account-wide listings.
     fn check(&self, call: &Call<'_>, operation: &str) -> Result<(), Fail> {
-        let resource = match call.user_or_self() {
-            Some(u) => format!("arn:aws:iam::{}:user/{u}", call.account()),
-            None => format!("arn:aws:iam::{}:root", call.account()),
+        let acct = call.account();
+        let resource = match operation {
+            "GetPolicy"
+            | "GetPolicyVersion"
+            | "DeletePolicy"
+            | "CreatePolicyVersion"
+            | "ListPolicyVersions" => call.need("PolicyArn")?.to_owned(),
+            "CreatePolicy" => format!(
+                "arn:aws:iam::{acct}:policy{}{}",
+                call.get("Path").unwrap_or("/"),
+                call.need("PolicyName")?
+            ),
+            "SimulatePrincipalPolicy" => call.need("PolicySourceArn")?.to_owned(),
+            "ListPolicies" | "ListGroups" | "ListRoles" | "SimulateCustomPolicy" => "*".to_owned(),
+            op if op != "ListGroupsForUser" && call.get("GroupName").is_some() => format!(
+                "arn:aws:iam::{acct}:group/{}",
+                call.get("GroupName").unwrap_or_default()
+            ),
+            _ if call.get("RoleName").is_some() => format!(
+                "arn:aws:iam::{acct}:role/{}",
+                call.get("RoleName").unwrap_or_default()
+            ),
+            _ => match call.user_or_self() {
+                Some(u) => format!("arn:aws:iam::{acct}:user/{u}"),
+                None => format!("arn:aws:iam::{acct}:root"),
+            },
         };
         let action = format!("iam:{operation}");
         match self.authorizer.check(&coffer_policy::Ask {
@@ -517,14 +544,92 @@ impl IamApi {
                     .await?;
                 String::new()
             }
-            other => {
-                return Err(fail(
-                    "InvalidAction",
-                    400,
-                    format!("Could not find operation {other} for version 2010-05-08"),
-                ));
+            "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
+                simulate::run(d, call, operation)?
             }
+            other => match entities::dispatch(d, call, other).await? {
+                Some(x) => x,
+                None => {
+                    return Err(fail(
+                        "InvalidAction",
+                        400,
+                        format!("Could not find operation {other} for version 2010-05-08"),
+                    ));
+                }
+            },
         })
+    }
+
+    /// STS AssumeRole: the caller needs `sts:AssumeRole` on the role from the trust policy
+    /// (and, across accounts or where the trust policy names only the account, from its
+    /// own identity policies too), decided by the one engine.
+    async fn assume_role(&self, call: &Call<'_>, cx: &RequestContext) -> Result<String, Fail> {
+        let arn = call.need("RoleArn")?;
+        let session = call.need("RoleSessionName")?;
+        let denied = || {
+            fail(
+                "AccessDenied",
+                403,
+                format!(
+                    "User: {} is not authorized to perform: sts:AssumeRole on resource: {arn}",
+                    call.caller.arn()
+                ),
+            )
+        };
+        let role = self.directory.role_by_arn(arn).ok_or_else(denied)?;
+        let trust = Document::parse(&role.trust_policy, Kind::Resource).map_err(|e| {
+            tracing::error!(role = %arn, error = %e.0, "a stored trust policy does not parse");
+            denied()
+        })?;
+        let mut context =
+            self.authorizer
+                .base_context(call.caller, cx.tls, cx.source.map(|s| s.ip()));
+        context.set_one("sts:RoleSessionName", session);
+        if let Some(x) = call.get("ExternalId") {
+            context.set_one("sts:ExternalId", x);
+        }
+        let decision = self.authorizer.check(&coffer_policy::Ask {
+            principal: call.caller,
+            action: "sts:AssumeRole",
+            resource: arn,
+            resource_account: Some(&role.account_id),
+            resource_policy: Some(&trust),
+            context,
+        });
+        if decision != Decision::Allow {
+            return Err(denied());
+        }
+        let duration =
+            match call.get("DurationSeconds") {
+                Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                    fail("ValidationError", 400, "DurationSeconds must be a number")
+                })?),
+                None => None,
+            };
+        let s = self.directory.assume_role(&role, session, duration).await?;
+        Ok(response(
+            "sts",
+            "AssumeRole",
+            &Xml::new()
+                .raw(
+                    "Credentials",
+                    &Xml::new()
+                        .text("AccessKeyId", &s.access_key_id)
+                        .text("SecretAccessKey", s.secret.expose())
+                        .text("SessionToken", s.token.expose())
+                        .text("Expiration", &iso(s.expires))
+                        .done(),
+                )
+                .raw(
+                    "AssumedRoleUser",
+                    &Xml::new()
+                        .text("AssumedRoleId", &s.assumed_role_id)
+                        .text("Arn", &s.arn)
+                        .done(),
+                )
+                .done(),
+            call.request_id,
+        ))
     }
 }
 

@@ -128,20 +128,138 @@ pub fn operation_name(action: &str) -> &'static str {
 }
 
 const OPERATIONS: &[&str] = &[
+    "AddUserToGroup",
+    "AssumeRole",
+    "AttachGroupPolicy",
+    "AttachRolePolicy",
+    "AttachUserPolicy",
     "CreateAccessKey",
     "CreateAccount",
-    "DeleteAccount",
-    "ListAccounts",
+    "CreateGroup",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "CreateRole",
     "CreateUser",
     "DeleteAccessKey",
+    "DeleteAccount",
+    "DeleteGroup",
+    "DeleteGroupPolicy",
+    "DeletePolicy",
+    "DeleteRole",
+    "DeleteRolePolicy",
     "DeleteUser",
     "DeleteUserPolicy",
+    "DetachGroupPolicy",
+    "DetachRolePolicy",
+    "DetachUserPolicy",
     "GetCallerIdentity",
+    "GetGroup",
+    "GetGroupPolicy",
+    "GetPolicy",
+    "GetPolicyVersion",
+    "GetRole",
+    "GetRolePolicy",
     "GetUser",
     "GetUserPolicy",
     "ListAccessKeys",
+    "ListAccounts",
+    "ListAttachedGroupPolicies",
+    "ListAttachedRolePolicies",
+    "ListAttachedUserPolicies",
+    "ListGroupPolicies",
+    "ListGroups",
+    "ListGroupsForUser",
+    "ListPolicies",
+    "ListPolicyVersions",
+    "ListRolePolicies",
+    "ListRoles",
     "ListUserPolicies",
     "ListUsers",
+    "PutGroupPolicy",
+    "PutRolePolicy",
     "PutUserPolicy",
+    "RemoveUserFromGroup",
+    "SimulateCustomPolicy",
+    "SimulatePrincipalPolicy",
     "UpdateAccessKey",
+    "UpdateAssumeRolePolicy",
 ];
+
+pub fn policy(p: &coffer_iam::PolicyInfo) -> String {
+    let mut x = Xml::new()
+        .text("PolicyName", &p.name)
+        .text("PolicyId", &p.policy_id)
+        .text("Arn", &p.arn)
+        .text("Path", &p.path)
+        .text("DefaultVersionId", &p.default_version)
+        .text("AttachmentCount", &p.attachment_count.to_string())
+        .text("PermissionsBoundaryUsageCount", "0")
+        .text("IsAttachable", "true");
+    if let Some(d) = &p.description {
+        x = x.text("Description", d);
+    }
+    x.text("CreateDate", &iso(p.created))
+        .text("UpdateDate", &iso(p.updated))
+        .done()
+}
+
+pub fn policy_version(v: &coffer_iam::PolicyVersion) -> String {
+    Xml::new()
+        .text("Document", &url_encode(&v.document))
+        .text("VersionId", &v.version_id)
+        .text(
+            "IsDefaultVersion",
+            if v.is_default { "true" } else { "false" },
+        )
+        .text("CreateDate", &iso(v.created))
+        .done()
+}
+
+pub fn group(g: &coffer_iam::GroupInfo) -> String {
+    Xml::new()
+        .text("Path", &g.path)
+        .text("GroupName", &g.name)
+        .text("GroupId", &g.group_id)
+        .text("Arn", &g.arn)
+        .text("CreateDate", &iso(g.created))
+        .done()
+}
+
+pub fn role(r: &coffer_iam::RoleInfo) -> String {
+    let mut x = Xml::new()
+        .text("Path", &r.path)
+        .text("RoleName", &r.name)
+        .text("RoleId", &r.role_id)
+        .text("Arn", &r.arn)
+        .text("CreateDate", &iso(r.created))
+        .text("AssumeRolePolicyDocument", &url_encode(&r.trust_policy));
+    if let Some(d) = &r.description {
+        x = x.text("Description", d);
+    }
+    x.text("MaxSessionDuration", &r.max_session_secs.to_string())
+        .done()
+}
+
+pub fn attached(list: &[coffer_iam::Attached]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|(name, arn)| {
+            Xml::new()
+                .text("PolicyName", name)
+                .text("PolicyArn", arn)
+                .done()
+        })
+        .collect();
+    Xml::new()
+        .raw("AttachedPolicies", &member_list(&items))
+        .text("IsTruncated", "false")
+        .done()
+}
+
+pub fn names(list: &[String]) -> String {
+    let items: Vec<String> = list.iter().map(|n| escape(n)).collect();
+    Xml::new()
+        .raw("PolicyNames", &member_list(&items))
+        .text("IsTruncated", "false")
+        .done()
+}

@@ -36,7 +36,7 @@ impl Authenticator {
         };
         match self.inner.authenticate(&received, &["kms"], now) {
             Ok((p, _)) => Ok(p),
-            Err(Failure::UnknownKey) => Err(WireError::new(
+            Err(Failure::UnknownKey | Failure::BadToken) => Err(WireError::new(
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
             )),

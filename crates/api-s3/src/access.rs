@@ -115,6 +115,23 @@ impl Access {
         let Some(p) = principal else {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
+        let token = r
+            .headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                form_urlencoded(r.query.unwrap_or(""))
+                    .into_iter()
+                    .find(|(k, _)| k == "X-Amz-Security-Token")
+                    .map(|(_, v)| v)
+            });
+        if !p.session_token_matches(token.as_deref()) {
+            return Err(s3_error!(
+                InvalidToken,
+                "The provided token is malformed or otherwise invalid."
+            ));
+        }
         let owner = match bucket {
             // CreateBucket asks to create a bucket of the caller's own account; if the name
             // is taken, the operation says so (BucketAlreadyExists), as on AWS.

@@ -24,6 +24,8 @@ pub enum Failure {
     /// The access key id is unknown (or inactive).
     UnknownKey,
     Signature(Refusal),
+    /// Temporary credentials without their session token, or with another one.
+    BadToken,
 }
 
 pub struct Authenticator {
@@ -82,6 +84,14 @@ impl Authenticator {
         };
         coffer_sigv4::verify(received, &auth, &key, service, now, MAX_SKEW)
             .map_err(Failure::Signature)?;
+        let token = received
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token"))
+            .map(|(_, v)| v.as_str());
+        if !principal.session_token_matches(token) {
+            return Err(Failure::BadToken);
+        }
         Ok((principal, service.to_owned()))
     }
 }

@@ -15,7 +15,10 @@ mod directory;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use directory::{AccessKeyInfo, AccountInfo, Directory, Error as IamError, UserInfo};
+pub use directory::{
+    AccessKeyInfo, AccountInfo, Attached, Attachee, Directory, Error as IamError, GroupInfo,
+    IssuedSession, PolicyInfo, PolicyVersion, RoleInfo, UserInfo,
+};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -37,6 +40,14 @@ pub enum PrincipalKind {
     Root,
     /// An IAM user of the account.
     User { name: String, id: String },
+    /// A role session (temporary credentials from STS AssumeRole).
+    AssumedRole {
+        role: String,
+        role_id: String,
+        session: String,
+        /// Hex SHA-256 of the session token the request must carry.
+        token_sha256: String,
+    },
 }
 
 /// An authenticated caller.
@@ -55,6 +66,37 @@ impl Principal {
             PrincipalKind::User { name, .. } => {
                 format!("arn:aws:iam::{}:user/{name}", self.account.id)
             }
+            PrincipalKind::AssumedRole { role, session, .. } => {
+                format!(
+                    "arn:aws:sts::{}:assumed-role/{role}/{session}",
+                    self.account.id
+                )
+            }
+        }
+    }
+
+    /// Whether a request's session token (`X-Amz-Security-Token`) fits these credentials:
+    /// role sessions need theirs; long-term keys ignore one, as AWS does not require it.
+    pub fn session_token_matches(&self, token: Option<&str>) -> bool {
+        match &self.kind {
+            PrincipalKind::AssumedRole { token_sha256, .. } => token.is_some_and(|t| {
+                let digest: String = coffer_crypto::sha256(t.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                coffer_crypto::equal(digest.as_bytes(), token_sha256.as_bytes())
+            }),
+            _ => true,
+        }
+    }
+
+    /// The role behind a role session: `arn:aws:iam::ACCOUNT:role/NAME` (path omitted).
+    pub fn role_arn(&self) -> Option<String> {
+        match &self.kind {
+            PrincipalKind::AssumedRole { role, .. } => {
+                Some(format!("arn:aws:iam::{}:role/{role}", self.account.id))
+            }
+            _ => None,
         }
     }
 
@@ -66,15 +108,19 @@ impl Principal {
     pub fn user_name(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::User { name, .. } => Some(name),
-            PrincipalKind::Root => None,
+            PrincipalKind::Root | PrincipalKind::AssumedRole { .. } => None,
         }
     }
 
-    /// `aws:userid`: the account id for root, the user's unique id for users.
-    pub fn user_id(&self) -> &str {
+    /// `aws:userid`: the account id for root, the user's unique id for users,
+    /// `ROLEID:SESSION` for role sessions.
+    pub fn user_id(&self) -> String {
         match &self.kind {
-            PrincipalKind::User { id, .. } => id,
-            PrincipalKind::Root => &self.account.id,
+            PrincipalKind::User { id, .. } => id.clone(),
+            PrincipalKind::Root => self.account.id.clone(),
+            PrincipalKind::AssumedRole {
+                role_id, session, ..
+            } => format!("{role_id}:{session}"),
         }
     }
 }

@@ -82,10 +82,15 @@ impl Authorizer {
         }
         c.set_one("aws:userid", p.user_id());
         c.set_one("aws:PrincipalAccount", p.account.id.clone());
-        c.set_one("aws:PrincipalArn", p.arn());
+        // For a role session, aws:PrincipalArn is the role's ARN (as on AWS).
+        c.set_one("aws:PrincipalArn", p.role_arn().unwrap_or_else(|| p.arn()));
         c.set_one(
             "aws:PrincipalType",
-            if p.is_root() { "Account" } else { "User" },
+            match p.kind {
+                coffer_iam::PrincipalKind::Root => "Account",
+                coffer_iam::PrincipalKind::User { .. } => "User",
+                coffer_iam::PrincipalKind::AssumedRole { .. } => "AssumedRole",
+            },
         );
         c.set_one("aws:SecureTransport", secure.to_string());
         if let Some(ip) = source_ip {

@@ -8,7 +8,7 @@
 //! `coffer-policy` parses and evaluates them, and [`Directory::generation`] tells its cache
 //! when anything changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -60,7 +60,13 @@ fn record(account: &str, kind: &str, name: &str, doc: &impl Serialize) -> Result
 }
 
 /// Times in stored documents: Unix milliseconds.
-mod unix_ms {
+mod managed;
+mod roles;
+
+pub use managed::{Attached, Attachee, GroupInfo, PolicyInfo, PolicyVersion};
+pub use roles::{IssuedSession, RoleInfo};
+
+pub(crate) mod unix_ms {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::OffsetDateTime;
 
@@ -93,6 +99,9 @@ struct UserDoc {
     /// Inline policies: name → document text.
     #[serde(default)]
     policies: BTreeMap<String, String>,
+    /// Attached managed policies, by ARN.
+    #[serde(default)]
+    attached: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +130,12 @@ struct State {
     accounts: BTreeMap<String, AccountDoc>,
     users: BTreeMap<(String, String), UserDoc>,
     keys: HashMap<String, KeyEntry>,
+    /// Customer managed policies by (account, name).
+    policies: BTreeMap<(String, String), managed::PolicyDoc>,
+    groups: BTreeMap<(String, String), managed::GroupDoc>,
+    roles: BTreeMap<(String, String), roles::RoleDoc>,
+    /// Temporary credentials by access key id.
+    sessions: HashMap<String, roles::SessionEntry>,
 }
 
 /// A user as IAM describes it.
@@ -198,6 +213,8 @@ impl Directory {
         operator: Principal,
     ) -> Result<Self> {
         let mut state = State::default();
+        let now = OffsetDateTime::now_utc();
+        let mut expired = Vec::new();
         for r in store.iam_all().await.map_err(internal)? {
             match r.kind.as_str() {
                 KIND_ACCOUNT => {
@@ -208,6 +225,34 @@ impl Directory {
                 }
                 KIND_USER => {
                     state.users.insert(
+                        (r.account_id.clone(), r.name.clone()),
+                        serde_json::from_str(&r.doc).map_err(internal)?,
+                    );
+                }
+                managed::KIND_POLICY => {
+                    state.policies.insert(
+                        (r.account_id.clone(), r.name.clone()),
+                        serde_json::from_str(&r.doc).map_err(internal)?,
+                    );
+                }
+                roles::KIND_ROLE => {
+                    state.roles.insert(
+                        (r.account_id.clone(), r.name.clone()),
+                        serde_json::from_str(&r.doc).map_err(internal)?,
+                    );
+                }
+                roles::KIND_SESSION => {
+                    match roles::load_session(root.as_ref(), &r.account_id, &r.name, &r.doc, now)? {
+                        Some(e) => {
+                            state.sessions.insert(r.name.clone(), e);
+                        }
+                        None => {
+                            expired.push((r.account_id.clone(), r.kind.clone(), r.name.clone()))
+                        }
+                    }
+                }
+                managed::KIND_GROUP => {
+                    state.groups.insert(
                         (r.account_id.clone(), r.name.clone()),
                         serde_json::from_str(&r.doc).map_err(internal)?,
                     );
@@ -235,6 +280,9 @@ impl Directory {
                 }
                 _ => {}
             }
+        }
+        if !expired.is_empty() {
+            store.iam_delete(&expired).await.map_err(internal)?;
         }
         state.accounts.insert(
             operator.account.id.clone(),
@@ -313,6 +361,7 @@ impl Directory {
             path,
             created: OffsetDateTime::now_utc(),
             policies: BTreeMap::new(),
+            attached: BTreeSet::new(),
         };
         self.store
             .iam_create(&record(account, KIND_USER, name, &doc)?)
@@ -366,6 +415,20 @@ impl Directory {
             if !u.policies.is_empty() {
                 return Err(Error::DeleteConflict(
                     "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
+            if !u.attached.is_empty() {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must detach all policies first.".into(),
+                ));
+            }
+            if st
+                .groups
+                .iter()
+                .any(|((a, _), g)| a == account && g.members.contains(name))
+            {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must remove users from group first.".into(),
                 ));
             }
             if st
@@ -450,16 +513,63 @@ impl Directory {
         self.save_user(account, user, u).await
     }
 
-    /// The identity policies (text) that apply to a principal: none for root.
+    /// The identity policies (text) that apply to a principal: none for root; for a user
+    /// its inline and attached policies and those of its groups.
     pub fn identity_policies(&self, p: &Principal) -> Vec<String> {
+        let st = self.read();
+        let acct = &p.account.id;
         match &p.kind {
             PrincipalKind::Root => Vec::new(),
-            PrincipalKind::User { name, .. } => self
-                .read()
-                .users
-                .get(&(p.account.id.clone(), name.clone()))
-                .map(|u| u.policies.values().cloned().collect())
-                .unwrap_or_default(),
+            PrincipalKind::User { name, .. } => {
+                let Some(u) = st.users.get(&(acct.clone(), name.clone())) else {
+                    return Vec::new();
+                };
+                let mut out: Vec<String> = u.policies.values().cloned().collect();
+                out.extend(managed::documents(&st, acct, &u.attached));
+                for ((a, _), g) in &st.groups {
+                    if a == acct && g.members.contains(name) {
+                        out.extend(g.policies.values().cloned());
+                        out.extend(managed::documents(&st, acct, &g.attached));
+                    }
+                }
+                out
+            }
+            PrincipalKind::AssumedRole { role, .. } => roles::role_policies(&st, acct, role),
+        }
+    }
+
+    /// The identity policies of the user, group or role an ARN of `account` names (what
+    /// the policy simulator evaluates); `None` if there is no such entity.
+    pub fn policies_of(&self, account: &str, arn: &str) -> Option<Vec<String>> {
+        let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:"))?;
+        let (kind, path_name) = rest.split_once('/')?;
+        let name = path_name.rsplit('/').next()?;
+        let st = self.read();
+        match kind {
+            "user" => {
+                st.users.get(&(account.to_owned(), name.to_owned()))?;
+                drop(st);
+                let p = Principal {
+                    account: self.account(account)?,
+                    kind: PrincipalKind::User {
+                        name: name.to_owned(),
+                        id: String::new(),
+                    },
+                    access_key_id: String::new(),
+                };
+                Some(self.identity_policies(&p))
+            }
+            "group" => {
+                let g = st.groups.get(&(account.to_owned(), name.to_owned()))?;
+                let mut out: Vec<String> = g.policies.values().cloned().collect();
+                out.extend(managed::documents(&st, account, &g.attached));
+                Some(out)
+            }
+            "role" => {
+                st.roles.get(&(account.to_owned(), name.to_owned()))?;
+                Some(roles::role_policies(&st, account, name))
+            }
+            _ => None,
         }
     }
 
@@ -723,6 +833,44 @@ impl Directory {
                     .filter(|(_, k)| k.account == id)
                     .map(|(k, _)| (id.to_owned(), KIND_KEY.to_owned(), k.clone())),
             );
+            let named = |kind: &str, names: Vec<&String>| {
+                names
+                    .into_iter()
+                    .map(|n| (id.to_owned(), kind.to_owned(), n.clone()))
+                    .collect::<Vec<_>>()
+            };
+            d.extend(named(
+                managed::KIND_POLICY,
+                st.policies
+                    .keys()
+                    .filter(|(a, _)| a == id)
+                    .map(|(_, n)| n)
+                    .collect(),
+            ));
+            d.extend(named(
+                managed::KIND_GROUP,
+                st.groups
+                    .keys()
+                    .filter(|(a, _)| a == id)
+                    .map(|(_, n)| n)
+                    .collect(),
+            ));
+            d.extend(named(
+                roles::KIND_ROLE,
+                st.roles
+                    .keys()
+                    .filter(|(a, _)| a == id)
+                    .map(|(_, n)| n)
+                    .collect(),
+            ));
+            d.extend(named(
+                roles::KIND_SESSION,
+                st.sessions
+                    .iter()
+                    .filter(|(_, s)| s.account == id)
+                    .map(|(k, _)| k)
+                    .collect(),
+            ));
             d
         };
         doomed.push((id.to_owned(), KIND_ACCOUNT.to_owned(), id.to_owned()));
@@ -730,6 +878,10 @@ impl Directory {
         let mut st = self.write();
         st.users.retain(|(a, _), _| a != id);
         st.keys.retain(|_, k| k.account != id);
+        st.policies.retain(|(a, _), _| a != id);
+        st.groups.retain(|(a, _), _| a != id);
+        st.roles.retain(|(a, _), _| a != id);
+        st.sessions.retain(|_, s| s.account != id);
         st.accounts.remove(id);
         Ok(())
     }
@@ -745,6 +897,30 @@ impl Credentials for Directory {
             return Some(self.operator.clone());
         }
         let st = self.read();
+        if let Some(s) = st.sessions.get(access_key_id) {
+            if s.expires <= OffsetDateTime::now_utc() {
+                return None;
+            }
+            let a = st.accounts.get(&s.account)?;
+            let r = st.roles.get(&(s.account.clone(), s.role.clone()))?;
+            return Some((
+                s.secret.clone(),
+                Principal {
+                    account: Account {
+                        id: s.account.clone(),
+                        name: a.name.clone(),
+                        canonical_id: a.canonical_id.clone(),
+                    },
+                    kind: PrincipalKind::AssumedRole {
+                        role: s.role.clone(),
+                        role_id: roles::role_id(r).to_owned(),
+                        session: s.session.clone(),
+                        token_sha256: s.token_sha256.clone(),
+                    },
+                    access_key_id: access_key_id.to_owned(),
+                },
+            ));
+        }
         let k = st.keys.get(access_key_id)?;
         if k.status != "Active" {
             return None;
@@ -871,5 +1047,38 @@ mod tests {
             d.create_access_key(acct, Some("nobody")).await,
             Err(Error::NoSuchEntity(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn role_sessions_survive_a_reload_and_carry_a_token_check() {
+        let store = MemoryIam::new();
+        let d = open(&store).await;
+        let acct = "111111111111";
+        let role = d
+            .create_role(acct, "r", None, "{}", None, None)
+            .await
+            .expect("role");
+        let s = d
+            .assume_role(&role, "sess", Some(900))
+            .await
+            .expect("assume");
+        for r in store.iam_all().await.expect("all") {
+            assert!(!r.doc.contains(s.secret.expose()), "{}", r.doc);
+            assert!(!r.doc.contains(s.token.expose()), "{}", r.doc);
+        }
+        let d2 = open(&store).await;
+        let (secret, p) = d2.lookup(&s.access_key_id).expect("session after reload");
+        assert_eq!(secret, s.secret);
+        assert_eq!(p.arn(), "arn:aws:sts::111111111111:assumed-role/r/sess");
+        assert!(p.session_token_matches(Some(s.token.expose())));
+        assert!(!p.session_token_matches(None));
+        assert!(!p.session_token_matches(Some("wrong")));
+        assert!(matches!(
+            d2.assume_role(&role, "sess", Some(899)).await,
+            Err(Error::Invalid(_))
+        ));
+        d2.delete_role(acct, "r").await.expect("delete");
+        assert!(d2.lookup(&s.access_key_id).is_none());
+        assert!(open(&store).await.lookup(&s.access_key_id).is_none());
     }
 }

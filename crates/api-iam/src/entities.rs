@@ -1,0 +1,287 @@
+//! IAM operations on managed policies, groups and roles. Policy documents are validated by
+//! the policy grammar before they are stored: permission policies as identity policies,
+//! trust policies as resource policies.
+
+use coffer_iam::{Attachee, Directory};
+use coffer_policy::document::{Document, Kind};
+
+use crate::wire::{self, Xml, member_list};
+use crate::{Call, Fail, fail};
+
+fn identity_doc(doc: &str) -> Result<(), Fail> {
+    Document::parse(doc, Kind::Identity)
+        .map(|_| ())
+        .map_err(|e| fail("MalformedPolicyDocument", 400, e.0))
+}
+
+fn trust_doc(doc: &str) -> Result<(), Fail> {
+    Document::parse(doc, Kind::Resource)
+        .map(|_| ())
+        .map_err(|e| fail("MalformedPolicyDocument", 400, e.0))
+}
+
+fn truncated(name: &str, items: &[String]) -> String {
+    Xml::new()
+        .raw(name, &member_list(items))
+        .text("IsTruncated", "false")
+        .done()
+}
+
+/// Serves one of this module's operations; `Ok(None)` if `operation` is not one of them.
+pub(crate) async fn dispatch(
+    d: &Directory,
+    call: &Call<'_>,
+    operation: &str,
+) -> Result<Option<String>, Fail> {
+    let acct = call.account();
+    Ok(Some(match operation {
+        // --- managed policies ---
+        "CreatePolicy" => {
+            let doc = call.need("PolicyDocument")?;
+            identity_doc(doc)?;
+            let p = d
+                .create_policy(
+                    acct,
+                    call.need("PolicyName")?,
+                    call.get("Path"),
+                    doc,
+                    call.get("Description"),
+                )
+                .await?;
+            Xml::new().raw("Policy", &wire::policy(&p)).done()
+        }
+        "GetPolicy" => {
+            let p = d.get_policy(acct, call.need("PolicyArn")?)?;
+            Xml::new().raw("Policy", &wire::policy(&p)).done()
+        }
+        "GetPolicyVersion" => {
+            let v = d.get_policy_version(acct, call.need("PolicyArn")?, call.need("VersionId")?)?;
+            Xml::new()
+                .raw("PolicyVersion", &wire::policy_version(&v))
+                .done()
+        }
+        "ListPolicyVersions" => {
+            let items: Vec<String> = d
+                .list_policy_versions(acct, call.need("PolicyArn")?)?
+                .iter()
+                .map(|v| {
+                    // ListPolicyVersions omits the document, as AWS does.
+                    Xml::new()
+                        .text("VersionId", &v.version_id)
+                        .text(
+                            "IsDefaultVersion",
+                            if v.is_default { "true" } else { "false" },
+                        )
+                        .text("CreateDate", &wire::iso(v.created))
+                        .done()
+                })
+                .collect();
+            truncated("Versions", &items)
+        }
+        "CreatePolicyVersion" => {
+            let doc = call.need("PolicyDocument")?;
+            identity_doc(doc)?;
+            let v = d
+                .create_policy_version(
+                    acct,
+                    call.need("PolicyArn")?,
+                    doc,
+                    call.get("SetAsDefault") == Some("true"),
+                )
+                .await?;
+            Xml::new()
+                .raw("PolicyVersion", &wire::policy_version(&v))
+                .done()
+        }
+        "ListPolicies" => {
+            let scope = call.get("Scope").unwrap_or("All");
+            if !matches!(scope, "All" | "AWS" | "Local") {
+                return Err(fail(
+                    "ValidationError",
+                    400,
+                    format!(
+                        "1 validation error detected: Value '{scope}' at 'scope' failed to satisfy constraint: Member must satisfy enum value set: [All, AWS, Local]"
+                    ),
+                ));
+            }
+            let items: Vec<String> = d
+                .list_policies(acct, scope, call.get("OnlyAttached") == Some("true"))
+                .iter()
+                .map(wire::policy)
+                .collect();
+            truncated("Policies", &items)
+        }
+        "DeletePolicy" => {
+            d.delete_policy(acct, call.need("PolicyArn")?).await?;
+            String::new()
+        }
+        "AttachUserPolicy" | "DetachUserPolicy" => {
+            let to = Attachee::User(call.need("UserName")?);
+            let attach = operation.starts_with("Attach");
+            d.set_attached(acct, to, call.need("PolicyArn")?, attach)
+                .await?;
+            String::new()
+        }
+        "AttachGroupPolicy" | "DetachGroupPolicy" => {
+            let to = Attachee::Group(call.need("GroupName")?);
+            let attach = operation.starts_with("Attach");
+            d.set_attached(acct, to, call.need("PolicyArn")?, attach)
+                .await?;
+            String::new()
+        }
+        "AttachRolePolicy" | "DetachRolePolicy" => {
+            let to = Attachee::Role(call.need("RoleName")?);
+            let attach = operation.starts_with("Attach");
+            d.set_attached(acct, to, call.need("PolicyArn")?, attach)
+                .await?;
+            String::new()
+        }
+        "ListAttachedUserPolicies" => {
+            wire::attached(&d.list_attached(acct, Attachee::User(call.need("UserName")?))?)
+        }
+        "ListAttachedGroupPolicies" => {
+            wire::attached(&d.list_attached(acct, Attachee::Group(call.need("GroupName")?))?)
+        }
+        "ListAttachedRolePolicies" => {
+            wire::attached(&d.list_attached(acct, Attachee::Role(call.need("RoleName")?))?)
+        }
+
+        // --- groups ---
+        "CreateGroup" => {
+            let g = d
+                .create_group(acct, call.need("GroupName")?, call.get("Path"))
+                .await?;
+            Xml::new().raw("Group", &wire::group(&g)).done()
+        }
+        "GetGroup" => {
+            let (g, members) = d.get_group(acct, call.need("GroupName")?)?;
+            let users: Vec<String> = members
+                .iter()
+                .filter_map(|u| d.get_user(acct, u).ok())
+                .map(|u| wire::user(&u))
+                .collect();
+            Xml::new()
+                .raw("Group", &wire::group(&g))
+                .raw("Users", &member_list(&users))
+                .text("IsTruncated", "false")
+                .done()
+        }
+        "ListGroups" => {
+            let items: Vec<String> = d.list_groups(acct, None)?.iter().map(wire::group).collect();
+            truncated("Groups", &items)
+        }
+        "ListGroupsForUser" => {
+            let items: Vec<String> = d
+                .list_groups(acct, Some(call.need("UserName")?))?
+                .iter()
+                .map(wire::group)
+                .collect();
+            truncated("Groups", &items)
+        }
+        "DeleteGroup" => {
+            d.delete_group(acct, call.need("GroupName")?).await?;
+            String::new()
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            d.set_membership(
+                acct,
+                call.need("GroupName")?,
+                call.need("UserName")?,
+                operation == "AddUserToGroup",
+            )
+            .await?;
+            String::new()
+        }
+        "PutGroupPolicy" => {
+            let doc = call.need("PolicyDocument")?;
+            identity_doc(doc)?;
+            d.put_group_policy(acct, call.need("GroupName")?, call.need("PolicyName")?, doc)
+                .await?;
+            String::new()
+        }
+        "GetGroupPolicy" => {
+            let (group, name) = (call.need("GroupName")?, call.need("PolicyName")?);
+            let doc = d.get_group_policy(acct, group, name)?;
+            Xml::new()
+                .text("GroupName", group)
+                .text("PolicyName", name)
+                .text("PolicyDocument", &wire::url_encode(&doc))
+                .done()
+        }
+        "ListGroupPolicies" => wire::names(&d.list_group_policies(acct, call.need("GroupName")?)?),
+        "DeleteGroupPolicy" => {
+            d.delete_group_policy(acct, call.need("GroupName")?, call.need("PolicyName")?)
+                .await?;
+            String::new()
+        }
+
+        // --- roles ---
+        "CreateRole" => {
+            let trust = call.need("AssumeRolePolicyDocument")?;
+            trust_doc(trust)?;
+            let max = match call.get("MaxSessionDuration") {
+                Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                    fail(
+                        "ValidationError",
+                        400,
+                        "MaxSessionDuration must be a number",
+                    )
+                })?),
+                None => None,
+            };
+            let r = d
+                .create_role(
+                    acct,
+                    call.need("RoleName")?,
+                    call.get("Path"),
+                    trust,
+                    call.get("Description"),
+                    max,
+                )
+                .await?;
+            Xml::new().raw("Role", &wire::role(&r)).done()
+        }
+        "GetRole" => {
+            let r = d.get_role(acct, call.need("RoleName")?)?;
+            Xml::new().raw("Role", &wire::role(&r)).done()
+        }
+        "ListRoles" => {
+            let items: Vec<String> = d.list_roles(acct).iter().map(wire::role).collect();
+            truncated("Roles", &items)
+        }
+        "DeleteRole" => {
+            d.delete_role(acct, call.need("RoleName")?).await?;
+            String::new()
+        }
+        "UpdateAssumeRolePolicy" => {
+            let trust = call.need("PolicyDocument")?;
+            trust_doc(trust)?;
+            d.update_trust_policy(acct, call.need("RoleName")?, trust)
+                .await?;
+            String::new()
+        }
+        "PutRolePolicy" => {
+            let doc = call.need("PolicyDocument")?;
+            identity_doc(doc)?;
+            d.put_role_policy(acct, call.need("RoleName")?, call.need("PolicyName")?, doc)
+                .await?;
+            String::new()
+        }
+        "GetRolePolicy" => {
+            let (role, name) = (call.need("RoleName")?, call.need("PolicyName")?);
+            let doc = d.get_role_policy(acct, role, name)?;
+            Xml::new()
+                .text("RoleName", role)
+                .text("PolicyName", name)
+                .text("PolicyDocument", &wire::url_encode(&doc))
+                .done()
+        }
+        "ListRolePolicies" => wire::names(&d.list_role_policies(acct, call.need("RoleName")?)?),
+        "DeleteRolePolicy" => {
+            d.delete_role_policy(acct, call.need("RoleName")?, call.need("PolicyName")?)
+                .await?;
+            String::new()
+        }
+        _ => return Ok(None),
+    }))
+}
