@@ -54,6 +54,7 @@ pub fn to_wire(e: Error) -> WireError {
         Error::InvalidAliasName(_) => ("InvalidAliasNameException", Some(msg)),
         Error::NotAuthorized(_) => ("NotAuthorizedException", Some(msg)),
         Error::AccessDenied(_) => ("AccessDeniedException", Some(msg)),
+        Error::InvalidGrantToken => ("InvalidGrantTokenException", Some(msg)),
         Error::LimitExceeded(_) => ("LimitExceededException", Some(msg)),
         Error::MalformedPolicyDocument(_) => ("MalformedPolicyDocumentException", Some(msg)),
         Error::Tag(_) => ("TagException", Some(msg)),

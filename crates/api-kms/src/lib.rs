@@ -10,6 +10,7 @@
 
 mod auth;
 mod error;
+mod grants;
 mod ops;
 mod wire;
 
@@ -55,6 +56,7 @@ const ACCOUNT_LEVEL: &[&str] = &[
     "ListAliases",
     "GenerateRandom",
     "DeleteAlias",
+    "ListRetirableGrants",
 ];
 
 pub struct KmsApi {

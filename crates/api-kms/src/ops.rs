@@ -49,7 +49,6 @@ const IMPLEMENTED: &[&str] = &[
 const NOT_YET: &[&str] = &[
     "ConnectCustomKeyStore",
     "CreateCustomKeyStore",
-    "CreateGrant",
     "DeleteCustomKeyStore",
     "DeleteImportedKeyMaterial",
     "DeriveSharedSecret",
@@ -61,11 +60,7 @@ const NOT_YET: &[&str] = &[
     "GetParametersForImport",
     "GetPublicKey",
     "ImportKeyMaterial",
-    "ListGrants",
-    "ListRetirableGrants",
     "ReplicateKey",
-    "RetireGrant",
-    "RevokeGrant",
     "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
@@ -77,13 +72,14 @@ const NOT_YET: &[&str] = &[
 pub fn operation_name(op: &str) -> &'static str {
     IMPLEMENTED
         .iter()
+        .chain(crate::grants::OPERATIONS)
         .chain(NOT_YET)
         .copied()
         .find(|o| *o == op)
         .unwrap_or("Unknown")
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -706,6 +702,9 @@ pub async fn run(
                 .await
                 .map_err(e)?;
             ok(json!({ "PolicyNames": names, "Truncated": false }))
+        }
+        other if crate::grants::OPERATIONS.contains(&other) => {
+            crate::grants::run(kms, other, body, caller, now).await
         }
         other if NOT_YET.contains(&other) => Err(WireError::new(
             "UnsupportedOperationException",

@@ -151,6 +151,7 @@ fn kms_error(e: coffer_kms::Error) -> S3Error {
         K::AlreadyExists(_) => "KMS.AlreadyExistsException",
         K::InvalidAliasName(_) => "KMS.InvalidAliasNameException",
         K::NotAuthorized(_) => "KMS.NotAuthorizedException",
+        K::InvalidGrantToken => "KMS.InvalidGrantTokenException",
         K::LimitExceeded(_) => "KMS.LimitExceededException",
         K::MalformedPolicyDocument(_) => "KMS.MalformedPolicyDocumentException",
         K::Tag(_) => "KMS.TagException",

@@ -29,6 +29,8 @@ pub enum Error {
     InvalidAliasName(String),
     #[error("{0}")]
     NotAuthorized(String),
+    #[error("The grant token is not valid.")]
+    InvalidGrantToken,
     /// The caller's key gate refused (key policy, IAM policies).
     #[error("{0}")]
     AccessDenied(String),

@@ -159,6 +159,7 @@ impl Kms {
             tags,
             last_usage: None,
             hidden: false,
+            grants: Vec::new(),
         };
         let entry = self.store_new_key(&caller.account_id, doc, now).await?;
         Ok(self.metadata(&entry))

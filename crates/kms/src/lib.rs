@@ -16,6 +16,7 @@ mod aliases;
 pub mod ciphertext;
 mod crypto_ops;
 mod error;
+mod grants;
 mod keyref;
 mod keys;
 mod lifecycle;
@@ -30,11 +31,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use time::{Duration, OffsetDateTime};
 
 use coffer_crypto::{RootKey, Secret};
-pub use coffer_policy::{KeyGate, KeyUse};
+pub use coffer_policy::{KeyGate, KeyGrant, KeyUse};
 use coffer_storage::KmsStore;
 
 pub use crypto_ops::{DataKey, DataKeyRequest, Decrypted, ReEncrypted};
 pub use error::{Error, OpenError, Result};
+pub use grants::{CreateGrant, Grant};
 pub use keyref::{KeyRef, check_alias_name};
 pub use keys::CreateKey;
 pub use lifecycle::Tick;
@@ -126,7 +128,7 @@ impl Caller {
 
 /// The operations AWS KMS lets a caller perform on another account's key (named by its
 /// ARN), when both the key policy and the caller's IAM policies allow.
-const CROSS_ACCOUNT: &[&str] = &[
+pub(crate) const CROSS_ACCOUNT: &[&str] = &[
     "kms:Encrypt",
     "kms:Decrypt",
     "kms:ReEncryptFrom",
@@ -392,12 +394,24 @@ impl Kms {
         let Some(gate) = &caller.gate else {
             return Ok(());
         };
+        let grants: Vec<KeyGrant<'_>> = e
+            .doc
+            .grants
+            .iter()
+            .map(|g| KeyGrant {
+                grantee: &g.grantee,
+                operations: &g.operations,
+                context_equals: g.context_equals.as_ref(),
+                context_subset: g.context_subset.as_ref(),
+            })
+            .collect();
         gate.check(&KeyUse {
             action,
             key_arn: &self.key_arn(&e.account, &e.id),
             key_policy: &e.doc.policy,
             encryption_context: context,
             request_alias: alias,
+            grants: &grants,
         })
         .map_err(Error::AccessDenied)
     }

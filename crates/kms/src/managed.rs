@@ -113,6 +113,7 @@ impl Kms {
             tags: BTreeMap::new(),
             last_usage: None,
             hidden,
+            grants: Vec::new(),
         };
         let entry = self.store_new_key(account, doc, now).await?;
         let _guard = self.mutate.lock().await;

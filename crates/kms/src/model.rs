@@ -108,6 +108,33 @@ pub struct KeyDoc {
     /// A service key (the SSE-S3 key): never listed, never usable by clients.
     #[serde(default)]
     pub hidden: bool,
+    /// Grants on the key (see `grants.rs`).
+    #[serde(default)]
+    pub grants: Vec<GrantDoc>,
+}
+
+/// One grant: a principal may perform some operations on the key, under optional
+/// encryption-context constraints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantDoc {
+    /// 64 hex characters.
+    pub grant_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub grantee: String,
+    #[serde(default)]
+    pub retiring: Option<String>,
+    /// Operation names without the `kms:` prefix (`Decrypt`).
+    pub operations: Vec<String>,
+    #[serde(default)]
+    pub context_equals: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub context_subset: Option<std::collections::BTreeMap<String, String>>,
+    /// The account of the principal that created the grant.
+    pub issuing_account: String,
+    pub created_ms: i64,
+    /// Hex SHA-256 of the grant token.
+    pub token_sha256: String,
 }
 
 /// About one version of a key's material.

@@ -11,6 +11,7 @@ use crate::{Error, KeyState, Result};
 pub enum Op {
     CancelKeyDeletion,
     CreateAlias,
+    CreateGrant,
     Decrypt,
     DeleteAlias,
     DescribeKey,
@@ -25,12 +26,15 @@ pub enum Op {
     GetKeyPolicy,
     GetKeyRotationStatus,
     ListAliases,
+    ListGrants,
     ListKeyPolicies,
     ListKeyRotations,
     ListResourceTags,
     PutKeyPolicy,
     ReEncryptFrom,
     ReEncryptTo,
+    RetireGrant,
+    RevokeGrant,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
     TagResource,
@@ -55,6 +59,7 @@ impl Op {
         match self {
             Op::CancelKeyDeletion => "kms:CancelKeyDeletion",
             Op::CreateAlias => "kms:CreateAlias",
+            Op::CreateGrant => "kms:CreateGrant",
             Op::Decrypt => "kms:Decrypt",
             Op::DeleteAlias => "kms:DeleteAlias",
             Op::DescribeKey => "kms:DescribeKey",
@@ -69,12 +74,15 @@ impl Op {
             Op::GetKeyPolicy => "kms:GetKeyPolicy",
             Op::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
             Op::ListAliases => "kms:ListAliases",
+            Op::ListGrants => "kms:ListGrants",
             Op::ListKeyPolicies => "kms:ListKeyPolicies",
             Op::ListKeyRotations => "kms:ListKeyRotations",
             Op::ListResourceTags => "kms:ListResourceTags",
             Op::PutKeyPolicy => "kms:PutKeyPolicy",
             Op::ReEncryptFrom => "kms:ReEncryptFrom",
             Op::ReEncryptTo => "kms:ReEncryptTo",
+            Op::RetireGrant => "kms:RetireGrant",
+            Op::RevokeGrant => "kms:RevokeGrant",
             Op::RotateKeyOnDemand => "kms:RotateKeyOnDemand",
             Op::ScheduleKeyDeletion => "kms:ScheduleKeyDeletion",
             Op::TagResource => "kms:TagResource",
@@ -93,7 +101,7 @@ impl Op {
             (
                 DescribeKey | GetKeyLastUsage | GetKeyPolicy | PutKeyPolicy | ListAliases
                 | ListKeyPolicies | ListResourceTags | DeleteAlias | GetKeyRotationStatus
-                | ListKeyRotations,
+                | ListKeyRotations | ListGrants | RetireGrant | RevokeGrant,
                 _,
             ) => O::Allowed,
 
@@ -141,13 +149,13 @@ impl Op {
 
             // Management that PendingDeletion forbids.
             (
-                CreateAlias | UpdateAlias | ScheduleKeyDeletion | TagResource | UntagResource
-                | UpdateKeyDescription,
+                CreateAlias | CreateGrant | UpdateAlias | ScheduleKeyDeletion | TagResource
+                | UntagResource | UpdateKeyDescription,
                 PendingDeletion,
             ) => O::InvalidState,
             (
-                CreateAlias | UpdateAlias | ScheduleKeyDeletion | TagResource | UntagResource
-                | UpdateKeyDescription,
+                CreateAlias | CreateGrant | UpdateAlias | ScheduleKeyDeletion | TagResource
+                | UntagResource | UpdateKeyDescription,
                 Enabled | Disabled | PendingImport,
             ) => O::Allowed,
         }
@@ -181,6 +189,7 @@ mod tests {
     const TABLE: &[(Op, &str)] = &[
         (Op::CancelKeyDeletion, "SSAS"),
         (Op::CreateAlias, "AASA"),
+        (Op::CreateGrant, "AASA"),
         (Op::Decrypt, "ADSS"),
         (Op::DeleteAlias, "AAAA"),
         (Op::DescribeKey, "AAAA"),
@@ -195,12 +204,15 @@ mod tests {
         (Op::GetKeyPolicy, "AAAA"),
         (Op::GetKeyRotationStatus, "AAAA"),
         (Op::ListAliases, "AAAA"),
+        (Op::ListGrants, "AAAA"),
         (Op::ListKeyPolicies, "AAAA"),
         (Op::ListKeyRotations, "AAAA"),
         (Op::ListResourceTags, "AAAA"),
         (Op::PutKeyPolicy, "AAAA"),
         (Op::ReEncryptFrom, "ADSS"),
         (Op::ReEncryptTo, "ADSS"),
+        (Op::RetireGrant, "AAAA"),
+        (Op::RevokeGrant, "AAAA"),
         (Op::RotateKeyOnDemand, "ADSS"),
         (Op::ScheduleKeyDeletion, "AASA"),
         (Op::TagResource, "AASA"),

@@ -230,7 +230,7 @@ pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
         .resource_policy
         .map_or(Outcome::NotApplicable, |d| evaluate(d, q, true));
     if identity_denies || resource == Outcome::ExplicitDeny {
-        return Decision::Deny("explicit deny");
+        return Decision::Deny(EXPLICIT_DENY);
     }
     let same_account = set
         .resource_account
@@ -251,6 +251,9 @@ pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
     }
 }
 
+/// The reason [`Decision::Deny`] gives when a policy explicitly denies.
+pub const EXPLICIT_DENY: &str = "explicit deny";
+
 /// AWS KMS logic: the key policy is primary. Allow iff no explicit Deny anywhere and
 /// (key policy returns Allow for the caller) or (key policy returns AllowAccount — i.e. it
 /// delegates to the caller's account — and (caller is that account's root, or an identity
@@ -268,7 +271,7 @@ pub fn decide_kms(
     let key = evaluate(key_policy, q, true);
     let (identity_denies, identity_allows) = identity_side(identity, caller_is_root, q);
     if identity_denies || key == Outcome::ExplicitDeny {
-        return Decision::Deny("explicit deny");
+        return Decision::Deny(EXPLICIT_DENY);
     }
     let cross_account =
         matching::arn_account(q.resource).is_some_and(|owner| owner != q.principal_account);

@@ -18,7 +18,7 @@ pub mod eval;
 mod gate;
 
 pub use authorizer::{Ask, Authorizer};
-pub use gate::{KeyGate, KeyUse, PrincipalGate};
+pub use gate::{KeyGate, KeyGrant, KeyUse, PrincipalGate};
 
 /// What authorization concluded, and why (for the audit trail and error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
