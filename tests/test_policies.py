@@ -276,3 +276,26 @@ def test_sse_kms_through_s3_is_decided_per_object_context(srv):
          "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::bk-bucket"}}}]}))
     assert code(user_s3.get_object, Bucket="bk-bucket", Key="o") == (403, "AccessDenied")
     assert s3.get_object(Bucket="bk-bucket", Key="o")["Body"].read() == b"bk"
+
+
+def test_copy_needs_read_on_the_source_too(srv):
+    s3 = srv.client("s3")
+    for b in ("copy-src", "copy-dst"):
+        s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket="copy-src", Key="a", Body=b"source bytes")
+    key = new_user(srv, "copier")
+    srv.aws("iam", "put-user-policy", "--user-name", "copier", "--policy-name", "dst", "--policy-document",
+            json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::copy-dst/*"}]}))
+    c = as_user(srv, "s3", key)
+    assert code(c.copy_object, Bucket="copy-dst", Key="b", CopySource={"Bucket": "copy-src", "Key": "a"}) == \
+        (403, "AccessDenied")
+    assert not exists(s3, "copy-dst", "b")
+    up = c.create_multipart_upload(Bucket="copy-dst", Key="m")["UploadId"]
+    assert code(c.upload_part_copy, Bucket="copy-dst", Key="m", UploadId=up, PartNumber=1,
+                CopySource={"Bucket": "copy-src", "Key": "a"}) == (403, "AccessDenied")
+    srv.aws("iam", "put-user-policy", "--user-name", "copier", "--policy-name", "src", "--policy-document",
+            json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::copy-src/*"}]}))
+    c.copy_object(Bucket="copy-dst", Key="b", CopySource={"Bucket": "copy-src", "Key": "a"})
+    assert s3.get_object(Bucket="copy-dst", Key="b")["Body"].read() == b"source bytes"

@@ -170,6 +170,14 @@ impl Access {
                 context,
             })
         };
+        let decision = match decision {
+            // A copy also reads its source: s3:GetObject on it, under its bucket's owner
+            // and policy, as on AWS.
+            Decision::Allow if matches!(operation, "CopyObject" | "UploadPartCopy") => {
+                self.copy_source(&p, r, tls, source).await
+            }
+            d => d,
+        };
         match decision {
             Decision::Allow => {
                 extensions.insert(p);
@@ -177,6 +185,46 @@ impl Access {
             }
             Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
         }
+    }
+
+    /// The decision on a copy's source (`x-amz-copy-source: [/]BUCKET/KEY[?versionId=..]`,
+    /// URL-encoded). A source that does not parse is left to the operation to reject.
+    async fn copy_source(
+        &self,
+        p: &Principal,
+        r: &AccessRequest<'_>,
+        tls: bool,
+        source: Option<std::net::IpAddr>,
+    ) -> Decision {
+        let Some(raw) = r
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Decision::Allow;
+        };
+        let path = raw.split('?').next().unwrap_or(raw);
+        let Ok(path) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+            return Decision::Allow;
+        };
+        let Some((bucket, key)) = path.trim_start_matches('/').split_once('/') else {
+            return Decision::Allow;
+        };
+        let owner = self.objects.bucket(bucket).await.ok().map(|b| b.owner);
+        let policy = match owner {
+            Some(_) => self.bucket_policy(bucket).await,
+            None => None,
+        };
+        let mut context = self.authorizer.base_context(p, tls, source);
+        request_keys(&mut context, r, owner.as_deref());
+        self.authorizer.check(&Ask {
+            principal: p,
+            action: "s3:GetObject",
+            resource: &format!("arn:aws:s3:::{bucket}/{key}"),
+            resource_account: owner.as_deref(),
+            resource_policy: policy.as_deref(),
+            context,
+        })
     }
 
     /// The bucket's policy, parsed (a stored policy that no longer parses is ignored and
