@@ -299,3 +299,43 @@ def test_copy_needs_read_on_the_source_too(srv):
                 {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::copy-src/*"}]}))
     c.copy_object(Bucket="copy-dst", Key="b", CopySource={"Bucket": "copy-src", "Key": "a"})
     assert s3.get_object(Bucket="copy-dst", Key="b")["Body"].read() == b"source bytes"
+
+
+def test_secure_transport_and_request_alias_reach_the_policies(srv):
+    from conftest import tls_server
+
+    def deny_unless_secure(bucket, secure):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+             "Condition": {"Bool": {"aws:SecureTransport": secure}}}]})
+
+    # Plain HTTP: "deny unless TLS" denies.
+    s3 = srv.client("s3")
+    s3.create_bucket(Bucket="tls-only")
+    s3.put_bucket_policy(Bucket="tls-only", Policy=deny_unless_secure("tls-only", "false"))
+    assert code(s3.put_object, Bucket="tls-only", Key="k", Body=b"x") == (403, "AccessDenied")
+    with tls_server("coffer-policies-tls-") as t:
+        ts3 = t.client("s3")
+        ts3.create_bucket(Bucket="tls-only")
+        ts3.put_bucket_policy(Bucket="tls-only", Policy=deny_unless_secure("tls-only", "false"))
+        ts3.put_object(Bucket="tls-only", Key="k", Body=b"x")
+        ts3.put_bucket_policy(Bucket="tls-only", Policy=deny_unless_secure("tls-only", "true"))
+        assert code(ts3.put_object, Bucket="tls-only", Key="k", Body=b"x") == (403, "AccessDenied")
+
+    # kms:RequestAlias: a key usable only when named by one alias.
+    acct = account_id(srv)
+    kms = srv.client("kms")
+    key = new_user(srv, "alias-user")
+    srv.aws("iam", "put-user-policy", "--user-name", "alias-user", "--policy-name", "kms", "--policy-document",
+            json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:RequestAlias": "alias/app-key"}}}]}))
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app-key", TargetKeyId=kid)
+    kms.create_alias(AliasName="alias/other-name", TargetKeyId=kid)
+    u = as_user(srv, "kms", key)
+    u.encrypt(KeyId="alias/app-key", Plaintext=b"x")
+    u.encrypt(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/app-key", Plaintext=b"x")
+    assert code(u.encrypt, KeyId="alias/other-name", Plaintext=b"x") == (400, "AccessDeniedException")
+    assert code(u.encrypt, KeyId=kid, Plaintext=b"x") == (400, "AccessDeniedException")
