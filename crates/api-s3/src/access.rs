@@ -59,24 +59,20 @@ pub struct AccessRequest<'a> {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let access_key = cx.credentials().map(|c| c.access_key.clone());
-        let operation = operation_name(cx.s3_op().name());
-        let bucket = cx.s3_path().get_bucket_name().map(str::to_owned);
-        let key = cx.s3_path().get_object_key().map(str::to_owned);
-        let headers = cx.headers().clone();
-        let query = cx.uri().query().map(str::to_owned);
-        self.authorize(
-            &AccessRequest {
-                access_key: access_key.as_deref(),
-                operation,
-                bucket,
-                key,
-                headers: &headers,
-                query: query.as_deref(),
-            },
-            cx.extensions_mut(),
-        )
-        .await
+        let rc = cx.extensions_mut().get::<Arc<RequestContext>>().cloned();
+        let p = {
+            let r = AccessRequest {
+                access_key: cx.credentials().map(|c| c.access_key.as_str()),
+                operation: operation_name(cx.s3_op().name()),
+                bucket: cx.s3_path().get_bucket_name().map(str::to_owned),
+                key: cx.s3_path().get_object_key().map(str::to_owned),
+                headers: cx.headers(),
+                query: cx.uri().query(),
+            };
+            self.decide(&r, rc.as_deref()).await?
+        };
+        cx.extensions_mut().insert(p);
+        Ok(())
     }
 }
 
@@ -94,12 +90,24 @@ impl Access {
         r: &AccessRequest<'_>,
         extensions: &mut http::Extensions,
     ) -> S3Result<()> {
+        let rc = extensions.get::<Arc<RequestContext>>().cloned();
+        let p = self.decide(r, rc.as_deref()).await?;
+        extensions.insert(p);
+        Ok(())
+    }
+
+    /// [`Access::authorize`] without the request's extensions: the principal on Allow.
+    async fn decide(
+        &self,
+        r: &AccessRequest<'_>,
+        rc: Option<&RequestContext>,
+    ) -> S3Result<Principal> {
         let (operation, bucket, key) = (r.operation, &r.bucket, &r.key);
         let principal: Option<Principal> = r
             .access_key
             .and_then(|k| self.credentials.lookup(k))
             .map(|(_, p)| p);
-        if let Some(rc) = extensions.get::<Arc<RequestContext>>() {
+        if let Some(rc) = rc {
             rc.fill(|f| {
                 f.service = Some("s3.amazonaws.com");
                 f.operation = Some(operation);
@@ -151,8 +159,7 @@ impl Access {
             (Some(b), None) => format!("arn:aws:s3:::{b}"),
             _ => "*".to_owned(),
         };
-        let (tls, source) = extensions
-            .get::<Arc<RequestContext>>()
+        let (tls, source) = rc
             .map(|rc| (rc.tls, rc.source.map(|s| s.ip())))
             .unwrap_or((false, None));
         let mut context = self.authorizer.base_context(&p, tls, source);
@@ -179,10 +186,7 @@ impl Access {
             d => d,
         };
         match decision {
-            Decision::Allow => {
-                extensions.insert(p);
-                Ok(())
-            }
+            Decision::Allow => Ok(p),
             Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
         }
     }
