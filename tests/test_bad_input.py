@@ -265,3 +265,37 @@ def test_clock_skew_within_15_minutes_is_accepted(fresh):
         status, _, resp = s3raw.request(srv.endpoint, "PUT", f"/{b}/ok{minutes}", body=b"fine", when=when)
         assert status == 200, resp
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"]) == ["ok-10", "ok10"]
+
+
+def test_an_early_error_to_expect_100_continue_closes_the_connection(fresh):
+    """botocore sends `Expect: 100-continue` and, answered with a final error, never sends
+    the body. Reusing the connection would read the next request as that body (seen as
+    an intermittent SignatureDoesNotMatch on the request after an SSE-C error)."""
+    server, s3, bucket = fresh
+    host, port = server.endpoint.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall(
+            f"PUT /{bucket}/never HTTP/1.1\r\nHost: {host}:{port}\r\nExpect: 100-continue\r\n"
+            "Content-Length: 1\r\n\r\n".encode()
+        )
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = c.recv(4096)
+            assert chunk, got
+            got += chunk
+        head = got.split(b"\r\n\r\n")[0].lower()
+        assert head.startswith(b"http/1.1 403"), head
+        assert b"connection: close" in head, head
+        # The server closes; it never reads our next request as the missing body.
+        c.sendall(f"GET /{bucket}/never HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        rest = b""
+        try:
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1" not in rest.split(b"\r\n\r\n", 1)[-1], rest
+    assert head_status(s3, bucket, "never") == 404

@@ -70,6 +70,13 @@ impl Dispatcher {
             user_agent,
             self.tls,
         ));
+        // A client that sent `Expect: 100-continue` and gets a final error answer before
+        // any 100 (the body was never asked for) does not send the body; the connection
+        // must not be reused, or its next request would be read as this one's body.
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         let work = AssertUnwindSafe(self.route(req, cx.clone()).instrument(span)).catch_unwind();
         let resp = match work.await {
@@ -81,6 +88,10 @@ impl Dispatcher {
         };
         let (mut resp, error_code) = resp;
         stamp_request_id(&mut resp, &id);
+        if expects_continue && resp.status().as_u16() >= 400 {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         self.app
             .audit
             .record(Event::from_context(&cx, resp.status().as_u16(), error_code));
