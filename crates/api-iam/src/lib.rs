@@ -150,6 +150,43 @@ fn form(body: &[u8]) -> Result<BTreeMap<String, String>, Fail> {
     Ok(out)
 }
 
+/// The request fields the audit record shows (CloudTrail's camelCase names). Secrets
+/// never arrive in IAM requests; none of these is one.
+const AUDITED: &[(&str, &str)] = &[
+    ("UserName", "userName"),
+    ("GroupName", "groupName"),
+    ("RoleName", "roleName"),
+    ("PolicyName", "policyName"),
+    ("PolicyArn", "policyArn"),
+    ("PolicyDocument", "policyDocument"),
+    ("AssumeRolePolicyDocument", "assumeRolePolicyDocument"),
+    ("AccessKeyId", "accessKeyId"),
+    ("Status", "status"),
+    ("Path", "path"),
+    ("Description", "description"),
+    ("VersionId", "versionId"),
+    ("SetAsDefault", "setAsDefault"),
+    ("Scope", "scope"),
+    ("RoleArn", "roleArn"),
+    ("RoleSessionName", "roleSessionName"),
+    ("DurationSeconds", "durationSeconds"),
+    ("PolicySourceArn", "policySourceArn"),
+    ("AccountName", "accountName"),
+    ("AccountId", "accountId"),
+    ("MaxSessionDuration", "maxSessionDuration"),
+];
+
+fn audit_parameters(params: &BTreeMap<String, String>) -> Option<serde_json::Value> {
+    coffer_audit::record::params(AUDITED.iter().map(|(form, json)| {
+        (
+            *json,
+            params
+                .get(*form)
+                .map(|v| serde_json::Value::String(v.clone())),
+        )
+    }))
+}
+
 struct Call<'a> {
     params: BTreeMap<String, String>,
     caller: &'a Principal,
@@ -260,9 +297,8 @@ impl IamApi {
                 "iam.amazonaws.com"
             });
             f.operation = Some(operation);
-            f.principal_arn = Some(caller.arn());
-            f.account_id = Some(caller.account.id.clone());
-            f.access_key_id = Some(caller.access_key_id.clone());
+            f.identity = Some(caller.audit_identity());
+            f.request_parameters = audit_parameters(&params);
         });
         let call = Call {
             params,

@@ -41,38 +41,22 @@ impl WireError {
 }
 
 pub fn to_wire(e: Error) -> WireError {
-    let msg = e.to_string();
-    let (code, message): (&'static str, Option<String>) = match e {
-        Error::NotFound(_) => ("NotFoundException", Some(msg)),
-        Error::InvalidArn(_) => ("InvalidArnException", Some(msg)),
-        Error::Disabled(_) => ("DisabledException", Some(msg)),
-        Error::InvalidState { .. } => ("KMSInvalidStateException", Some(msg)),
-        Error::InvalidCiphertext => ("InvalidCiphertextException", None),
-        Error::IncorrectKey => ("IncorrectKeyException", Some(msg)),
-        Error::InvalidKeyUsage(_) => ("InvalidKeyUsageException", Some(msg)),
-        Error::AlreadyExists(_) => ("AlreadyExistsException", Some(msg)),
-        Error::InvalidAliasName(_) => ("InvalidAliasNameException", Some(msg)),
-        Error::NotAuthorized(_) => ("NotAuthorizedException", Some(msg)),
-        Error::AccessDenied(_) => ("AccessDeniedException", Some(msg)),
-        Error::InvalidGrantToken => ("InvalidGrantTokenException", Some(msg)),
-        Error::LimitExceeded(_) => ("LimitExceededException", Some(msg)),
-        Error::MalformedPolicyDocument(_) => ("MalformedPolicyDocumentException", Some(msg)),
-        Error::Tag(_) => ("TagException", Some(msg)),
-        Error::InvalidMarker => ("InvalidMarkerException", Some(msg)),
-        Error::Validation(_) => ("ValidationException", Some(msg)),
-        Error::UnsupportedOperation(_) => ("UnsupportedOperationException", Some(msg)),
-        Error::Internal(detail) => {
-            tracing::error!(error = %detail, "KMS internal error");
-            return WireError {
-                status: 500,
-                code: "KMSInternalException",
-                message: Some("An internal error occurred.".into()),
-            };
-        }
+    if let Error::Internal(detail) = &e {
+        tracing::error!(error = %detail, "KMS internal error");
+        return WireError {
+            status: 500,
+            code: e.code(),
+            message: Some("An internal error occurred.".into()),
+        };
+    }
+    let message = match e {
+        // Every ciphertext failure looks the same, without a message.
+        Error::InvalidCiphertext => None,
+        _ => Some(e.to_string()),
     };
     WireError {
         status: 400,
-        code,
+        code: e.code(),
         message,
     }
 }

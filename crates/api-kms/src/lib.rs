@@ -8,6 +8,7 @@
 //! encoded from zeroizing buffers, never ordinary strings. API boundary: this crate knows
 //! the wire, not the keys; it never touches key material except to base64 it.
 
+mod audit;
 mod auth;
 mod error;
 mod grants;
@@ -120,9 +121,7 @@ impl KmsApi {
         }
         let principal = self.auth.authenticate(req, now)?;
         cx.fill(|f| {
-            f.principal_arn = Some(principal.arn());
-            f.account_id = Some(principal.account.id.clone());
-            f.access_key_id = Some(principal.access_key_id.clone());
+            f.identity = Some(principal.audit_identity());
         });
         let context = self
             .authorizer
@@ -162,7 +161,17 @@ impl KmsApi {
             via_service: None,
         });
         let caller = Caller::client(account, cx.request_id.clone(), gate);
-        let rendered = ops::run(&self.kms, op, &req.body, &caller, now).await?;
+        let params = audit::request_parameters(&req.body);
+        let key = audit::named_key(&req.body);
+        let result = ops::run(&self.kms, op, &req.body, &caller, now).await;
+        cx.fill(|f| {
+            f.request_parameters = params;
+            if let Err(e) = &result {
+                f.error_message = e.message.clone();
+            }
+        });
+        let rendered = result?;
+        cx.fill(|f| audit::outcome(f, op, &rendered, key.as_deref()));
         Ok(Bytes::from_owner(rendered))
     }
 }

@@ -76,6 +76,15 @@ impl S3Access for Access {
     }
 }
 
+/// Bucket-level operations CloudTrail counts as data events (object-level ones all are).
+const DATA_EVENTS: &[&str] = &[
+    "DeleteObjects",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "ListMultipartUploads",
+];
+
 /// Operations the root user of the bucket's account may always perform, whatever the
 /// bucket policy says, so that a policy cannot lock its owner out (as on AWS).
 const OWNER_ROOT_ALWAYS: &[&str] = &["GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"];
@@ -113,10 +122,14 @@ impl Access {
                 f.operation = Some(operation);
                 f.bucket.clone_from(bucket);
                 f.key.clone_from(key);
+                f.data_event = key.is_some() || DATA_EVENTS.contains(&operation);
+                f.host = r
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned);
                 if let Some(p) = &principal {
-                    f.principal_arn = Some(p.arn());
-                    f.account_id = Some(p.account.id.clone());
-                    f.access_key_id = Some(p.access_key_id.clone());
+                    f.identity = Some(p.audit_identity());
                 }
             });
         }
@@ -187,7 +200,12 @@ impl Access {
         };
         match decision {
             Decision::Allow => Ok(p),
-            Decision::Deny(why) => Err(s3_error!(AccessDenied, "Access Denied: {}", why)),
+            Decision::Deny(why) => {
+                if let Some(rc) = rc {
+                    rc.fill(|f| f.error_message = Some(format!("Access Denied: {why}")));
+                }
+                Err(s3_error!(AccessDenied, "Access Denied: {}", why))
+            }
         }
     }
 

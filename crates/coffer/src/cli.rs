@@ -20,9 +20,31 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Work with the audit trail of a data directory.
+    Audit(AuditArgs),
     /// Manage accounts (tenants) on a running server, with the operator's credentials
     /// from COFFER_ROOT_ACCESS_KEY_ID / COFFER_ROOT_SECRET_ACCESS_KEY. Prints JSON.
     Account(AccountArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole trail: every record's hash chain, every file's signed digest and
+    /// the digest chain. Names each modified, deleted, inserted or reordered record or
+    /// file; exits non-zero on any finding.
+    Verify {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+        data_dir: PathBuf,
+        /// The root key file (default DATA_DIR/root.key; COFFER_ROOT_KEY overrides).
+        #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
+        root_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,6 +126,15 @@ pub struct ServeArgs {
         hide = true
     )]
     pub kms_day_seconds: f64,
+
+    /// Seal the open audit trail file (write its signed digest) after this many seconds.
+    #[arg(long, env = "COFFER_AUDIT_ROTATE_SECONDS", hide = true)]
+    pub audit_rotate_seconds: Option<u64>,
+
+    /// Record nothing in the audit trail. Only for measuring what auditing costs
+    /// (scripts/bench-audit); never in production.
+    #[arg(long, env = "COFFER_AUDIT_DISABLED_FOR_BENCHMARK", hide = true)]
+    pub audit_disabled_for_benchmark: bool,
 }
 
 impl ServeArgs {
@@ -121,6 +152,10 @@ impl ServeArgs {
             allow_insecure_sse_c: self.allow_insecure_sse_c,
             kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
+            audit_rotate: self
+                .audit_rotate_seconds
+                .map(std::time::Duration::from_secs),
+            audit_enabled: !self.audit_disabled_for_benchmark,
             data_dir: self.data_dir,
             listen: self.listen,
             region: self.region,

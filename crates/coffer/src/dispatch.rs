@@ -20,7 +20,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use coffer_audit::{Event, RequestContext};
+use coffer_audit::{Event, RequestContext, Sink};
 use s3s::Body;
 
 use crate::App;
@@ -92,9 +92,11 @@ impl Dispatcher {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        self.app
-            .audit
-            .record(Event::from_context(&cx, resp.status().as_u16(), error_code));
+        let event = Event::from_context(&cx, resp.status().as_u16(), error_code);
+        // Management calls are durable in the trail before they are answered.
+        if let Some(durable) = self.app.audit.record(event) {
+            let _ = durable.await;
+        }
         resp
     }
 
@@ -113,6 +115,9 @@ impl Dispatcher {
             .and_then(|v| v.to_str().ok());
         if coffer_api_kms::is_kms(target) {
             return self.kms(req, &cx).await;
+        }
+        if coffer_api_cloudtrail::is_cloudtrail(target) {
+            return self.cloudtrail(req, &cx).await;
         }
         let authorization = req
             .headers()
@@ -177,6 +182,46 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// CloudTrail LookupEvents (awsJson1.1).
+    async fn cloudtrail(
+        &self,
+        req: Request<Incoming>,
+        cx: &RequestContext,
+    ) -> (Response<Body>, Option<String>) {
+        let (parts, body) = match read_small(req).await {
+            Ok(x) => x,
+            Err(_) => {
+                let w = coffer_api_kms::WireError::new(
+                    "SerializationException",
+                    "The request body is too large or could not be read",
+                );
+                return (
+                    json_response(400, Bytes::from(w.body()), &cx.request_id),
+                    Some("SerializationException".to_owned()),
+                );
+            }
+        };
+        let headers = header_pairs(&parts.headers);
+        let r = self
+            .app
+            .cloudtrail_api
+            .call(
+                coffer_api_cloudtrail::TrailRequest {
+                    method: parts.method.as_str(),
+                    raw_path: parts.uri.path(),
+                    raw_query: parts.uri.query().unwrap_or(""),
+                    headers,
+                    body,
+                },
+                cx,
+            )
+            .await;
+        (
+            json_response(r.status, r.body, &cx.request_id),
+            r.error_code.map(str::to_owned),
+        )
+    }
+
     /// IAM and STS (form-encoded Query API).
     async fn iam(
         &self,
@@ -252,6 +297,11 @@ fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
 }
 
 fn kms_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {
+    json_response(status, body, request_id)
+}
+
+/// An awsJson1.1 reply (KMS, CloudTrail).
+fn json_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(

@@ -74,6 +74,15 @@ impl Identity {
         }
     }
 
+    /// The operator's account id recorded in a data directory (nothing is created).
+    pub fn account_id(data_dir: &Path) -> anyhow::Result<String> {
+        let path = data_dir.join(FILE);
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let stored: Stored = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid identity file", path.display()))?;
+        Ok(stored.account_id)
+    }
+
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(FILE);
         // `dirty` is set when this start created or changed the file's content.

@@ -7,6 +7,7 @@
 //! takes an already-bound listener and a shutdown future, so tests can bind port 0.
 
 pub mod admin;
+pub mod audit_cmd;
 pub mod cli;
 mod dispatch;
 pub mod identity;
@@ -23,7 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 
-use coffer_audit::{NoopSink, Sink};
+use coffer_audit::trail::{Signer, Trail};
+use coffer_audit::{Sink, record::Resource};
 use coffer_iam::Credentials;
 use coffer_objects::Objects;
 use coffer_storage_local::LocalStore;
@@ -43,6 +45,10 @@ pub struct Config {
     pub kms_day: Duration,
     /// Accept SSE-C requests over plain HTTP.
     pub allow_insecure_sse_c: bool,
+    /// Seal audit trail files after this long (default one hour).
+    pub audit_rotate: Option<Duration>,
+    /// False only when measuring the audit path's cost.
+    pub audit_enabled: bool,
 }
 
 /// The wired application: one per process.
@@ -50,8 +56,9 @@ pub struct App {
     pub s3: coffer_api_s3::S3Front,
     pub kms_api: coffer_api_kms::KmsApi,
     pub iam_api: coffer_api_iam::IamApi,
+    pub cloudtrail_api: coffer_api_cloudtrail::CloudTrailApi,
     pub kms: Arc<coffer_kms::Kms>,
-    pub audit: Arc<dyn Sink>,
+    pub audit: Arc<Trail>,
     pub objects: Arc<Objects>,
     // Keeps the data directory locked while the app lives.
     _store: LocalStore,
@@ -126,6 +133,37 @@ impl App {
         let credentials: Arc<dyn Credentials> = directory.clone();
         let kms_api =
             coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone(), authorizer.clone());
+        let audit_key = kms
+            .audit_key(&identity.account.id, time::OffsetDateTime::now_utc())
+            .await
+            .context("creating the audit signing key")?;
+        let mut trail_config = coffer_audit::trail::Config::new(
+            config.data_dir.join("audit"),
+            &config.region,
+            &identity.account.id,
+        );
+        if let Some(secs) = config.audit_rotate {
+            trail_config.rotate_after = secs;
+        }
+        trail_config.enabled = config.audit_enabled;
+        if !config.audit_enabled {
+            tracing::warn!("the audit trail is disabled (benchmark mode): nothing is recorded");
+        }
+        let audit = Arc::new(
+            Trail::open(
+                trail_config,
+                Box::new(KmsSigner {
+                    kms: kms.clone(),
+                    key_id: audit_key,
+                }),
+            )
+            .context("opening the audit trail")?,
+        );
+        let cloudtrail_api = coffer_api_cloudtrail::CloudTrailApi::new(
+            audit.clone(),
+            directory.clone(),
+            authorizer.clone(),
+        );
         let iam_api = coffer_api_iam::IamApi::new(
             directory,
             authorizer.clone(),
@@ -145,13 +183,47 @@ impl App {
                 s3,
                 kms_api,
                 iam_api,
+                cloudtrail_api,
                 kms,
-                audit: Arc::new(NoopSink),
+                audit,
                 objects,
                 _store: store,
             },
             identity,
         ))
+    }
+}
+
+/// Signs audit digests with the KMS's hidden audit key (`v{material version}:{hex}`).
+pub struct KmsSigner {
+    pub kms: Arc<coffer_kms::Kms>,
+    pub key_id: String,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Signer for KmsSigner {
+    fn sign(&self, data: &[u8]) -> Result<String, String> {
+        let (v, mac) = self
+            .kms
+            .audit_mac(&self.key_id, None, data)
+            .map_err(|e| e.to_string())?;
+        Ok(format!("v{v}:{}", hex(&mac)))
+    }
+
+    fn verify(&self, data: &[u8], signature: &str) -> Result<bool, String> {
+        let (v, given) = signature
+            .strip_prefix('v')
+            .and_then(|r| r.split_once(':'))
+            .ok_or("malformed signature")?;
+        let v: u32 = v.parse().map_err(|_| "malformed signature version")?;
+        let (_, mac) = self
+            .kms
+            .audit_mac(&self.key_id, Some(v), data)
+            .map_err(|e| e.to_string())?;
+        Ok(coffer_crypto::equal(hex(&mac).as_bytes(), given.as_bytes()))
     }
 }
 
@@ -186,7 +258,7 @@ pub async fn serve(
         _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
     };
     let collector = app.objects.spawn_collector();
-    let kms_ticker = spawn_kms_ticker(app.kms.clone(), config.kms_day);
+    let kms_ticker = spawn_kms_ticker(app.kms.clone(), app.audit.clone(), config.kms_day);
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -247,20 +319,45 @@ pub async fn serve(
     if let Err(e) = app.kms.flush_usage().await {
         tracing::warn!(error = %e, "could not write the last KMS key usage records");
     }
+    let audit = app.audit.clone();
+    tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     Ok(())
 }
 
 /// Runs the KMS background step (scheduled deletions, rotations, last-usage records)
 /// about once a second, or more often when a KMS day is very short.
-fn spawn_kms_ticker(kms: Arc<coffer_kms::Kms>, day: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_kms_ticker(
+    kms: Arc<coffer_kms::Kms>,
+    audit: Arc<Trail>,
+    day: Duration,
+) -> tokio::task::JoinHandle<()> {
     let period = (day / 8).clamp(Duration::from_millis(100), Duration::from_secs(1));
     tokio::spawn(async move {
         let mut every = tokio::time::interval(period);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = kms.tick(time::OffsetDateTime::now_utc()).await {
-                tracing::warn!(error = %e, "KMS background step failed; retrying");
+            match kms.tick(time::OffsetDateTime::now_utc()).await {
+                Ok(t) => {
+                    // AWS records what KMS does on its own as service events.
+                    let done = t.rotated.iter().map(|k| ("RotateKey", k));
+                    for (name, arn) in done.chain(t.deleted.iter().map(|k| ("DeleteKey", k))) {
+                        let account = arn.split(':').nth(4).unwrap_or_default();
+                        audit.service(coffer_audit::service_event(
+                            &kms.config().region,
+                            "kms.amazonaws.com",
+                            name,
+                            account,
+                            Resource {
+                                arn: arn.clone(),
+                                account_id: Some(account.to_owned()),
+                                kind: "AWS::KMS::Key".into(),
+                            },
+                            serde_json::json!({ "keyId": arn }),
+                        ));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "KMS background step failed; retrying"),
             }
         }
     })

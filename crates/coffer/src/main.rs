@@ -27,6 +27,34 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Audit(coffer::cli::AuditArgs {
+            command:
+                coffer::cli::AuditCommand::Verify {
+                    data_dir,
+                    root_key_file,
+                },
+        }) => {
+            return match runtime.block_on(coffer::audit_cmd::verify(
+                &data_dir,
+                root_key_file.as_deref(),
+            )) {
+                Ok(findings) if findings.is_empty() => {
+                    println!("audit trail intact");
+                    ExitCode::SUCCESS
+                }
+                Ok(findings) => {
+                    for f in &findings {
+                        println!("{f}");
+                    }
+                    eprintln!("coffer: {} finding(s) in the audit trail", findings.len());
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("coffer: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Account(args) => runtime.block_on(async {
             let out = coffer::admin::run(args).await?;
             println!("{out}");

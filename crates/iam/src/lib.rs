@@ -90,6 +90,23 @@ impl Principal {
         }
     }
 
+    /// How the audit trail names this caller.
+    pub fn audit_identity(&self) -> coffer_audit::Identity {
+        coffer_audit::Identity {
+            kind: match self.kind {
+                PrincipalKind::Root => "Root",
+                PrincipalKind::User { .. } => "IAMUser",
+                PrincipalKind::AssumedRole { .. } => "AssumedRole",
+            },
+            arn: self.arn(),
+            account_id: self.account.id.clone(),
+            principal_id: self.user_id(),
+            access_key_id: self.access_key_id.clone(),
+            user_name: self.user_name().map(str::to_owned),
+            session_issuer: self.role_arn(),
+        }
+    }
+
     /// The role behind a role session: `arn:aws:iam::ACCOUNT:role/NAME` (path omitted).
     pub fn role_arn(&self) -> Option<String> {
         match &self.kind {

@@ -109,6 +109,22 @@ impl Kms {
         context: &BTreeMap<String, String>,
         now: OffsetDateTime,
     ) -> Result<(Vec<u8>, String)> {
+        let r = self
+            .encrypt_inner(caller, key_id, plaintext, context, now)
+            .await;
+        let key = r.as_ref().map_or(key_id, |(_, arn)| arn.as_str());
+        caller.note("Encrypt", key, context, &r);
+        r
+    }
+
+    async fn encrypt_inner(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        plaintext: &Secret,
+        context: &BTreeMap<String, String>,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, String)> {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
             return Err(Error::Validation(format!(
                 "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
@@ -123,6 +139,23 @@ impl Kms {
     }
 
     pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        req: &DataKeyRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<DataKey> {
+        let r = self.generate_data_key_inner(caller, req, now).await;
+        let key = r.as_ref().map_or(req.key_id, |d| d.key_arn.as_str());
+        let op = if req.with_plaintext {
+            "GenerateDataKey"
+        } else {
+            "GenerateDataKeyWithoutPlaintext"
+        };
+        caller.note(op, key, req.context, &r);
+        r
+    }
+
+    async fn generate_data_key_inner(
         &self,
         caller: &Caller,
         req: &DataKeyRequest<'_>,
@@ -220,6 +253,30 @@ impl Kms {
 
     /// Decrypt finds the key from the blob; `key_id`, when given, must name that key.
     pub async fn decrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        key_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Decrypted> {
+        let r = self.decrypt_inner(caller, blob, context, key_id, now).await;
+        let named = Header::decode(blob)
+            .ok()
+            .map(|h| h.key_id.hyphenated().to_string());
+        let key = match (&r, named) {
+            (Ok(d), _) => d.key_arn.clone(),
+            (Err(_), Some(id)) => self
+                .entry(&id)
+                .map(|e| self.key_arn(&e.account, &e.id))
+                .unwrap_or(id),
+            (Err(_), None) => key_id.unwrap_or_default().to_owned(),
+        };
+        caller.note("Decrypt", &key, context, &r);
+        r
+    }
+
+    async fn decrypt_inner(
         &self,
         caller: &Caller,
         blob: &[u8],

@@ -50,6 +50,33 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// AWS's exception name for the error (what the KMS API and the audit trail report).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "NotFoundException",
+            Error::InvalidArn(_) => "InvalidArnException",
+            Error::Disabled(_) => "DisabledException",
+            Error::InvalidState { .. } => "KMSInvalidStateException",
+            Error::InvalidCiphertext => "InvalidCiphertextException",
+            Error::IncorrectKey => "IncorrectKeyException",
+            Error::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            Error::AlreadyExists(_) => "AlreadyExistsException",
+            Error::InvalidAliasName(_) => "InvalidAliasNameException",
+            Error::NotAuthorized(_) => "NotAuthorizedException",
+            Error::AccessDenied(_) => "AccessDeniedException",
+            Error::InvalidGrantToken => "InvalidGrantTokenException",
+            Error::LimitExceeded(_) => "LimitExceededException",
+            Error::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            Error::Tag(_) => "TagException",
+            Error::InvalidMarker => "InvalidMarkerException",
+            Error::Validation(_) => "ValidationException",
+            Error::UnsupportedOperation(_) => "UnsupportedOperationException",
+            Error::Internal(_) => "KMSInternalException",
+        }
+    }
+}
+
 impl From<coffer_storage::Error> for Error {
     fn from(e: coffer_storage::Error) -> Self {
         Error::Internal(e.to_string())

@@ -87,6 +87,9 @@ pub struct Caller {
     /// Asked for every key the call touches; `None` only for in-process callers that
     /// were authorized already (tests, tools).
     pub gate: Option<Arc<dyn KeyGate>>,
+    /// Set when a service calls the KMS for a client's request: each cryptographic call
+    /// is recorded there, for the audit trail (`invokedBy`).
+    pub trail: Option<Arc<coffer_audit::RequestContext>>,
 }
 
 impl std::fmt::Debug for Caller {
@@ -112,6 +115,7 @@ impl Caller {
             request_id: request_id.into(),
             internal: false,
             gate: Some(gate),
+            trail: None,
         }
     }
 
@@ -122,6 +126,30 @@ impl Caller {
             request_id: request_id.into(),
             internal: false,
             gate: None,
+            trail: None,
+        }
+    }
+
+    /// Records a cryptographic call made on behalf of a service's client.
+    pub(crate) fn note<T>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        context: &BTreeMap<String, String>,
+        result: &Result<T>,
+    ) {
+        // Service-internal keys (SSE-S3) are not the client's KMS calls.
+        if self.internal {
+            return;
+        }
+        if let Some(t) = &self.trail {
+            t.kms_use(coffer_audit::KmsUse {
+                operation,
+                key_arn: key.to_owned(),
+                encryption_context: context.clone(),
+                error_code: result.as_ref().err().map(|e| e.code().to_owned()),
+                time: OffsetDateTime::now_utc(),
+            });
         }
     }
 }

@@ -21,7 +21,9 @@ pub const DEFAULT_ROTATION_DAYS: u32 = 365;
 /// What one [`Kms::tick`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tick {
+    /// ARNs of the keys rotated on schedule.
     pub rotated: Vec<String>,
+    /// ARNs of the keys deleted at the end of their pending window.
     pub deleted: Vec<String>,
 }
 
@@ -318,13 +320,13 @@ impl Kms {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&e.id);
                 tracing::info!(key = %e.id, "deleted a KMS key whose pending window ended; its material is destroyed");
-                report.deleted.push(e.id.clone());
+                report.deleted.push(self.key_arn(&e.account, &e.id));
             } else if e.doc.state == KeyState::Enabled
                 && e.doc.next_rotation_ms.is_some_and(|n| n <= now_ms)
             {
                 self.rotate(&e, RotationType::Automatic, now).await?;
                 tracing::info!(key = %e.id, "rotated a KMS key on schedule");
-                report.rotated.push(e.id.clone());
+                report.rotated.push(self.key_arn(&e.account, &e.id));
             }
         }
         self.flush_usage().await?;

@@ -16,6 +16,9 @@ use crate::{KeyManager, KeySpec, KeyState, KeyUsage, Kms, Origin, Result, lock_w
 /// The alias under which an account's SSE-S3 service key is recorded. Under the reserved
 /// `alias/aws/` prefix, so no client can create or move it.
 const SSE_S3_ALIAS: &str = "alias/aws/coffer-sse-s3";
+/// The hidden key that signs the audit trail's digests.
+const AUDIT_ALIAS: &str = "alias/aws/coffer-audit";
+const AUDIT_MAC_INFO: &[u8] = b"coffer-audit-digest-mac-v1";
 
 /// The key policy AWS gives an AWS-managed key (`alias/aws/s3`): every principal of the
 /// account may use it through the service, and the account may read its metadata.
@@ -75,6 +78,45 @@ impl Kms {
             now,
         )
         .await
+    }
+
+    /// The hidden key that signs audit digests (in the operator's account), created on
+    /// first use. Its material never leaves the KMS: [`Kms::audit_mac`] signs with it.
+    pub async fn audit_key(&self, account: &str, now: OffsetDateTime) -> Result<String> {
+        self.managed_key(
+            account,
+            AUDIT_ALIAS,
+            "Coffer audit trail signing key",
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// The audit key, if one was created (for checking a trail without writing anything).
+    pub async fn existing_audit_key(&self, account: &str) -> Result<Option<String>> {
+        self.alias_target(account, AUDIT_ALIAS).await
+    }
+
+    /// HMAC-SHA256 of `data` under a key derived from one material version of the audit
+    /// key (the current one when `version` is `None`); returns the version used.
+    pub fn audit_mac(
+        &self,
+        key_id: &str,
+        version: Option<u32>,
+        data: &[u8],
+    ) -> Result<(u32, [u8; 32])> {
+        let e = self
+            .entry(key_id)
+            .ok_or_else(|| crate::Error::NotFound(format!("audit key {key_id} is gone")))?;
+        let m = match version {
+            Some(v) => e
+                .material(v)
+                .ok_or_else(|| crate::Error::NotFound(format!("audit key version {v}")))?,
+            None => e.current()?,
+        };
+        let k = coffer_crypto::derive_key(&m.secret, b"", AUDIT_MAC_INFO)?;
+        Ok((m.version, coffer_crypto::hmac_sha256(k.expose(), data)))
     }
 
     async fn managed_key(

@@ -348,7 +348,7 @@ async fn rotation_keeps_old_ciphertexts_readable() {
             .is_empty()
     );
     let t = k.tick(t0() + Duration::seconds(90)).await.expect("tick");
-    assert_eq!(t.rotated, vec![id.clone()]);
+    assert_eq!(t.rotated, vec![k.key_arn("111122223333", &id)]);
     let (after_auto, _) = k
         .encrypt(&caller(), &id, &Secret::from_slice(b"v2"), &c, t0())
         .await
@@ -456,7 +456,7 @@ async fn deletion_destroys_the_key_after_its_window() {
             .is_empty()
     );
     let t = k.tick(t0() + Duration::seconds(7)).await.expect("tick");
-    assert_eq!(t.deleted, vec![doomed.clone()]);
+    assert_eq!(t.deleted, vec![k.key_arn("111122223333", &doomed)]);
     assert!(matches!(
         k.describe_key(&caller(), &doomed).await,
         Err(Error::NotFound(_))

@@ -42,7 +42,9 @@ pub fn caller_with<T>(
         context,
         via_service: Some(format!("s3.{}.amazonaws.com", objects.config().region)),
     });
-    Ok(Caller::client(p.account.id.clone(), request_id, gate))
+    let mut caller = Caller::client(p.account.id.clone(), request_id, gate);
+    caller.trail = rc.cloned();
+    Ok(caller)
 }
 
 fn tls<T>(req: &S3Request<T>) -> bool {

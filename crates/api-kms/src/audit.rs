@@ -1,0 +1,188 @@
+//! What a KMS call contributes to its audit record: the request parameters CloudTrail
+//! shows for KMS (a fixed list; `Plaintext`, `CiphertextBlob` and grant tokens are never
+//! read), the key as a resource, and the response elements of key creation, deletion
+//! scheduling and grants. Responses that carry a secret (plaintext data keys, random
+//! bytes) are never parsed.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use coffer_audit::Filled;
+use coffer_audit::record::Resource;
+
+/// The request fields CloudTrail records for KMS calls. Everything else in a request
+/// (`Plaintext`, `CiphertextBlob`, `GrantTokens`) is skipped unread by serde.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Params {
+    key_id: Option<Value>,
+    encryption_context: Option<Value>,
+    key_spec: Option<Value>,
+    number_of_bytes: Option<Value>,
+    description: Option<Value>,
+    key_usage: Option<Value>,
+    customer_master_key_spec: Option<Value>,
+    origin: Option<Value>,
+    alias_name: Option<Value>,
+    target_key_id: Option<Value>,
+    pending_window_in_days: Option<Value>,
+    grantee_principal: Option<Value>,
+    retiring_principal: Option<Value>,
+    operations: Option<Value>,
+    constraints: Option<Value>,
+    name: Option<Value>,
+    grant_id: Option<Value>,
+    policy_name: Option<Value>,
+    policy: Option<Value>,
+    destination_key_id: Option<Value>,
+    source_key_id: Option<Value>,
+    encryption_algorithm: Option<Value>,
+    rotation_period_in_days: Option<Value>,
+    tag_keys: Option<Value>,
+    tags: Option<Value>,
+    source_encryption_context: Option<Value>,
+    destination_encryption_context: Option<Value>,
+    limit: Option<Value>,
+    marker: Option<Value>,
+}
+
+pub fn request_parameters(body: &[u8]) -> Option<Value> {
+    let p: Params = serde_json::from_slice(body).unwrap_or_default();
+    coffer_audit::record::params([
+        ("keyId", p.key_id),
+        ("encryptionContext", p.encryption_context),
+        ("keySpec", p.key_spec),
+        ("numberOfBytes", p.number_of_bytes),
+        ("description", p.description),
+        ("keyUsage", p.key_usage),
+        ("customerMasterKeySpec", p.customer_master_key_spec),
+        ("origin", p.origin),
+        ("aliasName", p.alias_name),
+        ("targetKeyId", p.target_key_id),
+        ("pendingWindowInDays", p.pending_window_in_days),
+        ("granteePrincipal", p.grantee_principal),
+        ("retiringPrincipal", p.retiring_principal),
+        ("operations", p.operations),
+        ("constraints", p.constraints),
+        ("name", p.name),
+        ("grantId", p.grant_id),
+        ("policyName", p.policy_name),
+        ("policy", p.policy),
+        ("destinationKeyId", p.destination_key_id),
+        ("sourceKeyId", p.source_key_id),
+        ("encryptionAlgorithm", p.encryption_algorithm),
+        ("rotationPeriodInDays", p.rotation_period_in_days),
+        ("tagKeys", p.tag_keys),
+        ("tags", p.tags),
+        ("sourceEncryptionContext", p.source_encryption_context),
+        (
+            "destinationEncryptionContext",
+            p.destination_encryption_context,
+        ),
+        ("limit", p.limit),
+        ("marker", p.marker),
+    ])
+}
+
+/// The key a request names (`KeyId`, else `TargetKeyId`).
+pub fn named_key(body: &[u8]) -> Option<String> {
+    let p: Params = serde_json::from_slice(body).unwrap_or_default();
+    p.key_id
+        .or(p.target_key_id)
+        .and_then(|v| v.as_str().map(str::to_owned))
+}
+
+/// Operations whose response holds a secret: never parsed.
+const SECRET_RESPONSES: &[&str] = &[
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateRandom",
+    "ReEncrypt",
+    "Encrypt",
+    "CreateGrant",
+];
+
+/// The value of the first `"KeyId":"..."` in a rendered reply, found without parsing it.
+fn key_id_in(rendered: &[u8]) -> Option<String> {
+    const NEEDLE: &[u8] = b"\"KeyId\":\"";
+    let start = rendered.windows(NEEDLE.len()).position(|w| w == NEEDLE)? + NEEDLE.len();
+    let len = rendered[start..].iter().position(|b| *b == b'"')?;
+    String::from_utf8(rendered[start..start + len].to_vec()).ok()
+}
+
+fn lower_first(k: &str) -> String {
+    let mut c = k.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// AWS's response elements use camelCase names.
+fn camel(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (lower_first(k), camel(v)))
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(camel).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Fills the record's resources and response elements from a successful reply.
+pub fn outcome(f: &mut Filled, op: &str, rendered: &[u8], named: Option<&str>) {
+    let mut arn = key_id_in(rendered);
+    if !SECRET_RESPONSES.contains(&op) {
+        let reply: Value = serde_json::from_slice(rendered).unwrap_or(Value::Null);
+        match op {
+            "CreateKey" => {
+                arn = reply["KeyMetadata"]["Arn"].as_str().map(str::to_owned);
+                f.response_elements = Some(json!({ "keyMetadata": camel(&reply["KeyMetadata"]) }));
+            }
+            "ScheduleKeyDeletion" | "CancelKeyDeletion" => {
+                f.response_elements = Some(camel(&reply));
+            }
+            _ => {}
+        }
+    } else if op == "CreateGrant" {
+        // The grant id only: the grant token is a credential.
+        let reply: Value = serde_json::from_slice(rendered).unwrap_or(Value::Null);
+        f.response_elements = Some(json!({ "grantId": reply["GrantId"] }));
+    }
+    let arn = arn.filter(|a| a.starts_with("arn:")).or_else(|| {
+        named
+            .filter(|n| n.starts_with("arn:") && n.contains(":key/"))
+            .map(str::to_owned)
+    });
+    if let Some(arn) = arn {
+        f.resources = vec![Resource {
+            account_id: arn.split(':').nth(4).map(str::to_owned),
+            arn,
+            kind: "AWS::KMS::Key".into(),
+        }];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_request_fields_are_kept() {
+        let body = br#"{"KeyId":"alias/k","Plaintext":"c2VjcmV0","EncryptionContext":{"a":"b"},"GrantTokens":["t"]}"#;
+        let p = request_parameters(body).expect("params");
+        assert_eq!(
+            p,
+            json!({"keyId": "alias/k", "encryptionContext": {"a": "b"}})
+        );
+        assert_eq!(named_key(body).as_deref(), Some("alias/k"));
+        assert_eq!(
+            key_id_in(br#"{"CiphertextBlob":"x","KeyId":"arn:aws:kms:us-east-1:1:key/k","Plaintext":"s"}"#)
+                .as_deref(),
+            Some("arn:aws:kms:us-east-1:1:key/k")
+        );
+    }
+}

@@ -1,0 +1,268 @@
+"""The audit trail through the stock aws CLI and boto3: CloudTrail records for S3, KMS and
+IAM calls (denied ones too), the KMS calls S3 made for a caller (invokedBy, linked to the
+S3 event), background KMS actions as service events, LookupEvents with its filters and
+per-tenant isolation, durability across kill -9, `coffer audit verify` against tampering,
+and a scan of the trail for every secret the test used."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ACCESS_KEY, SECRET_KEY, Server, coffer_bin
+from test_iam import as_user, code, new_user
+from test_tenants import Tenant
+
+
+def events(srv, client=None, **kw):
+    ct = client or srv.client("cloudtrail")
+    out, token = [], None
+    while True:
+        args = dict(kw)
+        if token:
+            args["NextToken"] = token
+        r = ct.lookup_events(**args)
+        out.extend(r["Events"])
+        token = r.get("NextToken")
+        if not token:
+            return out
+
+
+def detail(e):
+    return json.loads(e["CloudTrailEvent"])
+
+
+def verify(data_dir):
+    return subprocess.run([coffer_bin(), "audit", "verify", "--data-dir", str(data_dir)],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def srv():
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-") as d:
+        s = Server(d, env={"COFFER_KMS_DAY_SECONDS": "0.2"}).start()
+        yield s
+        s.stop()
+
+
+def test_lookup_events_finds_the_calls_the_kms_calls_s3_made_and_denials(srv):
+    s3, kms = srv.client("s3"), srv.client("kms")
+    start = time.time() - 1
+    key = srv.aws("kms", "create-key", "--description", "audited", expect_json=True)["KeyMetadata"]
+    s3.create_bucket(Bucket="audited")
+    srv.aws("s3api", "put-bucket-encryption", "--bucket", "audited", "--server-side-encryption-configuration",
+            json.dumps({"Rules": [{"ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]}}]}))
+    s3.put_object(Bucket="audited", Key="doc.txt", Body=b"audited content")
+    nobody = new_user(srv, "audit-nobody")
+    assert code(as_user(srv, "s3", nobody).get_object, Bucket="audited", Key="doc.txt") == (403, "AccessDenied")
+
+    names = {}
+    for e in events(srv, StartTime=start):
+        names.setdefault(e["EventName"], []).append(e)
+    for n in ("CreateKey", "PutBucketEncryption", "PutObject", "GenerateDataKey", "CreateBucket", "CreateUser"):
+        assert n in names, sorted(names)
+
+    create = detail(names["CreateKey"][0])
+    assert create["eventSource"] == "kms.amazonaws.com" and create["eventVersion"] == "1.11"
+    assert create["responseElements"]["keyMetadata"]["keyId"] == key["KeyId"], create
+    assert create["requestParameters"]["description"] == "audited"
+    assert create["userIdentity"]["type"] == "Root" and create["managementEvent"] is True
+
+    put = [detail(e) for e in names["PutObject"] if detail(e)["requestParameters"]["key"] == "doc.txt"][0]
+    assert put["eventCategory"] == "Data" and put["requestParameters"]["bucketName"] == "audited", put
+    gdk = [detail(e) for e in names["GenerateDataKey"]
+           if detail(e).get("additionalEventData", {}).get("causedByEventId") == put["eventID"]]
+    assert len(gdk) == 1, names["GenerateDataKey"]
+    gdk = gdk[0]
+    assert gdk["userIdentity"]["invokedBy"] == "s3.amazonaws.com", gdk
+    assert gdk["requestParameters"]["encryptionContext"] == {"aws:s3:arn": "arn:aws:s3:::audited/doc.txt"}
+    assert gdk["requestParameters"]["keyId"] == key["Arn"]
+    assert gdk["requestID"] == put["requestID"]
+
+    denied = [detail(e) for e in names.get("GetObject", []) if detail(e).get("errorCode") == "AccessDenied"]
+    assert denied and denied[0]["userIdentity"]["userName"] == "audit-nobody", names.get("GetObject")
+
+    # Attribute filters, through the aws CLI too.
+    only = srv.aws("cloudtrail", "lookup-events", "--lookup-attributes",
+                   "AttributeKey=EventName,AttributeValue=PutBucketEncryption", expect_json=True)["Events"]
+    assert only and {e["EventName"] for e in only} == {"PutBucketEncryption"}
+    by_source = events(srv, LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}])
+    assert by_source and {e["EventSource"] for e in by_source} == {"kms.amazonaws.com"}
+    by_user = events(srv, LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "audit-nobody"}])
+    assert by_user and all(detail(e)["userIdentity"]["userName"] == "audit-nobody" for e in by_user)
+    by_resource = events(srv, LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key["Arn"]}])
+    assert {"CreateKey", "GenerateDataKey"} <= {e["EventName"] for e in by_resource}
+    assert events(srv, LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "true"}])
+    # Time ranges: nothing before the test started; pages of 2 cover the same events.
+    assert events(srv, EndTime=start - 3600) == []
+    # (LookupEvents calls are events too: leave them out of the comparison.)
+    calls = lambda es: [e["EventId"] for e in es if e["EventName"] != "LookupEvents"]  # noqa: E731
+    paged = events(srv, StartTime=start, MaxResults=2)
+    assert calls(paged) == calls(events(srv, StartTime=start))
+    assert code(srv.client("cloudtrail").lookup_events,
+                LookupAttributes=[{"AttributeKey": "Nope", "AttributeValue": "x"}])[1] in (
+        "InvalidLookupAttributesException", "ValidationException")
+    # A user without cloudtrail:LookupEvents is denied, and that denial is itself recorded.
+    assert code(as_user(srv, "cloudtrail", nobody).lookup_events)[1] == "AccessDeniedException"
+
+
+def test_background_kms_actions_are_service_events(srv):
+    kms = srv.client("kms")
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        found = events(srv, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "DeleteKey"}])
+        hits = [detail(e) for e in found if kid in e["CloudTrailEvent"]]
+        if hits:
+            break
+        time.sleep(0.5)
+    assert hits, "no DeleteKey service event"
+    assert hits[0]["eventType"] == "AwsServiceEvent" and hits[0]["userIdentity"]["type"] == "AWSService"
+
+
+def test_tenants_see_only_their_own_events(srv):
+    a, b = Tenant(srv, "audit-a"), Tenant(srv, "audit-b")
+    a.client("s3").create_bucket(Bucket="audit-a-bucket")
+    b.client("kms").create_key(Description="b's key")
+    a_events = events(srv, client=a.client("cloudtrail"))
+    assert a_events and all(detail(e)["recipientAccountId"] == a.id for e in a_events)
+    assert "CreateBucket" in {e["EventName"] for e in a_events}
+    assert "CreateKey" not in {e["EventName"] for e in a_events}
+    b_events = events(srv, client=b.client("cloudtrail"))
+    assert all(detail(e)["recipientAccountId"] == b.id for e in b_events)
+    # The operator sees both.
+    accounts = {detail(e)["recipientAccountId"] for e in events(srv)}
+    assert {a.id, b.id} <= accounts
+
+
+def test_management_records_survive_kill_9_and_the_trail_still_verifies():
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-kill-") as d:
+        s = Server(d).start()
+        kid = s.client("kms").create_key(Description="before the crash")["KeyMetadata"]["KeyId"]
+        s.client("iam").create_user(UserName="made-before-crash")
+        s.kill9()
+        s.start()
+        got = events(s, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateKey"}])
+        assert any(kid in e["CloudTrailEvent"] for e in got)
+        assert events(s, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}])
+        s.stop()
+        p = verify(d)
+        assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
+
+
+def tampered(d, change):
+    """Copies a sealed trail, applies `change` to the copy, returns verify's result."""
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-copy-") as c:
+        copy = Path(c) / "data"
+        shutil.copytree(d, copy)
+        change(copy / "audit")
+        return verify(copy)
+
+
+def test_verify_names_modified_deleted_inserted_and_reordered_records_and_files():
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-verify-") as d:
+        s = Server(d, env={"COFFER_AUDIT_ROTATE_SECONDS": "1"}).start()
+        kms = s.client("kms")
+        for i in range(3):
+            kms.create_key(Description=f"key {i}")
+            kms.create_key(Description=f"more {i}")
+            time.sleep(1.2)  # a sealed file per pair of keys
+        s.stop()
+        audit = Path(d) / "audit"
+        files = sorted(audit.glob("trail-*.jsonl"))
+        sealed = [f for f in files if (audit / f.name.replace(".jsonl", ".digest.json")).exists()]
+        assert len(sealed) >= 3, files
+        ok = verify(d)
+        assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout + ok.stderr
+
+        target = sealed[1].name
+
+        def modify(a):
+            p = a / target
+            p.write_text(p.read_text().replace("key 1", "key X"))
+
+        def delete_record(a):
+            p = a / target
+            lines = p.read_text().splitlines(keepends=True)
+            p.write_text("".join(lines[1:]))
+
+        def insert_record(a):
+            p = a / target
+            lines = p.read_text().splitlines(keepends=True)
+            p.write_text("".join(lines[:1] + lines[:1] + lines[1:]))
+
+        def reorder_files(a):
+            x, y = a / sealed[0].name, a / sealed[1].name
+            tmp = a / "swap"
+            x.rename(tmp)
+            y.rename(x)
+            tmp.rename(y)
+
+        def delete_file(a):
+            (a / target).unlink()
+            (a / target.replace(".jsonl", ".digest.json")).unlink()
+
+        for name, change in [("modify", modify), ("delete record", delete_record), ("insert", insert_record),
+                             ("reorder files", reorder_files), ("delete file", delete_file)]:
+            p = tampered(d, change)
+            assert p.returncode != 0, (name, p.stdout)
+            assert "trail-" in p.stdout, (name, p.stdout)
+        p = tampered(d, modify)
+        assert f"{target} line 1" in p.stdout and "modified" in p.stdout, p.stdout
+        p = tampered(d, reorder_files)
+        assert sealed[0].name in p.stdout, p.stdout
+
+        # Reordering records inside a file.
+        def reorder_records(a):
+            p = a / sealed[0].name
+            lines = p.read_text().splitlines(keepends=True)
+            assert len(lines) >= 2, lines
+            p.write_text("".join([lines[1], lines[0]] + lines[2:]))
+        p = tampered(d, reorder_records)
+        assert p.returncode != 0 and f"{sealed[0].name} line 1" in p.stdout, p.stdout
+
+
+def test_no_secret_reaches_the_trail():
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-secrets-") as d:
+        s = Server(d, extra_args=["--allow-insecure-sse-c"]).start()
+        s3, kms, iam = s.client("s3"), s.client("kms"), s.client("iam")
+        secrets = [SECRET_KEY]
+        marker = b"PLAINTEXT-MARKER-" + os.urandom(8).hex().encode()
+        kid = kms.create_key()["KeyMetadata"]["KeyId"]
+        enc = kms.encrypt(KeyId=kid, Plaintext=marker)
+        kms.decrypt(CiphertextBlob=enc["CiphertextBlob"])
+        dk = kms.generate_data_key(KeyId=kid, KeySpec="AES_256")
+        secrets += [base64.b64encode(dk["Plaintext"]).decode(), dk["Plaintext"].hex()]
+        rnd = kms.generate_random(NumberOfBytes=32)["Plaintext"]
+        secrets += [base64.b64encode(rnd).decode()]
+        iam.create_user(UserName="secret-holder")
+        k = iam.create_access_key(UserName="secret-holder")["AccessKey"]
+        secrets.append(k["SecretAccessKey"])
+        s3.create_bucket(Bucket="secrets")
+        s3.put_object(Bucket="secrets", Key="kms", Body=marker, ServerSideEncryption="aws:kms", SSEKMSKeyId=kid)
+        s3.get_object(Bucket="secrets", Key="kms")["Body"].read()
+        customer_key = os.urandom(32)
+        s3.put_object(Bucket="secrets", Key="c", Body=marker, SSECustomerAlgorithm="AES256", SSECustomerKey=customer_key)
+        secrets += [base64.b64encode(customer_key).decode()]
+        grant = kms.create_grant(KeyId=kid, GranteePrincipal=f"arn:aws:iam::{s.client('sts').get_caller_identity()['Account']}:user/secret-holder",
+                                 Operations=["Decrypt"])
+        secrets.append(grant["GrantToken"])
+        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
+        cred = s.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="sess")["Credentials"]
+        secrets += [cred["SecretAccessKey"], cred["SessionToken"]]
+        s.stop()
+        blob = b"".join(p.read_bytes() for p in (Path(d) / "audit").iterdir())
+        assert b"CreateAccessKey" in blob and b"GenerateDataKey" in blob  # the calls are there
+        for secret in secrets:
+            assert secret.encode() not in blob, secret[:6]
+        assert marker not in blob
+        assert base64.b64encode(marker) not in blob
