@@ -29,6 +29,8 @@ use crate::record::Record;
 use crate::{Event, Sink};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// How long the writer pauses after a batch that nobody waits on.
+const BATCH_PAUSE: Duration = Duration::from_millis(2);
 /// Records waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 65_536;
 
@@ -172,6 +174,8 @@ struct Writer {
     unsynced: bool,
     last_sync: Instant,
     waiters: Vec<oneshot::Sender<()>>,
+    /// Lines appended but not yet written: one write per batch of messages.
+    pending: Vec<u8>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -261,6 +265,7 @@ impl Trail {
             unsynced: false,
             last_sync: Instant::now(),
             waiters: Vec::new(),
+            pending: Vec::with_capacity(1 << 16),
         };
         let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
@@ -367,7 +372,12 @@ impl Writer {
                             return;
                         }
                     }
-                    if !self.waiters.is_empty() {
+                    self.write_pending();
+                    if self.waiters.is_empty() {
+                        // Let records gather instead of waking this thread for each one
+                        // (on a busy server that wake-up is most of what auditing costs).
+                        std::thread::sleep(BATCH_PAUSE);
+                    } else {
                         self.sync();
                     }
                 }
@@ -404,6 +414,7 @@ impl Writer {
                 false
             }
             Msg::Flush(done) => {
+                self.write_pending();
                 let _ = done.send(());
                 false
             }
@@ -419,22 +430,32 @@ impl Writer {
     fn append(&mut self, raw: &str) {
         let seq = self.seq + 1;
         let hash = line_hash(seq, &self.last_hash, raw);
-        let line = format!(
-            "{{\"sequence\":{seq},\"previousHash\":\"{}\",\"hash\":\"{hash}\",\"record\":{raw}}}\n",
+        let start = self.pending.len();
+        let _ = writeln!(
+            self.pending,
+            "{{\"sequence\":{seq},\"previousHash\":\"{}\",\"hash\":\"{hash}\",\"record\":{raw}}}",
             self.last_hash
         );
-        match self.file.write_all(line.as_bytes()) {
-            Ok(()) => {
-                self.seq = seq;
-                self.last_hash = hash;
-                self.file_bytes += line.len() as u64;
-                self.unsynced = true;
-            }
+        self.file_bytes += (self.pending.len() - start) as u64;
+        self.seq = seq;
+        self.last_hash = hash;
+    }
+
+    /// Writes the batch appended so far. On failure the batch is dropped (and logged):
+    /// the chain continues from the last record written, so the loss shows as a gap.
+    fn write_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        match self.file.write_all(&self.pending) {
+            Ok(()) => self.unsynced = true,
             Err(e) => tracing::error!(error = %e, "cannot append to the audit trail"),
         }
+        self.pending.clear();
     }
 
     fn sync(&mut self) {
+        self.write_pending();
         if self.unsynced {
             if let Err(e) = self.file.sync_data() {
                 tracing::error!(error = %e, "cannot sync the audit trail");
