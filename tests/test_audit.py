@@ -266,3 +266,37 @@ def test_no_secret_reaches_the_trail():
             assert secret.encode() not in blob, secret[:6]
         assert marker not in blob
         assert base64.b64encode(marker) not in blob
+
+
+def test_metrics_and_usage_count_what_happened():
+    import urllib.request
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-usage-") as d:
+        s = Server(d).start()
+        s3, kms = s.client("s3"), s.client("kms")
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        s3.create_bucket(Bucket="metered")
+        for i in range(3):
+            s3.put_object(Bucket="metered", Key=f"k{i}", Body=b"x" * 100, ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=key)
+        s3.get_object(Bucket="metered", Key="k0")["Body"].read()
+        kms.encrypt(KeyId=key, Plaintext=b"p")
+        text = urllib.request.urlopen(s.endpoint + "/_coffer/metrics").read().decode()
+        assert 'coffer_requests_total{api="s3",operation="PutObject",status="200"} 3' in text, text
+        assert f'coffer_kms_operations_total{{key="{key}",operation="GenerateDataKey"}} 3' in text, text
+        assert f'coffer_kms_operations_total{{key="{key}",operation="Decrypt"}} 1' in text, text
+        assert f'coffer_kms_operations_total{{key="{key}",operation="Encrypt"}} 1' in text, text
+        assert 'coffer_request_duration_seconds_count{api="s3",operation="PutObject"} 3' in text, text
+        assert 'coffer_bytes_in_total{api="s3"} ' in text and "coffer_audit_write_lag_seconds " in text
+        s.stop()
+        acct = key.split(":")[4]
+        out = subprocess.run([coffer_bin(), "usage", "--data-dir", d, "--json"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        rows = {(r["AccountId"], r["EventSource"], r["Operation"], r["Key"]): r["Requests"] for r in json.loads(out.stdout)}
+        assert rows[(acct, "kms.amazonaws.com", "GenerateDataKey", key)] == 3, rows
+        assert rows[(acct, "kms.amazonaws.com", "Decrypt", key)] == 1, rows
+        assert rows[(acct, "s3.amazonaws.com", "PutObject", "")] == 3, rows
+        table = subprocess.run([coffer_bin(), "usage", "--data-dir", d], capture_output=True, text=True).stdout
+        assert "GenerateDataKey" in table and key in table, table
+        none = subprocess.run([coffer_bin(), "usage", "--data-dir", d, "--json", "--end", "2001-01-01T00:00:00Z"],
+                              capture_output=True, text=True)
+        assert json.loads(none.stdout) == [], none.stdout

@@ -18,8 +18,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -148,7 +149,7 @@ fn file_numbers(dir: &Path) -> std::io::Result<Vec<u64>> {
 }
 
 enum Msg {
-    Records(Vec<String>, Option<oneshot::Sender<()>>),
+    Records(Vec<String>, Option<oneshot::Sender<()>>, Instant),
     Flush(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -157,6 +158,8 @@ enum Msg {
 pub struct Trail {
     tx: SyncSender<Msg>,
     config: Config,
+    /// Microseconds the newest batch waited in the queue.
+    lag: Arc<AtomicU64>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -174,6 +177,7 @@ struct Writer {
     unsynced: bool,
     last_sync: Instant,
     waiters: Vec<oneshot::Sender<()>>,
+    lag: Arc<AtomicU64>,
     /// Lines appended but not yet written: one write per batch of messages.
     pending: Vec<u8>,
 }
@@ -265,8 +269,10 @@ impl Trail {
             unsynced: false,
             last_sync: Instant::now(),
             waiters: Vec::new(),
+            lag: Arc::new(AtomicU64::new(0)),
             pending: Vec::with_capacity(1 << 16),
         };
+        let lag = w.lag.clone();
         let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("coffer-audit".into())
@@ -274,6 +280,7 @@ impl Trail {
         Ok(Self {
             tx,
             config,
+            lag,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -282,12 +289,21 @@ impl Trail {
         &self.config
     }
 
+    /// How long the newest batch of records waited before the writer took it.
+    pub fn write_lag(&self) -> Duration {
+        Duration::from_micros(self.lag.load(Ordering::Relaxed))
+    }
+
     fn send(&self, records: &[Record], ack: Option<oneshot::Sender<()>>) {
         let lines: Vec<String> = records
             .iter()
             .filter_map(|r| serde_json::to_string(r).ok())
             .collect();
-        if self.tx.send(Msg::Records(lines, ack)).is_err() {
+        if self
+            .tx
+            .send(Msg::Records(lines, ack, Instant::now()))
+            .is_err()
+        {
             tracing::error!("the audit writer has stopped; a record was lost");
         }
     }
@@ -404,7 +420,9 @@ impl Writer {
     /// Handles one message; true when the writer should stop.
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Records(lines, ack) => {
+            Msg::Records(lines, ack, queued) => {
+                let waited = u64::try_from(queued.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.lag.store(waited, Ordering::Relaxed);
                 for raw in lines {
                     self.append(&raw);
                 }

@@ -22,6 +22,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Work with the audit trail of a data directory.
     Audit(AuditArgs),
+    /// Requests per account, service, operation and KMS key in a time range, read from
+    /// the audit trail of a data directory (a table, or JSON with --json).
+    Usage {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+        data_dir: PathBuf,
+        /// RFC 3339, e.g. 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        end: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage accounts (tenants) on a running server, with the operator's credentials
     /// from COFFER_ROOT_ACCESS_KEY_ID / COFFER_ROOT_SECRET_ACCESS_KEY. Prints JSON.
     Account(AccountArgs),

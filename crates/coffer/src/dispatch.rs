@@ -58,6 +58,8 @@ impl hyper::service::Service<Request<Incoming>> for Dispatcher {
 
 impl Dispatcher {
     async fn handle(self, req: Request<Incoming>) -> Response<Body> {
+        let started = std::time::Instant::now();
+        let bytes_in = content_length(req.headers());
         let id = request_id();
         let user_agent = req
             .headers()
@@ -93,6 +95,12 @@ impl Dispatcher {
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         let event = Event::from_context(&cx, resp.status().as_u16(), error_code);
+        self.app.metrics.observe(
+            &event,
+            started.elapsed(),
+            bytes_in,
+            content_length(resp.headers()),
+        );
         // Management calls are durable in the trail before they are answered.
         if let Some(durable) = self.app.audit.record(event) {
             let _ = durable.await;
@@ -108,6 +116,15 @@ impl Dispatcher {
     ) -> (Response<Body>, Option<String>) {
         if req.uri().path() == "/_coffer/health" {
             return (health(&req), None);
+        }
+        if req.uri().path() == "/_coffer/metrics" && req.method() == http::Method::GET {
+            let text = self.app.metrics.render(self.app.audit.write_lag());
+            let mut r = Response::new(Body::from(text));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return (r, None);
         }
         let target = req
             .headers()
@@ -325,6 +342,15 @@ fn health(req: &Request<Incoming>) -> Response<Body> {
         HeaderValue::from_static("text/plain"),
     );
     r
+}
+
+/// A message's declared body size (the decoded size for aws-chunked uploads).
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get("x-amz-decoded-content-length")
+        .or_else(|| h.get(http::header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn internal_error() -> Response<Body> {

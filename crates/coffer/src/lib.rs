@@ -11,6 +11,7 @@ pub mod audit_cmd;
 pub mod cli;
 mod dispatch;
 pub mod identity;
+pub mod metrics;
 mod tls;
 
 use std::future::Future;
@@ -59,6 +60,7 @@ pub struct App {
     pub cloudtrail_api: coffer_api_cloudtrail::CloudTrailApi,
     pub kms: Arc<coffer_kms::Kms>,
     pub audit: Arc<Trail>,
+    pub metrics: metrics::Metrics,
     pub objects: Arc<Objects>,
     // Keeps the data directory locked while the app lives.
     _store: LocalStore,
@@ -186,6 +188,7 @@ impl App {
                 cloudtrail_api,
                 kms,
                 audit,
+                metrics: metrics::Metrics::default(),
                 objects,
                 _store: store,
             },

@@ -55,6 +55,21 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Usage {
+            data_dir,
+            start,
+            end,
+            json,
+        } => {
+            coffer::audit_cmd::usage(&data_dir, start.as_deref(), end.as_deref()).and_then(|rows| {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    print!("{}", coffer::audit_cmd::usage_table(&rows));
+                }
+                Ok(())
+            })
+        }
         Command::Account(args) => runtime.block_on(async {
             let out = coffer::admin::run(args).await?;
             println!("{out}");
