@@ -300,3 +300,32 @@ def test_metrics_and_usage_count_what_happened():
         none = subprocess.run([coffer_bin(), "usage", "--data-dir", d, "--json", "--end", "2001-01-01T00:00:00Z"],
                               capture_output=True, text=True)
         assert json.loads(none.stdout) == [], none.stdout
+
+
+def test_sealed_trail_files_are_delivered_into_a_bucket_as_cloudtrail_does():
+    import gzip
+    with tempfile.TemporaryDirectory(prefix="coffer-audit-delivery-") as d:
+        s = Server(d, extra_args=["--audit-delivery-bucket", "trail-logs"],
+                   env={"COFFER_AUDIT_ROTATE_SECONDS": "1"}).start()
+        s3, kms = s.client("s3"), s.client("kms")
+        s3.create_bucket(Bucket="trail-logs")
+        kid = kms.create_key(Description="delivered")["KeyMetadata"]["KeyId"]
+        acct = s.client("sts").get_caller_identity()["Account"]
+        prefix = f"AWSLogs/{acct}/CloudTrail/us-east-1/"
+        deadline = time.time() + 20
+        records = []
+        while time.time() < deadline:
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="trail-logs", Prefix=prefix).get("Contents", [])]
+            records = []
+            for k in keys:
+                assert k.endswith(".json.gz") and f"/{acct}_CloudTrail_us-east-1_" in k, k
+                records += json.loads(gzip.decompress(s3.get_object(Bucket="trail-logs", Key=k)["Body"].read()))["Records"]
+            if any(r["eventName"] == "CreateKey" and r["responseElements"]["keyMetadata"]["keyId"] == kid for r in records):
+                break
+            time.sleep(0.5)
+        assert any(r["eventName"] == "CreateKey" for r in records), [r["eventName"] for r in records]
+        digests = s3.list_objects_v2(Bucket="trail-logs", Prefix=f"AWSLogs/{acct}/CloudTrail-Digest/").get("Contents", [])
+        assert digests, "no digest delivered"
+        d0 = json.loads(gzip.decompress(s3.get_object(Bucket="trail-logs", Key=digests[0]["Key"])["Body"].read()))
+        assert d0["signatureAlgorithm"] == "HMAC-SHA256" and d0["signature"], d0
+        s.stop()

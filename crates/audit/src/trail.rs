@@ -54,6 +54,8 @@ pub struct Config {
     /// `false` only to measure what the audit path costs (`scripts/bench-audit`): then
     /// nothing is recorded.
     pub enabled: bool,
+    /// Told the number of each file once it is sealed (log file delivery).
+    pub sealed: Option<tokio::sync::mpsc::UnboundedSender<u64>>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             rotate_after: Duration::from_secs(3600),
             sync_every: Duration::from_secs(1),
             enabled: true,
+            sealed: None,
         }
     }
 }
@@ -528,6 +531,9 @@ impl Writer {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &final_path)?;
+        if let Some(tx) = &self.config.sealed {
+            let _ = tx.send(self.number);
+        }
         self.previous_digest = sha256(&json);
         self.number += 1;
         self.file = OpenOptions::new()
@@ -540,6 +546,19 @@ impl Writer {
         self.opened = Instant::now();
         Ok(())
     }
+}
+
+/// The records of one trail file, oldest first, and its digest's text (if sealed).
+pub fn read_file(dir: &Path, number: u64) -> std::io::Result<(Vec<Record>, Option<String>)> {
+    let text = std::fs::read(dir.join(file_name(number)))?;
+    let records = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice::<Line<'_>>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Record>(l.record.get()).ok())
+        .collect();
+    let digest = std::fs::read_to_string(dir.join(digest_name(number))).ok();
+    Ok((records, digest))
 }
 
 /// Every record of the trail in `dir`, newest first (lines that do not parse are

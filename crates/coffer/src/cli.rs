@@ -148,6 +148,11 @@ pub struct ServeArgs {
     /// (scripts/bench-audit); never in production.
     #[arg(long, env = "COFFER_AUDIT_DISABLED_FOR_BENCHMARK", hide = true)]
     pub audit_disabled_for_benchmark: bool,
+
+    /// Deliver each sealed audit trail file into this (existing) bucket as gzip JSON under
+    /// AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/, with its digest, as CloudTrail does.
+    #[arg(long, env = "COFFER_AUDIT_DELIVERY_BUCKET")]
+    pub audit_delivery_bucket: Option<String>,
 }
 
 impl ServeArgs {
@@ -169,6 +174,7 @@ impl ServeArgs {
                 .audit_rotate_seconds
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
+            audit_delivery_bucket: self.audit_delivery_bucket,
             data_dir: self.data_dir,
             listen: self.listen,
             region: self.region,

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod audit_cmd;
 pub mod cli;
+pub mod delivery;
 mod dispatch;
 pub mod identity;
 pub mod metrics;
@@ -50,6 +51,8 @@ pub struct Config {
     pub audit_rotate: Option<Duration>,
     /// False only when measuring the audit path's cost.
     pub audit_enabled: bool,
+    /// Deliver sealed trail files into this bucket, as CloudTrail does.
+    pub audit_delivery_bucket: Option<String>,
 }
 
 /// The wired application: one per process.
@@ -148,6 +151,22 @@ impl App {
             trail_config.rotate_after = secs;
         }
         trail_config.enabled = config.audit_enabled;
+        let delivery = match &config.audit_delivery_bucket {
+            Some(bucket) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                trail_config.sealed = Some(tx);
+                Some((
+                    delivery::Delivery {
+                        objects: objects.clone(),
+                        bucket: bucket.clone(),
+                        region: config.region.clone(),
+                        dir: config.data_dir.join("audit"),
+                    },
+                    rx,
+                ))
+            }
+            None => None,
+        };
         if !config.audit_enabled {
             tracing::warn!("the audit trail is disabled (benchmark mode): nothing is recorded");
         }
@@ -161,6 +180,9 @@ impl App {
             )
             .context("opening the audit trail")?,
         );
+        if let Some((d, rx)) = delivery {
+            d.spawn(rx);
+        }
         let cloudtrail_api = coffer_api_cloudtrail::CloudTrailApi::new(
             audit.clone(),
             directory.clone(),
