@@ -75,6 +75,10 @@ def test_groups_grant_their_members(srv):
     srv.aws("iam", "put-group-policy", "--group-name", "readers", "--policy-name", "list",
             "--policy-document", allow("s3:ListBucket", "arn:aws:s3:::group-b"))
     assert code(dave.list_objects_v2, Bucket="group-b") == (403, "AccessDenied")
+    assert iam.list_group_policies(GroupName="readers")["PolicyNames"] == ["list"]
+    got = iam.get_group_policy(GroupName="readers", PolicyName="list")
+    assert got["GroupName"] == "readers" and got["PolicyDocument"]["Statement"][0]["Action"] == "s3:ListBucket", got
+    assert code(iam.get_group_policy, GroupName="readers", PolicyName="nope") == (404, "NoSuchEntity")
     srv.aws("iam", "add-user-to-group", "--group-name", "readers", "--user-name", "dave")
     dave.list_objects_v2(Bucket="group-b")
     g = iam.get_group(GroupName="readers")
@@ -105,6 +109,9 @@ def test_assume_role_gives_temporary_credentials_honoured_by_s3_and_kms(srv):
     assert role["Arn"] == f"arn:aws:iam::{acct}:role/reader", role
     srv.aws("iam", "put-role-policy", "--role-name", "reader", "--policy-name", "p", "--policy-document",
             allow(["s3:GetObject", "kms:Encrypt", "kms:Decrypt"], ["arn:aws:s3:::role-b/*", "*"]))
+    iam = srv.client("iam")
+    assert iam.list_role_policies(RoleName="reader")["PolicyNames"] == ["p"]
+    assert iam.get_role_policy(RoleName="reader", PolicyName="p")["RoleName"] == "reader"
     # erin is named by the trust policy (no identity policy needed in the same account);
     # frank is not.
     assert code(as_user(srv, "sts", frank).assume_role, RoleArn=role["Arn"],

@@ -2,7 +2,7 @@
 //! the policy grammar before they are stored: permission policies as identity policies,
 //! trust policies as resource policies.
 
-use coffer_iam::{Attachee, Directory};
+use coffer_iam::{Directory, Entity};
 use coffer_policy::document::{Document, Kind};
 
 use crate::wire::{self, Xml, member_list};
@@ -20,6 +20,18 @@ fn trust_doc(doc: &str) -> Result<(), Fail> {
         .map_err(|e| fail("MalformedPolicyDocument", 400, e.0))
 }
 
+/// The user, group or role an inline-policy operation names (by its `User`/`Group`/`Role`
+/// part).
+fn entity<'a>(call: &'a Call<'_>, operation: &str) -> Result<Entity<'a>, Fail> {
+    Ok(if operation.contains("Group") {
+        Entity::Group(call.need("GroupName")?)
+    } else if operation.contains("Role") {
+        Entity::Role(call.need("RoleName")?)
+    } else {
+        Entity::User(call.need("UserName")?)
+    })
+}
+
 fn truncated(name: &str, items: &[String]) -> String {
     Xml::new()
         .raw(name, &member_list(items))
@@ -35,6 +47,43 @@ pub(crate) async fn dispatch(
 ) -> Result<Option<String>, Fail> {
     let acct = call.account();
     Ok(Some(match operation {
+        // --- inline policies of users, groups and roles ---
+        "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
+            let doc = call.need("PolicyDocument")?;
+            identity_doc(doc)?;
+            d.put_inline_policy(
+                acct,
+                entity(call, operation)?,
+                call.need("PolicyName")?,
+                doc,
+            )
+            .await?;
+            String::new()
+        }
+        "GetUserPolicy" | "GetGroupPolicy" | "GetRolePolicy" => {
+            let of = entity(call, operation)?;
+            let name = call.need("PolicyName")?;
+            let doc = d.get_inline_policy(acct, of, name)?;
+            let (element, who) = match of {
+                Entity::User(n) => ("UserName", n),
+                Entity::Group(n) => ("GroupName", n),
+                Entity::Role(n) => ("RoleName", n),
+            };
+            Xml::new()
+                .text(element, who)
+                .text("PolicyName", name)
+                .text("PolicyDocument", &wire::url_encode(&doc))
+                .done()
+        }
+        "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
+            wire::names(&d.list_inline_policies(acct, entity(call, operation)?)?)
+        }
+        "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
+            d.delete_inline_policy(acct, entity(call, operation)?, call.need("PolicyName")?)
+                .await?;
+            String::new()
+        }
+
         // --- managed policies ---
         "CreatePolicy" => {
             let doc = call.need("PolicyDocument")?;
@@ -116,34 +165,34 @@ pub(crate) async fn dispatch(
             String::new()
         }
         "AttachUserPolicy" | "DetachUserPolicy" => {
-            let to = Attachee::User(call.need("UserName")?);
+            let to = Entity::User(call.need("UserName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
         "AttachGroupPolicy" | "DetachGroupPolicy" => {
-            let to = Attachee::Group(call.need("GroupName")?);
+            let to = Entity::Group(call.need("GroupName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
         "AttachRolePolicy" | "DetachRolePolicy" => {
-            let to = Attachee::Role(call.need("RoleName")?);
+            let to = Entity::Role(call.need("RoleName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
         "ListAttachedUserPolicies" => {
-            wire::attached(&d.list_attached(acct, Attachee::User(call.need("UserName")?))?)
+            wire::attached(&d.list_attached(acct, Entity::User(call.need("UserName")?))?)
         }
         "ListAttachedGroupPolicies" => {
-            wire::attached(&d.list_attached(acct, Attachee::Group(call.need("GroupName")?))?)
+            wire::attached(&d.list_attached(acct, Entity::Group(call.need("GroupName")?))?)
         }
         "ListAttachedRolePolicies" => {
-            wire::attached(&d.list_attached(acct, Attachee::Role(call.need("RoleName")?))?)
+            wire::attached(&d.list_attached(acct, Entity::Role(call.need("RoleName")?))?)
         }
 
         // --- groups ---
@@ -192,28 +241,6 @@ pub(crate) async fn dispatch(
             .await?;
             String::new()
         }
-        "PutGroupPolicy" => {
-            let doc = call.need("PolicyDocument")?;
-            identity_doc(doc)?;
-            d.put_group_policy(acct, call.need("GroupName")?, call.need("PolicyName")?, doc)
-                .await?;
-            String::new()
-        }
-        "GetGroupPolicy" => {
-            let (group, name) = (call.need("GroupName")?, call.need("PolicyName")?);
-            let doc = d.get_group_policy(acct, group, name)?;
-            Xml::new()
-                .text("GroupName", group)
-                .text("PolicyName", name)
-                .text("PolicyDocument", &wire::url_encode(&doc))
-                .done()
-        }
-        "ListGroupPolicies" => wire::names(&d.list_group_policies(acct, call.need("GroupName")?)?),
-        "DeleteGroupPolicy" => {
-            d.delete_group_policy(acct, call.need("GroupName")?, call.need("PolicyName")?)
-                .await?;
-            String::new()
-        }
 
         // --- roles ---
         "CreateRole" => {
@@ -257,28 +284,6 @@ pub(crate) async fn dispatch(
             let trust = call.need("PolicyDocument")?;
             trust_doc(trust)?;
             d.update_trust_policy(acct, call.need("RoleName")?, trust)
-                .await?;
-            String::new()
-        }
-        "PutRolePolicy" => {
-            let doc = call.need("PolicyDocument")?;
-            identity_doc(doc)?;
-            d.put_role_policy(acct, call.need("RoleName")?, call.need("PolicyName")?, doc)
-                .await?;
-            String::new()
-        }
-        "GetRolePolicy" => {
-            let (role, name) = (call.need("RoleName")?, call.need("PolicyName")?);
-            let doc = d.get_role_policy(acct, role, name)?;
-            Xml::new()
-                .text("RoleName", role)
-                .text("PolicyName", name)
-                .text("PolicyDocument", &wire::url_encode(&doc))
-                .done()
-        }
-        "ListRolePolicies" => wire::names(&d.list_role_policies(acct, call.need("RoleName")?)?),
-        "DeleteRolePolicy" => {
-            d.delete_role_policy(acct, call.need("RoleName")?, call.need("PolicyName")?)
                 .await?;
             String::new()
         }

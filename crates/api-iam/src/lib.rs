@@ -550,36 +550,6 @@ impl IamApi {
                     .await?;
                 String::new()
             }
-            "PutUserPolicy" => {
-                let doc = call.need("PolicyDocument")?;
-                Document::parse(doc, Kind::Identity)
-                    .map_err(|e| fail("MalformedPolicyDocument", 400, e.0))?;
-                d.put_user_policy(acct, call.need("UserName")?, call.need("PolicyName")?, doc)
-                    .await?;
-                String::new()
-            }
-            "GetUserPolicy" => {
-                let (user, name) = (call.need("UserName")?, call.need("PolicyName")?);
-                let doc = d.get_user_policy(acct, user, name)?;
-                Xml::new()
-                    .text("UserName", user)
-                    .text("PolicyName", name)
-                    .text("PolicyDocument", &wire::url_encode(&doc))
-                    .done()
-            }
-            "ListUserPolicies" => {
-                let names = d.list_user_policies(acct, call.need("UserName")?)?;
-                let items: Vec<String> = names.iter().map(|n| wire::escape(n)).collect();
-                Xml::new()
-                    .raw("PolicyNames", &member_list(&items))
-                    .text("IsTruncated", "false")
-                    .done()
-            }
-            "DeleteUserPolicy" => {
-                d.delete_user_policy(acct, call.need("UserName")?, call.need("PolicyName")?)
-                    .await?;
-                String::new()
-            }
             "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
                 simulate::run(d, call, operation)?
             }

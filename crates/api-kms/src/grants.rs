@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use coffer_kms::{Caller, CreateGrant, Grant, Kms};
 
 use crate::error::{WireError, to_wire};
+use crate::ops::dry_run;
 use crate::wire::{epoch, render};
 
 pub const OPERATIONS: &[&str] = &[
@@ -134,16 +135,6 @@ fn page(
         v["NextMarker"] = json!(last.grant_id);
     }
     Ok(v)
-}
-
-fn dry_run(flag: Option<bool>) -> Result<(), WireError> {
-    if flag == Some(true) {
-        return Err(WireError::new(
-            "DryRunOperationException",
-            "The request would have succeeded, but the DryRun option is set.",
-        ));
-    }
-    Ok(())
 }
 
 pub async fn run(

@@ -147,7 +147,7 @@ fn check_algorithm(a: Option<&str>) -> Result<(), WireError> {
     }
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), WireError> {
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), WireError> {
     if flag == Some(true) {
         return Err(WireError::new(
             "DryRunOperationException",

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use directory::{
-    AccessKeyInfo, AccountInfo, Attached, Attachee, Directory, Error as IamError, GroupInfo,
+    AccessKeyInfo, AccountInfo, Attached, Directory, Entity, Error as IamError, GroupInfo,
     IssuedSession, PolicyInfo, PolicyVersion, RoleInfo, UserInfo,
 };
 

@@ -224,7 +224,7 @@ fn aws_info(st: &State, account: &str, name: &str, id: &str) -> PolicyInfo {
 
 /// Which entity a policy is attached to.
 #[derive(Debug, Clone, Copy)]
-pub enum Attachee<'a> {
+pub enum Entity<'a> {
     User(&'a str),
     Group(&'a str),
     Role(&'a str),
@@ -457,7 +457,7 @@ impl Directory {
     pub async fn set_attached(
         &self,
         account: &str,
-        to: Attachee<'_>,
+        to: Entity<'_>,
         arn: &str,
         attach: bool,
     ) -> Result<()> {
@@ -479,17 +479,17 @@ impl Directory {
             Ok(())
         };
         match to {
-            Attachee::User(u) => {
+            Entity::User(u) => {
                 let mut d = self.user_doc(account, u)?;
                 change(&mut d.attached)?;
                 self.save_user(account, u, d).await
             }
-            Attachee::Group(g) => {
+            Entity::Group(g) => {
                 let mut d = self.group_doc(account, g)?;
                 change(&mut d.attached)?;
                 self.save_group(account, g, d).await
             }
-            Attachee::Role(r) => {
+            Entity::Role(r) => {
                 let mut d = self.role_doc(account, r)?;
                 change(&mut d.attached)?;
                 self.save_role(account, r, d).await
@@ -497,11 +497,11 @@ impl Directory {
         }
     }
 
-    pub fn list_attached(&self, account: &str, of: Attachee<'_>) -> Result<Vec<Attached>> {
+    pub fn list_attached(&self, account: &str, of: Entity<'_>) -> Result<Vec<Attached>> {
         let set = match of {
-            Attachee::User(u) => self.user_doc(account, u)?.attached,
-            Attachee::Group(g) => self.group_doc(account, g)?.attached,
-            Attachee::Role(r) => self.role_doc(account, r)?.attached,
+            Entity::User(u) => self.user_doc(account, u)?.attached,
+            Entity::Group(g) => self.group_doc(account, g)?.attached,
+            Entity::Role(r) => self.role_doc(account, r)?.attached,
         };
         Ok(set
             .into_iter()
@@ -571,7 +571,7 @@ impl Directory {
             .ok_or_else(|| no_such_group(name))
     }
 
-    async fn save_group(&self, account: &str, name: &str, g: GroupDoc) -> Result<()> {
+    pub(super) async fn save_group(&self, account: &str, name: &str, g: GroupDoc) -> Result<()> {
         self.store
             .iam_update(&record(account, KIND_GROUP, name, &g)?)
             .await
@@ -642,56 +642,6 @@ impl Directory {
         } else if !g.members.remove(user) {
             return Err(Error::NoSuchEntity(format!(
                 "User {user} is not in group {group}."
-            )));
-        }
-        self.save_group(account, group, g).await
-    }
-
-    pub async fn put_group_policy(
-        &self,
-        account: &str,
-        group: &str,
-        policy: &str,
-        doc: &str,
-    ) -> Result<()> {
-        check_name("policyName", policy)?;
-        let _w = self.writing.lock().await;
-        let mut g = self.group_doc(account, group)?;
-        g.policies.insert(policy.to_owned(), doc.to_owned());
-        self.save_group(account, group, g).await
-    }
-
-    pub fn get_group_policy(&self, account: &str, group: &str, policy: &str) -> Result<String> {
-        self.group_doc(account, group)?
-            .policies
-            .get(policy)
-            .cloned()
-            .ok_or_else(|| {
-                Error::NoSuchEntity(format!(
-                    "The group policy with name {policy} cannot be found."
-                ))
-            })
-    }
-
-    pub fn list_group_policies(&self, account: &str, group: &str) -> Result<Vec<String>> {
-        Ok(self
-            .group_doc(account, group)?
-            .policies
-            .into_keys()
-            .collect())
-    }
-
-    pub async fn delete_group_policy(
-        &self,
-        account: &str,
-        group: &str,
-        policy: &str,
-    ) -> Result<()> {
-        let _w = self.writing.lock().await;
-        let mut g = self.group_doc(account, group)?;
-        if g.policies.remove(policy).is_none() {
-            return Err(Error::NoSuchEntity(format!(
-                "The group policy with name {policy} cannot be found."
             )));
         }
         self.save_group(account, group, g).await

@@ -60,10 +60,11 @@ fn record(account: &str, kind: &str, name: &str, doc: &impl Serialize) -> Result
 }
 
 /// Times in stored documents: Unix milliseconds.
+mod inline;
 mod managed;
 mod roles;
 
-pub use managed::{Attached, Attachee, GroupInfo, PolicyInfo, PolicyVersion};
+pub use managed::{Attached, Entity, GroupInfo, PolicyInfo, PolicyVersion};
 pub use roles::{IssuedSession, RoleInfo};
 
 pub(crate) mod unix_ms {
@@ -468,49 +469,6 @@ impl Directory {
             .get(&(account.to_owned(), name.to_owned()))
             .cloned()
             .ok_or_else(|| Self::no_such_user(name))
-    }
-
-    // --- inline user policies (the caller validates the document) ---
-
-    pub async fn put_user_policy(
-        &self,
-        account: &str,
-        user: &str,
-        policy: &str,
-        doc: &str,
-    ) -> Result<()> {
-        check_name("policyName", policy)?;
-        let _w = self.writing.lock().await;
-        let mut u = self.user_doc(account, user)?;
-        u.policies.insert(policy.to_owned(), doc.to_owned());
-        self.save_user(account, user, u).await
-    }
-
-    pub fn get_user_policy(&self, account: &str, user: &str, policy: &str) -> Result<String> {
-        self.user_doc(account, user)?
-            .policies
-            .get(policy)
-            .cloned()
-            .ok_or_else(|| {
-                Error::NoSuchEntity(format!(
-                    "The user policy with name {policy} cannot be found."
-                ))
-            })
-    }
-
-    pub fn list_user_policies(&self, account: &str, user: &str) -> Result<Vec<String>> {
-        Ok(self.user_doc(account, user)?.policies.into_keys().collect())
-    }
-
-    pub async fn delete_user_policy(&self, account: &str, user: &str, policy: &str) -> Result<()> {
-        let _w = self.writing.lock().await;
-        let mut u = self.user_doc(account, user)?;
-        if u.policies.remove(policy).is_none() {
-            return Err(Error::NoSuchEntity(format!(
-                "The user policy with name {policy} cannot be found."
-            )));
-        }
-        self.save_user(account, user, u).await
     }
 
     /// The identity policies (text) that apply to a principal: none for root; for a user
@@ -996,9 +954,14 @@ mod tests {
             Err(Error::AlreadyExists(_))
         ));
         let (key, secret) = d.create_access_key(acct, Some("alice")).await.expect("key");
-        d.put_user_policy(acct, "alice", "p", "{\"Version\":\"2012-10-17\"}")
-            .await
-            .expect("policy");
+        d.put_inline_policy(
+            acct,
+            Entity::User("alice"),
+            "p",
+            "{\"Version\":\"2012-10-17\"}",
+        )
+        .await
+        .expect("policy");
         // The secret is stored only wrapped.
         for r in store.iam_all().await.expect("all") {
             assert!(!r.doc.contains(secret.expose()), "{}", r.doc);
@@ -1017,7 +980,7 @@ mod tests {
             d2.delete_user(acct, "alice").await,
             Err(Error::DeleteConflict(_))
         ));
-        d2.delete_user_policy(acct, "alice", "p")
+        d2.delete_inline_policy(acct, Entity::User("alice"), "p")
             .await
             .expect("del policy");
         d2.delete_access_key(acct, Some("alice"), &key.access_key_id)

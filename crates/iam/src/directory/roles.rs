@@ -281,47 +281,6 @@ impl Directory {
         Ok(())
     }
 
-    pub async fn put_role_policy(
-        &self,
-        account: &str,
-        role: &str,
-        policy: &str,
-        doc: &str,
-    ) -> Result<()> {
-        check_name("policyName", policy)?;
-        let _w = self.writing.lock().await;
-        let mut r = self.role_doc(account, role)?;
-        r.policies.insert(policy.to_owned(), doc.to_owned());
-        self.save_role(account, role, r).await
-    }
-
-    pub fn get_role_policy(&self, account: &str, role: &str, policy: &str) -> Result<String> {
-        self.role_doc(account, role)?
-            .policies
-            .get(policy)
-            .cloned()
-            .ok_or_else(|| {
-                Error::NoSuchEntity(format!(
-                    "The role policy with name {policy} cannot be found."
-                ))
-            })
-    }
-
-    pub fn list_role_policies(&self, account: &str, role: &str) -> Result<Vec<String>> {
-        Ok(self.role_doc(account, role)?.policies.into_keys().collect())
-    }
-
-    pub async fn delete_role_policy(&self, account: &str, role: &str, policy: &str) -> Result<()> {
-        let _w = self.writing.lock().await;
-        let mut r = self.role_doc(account, role)?;
-        if r.policies.remove(policy).is_none() {
-            return Err(Error::NoSuchEntity(format!(
-                "The role policy with name {policy} cannot be found."
-            )));
-        }
-        self.save_role(account, role, r).await
-    }
-
     /// Issues temporary credentials for a role (the caller has checked the trust policy).
     /// `duration_secs` defaults to one hour and may not exceed the role's maximum.
     pub async fn assume_role(
