@@ -26,6 +26,7 @@ const IMPLEMENTED: &[&str] = &[
     "Encrypt",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
     "GenerateRandom",
     "GetKeyLastUsage",
     "GetKeyPolicy",
@@ -43,6 +44,7 @@ const IMPLEMENTED: &[&str] = &[
     "UntagResource",
     "UpdateAlias",
     "UpdateKeyDescription",
+    "VerifyMac",
 ];
 
 /// Operations of the AWS KMS API that this server does not implement yet.
@@ -56,7 +58,6 @@ const NOT_YET: &[&str] = &[
     "DisconnectCustomKeyStore",
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
     "GetParametersForImport",
     "GetPublicKey",
     "ImportKeyMaterial",
@@ -65,7 +66,6 @@ const NOT_YET: &[&str] = &[
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
     "Verify",
-    "VerifyMac",
 ];
 
 /// The `'static` name of an operation, for the audit record.
@@ -122,10 +122,14 @@ fn metadata(m: &KeyMetadata) -> Value {
         "KeyManager": m.manager.as_str(),
         "CustomerMasterKeySpec": m.spec.as_str(),
         "KeySpec": m.spec.as_str(),
-        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+
         "MultiRegion": false,
         "CurrentKeyMaterialId": m.current_material_id,
     });
+    match m.spec.mac_algorithm() {
+        Some(mac) => v["MacAlgorithms"] = json!([mac]),
+        None => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+    }
     if let Some(d) = m.deletion_date {
         v["DeletionDate"] = epoch(d);
     }
@@ -215,6 +219,17 @@ struct EncryptReq {
     plaintext: SecretBlob,
     encryption_context: Option<Context>,
     encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MacReq {
+    key_id: String,
+    /// The message may be sensitive: held in a zeroizing buffer.
+    message: SecretBlob,
+    mac_algorithm: String,
+    mac: Option<Blob>,
     dry_run: Option<bool>,
 }
 
@@ -437,6 +452,40 @@ pub async fn run(
                 "KeyId": arn,
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             }))
+        }
+        "GenerateMac" => {
+            let r: MacReq = parse(body)?;
+            let (mac, arn) = kms
+                .generate_mac(
+                    caller,
+                    &r.key_id,
+                    r.message.0.expose(),
+                    &r.mac_algorithm,
+                    now,
+                )
+                .await
+                .map_err(e)?;
+            dry_run(r.dry_run)?;
+            ok(json!({ "Mac": b64(&mac), "MacAlgorithm": r.mac_algorithm, "KeyId": arn }))
+        }
+        "VerifyMac" => {
+            let r: MacReq = parse(body)?;
+            let mac = r.mac.ok_or_else(|| {
+                WireError::validation("1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")
+            })?;
+            let arn = kms
+                .verify_mac(
+                    caller,
+                    &r.key_id,
+                    r.message.0.expose(),
+                    &mac.0,
+                    &r.mac_algorithm,
+                    now,
+                )
+                .await
+                .map_err(e)?;
+            dry_run(r.dry_run)?;
+            ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": r.mac_algorithm }))
         }
         "Decrypt" => {
             let r: DecryptReq = parse(body)?;

@@ -152,6 +152,7 @@ fn kms_error(e: coffer_kms::Error) -> S3Error {
         K::InvalidAliasName(_) => "KMS.InvalidAliasNameException",
         K::NotAuthorized(_) => "KMS.NotAuthorizedException",
         K::InvalidGrantToken => "KMS.InvalidGrantTokenException",
+        K::InvalidMac => "KMS.KMSInvalidMacException",
         K::LimitExceeded(_) => "KMS.LimitExceededException",
         K::MalformedPolicyDocument(_) => "KMS.MalformedPolicyDocumentException",
         K::Tag(_) => "KMS.TagException",

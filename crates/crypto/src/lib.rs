@@ -61,6 +61,23 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// HMAC of `data` under `key` with SHA-224/256/384/512 (`bits`); `None` for other sizes.
+pub fn hmac(bits: u16, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::hmac;
+    let alg = match bits {
+        224 => hmac::HMAC_SHA224,
+        256 => hmac::HMAC_SHA256,
+        384 => hmac::HMAC_SHA384,
+        512 => hmac::HMAC_SHA512,
+        _ => return None,
+    };
+    Some(
+        hmac::sign(&hmac::Key::new(alg, key), data)
+            .as_ref()
+            .to_vec(),
+    )
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);

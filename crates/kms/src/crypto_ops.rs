@@ -371,3 +371,89 @@ impl Kms {
         }
     }
 }
+
+/// The largest message GenerateMac and VerifyMac accept.
+pub const MAX_MAC_MESSAGE: usize = 4096;
+
+impl Kms {
+    /// An HMAC key ready for a MAC operation: resolved, authorized, right usage, state and
+    /// algorithm. Returns the entry and the digest size in bits.
+    async fn mac_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Op,
+        algorithm: &str,
+        message: &[u8],
+    ) -> Result<(std::sync::Arc<KeyEntry>, u16)> {
+        if message.is_empty() || message.len() > MAX_MAC_MESSAGE {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length between 1 and {MAX_MAC_MESSAGE}"
+            )));
+        }
+        let e = self.resolve(caller, key_id, true, op.action()).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let Some(own) = e.doc.spec.mac_algorithm() else {
+            return Err(Error::InvalidKeyUsage(format!(
+                "{arn} key usage is {} which is not valid for this operation.",
+                e.doc.usage.as_str()
+            )));
+        };
+        op.check(e.doc.state, &arn)?;
+        if algorithm != own {
+            return Err(Error::InvalidKeyUsage(format!(
+                "The MAC algorithm {algorithm} is not valid for {arn}, whose key spec is {}.",
+                e.doc.spec.as_str()
+            )));
+        }
+        let bits = own
+            .strip_prefix("HMAC_SHA_")
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(256);
+        Ok((e, bits))
+    }
+
+    /// GenerateMac: the HMAC of `message` under the key's current material; (MAC, key ARN).
+    pub async fn generate_mac(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        message: &[u8],
+        algorithm: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, String)> {
+        let (e, bits) = self
+            .mac_key(caller, key_id, Op::GenerateMac, algorithm, message)
+            .await?;
+        let m = e.current()?;
+        let mac = coffer_crypto::hmac(bits, m.secret.expose(), message)
+            .ok_or_else(|| Error::Internal(format!("no HMAC of {bits} bits")))?;
+        self.used(&e, "GenerateMac", caller, now);
+        Ok((mac, self.key_arn(&e.account, &e.id)))
+    }
+
+    /// VerifyMac: `Ok(key ARN)` if `mac` is the HMAC of `message` under the key,
+    /// `KMSInvalidMacException` otherwise.
+    pub async fn verify_mac(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        message: &[u8],
+        mac: &[u8],
+        algorithm: &str,
+        now: OffsetDateTime,
+    ) -> Result<String> {
+        let (e, bits) = self
+            .mac_key(caller, key_id, Op::VerifyMac, algorithm, message)
+            .await?;
+        let m = e.current()?;
+        let expected = coffer_crypto::hmac(bits, m.secret.expose(), message)
+            .ok_or_else(|| Error::Internal(format!("no HMAC of {bits} bits")))?;
+        self.used(&e, "VerifyMac", caller, now);
+        if coffer_crypto::equal(&expected, mac) {
+            Ok(self.key_arn(&e.account, &e.id))
+        } else {
+            Err(Error::InvalidMac)
+        }
+    }
+}

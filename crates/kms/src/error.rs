@@ -31,6 +31,9 @@ pub enum Error {
     NotAuthorized(String),
     #[error("The grant token is not valid.")]
     InvalidGrantToken,
+    /// VerifyMac: the MAC does not match.
+    #[error("The MAC does not match.")]
+    InvalidMac,
     /// The caller's key gate refused (key policy, IAM policies).
     #[error("{0}")]
     AccessDenied(String),
@@ -66,6 +69,7 @@ impl Error {
             Error::NotAuthorized(_) => "NotAuthorizedException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::InvalidGrantToken => "InvalidGrantTokenException",
+            Error::InvalidMac => "KMSInvalidMacException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Error::Tag(_) => "TagException",

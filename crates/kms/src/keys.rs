@@ -82,6 +82,9 @@ impl Kms {
     ) -> Result<KeyMetadata> {
         let spec = match req.key_spec.as_deref() {
             None | Some("SYMMETRIC_DEFAULT") => KeySpec::SymmetricDefault,
+            Some(s @ ("HMAC_224" | "HMAC_256" | "HMAC_384" | "HMAC_512")) => {
+                KeySpec::parse(s).unwrap_or(KeySpec::Hmac256)
+            }
             Some(s) if KNOWN_SPECS.contains(&s) => {
                 return Err(Error::UnsupportedOperation(format!(
                     "KeySpec {s} is not supported by this server yet"
@@ -93,13 +96,26 @@ impl Kms {
                 )));
             }
         };
+        // HMAC keys generate and verify MACs; symmetric keys encrypt and decrypt.
+        let wanted = if spec.mac_algorithm().is_some() {
+            KeyUsage::GenerateVerifyMac
+        } else {
+            KeyUsage::EncryptDecrypt
+        };
         let usage = match req.key_usage.as_deref() {
-            None => KeyUsage::EncryptDecrypt,
+            None if wanted == KeyUsage::EncryptDecrypt => KeyUsage::EncryptDecrypt,
+            None => {
+                return Err(Error::Validation(format!(
+                    "KeyUsage GENERATE_VERIFY_MAC is required for KeySpec {}",
+                    spec.as_str()
+                )));
+            }
             Some(u) => match KeyUsage::parse(u) {
-                Some(KeyUsage::EncryptDecrypt) => KeyUsage::EncryptDecrypt,
+                Some(k) if k == wanted => k,
                 Some(_) => {
                     return Err(Error::Validation(format!(
-                        "KeyUsage {u} is not compatible with KeySpec SYMMETRIC_DEFAULT"
+                        "KeyUsage {u} is not compatible with KeySpec {}",
+                        spec.as_str()
                     )));
                 }
                 None => {
@@ -174,7 +190,7 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<Arc<KeyEntry>> {
         let key_id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let secret = coffer_crypto::random_secret(coffer_crypto::KEY_LEN)?;
+        let secret = coffer_crypto::random_secret(doc.spec.material_len())?;
         let mdoc = MaterialDoc {
             material_id: new_material_id()?,
             created_ms: model::ms(now),

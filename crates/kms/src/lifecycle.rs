@@ -90,6 +90,11 @@ impl Kms {
         };
         let next = now + self.days(days);
         self.change(caller, key_id, Op::EnableKeyRotation, |d| {
+            if d.spec != crate::KeySpec::SymmetricDefault {
+                return Err(Error::UnsupportedOperation(
+                    "Automatic rotation is supported only for symmetric encryption keys".into(),
+                ));
+            }
             d.rotation_period_days = Some(days);
             d.next_rotation_ms = Some(model::ms(next));
             Ok(())
@@ -147,6 +152,11 @@ impl Kms {
         })?;
         let arn = self.key_arn(&e.account, &e.id);
         Op::RotateKeyOnDemand.check(e.doc.state, &arn)?;
+        if e.doc.spec != crate::KeySpec::SymmetricDefault {
+            return Err(Error::UnsupportedOperation(format!(
+                "{arn} is not a symmetric encryption key: on-demand rotation is not supported"
+            )));
+        }
         if e.doc.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
             return Err(Error::LimitExceeded(format!(
                 "{arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations"

@@ -51,7 +51,34 @@ wire_enum!(KeyUsage {
 
 wire_enum!(KeySpec {
     SymmetricDefault = "SYMMETRIC_DEFAULT",
+    Hmac224 = "HMAC_224",
+    Hmac256 = "HMAC_256",
+    Hmac384 = "HMAC_384",
+    Hmac512 = "HMAC_512",
 });
+
+impl KeySpec {
+    /// Bytes of key material.
+    pub fn material_len(self) -> usize {
+        match self {
+            KeySpec::SymmetricDefault | KeySpec::Hmac256 => 32,
+            KeySpec::Hmac224 => 28,
+            KeySpec::Hmac384 => 48,
+            KeySpec::Hmac512 => 64,
+        }
+    }
+
+    /// The MAC algorithm of an HMAC key (`HMAC_SHA_256`); `None` for other keys.
+    pub fn mac_algorithm(self) -> Option<&'static str> {
+        match self {
+            KeySpec::Hmac224 => Some("HMAC_SHA_224"),
+            KeySpec::Hmac256 => Some("HMAC_SHA_256"),
+            KeySpec::Hmac384 => Some("HMAC_SHA_384"),
+            KeySpec::Hmac512 => Some("HMAC_SHA_512"),
+            KeySpec::SymmetricDefault => None,
+        }
+    }
+}
 
 wire_enum!(Origin {
     AwsKms = "AWS_KMS",

@@ -22,6 +22,7 @@ pub enum Op {
     Encrypt,
     GenerateDataKey,
     GenerateDataKeyWithoutPlaintext,
+    GenerateMac,
     GetKeyLastUsage,
     GetKeyPolicy,
     GetKeyRotationStatus,
@@ -41,6 +42,7 @@ pub enum Op {
     UntagResource,
     UpdateAlias,
     UpdateKeyDescription,
+    VerifyMac,
 }
 
 /// The outcome of an operation in a state.
@@ -70,6 +72,7 @@ impl Op {
             Op::Encrypt => "kms:Encrypt",
             Op::GenerateDataKey => "kms:GenerateDataKey",
             Op::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
+            Op::GenerateMac => "kms:GenerateMac",
             Op::GetKeyLastUsage => "kms:GetKeyLastUsage",
             Op::GetKeyPolicy => "kms:GetKeyPolicy",
             Op::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
@@ -89,6 +92,7 @@ impl Op {
             Op::UntagResource => "kms:UntagResource",
             Op::UpdateAlias => "kms:UpdateAlias",
             Op::UpdateKeyDescription => "kms:UpdateKeyDescription",
+            Op::VerifyMac => "kms:VerifyMac",
         }
     }
 
@@ -115,7 +119,9 @@ impl Op {
                 | GenerateDataKey
                 | GenerateDataKeyWithoutPlaintext
                 | ReEncryptFrom
-                | ReEncryptTo,
+                | ReEncryptTo
+                | GenerateMac
+                | VerifyMac,
                 Enabled,
             ) => O::Allowed,
             (
@@ -124,7 +130,9 @@ impl Op {
                 | GenerateDataKey
                 | GenerateDataKeyWithoutPlaintext
                 | ReEncryptFrom
-                | ReEncryptTo,
+                | ReEncryptTo
+                | GenerateMac
+                | VerifyMac,
                 Disabled,
             ) => O::Disabled,
             (
@@ -133,7 +141,9 @@ impl Op {
                 | GenerateDataKey
                 | GenerateDataKeyWithoutPlaintext
                 | ReEncryptFrom
-                | ReEncryptTo,
+                | ReEncryptTo
+                | GenerateMac
+                | VerifyMac,
                 PendingDeletion | PendingImport,
             ) => O::InvalidState,
 
@@ -200,6 +210,7 @@ mod tests {
         (Op::Encrypt, "ADSS"),
         (Op::GenerateDataKey, "ADSS"),
         (Op::GenerateDataKeyWithoutPlaintext, "ADSS"),
+        (Op::GenerateMac, "ADSS"),
         (Op::GetKeyLastUsage, "AAAA"),
         (Op::GetKeyPolicy, "AAAA"),
         (Op::GetKeyRotationStatus, "AAAA"),
@@ -219,6 +230,7 @@ mod tests {
         (Op::UntagResource, "AASA"),
         (Op::UpdateAlias, "AASA"),
         (Op::UpdateKeyDescription, "AASA"),
+        (Op::VerifyMac, "ADSS"),
     ];
 
     #[test]
