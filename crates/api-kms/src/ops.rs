@@ -31,6 +31,7 @@ const IMPLEMENTED: &[&str] = &[
     "GetKeyLastUsage",
     "GetKeyPolicy",
     "GetKeyRotationStatus",
+    "GetPublicKey",
     "ListAliases",
     "ListKeyPolicies",
     "ListKeyRotations",
@@ -40,10 +41,12 @@ const IMPLEMENTED: &[&str] = &[
     "ReEncrypt",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
+    "Sign",
     "TagResource",
     "UntagResource",
     "UpdateAlias",
     "UpdateKeyDescription",
+    "Verify",
     "VerifyMac",
 ];
 
@@ -59,13 +62,10 @@ const NOT_YET: &[&str] = &[
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
     "GetParametersForImport",
-    "GetPublicKey",
     "ImportKeyMaterial",
     "ReplicateKey",
-    "Sign",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
-    "Verify",
 ];
 
 /// The `'static` name of an operation, for the audit record.
@@ -126,9 +126,10 @@ fn metadata(m: &KeyMetadata) -> Value {
         "MultiRegion": false,
         "CurrentKeyMaterialId": m.current_material_id,
     });
-    match m.spec.mac_algorithm() {
-        Some(mac) => v["MacAlgorithms"] = json!([mac]),
-        None => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+    match (m.spec.mac_algorithm(), m.spec.asym()) {
+        (Some(mac), _) => v["MacAlgorithms"] = json!([mac]),
+        (None, Some(a)) => v["SigningAlgorithms"] = json!(a.signing_algorithms()),
+        (None, None) => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
     }
     if let Some(d) = m.deletion_date {
         v["DeletionDate"] = epoch(d);
@@ -220,6 +221,30 @@ struct EncryptReq {
     encryption_context: Option<Context>,
     encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignReq {
+    key_id: String,
+    /// The message may be sensitive: held in a zeroizing buffer.
+    message: SecretBlob,
+    message_type: Option<String>,
+    signing_algorithm: String,
+    signature: Option<Blob>,
+    dry_run: Option<bool>,
+}
+
+impl SignReq {
+    fn is_digest(&self) -> Result<bool, WireError> {
+        match self.message_type.as_deref() {
+            None | Some("RAW") => Ok(false),
+            Some("DIGEST") => Ok(true),
+            Some(other) => Err(WireError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST]"
+            ))),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -451,6 +476,39 @@ pub async fn run(
                 "CiphertextBlob": b64(&blob),
                 "KeyId": arn,
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+            }))
+        }
+        "Sign" | "Verify" => {
+            let r: SignReq = parse(body)?;
+            let req = coffer_kms::SignRequest {
+                key_id: &r.key_id,
+                message: r.message.0.expose(),
+                is_digest: r.is_digest()?,
+                algorithm: &r.signing_algorithm,
+            };
+            let out = if op == "Sign" {
+                let (sig, arn) = kms.sign(caller, &req, now).await.map_err(e)?;
+                json!({ "KeyId": arn, "Signature": b64(&sig), "SigningAlgorithm": r.signing_algorithm })
+            } else {
+                let sig = r.signature.as_ref().ok_or_else(|| {
+                    WireError::validation("1 validation error detected: Value null at 'signature' failed to satisfy constraint: Member must not be null")
+                })?;
+                let arn = kms.verify(caller, &req, &sig.0, now).await.map_err(e)?;
+                json!({ "KeyId": arn, "SignatureValid": true, "SigningAlgorithm": r.signing_algorithm })
+            };
+            dry_run(r.dry_run)?;
+            ok(out)
+        }
+        "GetPublicKey" => {
+            let r: KeyIdOnly = parse(body)?;
+            let p = kms.get_public_key(caller, &r.key_id).await.map_err(e)?;
+            ok(json!({
+                "KeyId": p.key_arn,
+                "PublicKey": b64(&p.der),
+                "CustomerMasterKeySpec": p.spec.as_str(),
+                "KeySpec": p.spec.as_str(),
+                "KeyUsage": p.usage.as_str(),
+                "SigningAlgorithms": p.signing_algorithms,
             }))
         }
         "GenerateMac" => {

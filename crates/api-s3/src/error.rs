@@ -153,6 +153,7 @@ fn kms_error(e: coffer_kms::Error) -> S3Error {
         K::NotAuthorized(_) => "KMS.NotAuthorizedException",
         K::InvalidGrantToken => "KMS.InvalidGrantTokenException",
         K::InvalidMac => "KMS.KMSInvalidMacException",
+        K::InvalidSignature => "KMS.KMSInvalidSignatureException",
         K::LimitExceeded(_) => "KMS.LimitExceededException",
         K::MalformedPolicyDocument(_) => "KMS.MalformedPolicyDocumentException",
         K::Tag(_) => "KMS.TagException",

@@ -10,6 +10,7 @@
 //! HSM can replace the local key without touching callers.
 
 mod aead;
+pub mod asym;
 mod error;
 mod root;
 mod secret;

@@ -457,3 +457,144 @@ impl Kms {
         }
     }
 }
+
+/// A signing request: what to sign or check, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct SignRequest<'a> {
+    pub key_id: &'a str,
+    pub message: &'a [u8],
+    /// `DIGEST`: `message` is already the hash.
+    pub is_digest: bool,
+    pub algorithm: &'a str,
+}
+
+/// A key's public half, as GetPublicKey describes it.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub key_arn: String,
+    /// DER SubjectPublicKeyInfo.
+    pub der: Vec<u8>,
+    pub spec: crate::KeySpec,
+    pub usage: KeyUsage,
+    pub signing_algorithms: &'static [&'static str],
+}
+
+impl Kms {
+    /// A signing key ready for `op`: resolved, authorized, asymmetric, SIGN_VERIFY, usable.
+    async fn signing_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Op,
+    ) -> Result<(std::sync::Arc<KeyEntry>, coffer_crypto::asym::Spec)> {
+        let e = self.resolve(caller, key_id, true, op.action()).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let spec = match (e.doc.spec.asym(), e.doc.usage) {
+            (Some(s), KeyUsage::SignVerify) => s,
+            _ => {
+                return Err(Error::InvalidKeyUsage(format!(
+                    "{arn} key usage is {} which is not valid for this operation.",
+                    e.doc.usage.as_str()
+                )));
+            }
+        };
+        op.check(e.doc.state, &arn)?;
+        Ok((e, spec))
+    }
+
+    fn asym_error(e: coffer_crypto::asym::AsymError, arn: &str, algorithm: &str) -> Error {
+        use coffer_crypto::asym::AsymError;
+        match e {
+            AsymError::Algorithm => Error::InvalidKeyUsage(format!(
+                "The signing algorithm {algorithm} is not valid for {arn}."
+            )),
+            AsymError::DigestLength => Error::Validation(format!(
+                "Digest is invalid length for algorithm {algorithm}."
+            )),
+            AsymError::Key => Error::Internal(format!("the material of {arn} cannot be used")),
+        }
+    }
+
+    fn check_message(message: &[u8]) -> Result<()> {
+        if message.is_empty() || message.len() > MAX_PLAINTEXT {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sign: the key's signature of the message; (signature, key ARN).
+    pub async fn sign(
+        &self,
+        caller: &Caller,
+        req: &SignRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, String)> {
+        Self::check_message(req.message)?;
+        let (e, spec) = self.signing_key(caller, req.key_id, Op::Sign).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let sig = coffer_crypto::asym::sign(
+            spec,
+            &e.current()?.secret,
+            req.algorithm,
+            req.message,
+            req.is_digest,
+        )
+        .map_err(|x| Self::asym_error(x, &arn, req.algorithm))?;
+        self.used(&e, "Sign", caller, now);
+        Ok((sig, arn))
+    }
+
+    /// Verify: `Ok(key ARN)` if the signature is the key's, KMSInvalidSignatureException
+    /// otherwise.
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        req: &SignRequest<'_>,
+        signature: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<String> {
+        Self::check_message(req.message)?;
+        let (e, spec) = self.signing_key(caller, req.key_id, Op::Verify).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let ok = coffer_crypto::asym::verify(
+            spec,
+            &e.current()?.secret,
+            req.algorithm,
+            req.message,
+            req.is_digest,
+            signature,
+        )
+        .map_err(|x| Self::asym_error(x, &arn, req.algorithm))?;
+        self.used(&e, "Verify", caller, now);
+        if ok {
+            Ok(arn)
+        } else {
+            Err(Error::InvalidSignature)
+        }
+    }
+
+    /// GetPublicKey: the public half of an asymmetric key.
+    pub async fn get_public_key(&self, caller: &Caller, key_id: &str) -> Result<PublicKey> {
+        let e = self
+            .resolve(caller, key_id, true, Op::GetPublicKey.action())
+            .await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let Some(spec) = e.doc.spec.asym() else {
+            return Err(Error::UnsupportedOperation(format!(
+                "{arn} is not an asymmetric key: it has no public key."
+            )));
+        };
+        Op::GetPublicKey.check(e.doc.state, &arn)?;
+        let der = coffer_crypto::asym::public_key_der(spec, &e.current()?.secret)
+            .map_err(|x| Self::asym_error(x, &arn, ""))?;
+        Ok(PublicKey {
+            key_arn: arn,
+            der,
+            spec: e.doc.spec,
+            usage: e.doc.usage,
+            signing_algorithms: spec.signing_algorithms(),
+        })
+    }
+}

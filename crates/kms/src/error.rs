@@ -31,6 +31,9 @@ pub enum Error {
     NotAuthorized(String),
     #[error("The grant token is not valid.")]
     InvalidGrantToken,
+    /// Verify: the signature does not match.
+    #[error("The signature is not valid.")]
+    InvalidSignature,
     /// VerifyMac: the MAC does not match.
     #[error("The MAC does not match.")]
     InvalidMac,
@@ -70,6 +73,7 @@ impl Error {
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::InvalidGrantToken => "InvalidGrantTokenException",
             Error::InvalidMac => "KMSInvalidMacException",
+            Error::InvalidSignature => "KMSInvalidSignatureException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Error::Tag(_) => "TagException",

@@ -82,8 +82,8 @@ impl Kms {
     ) -> Result<KeyMetadata> {
         let spec = match req.key_spec.as_deref() {
             None | Some("SYMMETRIC_DEFAULT") => KeySpec::SymmetricDefault,
-            Some(s @ ("HMAC_224" | "HMAC_256" | "HMAC_384" | "HMAC_512")) => {
-                KeySpec::parse(s).unwrap_or(KeySpec::Hmac256)
+            Some(s) if s != "SM2" && KeySpec::parse(s).is_some() => {
+                KeySpec::parse(s).unwrap_or(KeySpec::SymmetricDefault)
             }
             Some(s) if KNOWN_SPECS.contains(&s) => {
                 return Err(Error::UnsupportedOperation(format!(
@@ -96,12 +96,25 @@ impl Kms {
                 )));
             }
         };
-        // HMAC keys generate and verify MACs; symmetric keys encrypt and decrypt.
+        // HMAC keys generate and verify MACs; symmetric keys encrypt and decrypt;
+        // asymmetric keys sign and verify (RSA encryption and ECDH come later).
         let wanted = if spec.mac_algorithm().is_some() {
             KeyUsage::GenerateVerifyMac
+        } else if spec.asym().is_some() {
+            KeyUsage::SignVerify
         } else {
             KeyUsage::EncryptDecrypt
         };
+        if spec.asym().is_some() {
+            let asked = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
+            let rsa = spec.as_str().starts_with("RSA_");
+            if (rsa && asked == "ENCRYPT_DECRYPT") || (!rsa && asked == "KEY_AGREEMENT") {
+                return Err(Error::UnsupportedOperation(format!(
+                    "KeyUsage {asked} for KeySpec {} is not supported by this server yet",
+                    spec.as_str()
+                )));
+            }
+        }
         let usage = match req.key_usage.as_deref() {
             None if wanted == KeyUsage::EncryptDecrypt => KeyUsage::EncryptDecrypt,
             None => {
@@ -190,7 +203,11 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<Arc<KeyEntry>> {
         let key_id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let secret = coffer_crypto::random_secret(doc.spec.material_len())?;
+        let secret = match doc.spec.asym() {
+            Some(a) => coffer_crypto::asym::generate(a)
+                .map_err(|e| Error::Internal(format!("generating a key pair: {e}")))?,
+            None => coffer_crypto::random_secret(doc.spec.material_len())?,
+        };
         let mdoc = MaterialDoc {
             material_id: new_material_id()?,
             created_ms: model::ms(now),

@@ -25,6 +25,7 @@ pub enum Op {
     GenerateMac,
     GetKeyLastUsage,
     GetKeyPolicy,
+    GetPublicKey,
     GetKeyRotationStatus,
     ListAliases,
     ListGrants,
@@ -38,10 +39,12 @@ pub enum Op {
     RevokeGrant,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
+    Sign,
     TagResource,
     UntagResource,
     UpdateAlias,
     UpdateKeyDescription,
+    Verify,
     VerifyMac,
 }
 
@@ -75,6 +78,7 @@ impl Op {
             Op::GenerateMac => "kms:GenerateMac",
             Op::GetKeyLastUsage => "kms:GetKeyLastUsage",
             Op::GetKeyPolicy => "kms:GetKeyPolicy",
+            Op::GetPublicKey => "kms:GetPublicKey",
             Op::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
             Op::ListAliases => "kms:ListAliases",
             Op::ListGrants => "kms:ListGrants",
@@ -88,10 +92,12 @@ impl Op {
             Op::RevokeGrant => "kms:RevokeGrant",
             Op::RotateKeyOnDemand => "kms:RotateKeyOnDemand",
             Op::ScheduleKeyDeletion => "kms:ScheduleKeyDeletion",
+            Op::Sign => "kms:Sign",
             Op::TagResource => "kms:TagResource",
             Op::UntagResource => "kms:UntagResource",
             Op::UpdateAlias => "kms:UpdateAlias",
             Op::UpdateKeyDescription => "kms:UpdateKeyDescription",
+            Op::Verify => "kms:Verify",
             Op::VerifyMac => "kms:VerifyMac",
         }
     }
@@ -121,7 +127,10 @@ impl Op {
                 | ReEncryptFrom
                 | ReEncryptTo
                 | GenerateMac
-                | VerifyMac,
+                | VerifyMac
+                | Sign
+                | Verify
+                | GetPublicKey,
                 Enabled,
             ) => O::Allowed,
             (
@@ -132,7 +141,10 @@ impl Op {
                 | ReEncryptFrom
                 | ReEncryptTo
                 | GenerateMac
-                | VerifyMac,
+                | VerifyMac
+                | Sign
+                | Verify
+                | GetPublicKey,
                 Disabled,
             ) => O::Disabled,
             (
@@ -143,7 +155,10 @@ impl Op {
                 | ReEncryptFrom
                 | ReEncryptTo
                 | GenerateMac
-                | VerifyMac,
+                | VerifyMac
+                | Sign
+                | Verify
+                | GetPublicKey,
                 PendingDeletion | PendingImport,
             ) => O::InvalidState,
 
@@ -213,6 +228,7 @@ mod tests {
         (Op::GenerateMac, "ADSS"),
         (Op::GetKeyLastUsage, "AAAA"),
         (Op::GetKeyPolicy, "AAAA"),
+        (Op::GetPublicKey, "ADSS"),
         (Op::GetKeyRotationStatus, "AAAA"),
         (Op::ListAliases, "AAAA"),
         (Op::ListGrants, "AAAA"),
@@ -226,10 +242,12 @@ mod tests {
         (Op::RevokeGrant, "AAAA"),
         (Op::RotateKeyOnDemand, "ADSS"),
         (Op::ScheduleKeyDeletion, "AASA"),
+        (Op::Sign, "ADSS"),
         (Op::TagResource, "AASA"),
         (Op::UntagResource, "AASA"),
         (Op::UpdateAlias, "AASA"),
         (Op::UpdateKeyDescription, "AASA"),
+        (Op::Verify, "ADSS"),
         (Op::VerifyMac, "ADSS"),
     ];
 

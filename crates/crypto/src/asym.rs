@@ -1,0 +1,258 @@
+//! Asymmetric signing keys: generation (the private key as a PKCS#8 document in a
+//! [`Secret`]), the public key as DER SubjectPublicKeyInfo, and signing and verification
+//! with AWS KMS's signing algorithms, over raw messages or precomputed digests.
+
+use aws_lc_rs::digest::{self, Digest};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey};
+
+use crate::Secret;
+
+/// An asymmetric key type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec {
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    P256,
+    P384,
+    P521,
+    P256K1,
+}
+
+/// Why an asymmetric operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AsymError {
+    /// The signing algorithm does not go with the key.
+    #[error("the signing algorithm is not valid for this key")]
+    Algorithm,
+    /// A DIGEST message of the wrong length for the algorithm's hash.
+    #[error("the digest length does not match the signing algorithm")]
+    DigestLength,
+    #[error("the key material is damaged or could not be used")]
+    Key,
+}
+
+impl Spec {
+    /// AWS's signing algorithms for the key type.
+    pub fn signing_algorithms(self) -> &'static [&'static str] {
+        match self {
+            Spec::Rsa2048 | Spec::Rsa3072 | Spec::Rsa4096 => &[
+                "RSASSA_PSS_SHA_256",
+                "RSASSA_PSS_SHA_384",
+                "RSASSA_PSS_SHA_512",
+                "RSASSA_PKCS1_V1_5_SHA_256",
+                "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512",
+            ],
+            Spec::P256 | Spec::P256K1 => &["ECDSA_SHA_256"],
+            Spec::P384 => &["ECDSA_SHA_384"],
+            Spec::P521 => &["ECDSA_SHA_512"],
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(self, Spec::Rsa2048 | Spec::Rsa3072 | Spec::Rsa4096)
+    }
+
+    fn ecdsa(self) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+        Some(match self {
+            Spec::P256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            Spec::P384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            Spec::P521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+            Spec::P256K1 => &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+            _ => return None,
+        })
+    }
+
+    fn ecdsa_verify(self) -> Option<&'static signature::EcdsaVerificationAlgorithm> {
+        Some(match self {
+            Spec::P256 => &signature::ECDSA_P256_SHA256_ASN1,
+            Spec::P384 => &signature::ECDSA_P384_SHA384_ASN1,
+            Spec::P521 => &signature::ECDSA_P521_SHA512_ASN1,
+            Spec::P256K1 => &signature::ECDSA_P256K1_SHA256_ASN1,
+            _ => return None,
+        })
+    }
+}
+
+/// A new private key, as PKCS#8.
+pub fn generate(spec: Spec) -> Result<Secret, AsymError> {
+    let doc = match spec {
+        Spec::Rsa2048 | Spec::Rsa3072 | Spec::Rsa4096 => {
+            let size = match spec {
+                Spec::Rsa2048 => KeySize::Rsa2048,
+                Spec::Rsa3072 => KeySize::Rsa3072,
+                _ => KeySize::Rsa4096,
+            };
+            RsaKeyPair::generate(size)
+                .and_then(|k| k.as_der())
+                .map(|d| d.as_ref().to_vec())
+        }
+        _ => {
+            let alg = spec.ecdsa().ok_or(AsymError::Key)?;
+            EcdsaKeyPair::generate(alg)
+                .and_then(|k| k.to_pkcs8v1())
+                .map(|d| d.as_ref().to_vec())
+        }
+    };
+    doc.map(Secret::new).map_err(|_| AsymError::Key)
+}
+
+/// The public key as DER SubjectPublicKeyInfo (what GetPublicKey returns).
+pub fn public_key_der(spec: Spec, private: &Secret) -> Result<Vec<u8>, AsymError> {
+    if spec.is_rsa() {
+        let k = RsaKeyPair::from_pkcs8(private.expose()).map_err(|_| AsymError::Key)?;
+        let der = k.public_key().as_der().map_err(|_| AsymError::Key)?;
+        Ok(der.as_ref().to_vec())
+    } else {
+        let alg = spec.ecdsa().ok_or(AsymError::Key)?;
+        let k = EcdsaKeyPair::from_pkcs8(alg, private.expose()).map_err(|_| AsymError::Key)?;
+        let der = k.public_key().as_der().map_err(|_| AsymError::Key)?;
+        Ok(der.as_ref().to_vec())
+    }
+}
+
+/// The hash of an AWS signing algorithm.
+fn hash(algorithm: &str) -> Option<&'static digest::Algorithm> {
+    Some(match algorithm.rsplit('_').next()? {
+        "256" => &digest::SHA256,
+        "384" => &digest::SHA384,
+        "512" => &digest::SHA512,
+        _ => return None,
+    })
+}
+
+fn rsa_encoding(algorithm: &str) -> Option<&'static dyn signature::RsaEncoding> {
+    Some(match algorithm {
+        "RSASSA_PSS_SHA_256" => &signature::RSA_PSS_SHA256,
+        "RSASSA_PSS_SHA_384" => &signature::RSA_PSS_SHA384,
+        "RSASSA_PSS_SHA_512" => &signature::RSA_PSS_SHA512,
+        "RSASSA_PKCS1_V1_5_SHA_256" => &signature::RSA_PKCS1_SHA256,
+        "RSASSA_PKCS1_V1_5_SHA_384" => &signature::RSA_PKCS1_SHA384,
+        "RSASSA_PKCS1_V1_5_SHA_512" => &signature::RSA_PKCS1_SHA512,
+        _ => return None,
+    })
+}
+
+fn rsa_verification(algorithm: &str) -> Option<&'static signature::RsaParameters> {
+    Some(match algorithm {
+        "RSASSA_PSS_SHA_256" => &signature::RSA_PSS_2048_8192_SHA256,
+        "RSASSA_PSS_SHA_384" => &signature::RSA_PSS_2048_8192_SHA384,
+        "RSASSA_PSS_SHA_512" => &signature::RSA_PSS_2048_8192_SHA512,
+        "RSASSA_PKCS1_V1_5_SHA_256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "RSASSA_PKCS1_V1_5_SHA_384" => &signature::RSA_PKCS1_2048_8192_SHA384,
+        "RSASSA_PKCS1_V1_5_SHA_512" => &signature::RSA_PKCS1_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+/// The message as the digest the signature covers: hashed here for RAW, as given (after
+/// a length check) for DIGEST.
+fn digest_of(algorithm: &str, message: &[u8], is_digest: bool) -> Result<Digest, AsymError> {
+    let h = hash(algorithm).ok_or(AsymError::Algorithm)?;
+    if is_digest {
+        if message.len() != h.output_len() {
+            return Err(AsymError::DigestLength);
+        }
+        Digest::import_less_safe(message, h).map_err(|_| AsymError::DigestLength)
+    } else {
+        Ok(digest::digest(h, message))
+    }
+}
+
+fn check_algorithm(spec: Spec, algorithm: &str) -> Result<(), AsymError> {
+    if spec.signing_algorithms().contains(&algorithm) {
+        Ok(())
+    } else {
+        Err(AsymError::Algorithm)
+    }
+}
+
+/// Signs `message` (or, with `is_digest`, the digest it is) with the private key.
+pub fn sign(
+    spec: Spec,
+    private: &Secret,
+    algorithm: &str,
+    message: &[u8],
+    is_digest: bool,
+) -> Result<Vec<u8>, AsymError> {
+    check_algorithm(spec, algorithm)?;
+    let d = digest_of(algorithm, message, is_digest)?;
+    if spec.is_rsa() {
+        let k = RsaKeyPair::from_pkcs8(private.expose()).map_err(|_| AsymError::Key)?;
+        let enc = rsa_encoding(algorithm).ok_or(AsymError::Algorithm)?;
+        let mut sig = vec![0u8; k.public_modulus_len()];
+        k.sign_digest(enc, &d, &mut sig)
+            .map_err(|_| AsymError::Key)?;
+        Ok(sig)
+    } else {
+        let alg = spec.ecdsa().ok_or(AsymError::Key)?;
+        let k = EcdsaKeyPair::from_pkcs8(alg, private.expose()).map_err(|_| AsymError::Key)?;
+        let sig = k.sign_digest(&d).map_err(|_| AsymError::Key)?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+/// Whether `signature` is the key's signature of `message` (or of the digest it is).
+pub fn verify(
+    spec: Spec,
+    private: &Secret,
+    algorithm: &str,
+    message: &[u8],
+    is_digest: bool,
+    sig: &[u8],
+) -> Result<bool, AsymError> {
+    check_algorithm(spec, algorithm)?;
+    let d = digest_of(algorithm, message, is_digest)?;
+    let ok = if spec.is_rsa() {
+        let k = RsaKeyPair::from_pkcs8(private.expose()).map_err(|_| AsymError::Key)?;
+        let params = rsa_verification(algorithm).ok_or(AsymError::Algorithm)?;
+        UnparsedPublicKey::new(params, k.public_key().as_ref())
+            .verify_digest(&d, sig)
+            .is_ok()
+    } else {
+        let alg = spec.ecdsa().ok_or(AsymError::Key)?;
+        let k = EcdsaKeyPair::from_pkcs8(alg, private.expose()).map_err(|_| AsymError::Key)?;
+        let v = spec.ecdsa_verify().ok_or(AsymError::Key)?;
+        UnparsedPublicKey::new(v, k.public_key().as_ref())
+            .verify_digest(&d, sig)
+            .is_ok()
+    };
+    Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_tampering_is_caught() {
+        for spec in [
+            Spec::P256,
+            Spec::P384,
+            Spec::P521,
+            Spec::P256K1,
+            Spec::Rsa2048,
+        ] {
+            let k = generate(spec).expect("generate");
+            assert!(!public_key_der(spec, &k).expect("der").is_empty());
+            for alg in spec.signing_algorithms() {
+                let sig = sign(spec, &k, alg, b"message", false).expect("sign");
+                assert!(verify(spec, &k, alg, b"message", false, &sig).expect("verify"));
+                assert!(!verify(spec, &k, alg, b"messagf", false, &sig).expect("verify"));
+                let h = digest::digest(hash(alg).expect("hash"), b"message");
+                assert!(verify(spec, &k, alg, h.as_ref(), true, &sig).expect("digest"));
+                assert_eq!(
+                    sign(spec, &k, alg, b"short", true),
+                    Err(AsymError::DigestLength)
+                );
+            }
+            assert_eq!(
+                sign(spec, &k, "ECDSA_SHA_999", b"m", false),
+                Err(AsymError::Algorithm)
+            );
+        }
+    }
+}
