@@ -118,3 +118,37 @@ def test_asymmetric_key_errors_and_restart():
         assert kms.get_public_key(KeyId=k)["PublicKey"] == der
         assert kms.verify(KeyId=k, Message=b"m", Signature=sig, SigningAlgorithm="ECDSA_SHA_384")["SignatureValid"]
         s.stop()
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072", "RSA_4096"])
+def test_data_encrypted_outside_with_the_public_key_decrypts_in_coffer(srv, spec, tmp_path):
+    kms = srv.client("kms")
+    k = kms.create_key(KeySpec=spec, KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    assert k["EncryptionAlgorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"], k
+    pk = kms.get_public_key(KeyId=k["KeyId"])
+    assert pk["EncryptionAlgorithms"] == k["EncryptionAlgorithms"] and "SigningAlgorithms" not in pk, pk
+    pub = serialization.load_der_public_key(pk["PublicKey"])
+    for alg, h in [("RSAES_OAEP_SHA_1", hashes.SHA1()), ("RSAES_OAEP_SHA_256", hashes.SHA256())]:
+        outside = pub.encrypt(b"made outside", padding.OAEP(mgf=padding.MGF1(h), algorithm=h, label=None))
+        got = kms.decrypt(KeyId=k["KeyId"], CiphertextBlob=outside, EncryptionAlgorithm=alg)
+        assert got["Plaintext"] == b"made outside" and got["EncryptionAlgorithm"] == alg, got
+        inside = kms.encrypt(KeyId=k["KeyId"], Plaintext=b"made inside", EncryptionAlgorithm=alg)["CiphertextBlob"]
+        assert kms.decrypt(KeyId=k["KeyId"], CiphertextBlob=inside, EncryptionAlgorithm=alg)["Plaintext"] == b"made inside"
+        bad = bytes([outside[0] ^ 1]) + outside[1:]
+        assert code(kms.decrypt, KeyId=k["KeyId"], CiphertextBlob=bad, EncryptionAlgorithm=alg) == \
+            (400, "InvalidCiphertextException")
+    # openssl, as AWS's documentation does it.
+    (tmp_path / "pub.der").write_bytes(pk["PublicKey"])
+    (tmp_path / "plain").write_bytes(b"wrapped by openssl")
+    subprocess.run(["openssl", "pkeyutl", "-encrypt", "-pubin", "-inkey", str(tmp_path / "pub.der"), "-keyform", "DER",
+                    "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256",
+                    "-in", str(tmp_path / "plain"), "-out", str(tmp_path / "enc")], check=True, capture_output=True)
+    got = kms.decrypt(KeyId=k["KeyId"], CiphertextBlob=(tmp_path / "enc").read_bytes(),
+                      EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"]
+    assert got == b"wrapped by openssl"
+    # Symmetric operations, and RSA decryption without the key id, are refused.
+    assert code(kms.encrypt, KeyId=k["KeyId"], Plaintext=b"x")[1] == "InvalidKeyUsageException"
+    assert code(kms.generate_data_key, KeyId=k["KeyId"], KeySpec="AES_256")[1] == "InvalidKeyUsageException"
+    assert code(kms.decrypt, CiphertextBlob=outside, EncryptionAlgorithm="RSAES_OAEP_SHA_256")[1] == "ValidationException"
+    assert code(kms.encrypt, KeyId=k["KeyId"], Plaintext=b"x" * 600, EncryptionAlgorithm="RSAES_OAEP_SHA_256")[1] == \
+        "ValidationException"

@@ -126,10 +126,13 @@ fn metadata(m: &KeyMetadata) -> Value {
         "MultiRegion": false,
         "CurrentKeyMaterialId": m.current_material_id,
     });
-    match (m.spec.mac_algorithm(), m.spec.asym()) {
-        (Some(mac), _) => v["MacAlgorithms"] = json!([mac]),
-        (None, Some(a)) => v["SigningAlgorithms"] = json!(a.signing_algorithms()),
-        (None, None) => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+    match (m.spec.mac_algorithm(), m.spec.asym(), m.usage) {
+        (Some(mac), _, _) => v["MacAlgorithms"] = json!([mac]),
+        (None, Some(_), coffer_kms::KeyUsage::EncryptDecrypt) => {
+            v["EncryptionAlgorithms"] = json!(coffer_crypto::asym::RSA_ENCRYPTION_ALGORITHMS)
+        }
+        (None, Some(a), _) => v["SigningAlgorithms"] = json!(a.signing_algorithms()),
+        (None, None, _) => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
     }
     if let Some(d) = m.deletion_date {
         v["DeletionDate"] = epoch(d);
@@ -465,6 +468,22 @@ pub async fn run(
         }
         "Encrypt" => {
             let r: EncryptReq = parse(body)?;
+            if let Some(alg) = r
+                .encryption_algorithm
+                .as_deref()
+                .filter(|a| a.starts_with("RSAES_"))
+            {
+                let (blob, arn) = kms
+                    .rsa_encrypt(caller, &r.key_id, &r.plaintext.0, alg, now)
+                    .await
+                    .map_err(e)?;
+                dry_run(r.dry_run)?;
+                return ok(json!({
+                    "CiphertextBlob": b64(&blob),
+                    "KeyId": arn,
+                    "EncryptionAlgorithm": alg,
+                }));
+            }
             check_algorithm(r.encryption_algorithm.as_deref())?;
             let ctx = r.encryption_context.unwrap_or_default();
             let (blob, arn) = kms
@@ -508,7 +527,11 @@ pub async fn run(
                 "CustomerMasterKeySpec": p.spec.as_str(),
                 "KeySpec": p.spec.as_str(),
                 "KeyUsage": p.usage.as_str(),
-                "SigningAlgorithms": p.signing_algorithms,
+                if p.usage == coffer_kms::KeyUsage::EncryptDecrypt {
+                    "EncryptionAlgorithms"
+                } else {
+                    "SigningAlgorithms"
+                }: p.algorithms,
             }))
         }
         "GenerateMac" => {
@@ -547,6 +570,26 @@ pub async fn run(
         }
         "Decrypt" => {
             let r: DecryptReq = parse(body)?;
+            if let Some(alg) = r
+                .encryption_algorithm
+                .as_deref()
+                .filter(|a| a.starts_with("RSAES_"))
+            {
+                let key_id = r.key_id.as_deref().ok_or_else(|| {
+                    WireError::validation("KeyId is required to decrypt with an asymmetric KMS key")
+                })?;
+                let d = kms
+                    .rsa_decrypt(caller, key_id, &r.ciphertext_blob.0, alg, now)
+                    .await
+                    .map_err(e)?;
+                dry_run(r.dry_run)?;
+                let v = json!({
+                    "KeyId": d.key_arn,
+                    "EncryptionAlgorithm": alg,
+                    "KeyMaterialId": d.material_id,
+                });
+                return Ok(render(&v, Some(("Plaintext", &d.plaintext))));
+            }
             check_algorithm(r.encryption_algorithm.as_deref())?;
             let ctx = r.encryption_context.unwrap_or_default();
             let d = kms

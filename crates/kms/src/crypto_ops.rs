@@ -53,7 +53,14 @@ pub struct ReEncrypted {
     pub material_id: String,
 }
 
+/// Symmetric encryption (SYMMETRIC_DEFAULT): only symmetric ENCRYPT_DECRYPT keys.
 fn check_usage(e: &KeyEntry, arn: &str) -> Result<()> {
+    if e.doc.spec.asym().is_some() && e.doc.usage == KeyUsage::EncryptDecrypt {
+        return Err(Error::InvalidKeyUsage(format!(
+            "The encryption algorithm SYMMETRIC_DEFAULT is not valid for {arn}, an {} key; use RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.",
+            e.doc.spec.as_str()
+        )));
+    }
     if e.doc.usage != KeyUsage::EncryptDecrypt {
         return Err(Error::InvalidKeyUsage(format!(
             "{arn} key usage is {} which is not valid for this operation.",
@@ -476,7 +483,8 @@ pub struct PublicKey {
     pub der: Vec<u8>,
     pub spec: crate::KeySpec,
     pub usage: KeyUsage,
-    pub signing_algorithms: &'static [&'static str],
+    /// SigningAlgorithms for SIGN_VERIFY keys, EncryptionAlgorithms for ENCRYPT_DECRYPT.
+    pub algorithms: &'static [&'static str],
 }
 
 impl Kms {
@@ -575,6 +583,80 @@ impl Kms {
         }
     }
 
+    /// An RSA ENCRYPT_DECRYPT key ready for `op`.
+    async fn rsa_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Op,
+    ) -> Result<std::sync::Arc<KeyEntry>> {
+        let e = self.resolve(caller, key_id, true, op.action()).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let rsa = e.doc.spec.as_str().starts_with("RSA_");
+        if !rsa || e.doc.usage != KeyUsage::EncryptDecrypt {
+            return Err(Error::InvalidKeyUsage(format!(
+                "{arn} key usage is {} which is not valid for RSAES_OAEP encryption.",
+                e.doc.usage.as_str()
+            )));
+        }
+        op.check(e.doc.state, &arn)?;
+        Ok(e)
+    }
+
+    fn rsa_error(x: coffer_crypto::asym::RsaCryptError, arn: &str, algorithm: &str) -> Error {
+        use coffer_crypto::asym::RsaCryptError as R;
+        match x {
+            R::Algorithm => Error::InvalidKeyUsage(format!(
+                "The encryption algorithm {algorithm} is not valid for {arn}."
+            )),
+            R::TooLong(max) => Error::Validation(format!(
+                "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to {max} for {algorithm}"
+            )),
+            R::Decrypt => Error::InvalidCiphertext,
+            R::Key => Error::Internal(format!("the material of {arn} cannot be used")),
+        }
+    }
+
+    /// Encrypt with an RSA key (RSAES_OAEP_SHA_1/SHA_256): (ciphertext, key ARN).
+    pub async fn rsa_encrypt(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        plaintext: &Secret,
+        algorithm: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<u8>, String)> {
+        let e = self.rsa_key(caller, key_id, Op::Encrypt).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let c =
+            coffer_crypto::asym::rsa_encrypt(&e.current()?.secret, algorithm, plaintext.expose())
+                .map_err(|x| Self::rsa_error(x, &arn, algorithm))?;
+        self.used(&e, "Encrypt", caller, now);
+        Ok((c, arn))
+    }
+
+    /// Decrypt with an RSA key: AWS requires the key to be named.
+    pub async fn rsa_decrypt(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        ciphertext: &[u8],
+        algorithm: &str,
+        now: OffsetDateTime,
+    ) -> Result<Decrypted> {
+        let e = self.rsa_key(caller, key_id, Op::Decrypt).await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let m = e.current()?;
+        let plaintext = coffer_crypto::asym::rsa_decrypt(&m.secret, algorithm, ciphertext)
+            .map_err(|x| Self::rsa_error(x, &arn, algorithm))?;
+        self.used(&e, "Decrypt", caller, now);
+        Ok(Decrypted {
+            key_arn: arn,
+            plaintext,
+            material_id: m.doc.material_id.clone(),
+        })
+    }
+
     /// GetPublicKey: the public half of an asymmetric key.
     pub async fn get_public_key(&self, caller: &Caller, key_id: &str) -> Result<PublicKey> {
         let e = self
@@ -594,7 +676,11 @@ impl Kms {
             der,
             spec: e.doc.spec,
             usage: e.doc.usage,
-            signing_algorithms: spec.signing_algorithms(),
+            algorithms: if e.doc.usage == KeyUsage::EncryptDecrypt {
+                coffer_crypto::asym::RSA_ENCRYPTION_ALGORITHMS
+            } else {
+                spec.signing_algorithms()
+            },
         })
     }
 }

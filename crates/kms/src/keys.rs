@@ -98,23 +98,23 @@ impl Kms {
         };
         // HMAC keys generate and verify MACs; symmetric keys encrypt and decrypt;
         // asymmetric keys sign and verify (RSA encryption and ECDH come later).
+        let rsa = spec.as_str().starts_with("RSA_");
         let wanted = if spec.mac_algorithm().is_some() {
             KeyUsage::GenerateVerifyMac
-        } else if spec.asym().is_some() {
+        } else if rsa && req.key_usage.as_deref() == Some("SIGN_VERIFY") {
             KeyUsage::SignVerify
-        } else {
-            KeyUsage::EncryptDecrypt
-        };
-        if spec.asym().is_some() {
-            let asked = req.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
-            let rsa = spec.as_str().starts_with("RSA_");
-            if (rsa && asked == "ENCRYPT_DECRYPT") || (!rsa && asked == "KEY_AGREEMENT") {
+        } else if spec.asym().is_some() && !rsa {
+            if req.key_usage.as_deref() == Some("KEY_AGREEMENT") {
                 return Err(Error::UnsupportedOperation(format!(
-                    "KeyUsage {asked} for KeySpec {} is not supported by this server yet",
+                    "KeyUsage KEY_AGREEMENT for KeySpec {} is not supported by this server yet",
                     spec.as_str()
                 )));
             }
-        }
+            KeyUsage::SignVerify
+        } else {
+            // Symmetric keys, and RSA keys by default, encrypt and decrypt.
+            KeyUsage::EncryptDecrypt
+        };
         let usage = match req.key_usage.as_deref() {
             None if wanted == KeyUsage::EncryptDecrypt => KeyUsage::EncryptDecrypt,
             None => {
