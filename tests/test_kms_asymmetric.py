@@ -152,3 +152,28 @@ def test_data_encrypted_outside_with_the_public_key_decrypts_in_coffer(srv, spec
     assert code(kms.decrypt, CiphertextBlob=outside, EncryptionAlgorithm="RSAES_OAEP_SHA_256")[1] == "ValidationException"
     assert code(kms.encrypt, KeyId=k["KeyId"], Plaintext=b"x" * 600, EncryptionAlgorithm="RSAES_OAEP_SHA_256")[1] == \
         "ValidationException"
+
+
+@pytest.mark.parametrize("pair_spec", ["ECC_NIST_P256", "ECC_SECG_P256K1", "RSA_2048"])
+def test_generate_data_key_pair(srv, pair_spec):
+    kms = srv.client("kms")
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    ctx = {"purpose": "pair"}
+    r = kms.generate_data_key_pair(KeyId=kid, KeyPairSpec=pair_spec, EncryptionContext=ctx)
+    assert r["KeyPairSpec"] == pair_spec and r["KeyId"].endswith(kid), r
+    private = serialization.load_der_private_key(r["PrivateKeyPlaintext"], password=None)
+    public = serialization.load_der_public_key(r["PublicKey"])
+    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    assert private.public_key().public_bytes(*der) == public.public_bytes(*der)
+    # The sealed private key opens with Decrypt under the same context only.
+    assert kms.decrypt(CiphertextBlob=r["PrivateKeyCiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == \
+        r["PrivateKeyPlaintext"]
+    assert code(kms.decrypt, CiphertextBlob=r["PrivateKeyCiphertextBlob"]) == (400, "InvalidCiphertextException")
+    w = kms.generate_data_key_pair_without_plaintext(KeyId=kid, KeyPairSpec=pair_spec)
+    assert "PrivateKeyPlaintext" not in w and w["PublicKey"] != r["PublicKey"], w
+    opened = kms.decrypt(CiphertextBlob=w["PrivateKeyCiphertextBlob"])["Plaintext"]
+    assert serialization.load_der_private_key(opened, password=None).public_key().public_bytes(*der) == \
+        serialization.load_der_public_key(w["PublicKey"]).public_bytes(*der)
+    signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    assert code(kms.generate_data_key_pair, KeyId=signing, KeyPairSpec=pair_spec)[1] == "InvalidKeyUsageException"
+    assert code(kms.generate_data_key_pair, KeyId=kid, KeyPairSpec="RSA_1024")[1] == "ValidationException"

@@ -26,6 +26,8 @@ const IMPLEMENTED: &[&str] = &[
     "Encrypt",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
     "GenerateMac",
     "GenerateRandom",
     "GetKeyLastUsage",
@@ -59,8 +61,6 @@ const NOT_YET: &[&str] = &[
     "DeriveSharedSecret",
     "DescribeCustomKeyStores",
     "DisconnectCustomKeyStore",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "ReplicateKey",
@@ -223,6 +223,15 @@ struct EncryptReq {
     plaintext: SecretBlob,
     encryption_context: Option<Context>,
     encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyPairReq {
+    key_id: String,
+    key_pair_spec: String,
+    encryption_context: Option<Context>,
     dry_run: Option<bool>,
 }
 
@@ -517,6 +526,34 @@ pub async fn run(
             };
             dry_run(r.dry_run)?;
             ok(out)
+        }
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            let r: DataKeyPairReq = parse(body)?;
+            let ctx = r.encryption_context.unwrap_or_default();
+            let p = kms
+                .generate_data_key_pair(
+                    caller,
+                    &r.key_id,
+                    &r.key_pair_spec,
+                    &ctx,
+                    op == "GenerateDataKeyPair",
+                    now,
+                )
+                .await
+                .map_err(e)?;
+            dry_run(r.dry_run)?;
+            let v = json!({
+                "KeyId": p.key_arn,
+                "KeyPairSpec": r.key_pair_spec,
+                "PublicKey": b64(&p.public_der),
+                "PrivateKeyCiphertextBlob": b64(&p.private_ciphertext),
+            });
+            Ok(render(
+                &v,
+                p.private_plaintext
+                    .as_ref()
+                    .map(|s| ("PrivateKeyPlaintext", s)),
+            ))
         }
         "GetPublicKey" => {
             let r: KeyIdOnly = parse(body)?;

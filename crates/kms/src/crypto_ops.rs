@@ -465,6 +465,57 @@ impl Kms {
     }
 }
 
+/// A data key pair: the public key (DER SPKI), the private key (PKCS#8) sealed under a
+/// symmetric KMS key, and, unless asked without, the private key in plaintext.
+#[derive(Debug)]
+pub struct DataKeyPair {
+    pub key_arn: String,
+    pub public_der: Vec<u8>,
+    pub private_ciphertext: Vec<u8>,
+    pub private_plaintext: Option<Secret>,
+}
+
+impl Kms {
+    /// GenerateDataKeyPair(WithoutPlaintext): a fresh key pair of `pair_spec`
+    /// (`RSA_2048`, `ECC_NIST_P256`, ...) whose private key is sealed under the symmetric
+    /// key `key_id`, bound to `context` like any ciphertext.
+    pub async fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        pair_spec: &str,
+        context: &BTreeMap<String, String>,
+        with_plaintext: bool,
+        now: OffsetDateTime,
+    ) -> Result<DataKeyPair> {
+        let spec = crate::KeySpec::parse(pair_spec)
+            .and_then(crate::KeySpec::asym)
+            .ok_or_else(|| {
+                Error::Validation(format!(
+                    "1 validation error detected: Value '{pair_spec}' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1]"
+                ))
+            })?;
+        let op = if with_plaintext {
+            Op::GenerateDataKeyPair
+        } else {
+            Op::GenerateDataKeyPairWithoutPlaintext
+        };
+        let e = self.crypto_key(caller, key_id, op, context).await?;
+        let private = coffer_crypto::asym::generate(spec)
+            .map_err(|x| Error::Internal(format!("generating a key pair: {x}")))?;
+        let public_der = coffer_crypto::asym::public_key_der(spec, &private)
+            .map_err(|x| Error::Internal(format!("exporting a public key: {x}")))?;
+        let (blob, _) = self.seal_with(&e, context, private.expose())?;
+        self.used(&e, op.action().trim_start_matches("kms:"), caller, now);
+        Ok(DataKeyPair {
+            key_arn: self.key_arn(&e.account, &e.id),
+            public_der,
+            private_ciphertext: blob,
+            private_plaintext: with_plaintext.then_some(private),
+        })
+    }
+}
+
 /// A signing request: what to sign or check, and how.
 #[derive(Debug, Clone, Copy)]
 pub struct SignRequest<'a> {

@@ -34,7 +34,9 @@ use coffer_crypto::{RootKey, Secret};
 pub use coffer_policy::{KeyGate, KeyGrant, KeyUse};
 use coffer_storage::KmsStore;
 
-pub use crypto_ops::{DataKey, DataKeyRequest, Decrypted, PublicKey, ReEncrypted, SignRequest};
+pub use crypto_ops::{
+    DataKey, DataKeyPair, DataKeyRequest, Decrypted, PublicKey, ReEncrypted, SignRequest,
+};
 pub use error::{Error, OpenError, Result};
 pub use grants::{CreateGrant, Grant};
 pub use keyref::{KeyRef, check_alias_name};

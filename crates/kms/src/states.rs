@@ -22,6 +22,8 @@ pub enum Op {
     Encrypt,
     GenerateDataKey,
     GenerateDataKeyWithoutPlaintext,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
     GenerateMac,
     GetKeyLastUsage,
     GetKeyPolicy,
@@ -75,6 +77,8 @@ impl Op {
             Op::Encrypt => "kms:Encrypt",
             Op::GenerateDataKey => "kms:GenerateDataKey",
             Op::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
+            Op::GenerateDataKeyPair => "kms:GenerateDataKeyPair",
+            Op::GenerateDataKeyPairWithoutPlaintext => "kms:GenerateDataKeyPairWithoutPlaintext",
             Op::GenerateMac => "kms:GenerateMac",
             Op::GetKeyLastUsage => "kms:GetKeyLastUsage",
             Op::GetKeyPolicy => "kms:GetKeyPolicy",
@@ -130,7 +134,9 @@ impl Op {
                 | VerifyMac
                 | Sign
                 | Verify
-                | GetPublicKey,
+                | GetPublicKey
+                | GenerateDataKeyPair
+                | GenerateDataKeyPairWithoutPlaintext,
                 Enabled,
             ) => O::Allowed,
             (
@@ -144,7 +150,9 @@ impl Op {
                 | VerifyMac
                 | Sign
                 | Verify
-                | GetPublicKey,
+                | GetPublicKey
+                | GenerateDataKeyPair
+                | GenerateDataKeyPairWithoutPlaintext,
                 Disabled,
             ) => O::Disabled,
             (
@@ -158,7 +166,9 @@ impl Op {
                 | VerifyMac
                 | Sign
                 | Verify
-                | GetPublicKey,
+                | GetPublicKey
+                | GenerateDataKeyPair
+                | GenerateDataKeyPairWithoutPlaintext,
                 PendingDeletion | PendingImport,
             ) => O::InvalidState,
 
@@ -225,6 +235,8 @@ mod tests {
         (Op::Encrypt, "ADSS"),
         (Op::GenerateDataKey, "ADSS"),
         (Op::GenerateDataKeyWithoutPlaintext, "ADSS"),
+        (Op::GenerateDataKeyPair, "ADSS"),
+        (Op::GenerateDataKeyPairWithoutPlaintext, "ADSS"),
         (Op::GenerateMac, "ADSS"),
         (Op::GetKeyLastUsage, "AAAA"),
         (Op::GetKeyPolicy, "AAAA"),
