@@ -177,3 +177,29 @@ def test_generate_data_key_pair(srv, pair_spec):
     signing = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     assert code(kms.generate_data_key_pair, KeyId=signing, KeyPairSpec=pair_spec)[1] == "InvalidKeyUsageException"
     assert code(kms.generate_data_key_pair, KeyId=kid, KeyPairSpec="RSA_1024")[1] == "ValidationException"
+
+
+@pytest.mark.parametrize("spec,curve", [("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1()),
+                                        ("ECC_NIST_P521", ec.SECP521R1())])
+def test_derive_shared_secret_matches_the_peer(srv, spec, curve):
+    kms = srv.client("kms")
+    k = kms.create_key(KeySpec=spec, KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert k["KeyAgreementAlgorithms"] == ["ECDH"], k
+    pk = kms.get_public_key(KeyId=k["KeyId"])
+    assert pk["KeyAgreementAlgorithms"] == ["ECDH"] and pk["KeyUsage"] == "KEY_AGREEMENT", pk
+    peer = ec.generate_private_key(curve)
+    peer_der = peer.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    got = kms.derive_shared_secret(KeyId=k["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer_der)
+    ours = peer.exchange(ec.ECDH(), serialization.load_der_public_key(pk["PublicKey"]))
+    assert got["SharedSecret"] == ours and got["KeyId"] == k["Arn"], got
+    # Wrong curve, a signing key, and a KEY_AGREEMENT key used to sign.
+    other = ec.generate_private_key(ec.SECP256K1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert code(kms.derive_shared_secret, KeyId=k["KeyId"], KeyAgreementAlgorithm="ECDH",
+                PublicKey=other)[1] == "ValidationException"
+    assert code(kms.sign, KeyId=k["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")[1] == \
+        "InvalidKeyUsageException"
+    signing = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    assert code(kms.derive_shared_secret, KeyId=signing, KeyAgreementAlgorithm="ECDH",
+                PublicKey=peer_der)[1] == "InvalidKeyUsageException"

@@ -192,9 +192,8 @@ def test_create_key_sign_verify_needs_an_asymmetric_spec(kms):
     expect_error("ValidationException", kms.create_key, KeyUsage="SIGN_VERIFY")
 
 
-def test_create_key_sm2_and_key_agreement_are_unsupported(kms):
+def test_create_key_sm2_is_unsupported(kms):
     expect_error("UnsupportedOperationException", kms.create_key, KeySpec="SM2")
-    expect_error("UnsupportedOperationException", kms.create_key, KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
 
 
 def test_create_key_unknown_spec_is_a_validation_error(raw):

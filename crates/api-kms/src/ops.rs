@@ -18,6 +18,7 @@ const IMPLEMENTED: &[&str] = &[
     "CreateKey",
     "Decrypt",
     "DeleteAlias",
+    "DeriveSharedSecret",
     "DescribeKey",
     "DisableKey",
     "DisableKeyRotation",
@@ -58,7 +59,6 @@ const NOT_YET: &[&str] = &[
     "CreateCustomKeyStore",
     "DeleteCustomKeyStore",
     "DeleteImportedKeyMaterial",
-    "DeriveSharedSecret",
     "DescribeCustomKeyStores",
     "DisconnectCustomKeyStore",
     "GetParametersForImport",
@@ -130,6 +130,9 @@ fn metadata(m: &KeyMetadata) -> Value {
         (Some(mac), _, _) => v["MacAlgorithms"] = json!([mac]),
         (None, Some(_), coffer_kms::KeyUsage::EncryptDecrypt) => {
             v["EncryptionAlgorithms"] = json!(coffer_crypto::asym::RSA_ENCRYPTION_ALGORITHMS)
+        }
+        (None, Some(_), coffer_kms::KeyUsage::KeyAgreement) => {
+            v["KeyAgreementAlgorithms"] = json!(["ECDH"])
         }
         (None, Some(a), _) => v["SigningAlgorithms"] = json!(a.signing_algorithms()),
         (None, None, _) => v["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
@@ -223,6 +226,15 @@ struct EncryptReq {
     plaintext: SecretBlob,
     encryption_context: Option<Context>,
     encryption_algorithm: Option<String>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeriveReq {
+    key_id: String,
+    key_agreement_algorithm: String,
+    public_key: Blob,
     dry_run: Option<bool>,
 }
 
@@ -555,6 +567,26 @@ pub async fn run(
                     .map(|s| ("PrivateKeyPlaintext", s)),
             ))
         }
+        "DeriveSharedSecret" => {
+            let r: DeriveReq = parse(body)?;
+            let (secret, arn) = kms
+                .derive_shared_secret(
+                    caller,
+                    &r.key_id,
+                    &r.key_agreement_algorithm,
+                    &r.public_key.0,
+                    now,
+                )
+                .await
+                .map_err(e)?;
+            dry_run(r.dry_run)?;
+            let v = json!({
+                "KeyId": arn,
+                "KeyAgreementAlgorithm": r.key_agreement_algorithm,
+                "KeyOrigin": "AWS_KMS",
+            });
+            Ok(render(&v, Some(("SharedSecret", &secret))))
+        }
         "GetPublicKey" => {
             let r: KeyIdOnly = parse(body)?;
             let p = kms.get_public_key(caller, &r.key_id).await.map_err(e)?;
@@ -564,10 +596,10 @@ pub async fn run(
                 "CustomerMasterKeySpec": p.spec.as_str(),
                 "KeySpec": p.spec.as_str(),
                 "KeyUsage": p.usage.as_str(),
-                if p.usage == coffer_kms::KeyUsage::EncryptDecrypt {
-                    "EncryptionAlgorithms"
-                } else {
-                    "SigningAlgorithms"
+                match p.usage {
+                    coffer_kms::KeyUsage::EncryptDecrypt => "EncryptionAlgorithms",
+                    coffer_kms::KeyUsage::KeyAgreement => "KeyAgreementAlgorithms",
+                    _ => "SigningAlgorithms",
                 }: p.algorithms,
             }))
         }

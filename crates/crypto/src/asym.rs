@@ -32,6 +32,9 @@ pub enum AsymError {
     DigestLength,
     #[error("the key material is damaged or could not be used")]
     Key,
+    /// The peer's public key is malformed or of another curve.
+    #[error("the public key is not valid for this key's curve")]
+    PeerKey,
 }
 
 impl Spec {
@@ -351,5 +354,63 @@ mod rsa_tests {
             rsa_encrypt(&k, "RSAES_OAEP_SHA_256", &[0u8; 191]),
             Err(RsaCryptError::TooLong(190))
         ));
+    }
+}
+
+/// ECDH between the key (NIST curves) and a peer's public key (DER SubjectPublicKeyInfo or
+/// an SEC1 point): the raw shared secret.
+pub fn ecdh(spec: Spec, private: &Secret, peer: &[u8]) -> Result<Secret, AsymError> {
+    use aws_lc_rs::agreement;
+    let alg = match spec {
+        Spec::P256 => &agreement::ECDH_P256,
+        Spec::P384 => &agreement::ECDH_P384,
+        Spec::P521 => &agreement::ECDH_P521,
+        _ => return Err(AsymError::Algorithm),
+    };
+    let k = agreement::PrivateKey::from_private_key_der(alg, private.expose())
+        .map_err(|_| AsymError::Key)?;
+    agreement::agree(
+        &k,
+        agreement::UnparsedPublicKey::new(alg, peer),
+        AsymError::PeerKey,
+        |s| Ok(Secret::from_slice(s)),
+    )
+}
+
+#[cfg(test)]
+mod ecdh_tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_derive_the_same_secret() {
+        let a = generate(Spec::P256).expect("a");
+        let b = generate(Spec::P256).expect("b");
+        let ab = ecdh(
+            Spec::P256,
+            &a,
+            &public_key_der(Spec::P256, &b).expect("b pub"),
+        )
+        .expect("ab");
+        let ba = ecdh(
+            Spec::P256,
+            &b,
+            &public_key_der(Spec::P256, &a).expect("a pub"),
+        )
+        .expect("ba");
+        assert_eq!(ab.expose(), ba.expose());
+        assert_eq!(
+            ecdh(Spec::P256, &a, b"not a key").err(),
+            Some(AsymError::PeerKey)
+        );
+        let c = generate(Spec::P384).expect("c");
+        assert_eq!(
+            ecdh(
+                Spec::P256,
+                &a,
+                &public_key_der(Spec::P384, &c).expect("c pub")
+            )
+            .err(),
+            Some(AsymError::PeerKey)
+        );
     }
 }

@@ -571,6 +571,7 @@ impl Kms {
                 "Digest is invalid length for algorithm {algorithm}."
             )),
             AsymError::Key => Error::Internal(format!("the material of {arn} cannot be used")),
+            AsymError::PeerKey => Error::Validation("The public key is not valid.".into()),
         }
     }
 
@@ -708,6 +709,47 @@ impl Kms {
         })
     }
 
+    /// DeriveSharedSecret (ECDH) with a KEY_AGREEMENT key and a peer's public key:
+    /// (shared secret, key ARN).
+    pub async fn derive_shared_secret(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        algorithm: &str,
+        peer_public_key: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(Secret, String)> {
+        let e = self
+            .resolve(caller, key_id, true, Op::DeriveSharedSecret.action())
+            .await?;
+        let arn = self.key_arn(&e.account, &e.id);
+        let spec = match (e.doc.spec.asym(), e.doc.usage) {
+            (Some(s), KeyUsage::KeyAgreement) => s,
+            _ => {
+                return Err(Error::InvalidKeyUsage(format!(
+                    "{arn} key usage is {} which is not valid for DeriveSharedSecret.",
+                    e.doc.usage.as_str()
+                )));
+            }
+        };
+        Op::DeriveSharedSecret.check(e.doc.state, &arn)?;
+        if algorithm != "ECDH" {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value '{algorithm}' at 'keyAgreementAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [ECDH]"
+            )));
+        }
+        let secret = coffer_crypto::asym::ecdh(spec, &e.current()?.secret, peer_public_key)
+            .map_err(|x| match x {
+                coffer_crypto::asym::AsymError::PeerKey => Error::Validation(format!(
+                    "The public key is not a valid {} public key.",
+                    e.doc.spec.as_str()
+                )),
+                other => Self::asym_error(other, &arn, algorithm),
+            })?;
+        self.used(&e, "DeriveSharedSecret", caller, now);
+        Ok((secret, arn))
+    }
+
     /// GetPublicKey: the public half of an asymmetric key.
     pub async fn get_public_key(&self, caller: &Caller, key_id: &str) -> Result<PublicKey> {
         let e = self
@@ -727,10 +769,10 @@ impl Kms {
             der,
             spec: e.doc.spec,
             usage: e.doc.usage,
-            algorithms: if e.doc.usage == KeyUsage::EncryptDecrypt {
-                coffer_crypto::asym::RSA_ENCRYPTION_ALGORITHMS
-            } else {
-                spec.signing_algorithms()
+            algorithms: match e.doc.usage {
+                KeyUsage::EncryptDecrypt => coffer_crypto::asym::RSA_ENCRYPTION_ALGORITHMS,
+                KeyUsage::KeyAgreement => &["ECDH"],
+                _ => spec.signing_algorithms(),
             },
         })
     }

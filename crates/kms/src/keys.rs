@@ -104,13 +104,12 @@ impl Kms {
         } else if rsa && req.key_usage.as_deref() == Some("SIGN_VERIFY") {
             KeyUsage::SignVerify
         } else if spec.asym().is_some() && !rsa {
-            if req.key_usage.as_deref() == Some("KEY_AGREEMENT") {
-                return Err(Error::UnsupportedOperation(format!(
-                    "KeyUsage KEY_AGREEMENT for KeySpec {} is not supported by this server yet",
-                    spec.as_str()
-                )));
+            // NIST curves sign or agree keys (ECDH); secp256k1 only signs, as on AWS.
+            if req.key_usage.as_deref() == Some("KEY_AGREEMENT") && spec != KeySpec::EccSecgP256k1 {
+                KeyUsage::KeyAgreement
+            } else {
+                KeyUsage::SignVerify
             }
-            KeyUsage::SignVerify
         } else {
             // Symmetric keys, and RSA keys by default, encrypt and decrypt.
             KeyUsage::EncryptDecrypt

@@ -14,6 +14,7 @@ pub enum Op {
     CreateGrant,
     Decrypt,
     DeleteAlias,
+    DeriveSharedSecret,
     DescribeKey,
     DisableKey,
     DisableKeyRotation,
@@ -69,6 +70,7 @@ impl Op {
             Op::CreateGrant => "kms:CreateGrant",
             Op::Decrypt => "kms:Decrypt",
             Op::DeleteAlias => "kms:DeleteAlias",
+            Op::DeriveSharedSecret => "kms:DeriveSharedSecret",
             Op::DescribeKey => "kms:DescribeKey",
             Op::DisableKey => "kms:DisableKey",
             Op::DisableKeyRotation => "kms:DisableKeyRotation",
@@ -136,7 +138,8 @@ impl Op {
                 | Verify
                 | GetPublicKey
                 | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext,
+                | GenerateDataKeyPairWithoutPlaintext
+                | DeriveSharedSecret,
                 Enabled,
             ) => O::Allowed,
             (
@@ -152,7 +155,8 @@ impl Op {
                 | Verify
                 | GetPublicKey
                 | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext,
+                | GenerateDataKeyPairWithoutPlaintext
+                | DeriveSharedSecret,
                 Disabled,
             ) => O::Disabled,
             (
@@ -168,7 +172,8 @@ impl Op {
                 | Verify
                 | GetPublicKey
                 | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext,
+                | GenerateDataKeyPairWithoutPlaintext
+                | DeriveSharedSecret,
                 PendingDeletion | PendingImport,
             ) => O::InvalidState,
 
@@ -227,6 +232,7 @@ mod tests {
         (Op::CreateGrant, "AASA"),
         (Op::Decrypt, "ADSS"),
         (Op::DeleteAlias, "AAAA"),
+        (Op::DeriveSharedSecret, "ADSS"),
         (Op::DescribeKey, "AAAA"),
         (Op::DisableKey, "AASS"),
         (Op::DisableKeyRotation, "ADSS"),
