@@ -229,7 +229,7 @@ impl Kms {
             doc: to_json(&mdoc)?,
         };
         let _guard = self.mutate.lock().await;
-        self.store.kms_create_key(&record, &material).await?;
+        self.store.kms_create_key(&record, Some(&material)).await?;
         let entry = Arc::new(KeyEntry {
             id: key_id.clone(),
             account: account.to_owned(),

@@ -79,8 +79,12 @@ const ALIAS_COLUMNS: &str = "account_id, name, key_id, created_ms, updated_ms";
 
 #[async_trait]
 impl KmsStore for SqliteMeta {
-    async fn kms_create_key(&self, key: &KmsKeyRecord, material: &KmsMaterialRecord) -> Result<()> {
-        let (key, material) = (key.clone(), material.clone());
+    async fn kms_create_key(
+        &self,
+        key: &KmsKeyRecord,
+        material: Option<&KmsMaterialRecord>,
+    ) -> Result<()> {
+        let (key, material) = (key.clone(), material.cloned());
         self.write(move |conn| {
             if key_exists(conn, &key.key_id)? {
                 return Err(Error::AlreadyExists(format!("key {}", key.key_id)));
@@ -90,7 +94,31 @@ impl KmsStore for SqliteMeta {
                 &format!("INSERT INTO kms_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4)"),
                 params![key.key_id, key.account_id, ms(key.created), key.doc],
             )?;
-            insert_material(conn, &material)
+            match &material {
+                Some(m) => insert_material(conn, m),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn kms_remove_materials(&self, key: &KmsKeyRecord) -> Result<()> {
+        let key = key.clone();
+        self.write(move |conn| {
+            let n = exec(
+                conn,
+                "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1",
+                params![key.key_id, key.doc],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("key {}", key.key_id)));
+            }
+            exec(
+                conn,
+                "DELETE FROM kms_materials WHERE key_id = ?1",
+                params![key.key_id],
+            )?;
+            Ok(())
         })
         .await
     }

@@ -45,8 +45,13 @@ pub struct KmsAliasRecord {
 
 #[async_trait]
 pub trait KmsStore: Send + Sync + 'static {
-    /// Stores a new key with its first material, atomically.
-    async fn kms_create_key(&self, key: &KmsKeyRecord, material: &KmsMaterialRecord) -> Result<()>;
+    /// Stores a new key with its first material, atomically. A key whose material is to
+    /// be imported (origin EXTERNAL) starts with none.
+    async fn kms_create_key(
+        &self,
+        key: &KmsKeyRecord,
+        material: Option<&KmsMaterialRecord>,
+    ) -> Result<()>;
 
     async fn kms_get_key(&self, key_id: &str) -> Result<Option<KmsKeyRecord>>;
 
@@ -60,6 +65,10 @@ pub trait KmsStore: Send + Sync + 'static {
         key: &KmsKeyRecord,
         material: &KmsMaterialRecord,
     ) -> Result<()>;
+
+    /// Deletes every material version of a key and replaces its document, in one
+    /// transaction (imported material deleted or expired). `NotFound` if the key is gone.
+    async fn kms_remove_materials(&self, key: &KmsKeyRecord) -> Result<()>;
 
     /// Every material version of a key, oldest first.
     async fn kms_materials(&self, key_id: &str) -> Result<Vec<KmsMaterialRecord>>;

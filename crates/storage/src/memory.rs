@@ -623,15 +623,27 @@ impl crate::KmsStore for MemoryKms {
     async fn kms_create_key(
         &self,
         key: &crate::KmsKeyRecord,
-        material: &crate::KmsMaterialRecord,
+        material: Option<&crate::KmsMaterialRecord>,
     ) -> Result<()> {
         let mut st = self.lock();
         if st.keys.contains_key(&key.key_id) {
             return Err(Error::AlreadyExists(format!("key {}", key.key_id)));
         }
         st.keys.insert(key.key_id.clone(), key.clone());
-        st.materials
-            .insert((key.key_id.clone(), material.version), material.clone());
+        if let Some(m) = material {
+            st.materials
+                .insert((key.key_id.clone(), m.version), m.clone());
+        }
+        Ok(())
+    }
+
+    async fn kms_remove_materials(&self, key: &crate::KmsKeyRecord) -> Result<()> {
+        let mut st = self.lock();
+        if !st.keys.contains_key(&key.key_id) {
+            return Err(Error::NotFound(format!("key {}", key.key_id)));
+        }
+        st.materials.retain(|(id, _), _| *id != key.key_id);
+        st.keys.insert(key.key_id.clone(), key.clone());
         Ok(())
     }
 

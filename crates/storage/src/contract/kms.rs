@@ -35,12 +35,12 @@ fn alias(account: &str, name: &str, key: &str) -> KmsAliasRecord {
 pub async fn kms_keys_round_trip(store: &dyn KmsStore) {
     let k = kms_key("k1", "111111111111");
     store
-        .kms_create_key(&k, &material("k1", 0))
+        .kms_create_key(&k, Some(&material("k1", 0)))
         .await
         .expect("create");
     assert_eq!(store.kms_get_key("k1").await.expect("get"), Some(k.clone()));
     assert!(matches!(
-        store.kms_create_key(&k, &material("k1", 0)).await,
+        store.kms_create_key(&k, Some(&material("k1", 0))).await,
         Err(Error::AlreadyExists(_))
     ));
     let mut k2 = k.clone();
@@ -58,10 +58,42 @@ pub async fn kms_keys_round_trip(store: &dyn KmsStore) {
     );
 }
 
+pub async fn kms_materials_can_be_absent_and_removed(store: &dyn KmsStore) {
+    // A key awaiting imported material has none.
+    let k = kms_key("ext", "111111111111");
+    store.kms_create_key(&k, None).await.expect("create");
+    assert!(
+        store
+            .kms_materials("ext")
+            .await
+            .expect("materials")
+            .is_empty()
+    );
+    let mut imported = k.clone();
+    imported.doc = r#"{"state":"Enabled"}"#.into();
+    store
+        .kms_add_material(&imported, &material("ext", 0))
+        .await
+        .expect("import");
+    assert_eq!(store.kms_materials("ext").await.expect("m").len(), 1);
+    // Deleting imported material removes every version and updates the document.
+    let mut pending = k.clone();
+    pending.doc = r#"{"state":"PendingImport"}"#.into();
+    store.kms_remove_materials(&pending).await.expect("remove");
+    assert!(store.kms_materials("ext").await.expect("m").is_empty());
+    assert_eq!(store.kms_get_key("ext").await.expect("get"), Some(pending));
+    assert!(matches!(
+        store
+            .kms_remove_materials(&kms_key("gone", "111111111111"))
+            .await,
+        Err(Error::NotFound(_))
+    ));
+}
+
 pub async fn kms_rotation_adds_versions(store: &dyn KmsStore) {
     let k = kms_key("k1", "111111111111");
     store
-        .kms_create_key(&k, &material("k1", 0))
+        .kms_create_key(&k, Some(&material("k1", 0)))
         .await
         .expect("create");
     let mut rotated = k.clone();
@@ -92,12 +124,12 @@ pub async fn kms_rotation_adds_versions(store: &dyn KmsStore) {
 pub async fn kms_listing_keys(store: &dyn KmsStore) {
     for id in ["c", "a", "b", "d"] {
         store
-            .kms_create_key(&kms_key(id, "111111111111"), &material(id, 0))
+            .kms_create_key(&kms_key(id, "111111111111"), Some(&material(id, 0)))
             .await
             .expect("create");
     }
     store
-        .kms_create_key(&kms_key("z", "222222222222"), &material("z", 0))
+        .kms_create_key(&kms_key("z", "222222222222"), Some(&material("z", 0)))
         .await
         .expect("create");
     let page = store
@@ -119,11 +151,11 @@ pub async fn kms_listing_keys(store: &dyn KmsStore) {
 
 pub async fn kms_aliases(store: &dyn KmsStore) {
     store
-        .kms_create_key(&kms_key("k1", "111111111111"), &material("k1", 0))
+        .kms_create_key(&kms_key("k1", "111111111111"), Some(&material("k1", 0)))
         .await
         .expect("create");
     store
-        .kms_create_key(&kms_key("k2", "111111111111"), &material("k2", 0))
+        .kms_create_key(&kms_key("k2", "111111111111"), Some(&material("k2", 0)))
         .await
         .expect("create");
     store
@@ -198,7 +230,7 @@ pub async fn kms_aliases(store: &dyn KmsStore) {
 
 pub async fn kms_delete_key_destroys_everything(store: &dyn KmsStore) {
     store
-        .kms_create_key(&kms_key("k1", "111111111111"), &material("k1", 0))
+        .kms_create_key(&kms_key("k1", "111111111111"), Some(&material("k1", 0)))
         .await
         .expect("create");
     store
