@@ -59,11 +59,43 @@ fn record(account: &str, kind: &str, name: &str, doc: &impl Serialize) -> Result
     })
 }
 
+/// A secret key wrapped under the root key (AAD binds the key id), base64: how secrets
+/// are stored.
+fn wrap_secret(root: &dyn RootKey, id: &str, secret: &str) -> Result<String> {
+    let wrapped = root
+        .wrap(
+            format!("{SECRET_AAD}{id}").as_bytes(),
+            &Secret::from_slice(secret.as_bytes()),
+        )
+        .map_err(internal)?;
+    Ok(base64_simd::STANDARD.encode_to_string(&wrapped))
+}
+
+/// The secret [`wrap_secret`] stored for `id`.
+fn unwrap_secret(root: &dyn RootKey, id: &str, stored: &str) -> Result<SecretKey> {
+    let wrapped = base64_simd::STANDARD
+        .decode_to_vec(stored.as_bytes())
+        .map_err(internal)?;
+    let secret = root
+        .unwrap(format!("{SECRET_AAD}{id}").as_bytes(), &wrapped)
+        .map_err(internal)?;
+    let secret = String::from_utf8(secret.expose().to_vec()).map_err(internal)?;
+    Ok(SecretKey::new(secret))
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Times in stored documents: Unix milliseconds.
+mod accounts;
 mod inline;
+mod keys;
 mod managed;
 mod roles;
 
+pub use accounts::AccountInfo;
 pub use managed::{Attached, Entity, GroupInfo, PolicyInfo, PolicyVersion};
 pub use roles::{IssuedSession, RoleInfo};
 
@@ -260,13 +292,7 @@ impl Directory {
                 }
                 KIND_KEY => {
                     let d: KeyDoc = serde_json::from_str(&r.doc).map_err(internal)?;
-                    let wrapped = base64_simd::STANDARD
-                        .decode_to_vec(d.secret.as_bytes())
-                        .map_err(internal)?;
-                    let secret = root
-                        .unwrap(format!("{SECRET_AAD}{}", r.name).as_bytes(), &wrapped)
-                        .map_err(internal)?;
-                    let secret = String::from_utf8(secret.expose().to_vec()).map_err(internal)?;
+                    let secret = unwrap_secret(root.as_ref(), &r.name, &d.secret)?;
                     state.keys.insert(
                         r.name.clone(),
                         KeyEntry {
@@ -274,7 +300,7 @@ impl Directory {
                             user: d.user,
                             status: d.status,
                             created: d.created,
-                            secret: SecretKey::new(secret),
+                            secret,
                             wrapped: d.secret,
                         },
                     );
@@ -530,323 +556,6 @@ impl Directory {
             _ => None,
         }
     }
-
-    // --- access keys ---
-
-    /// Creates an access key for `user` (or the account root with `None`); returns its
-    /// description and the secret, which is shown this once.
-    pub async fn create_access_key(
-        &self,
-        account: &str,
-        user: Option<&str>,
-    ) -> Result<(AccessKeyInfo, SecretKey)> {
-        let _w = self.writing.lock().await;
-        if let Some(u) = user {
-            self.user_doc(account, u)?;
-            let n = self
-                .read()
-                .keys
-                .values()
-                .filter(|k| k.account == account && k.user.as_deref() == Some(u))
-                .count();
-            if n >= MAX_KEYS_PER_USER {
-                return Err(Error::LimitExceeded(
-                    "Cannot exceed quota for AccessKeysPerUser: 2".into(),
-                ));
-            }
-        }
-        let id = format!("AKIA{}", random_string(UPPER_DIGITS, 16)?);
-        let secret = random_string(SECRET_ALPHABET, 40)?;
-        let wrapped = self
-            .root
-            .wrap(
-                format!("{SECRET_AAD}{id}").as_bytes(),
-                &Secret::from_slice(secret.as_bytes()),
-            )
-            .map_err(internal)?;
-        let created = OffsetDateTime::now_utc();
-        let wrapped = base64_simd::STANDARD.encode_to_string(&wrapped);
-        let doc = KeyDoc {
-            user: user.map(str::to_owned),
-            status: "Active".into(),
-            created,
-            secret: wrapped.clone(),
-        };
-        self.store
-            .iam_create(&record(account, KIND_KEY, &id, &doc)?)
-            .await
-            .map_err(internal)?;
-        let secret = SecretKey::new(secret);
-        self.write().keys.insert(
-            id.clone(),
-            KeyEntry {
-                account: account.to_owned(),
-                user: user.map(str::to_owned),
-                status: "Active".into(),
-                created,
-                secret: secret.clone(),
-                wrapped,
-            },
-        );
-        Ok((
-            AccessKeyInfo {
-                access_key_id: id,
-                user_name: user.map(str::to_owned),
-                status: "Active".into(),
-                created,
-            },
-            secret,
-        ))
-    }
-
-    pub fn list_access_keys(
-        &self,
-        account: &str,
-        user: Option<&str>,
-    ) -> Result<Vec<AccessKeyInfo>> {
-        if let Some(u) = user {
-            self.user_doc(account, u)?;
-        }
-        let mut out: Vec<AccessKeyInfo> = self
-            .read()
-            .keys
-            .iter()
-            .filter(|(_, k)| k.account == account && k.user.as_deref() == user)
-            .map(|(id, k)| AccessKeyInfo {
-                access_key_id: id.clone(),
-                user_name: k.user.clone(),
-                status: k.status.clone(),
-                created: k.created,
-            })
-            .collect();
-        out.sort_by(|a, b| a.access_key_id.cmp(&b.access_key_id));
-        Ok(out)
-    }
-
-    fn own_key(&self, account: &str, user: Option<&str>, id: &str) -> Result<()> {
-        let st = self.read();
-        match st.keys.get(id) {
-            Some(k) if k.account == account && k.user.as_deref() == user => Ok(()),
-            _ => Err(Error::NoSuchEntity(format!(
-                "The Access Key with id {id} cannot be found."
-            ))),
-        }
-    }
-
-    pub async fn update_access_key(
-        &self,
-        account: &str,
-        user: Option<&str>,
-        id: &str,
-        status: &str,
-    ) -> Result<()> {
-        if !matches!(status, "Active" | "Inactive") {
-            return Err(Error::Invalid(format!(
-                "1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"
-            )));
-        }
-        let _w = self.writing.lock().await;
-        self.own_key(account, user, id)?;
-        let doc = {
-            let st = self.read();
-            let k = st.keys.get(id).ok_or_else(|| internal("key vanished"))?;
-            KeyDoc {
-                user: k.user.clone(),
-                status: status.to_owned(),
-                created: k.created,
-                secret: k.wrapped.clone(),
-            }
-        };
-        self.store
-            .iam_update(&record(account, KIND_KEY, id, &doc)?)
-            .await
-            .map_err(internal)?;
-        if let Some(k) = self.write().keys.get_mut(id) {
-            k.status = status.to_owned();
-        }
-        Ok(())
-    }
-
-    pub async fn delete_access_key(
-        &self,
-        account: &str,
-        user: Option<&str>,
-        id: &str,
-    ) -> Result<()> {
-        let _w = self.writing.lock().await;
-        self.own_key(account, user, id)?;
-        self.store
-            .iam_delete(&[(account.to_owned(), KIND_KEY.into(), id.to_owned())])
-            .await
-            .map_err(internal)?;
-        self.write().keys.remove(id);
-        Ok(())
-    }
-}
-
-/// An account as `coffer account list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountInfo {
-    pub id: String,
-    pub name: String,
-    pub canonical_id: String,
-    pub created: OffsetDateTime,
-}
-
-impl Directory {
-    // --- accounts (tenants); the operator alone manages them ---
-
-    /// Whether `p` is the instance operator (the root of the default account).
-    pub fn is_operator(&self, p: &Principal) -> bool {
-        p.is_root() && p.account.id == self.operator.1.account.id
-    }
-
-    /// Creates an account and an access key for its root user; returns both (the secret
-    /// is shown this once). Account names are unique, compared case-insensitively.
-    pub async fn create_account(
-        &self,
-        name: &str,
-    ) -> Result<(AccountInfo, AccessKeyInfo, SecretKey)> {
-        check_name("accountName", name)?;
-        let info = {
-            let _w = self.writing.lock().await;
-            if self
-                .read()
-                .accounts
-                .values()
-                .any(|a| a.name.eq_ignore_ascii_case(name))
-            {
-                return Err(Error::AlreadyExists(format!(
-                    "An account named {name} already exists."
-                )));
-            }
-            let id = loop {
-                let digits = random_string(b"0123456789", 12)?;
-                if !digits.starts_with('0') && !self.read().accounts.contains_key(&digits) {
-                    break digits;
-                }
-            };
-            let mut canonical = [0u8; 32];
-            coffer_crypto::random(&mut canonical).map_err(internal)?;
-            let doc = AccountDoc {
-                name: name.to_owned(),
-                canonical_id: hex_lower(&canonical),
-                created: OffsetDateTime::now_utc(),
-            };
-            self.store
-                .iam_create(&record(&id, KIND_ACCOUNT, &id, &doc)?)
-                .await
-                .map_err(internal)?;
-            let info = AccountInfo {
-                id: id.clone(),
-                name: doc.name.clone(),
-                canonical_id: doc.canonical_id.clone(),
-                created: doc.created,
-            };
-            self.write().accounts.insert(id, doc);
-            info
-        };
-        let (key, secret) = self.create_access_key(&info.id, None).await?;
-        Ok((info, key, secret))
-    }
-
-    pub fn list_accounts(&self) -> Vec<AccountInfo> {
-        self.read()
-            .accounts
-            .iter()
-            .map(|(id, a)| AccountInfo {
-                id: id.clone(),
-                name: a.name.clone(),
-                canonical_id: a.canonical_id.clone(),
-                created: a.created,
-            })
-            .collect()
-    }
-
-    /// Deletes an account with its users, access keys and policies. The default account
-    /// cannot be deleted; the caller checks that the account owns no buckets.
-    pub async fn delete_account(&self, id: &str) -> Result<()> {
-        if id == self.operator.1.account.id {
-            return Err(Error::DeleteConflict(
-                "The operator's own account cannot be deleted.".into(),
-            ));
-        }
-        let _w = self.writing.lock().await;
-        let mut doomed = {
-            let st = self.read();
-            if !st.accounts.contains_key(id) {
-                return Err(Error::NoSuchEntity(format!(
-                    "The account {id} cannot be found."
-                )));
-            }
-            let mut d: Vec<(String, String, String)> = st
-                .users
-                .keys()
-                .filter(|(a, _)| a == id)
-                .map(|(a, n)| (a.clone(), KIND_USER.to_owned(), n.clone()))
-                .collect();
-            d.extend(
-                st.keys
-                    .iter()
-                    .filter(|(_, k)| k.account == id)
-                    .map(|(k, _)| (id.to_owned(), KIND_KEY.to_owned(), k.clone())),
-            );
-            let named = |kind: &str, names: Vec<&String>| {
-                names
-                    .into_iter()
-                    .map(|n| (id.to_owned(), kind.to_owned(), n.clone()))
-                    .collect::<Vec<_>>()
-            };
-            d.extend(named(
-                managed::KIND_POLICY,
-                st.policies
-                    .keys()
-                    .filter(|(a, _)| a == id)
-                    .map(|(_, n)| n)
-                    .collect(),
-            ));
-            d.extend(named(
-                managed::KIND_GROUP,
-                st.groups
-                    .keys()
-                    .filter(|(a, _)| a == id)
-                    .map(|(_, n)| n)
-                    .collect(),
-            ));
-            d.extend(named(
-                roles::KIND_ROLE,
-                st.roles
-                    .keys()
-                    .filter(|(a, _)| a == id)
-                    .map(|(_, n)| n)
-                    .collect(),
-            ));
-            d.extend(named(
-                roles::KIND_SESSION,
-                st.sessions
-                    .iter()
-                    .filter(|(_, s)| s.account == id)
-                    .map(|(k, _)| k)
-                    .collect(),
-            ));
-            d
-        };
-        doomed.push((id.to_owned(), KIND_ACCOUNT.to_owned(), id.to_owned()));
-        self.store.iam_delete(&doomed).await.map_err(internal)?;
-        let mut st = self.write();
-        st.users.retain(|(a, _), _| a != id);
-        st.keys.retain(|_, k| k.account != id);
-        st.policies.retain(|(a, _), _| a != id);
-        st.groups.retain(|(a, _), _| a != id);
-        st.roles.retain(|(a, _), _| a != id);
-        st.sessions.retain(|_, s| s.account != id);
-        st.accounts.remove(id);
-        Ok(())
-    }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Credentials for Directory {

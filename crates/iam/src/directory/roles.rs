@@ -10,11 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use coffer_crypto::Secret;
-
 use super::{
-    Directory, Error, Result, SECRET_AAD, SECRET_ALPHABET, State, UPPER_DIGITS, check_name,
-    internal, random_string, record, unix_ms,
+    Directory, Error, Result, SECRET_ALPHABET, State, UPPER_DIGITS, check_name, hex, internal,
+    random_string, record, unix_ms, unwrap_secret, wrap_secret,
 };
 use crate::SecretKey;
 
@@ -104,10 +102,6 @@ fn role_info(account: &str, name: &str, r: &RoleDoc) -> RoleInfo {
     }
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Loads a stored session; `None` if it has expired.
 pub(super) fn load_session(
     root: &dyn coffer_crypto::RootKey,
@@ -120,19 +114,13 @@ pub(super) fn load_session(
     if d.expires <= now {
         return Ok(None);
     }
-    let wrapped = base64_simd::STANDARD
-        .decode_to_vec(d.secret.as_bytes())
-        .map_err(internal)?;
-    let secret = root
-        .unwrap(format!("{SECRET_AAD}{id}").as_bytes(), &wrapped)
-        .map_err(internal)?;
-    let secret = String::from_utf8(secret.expose().to_vec()).map_err(internal)?;
+    let secret = unwrap_secret(root, id, &d.secret)?;
     Ok(Some(SessionEntry {
         account: account.to_owned(),
         role: d.role,
         session: d.session,
         expires: d.expires,
-        secret: SecretKey::new(secret),
+        secret,
         token_sha256: d.token_sha256,
     }))
 }
@@ -304,18 +292,11 @@ impl Directory {
         let secret = random_string(SECRET_ALPHABET, 40)?;
         let token = random_string(SECRET_ALPHABET, 192)?;
         let token_sha256 = hex(&coffer_crypto::sha256(token.as_bytes()));
-        let wrapped = self
-            .root
-            .wrap(
-                format!("{SECRET_AAD}{id}").as_bytes(),
-                &Secret::from_slice(secret.as_bytes()),
-            )
-            .map_err(internal)?;
         let doc = SessionDoc {
             role: role.name.clone(),
             session: session.to_owned(),
             expires,
-            secret: base64_simd::STANDARD.encode_to_string(&wrapped),
+            secret: wrap_secret(self.root.as_ref(), &id, &secret)?,
             token_sha256: token_sha256.clone(),
         };
         let _w = self.writing.lock().await;
