@@ -8,6 +8,7 @@
 //! encoded from zeroizing buffers, never ordinary strings. API boundary: this crate knows
 //! the wire, not the keys; it never touches key material except to base64 it.
 
+mod asym;
 mod audit;
 mod auth;
 mod error;

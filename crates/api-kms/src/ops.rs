@@ -18,7 +18,6 @@ const IMPLEMENTED: &[&str] = &[
     "CreateKey",
     "Decrypt",
     "DeleteAlias",
-    "DeriveSharedSecret",
     "DescribeKey",
     "DisableKey",
     "DisableKeyRotation",
@@ -27,14 +26,10 @@ const IMPLEMENTED: &[&str] = &[
     "Encrypt",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
     "GenerateRandom",
     "GetKeyLastUsage",
     "GetKeyPolicy",
     "GetKeyRotationStatus",
-    "GetPublicKey",
     "ListAliases",
     "ListKeyPolicies",
     "ListKeyRotations",
@@ -44,13 +39,10 @@ const IMPLEMENTED: &[&str] = &[
     "ReEncrypt",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
-    "Sign",
     "TagResource",
     "UntagResource",
     "UpdateAlias",
     "UpdateKeyDescription",
-    "Verify",
-    "VerifyMac",
 ];
 
 /// Operations of the AWS KMS API that this server does not implement yet.
@@ -72,6 +64,7 @@ const NOT_YET: &[&str] = &[
 pub fn operation_name(op: &str) -> &'static str {
     IMPLEMENTED
         .iter()
+        .chain(crate::asym::OPERATIONS)
         .chain(crate::grants::OPERATIONS)
         .chain(NOT_YET)
         .copied()
@@ -104,7 +97,7 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
     })
 }
 
-fn ok(v: Value) -> Result<Zeroizing<Vec<u8>>, WireError> {
+pub(crate) fn ok(v: Value) -> Result<Zeroizing<Vec<u8>>, WireError> {
     Ok(render(&v, None))
 }
 
@@ -170,8 +163,8 @@ pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), WireError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct KeyIdOnly {
-    key_id: String,
+pub(crate) struct KeyIdOnly {
+    pub(crate) key_id: String,
 }
 
 #[derive(Deserialize)]
@@ -226,59 +219,6 @@ struct EncryptReq {
     plaintext: SecretBlob,
     encryption_context: Option<Context>,
     encryption_algorithm: Option<String>,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DeriveReq {
-    key_id: String,
-    key_agreement_algorithm: String,
-    public_key: Blob,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DataKeyPairReq {
-    key_id: String,
-    key_pair_spec: String,
-    encryption_context: Option<Context>,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SignReq {
-    key_id: String,
-    /// The message may be sensitive: held in a zeroizing buffer.
-    message: SecretBlob,
-    message_type: Option<String>,
-    signing_algorithm: String,
-    signature: Option<Blob>,
-    dry_run: Option<bool>,
-}
-
-impl SignReq {
-    fn is_digest(&self) -> Result<bool, WireError> {
-        match self.message_type.as_deref() {
-            None | Some("RAW") => Ok(false),
-            Some("DIGEST") => Ok(true),
-            Some(other) => Err(WireError::validation(format!(
-                "1 validation error detected: Value '{other}' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST]"
-            ))),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct MacReq {
-    key_id: String,
-    /// The message may be sensitive: held in a zeroizing buffer.
-    message: SecretBlob,
-    mac_algorithm: String,
-    mac: Option<Blob>,
     dry_run: Option<bool>,
 }
 
@@ -517,125 +457,6 @@ pub async fn run(
                 "KeyId": arn,
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             }))
-        }
-        "Sign" | "Verify" => {
-            let r: SignReq = parse(body)?;
-            let req = coffer_kms::SignRequest {
-                key_id: &r.key_id,
-                message: r.message.0.expose(),
-                is_digest: r.is_digest()?,
-                algorithm: &r.signing_algorithm,
-            };
-            let out = if op == "Sign" {
-                let (sig, arn) = kms.sign(caller, &req, now).await.map_err(e)?;
-                json!({ "KeyId": arn, "Signature": b64(&sig), "SigningAlgorithm": r.signing_algorithm })
-            } else {
-                let sig = r.signature.as_ref().ok_or_else(|| {
-                    WireError::validation("1 validation error detected: Value null at 'signature' failed to satisfy constraint: Member must not be null")
-                })?;
-                let arn = kms.verify(caller, &req, &sig.0, now).await.map_err(e)?;
-                json!({ "KeyId": arn, "SignatureValid": true, "SigningAlgorithm": r.signing_algorithm })
-            };
-            dry_run(r.dry_run)?;
-            ok(out)
-        }
-        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
-            let r: DataKeyPairReq = parse(body)?;
-            let ctx = r.encryption_context.unwrap_or_default();
-            let p = kms
-                .generate_data_key_pair(
-                    caller,
-                    &r.key_id,
-                    &r.key_pair_spec,
-                    &ctx,
-                    op == "GenerateDataKeyPair",
-                    now,
-                )
-                .await
-                .map_err(e)?;
-            dry_run(r.dry_run)?;
-            let v = json!({
-                "KeyId": p.key_arn,
-                "KeyPairSpec": r.key_pair_spec,
-                "PublicKey": b64(&p.public_der),
-                "PrivateKeyCiphertextBlob": b64(&p.private_ciphertext),
-            });
-            Ok(render(
-                &v,
-                p.private_plaintext
-                    .as_ref()
-                    .map(|s| ("PrivateKeyPlaintext", s)),
-            ))
-        }
-        "DeriveSharedSecret" => {
-            let r: DeriveReq = parse(body)?;
-            let (secret, arn) = kms
-                .derive_shared_secret(
-                    caller,
-                    &r.key_id,
-                    &r.key_agreement_algorithm,
-                    &r.public_key.0,
-                    now,
-                )
-                .await
-                .map_err(e)?;
-            dry_run(r.dry_run)?;
-            let v = json!({
-                "KeyId": arn,
-                "KeyAgreementAlgorithm": r.key_agreement_algorithm,
-                "KeyOrigin": "AWS_KMS",
-            });
-            Ok(render(&v, Some(("SharedSecret", &secret))))
-        }
-        "GetPublicKey" => {
-            let r: KeyIdOnly = parse(body)?;
-            let p = kms.get_public_key(caller, &r.key_id).await.map_err(e)?;
-            ok(json!({
-                "KeyId": p.key_arn,
-                "PublicKey": b64(&p.der),
-                "CustomerMasterKeySpec": p.spec.as_str(),
-                "KeySpec": p.spec.as_str(),
-                "KeyUsage": p.usage.as_str(),
-                match p.usage {
-                    coffer_kms::KeyUsage::EncryptDecrypt => "EncryptionAlgorithms",
-                    coffer_kms::KeyUsage::KeyAgreement => "KeyAgreementAlgorithms",
-                    _ => "SigningAlgorithms",
-                }: p.algorithms,
-            }))
-        }
-        "GenerateMac" => {
-            let r: MacReq = parse(body)?;
-            let (mac, arn) = kms
-                .generate_mac(
-                    caller,
-                    &r.key_id,
-                    r.message.0.expose(),
-                    &r.mac_algorithm,
-                    now,
-                )
-                .await
-                .map_err(e)?;
-            dry_run(r.dry_run)?;
-            ok(json!({ "Mac": b64(&mac), "MacAlgorithm": r.mac_algorithm, "KeyId": arn }))
-        }
-        "VerifyMac" => {
-            let r: MacReq = parse(body)?;
-            let mac = r.mac.ok_or_else(|| {
-                WireError::validation("1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")
-            })?;
-            let arn = kms
-                .verify_mac(
-                    caller,
-                    &r.key_id,
-                    r.message.0.expose(),
-                    &mac.0,
-                    &r.mac_algorithm,
-                    now,
-                )
-                .await
-                .map_err(e)?;
-            dry_run(r.dry_run)?;
-            ok(json!({ "KeyId": arn, "MacValid": true, "MacAlgorithm": r.mac_algorithm }))
         }
         "Decrypt" => {
             let r: DecryptReq = parse(body)?;
@@ -921,6 +742,9 @@ pub async fn run(
                 .await
                 .map_err(e)?;
             ok(json!({ "PolicyNames": names, "Truncated": false }))
+        }
+        other if crate::asym::OPERATIONS.contains(&other) => {
+            crate::asym::run(kms, other, body, caller, now).await
         }
         other if crate::grants::OPERATIONS.contains(&other) => {
             crate::grants::run(kms, other, body, caller, now).await
