@@ -366,13 +366,18 @@ impl Kms {
         let e = self
             .resolve(caller, key_id, false, Op::GetKeyLastUsage.action())
             .await?;
+        // Memory first, then the stored document, read afresh: `flush_usage` removes an
+        // entry from memory only after the document holds it.
         let pending = self
             .usage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&e.id)
             .cloned();
-        let last = pending.or_else(|| e.doc.last_usage.clone());
+        let last = pending.or_else(|| {
+            self.entry(&e.id)
+                .and_then(|fresh| fresh.doc.last_usage.clone())
+        });
         Ok((self.key_arn(&e.account, &e.id), last, e.created, e.created))
     }
 }

@@ -346,16 +346,23 @@ impl Kms {
     /// Writes last-usage records kept in memory into the keys' documents. The background
     /// step calls it; a clean shutdown calls it once more so nothing recorded is lost.
     pub async fn flush_usage(&self) -> Result<()> {
+        // Entries leave memory only once their key's document holds them, so a reader
+        // (GetKeyLastUsage) always finds the last use in one place or the other.
         let pending: Vec<(String, crate::LastUsage)> = {
-            let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            u.drain().collect()
+            let u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            u.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         for (id, usage) in pending {
             let _guard = self.mutate.lock().await;
-            let Some(e) = self.entry(&id) else { continue };
-            let mut doc = e.doc.clone();
-            doc.last_usage = Some(usage);
-            self.commit_doc(&e, doc).await?;
+            if let Some(e) = self.entry(&id) {
+                let mut doc = e.doc.clone();
+                doc.last_usage = Some(usage.clone());
+                self.commit_doc(&e, doc).await?;
+            }
+            let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            if u.get(&id) == Some(&usage) {
+                u.remove(&id);
+            }
         }
         Ok(())
     }
