@@ -49,6 +49,12 @@ struct Params {
     destination_encryption_context: Option<Value>,
     limit: Option<Value>,
     marker: Option<Value>,
+    wrapping_algorithm: Option<Value>,
+    wrapping_key_spec: Option<Value>,
+    expiration_model: Option<Value>,
+    valid_to: Option<Value>,
+    import_type: Option<Value>,
+    key_material_id: Option<Value>,
 }
 
 pub fn request_parameters(body: &[u8]) -> Option<Value> {
@@ -91,6 +97,12 @@ pub fn request_parameters(body: &[u8]) -> Option<Value> {
         ),
         ("limit", p.limit),
         ("marker", p.marker),
+        ("wrappingAlgorithm", p.wrapping_algorithm),
+        ("wrappingKeySpec", p.wrapping_key_spec),
+        ("expirationModel", p.expiration_model),
+        ("validTo", p.valid_to),
+        ("importType", p.import_type),
+        ("keyMaterialId", p.key_material_id),
     ])
 }
 

@@ -113,6 +113,21 @@ mod tests {
             ),
             (Error::Tag("x".into()), "TagException", 400),
             (Error::InvalidMarker, "InvalidMarkerException", 400),
+            (
+                Error::InvalidImportToken,
+                "InvalidImportTokenException",
+                400,
+            ),
+            (
+                Error::ExpiredImportToken,
+                "ExpiredImportTokenException",
+                400,
+            ),
+            (
+                Error::IncorrectKeyMaterial("x".into()),
+                "IncorrectKeyMaterialException",
+                400,
+            ),
             (Error::Validation("x".into()), "ValidationException", 400),
             (
                 Error::UnsupportedOperation("x".into()),

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod error;
 mod grants;
+mod import;
 mod ops;
 mod wire;
 

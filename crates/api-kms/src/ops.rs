@@ -50,11 +50,8 @@ const NOT_YET: &[&str] = &[
     "ConnectCustomKeyStore",
     "CreateCustomKeyStore",
     "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
     "DescribeCustomKeyStores",
     "DisconnectCustomKeyStore",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
     "ReplicateKey",
     "UpdateCustomKeyStore",
     "UpdatePrimaryRegion",
@@ -66,6 +63,7 @@ pub fn operation_name(op: &str) -> &'static str {
         .iter()
         .chain(crate::asym::OPERATIONS)
         .chain(crate::grants::OPERATIONS)
+        .chain(crate::import::OPERATIONS)
         .chain(NOT_YET)
         .copied()
         .find(|o| *o == op)
@@ -117,8 +115,16 @@ fn metadata(m: &KeyMetadata) -> Value {
         "KeySpec": m.spec.as_str(),
 
         "MultiRegion": false,
-        "CurrentKeyMaterialId": m.current_material_id,
     });
+    if let Some(id) = &m.current_material_id {
+        v["CurrentKeyMaterialId"] = json!(id);
+    }
+    if let Some(x) = m.expiration_model {
+        v["ExpirationModel"] = json!(x.as_str());
+    }
+    if let Some(t) = m.valid_to {
+        v["ValidTo"] = epoch(t);
+    }
     match (m.spec.mac_algorithm(), m.spec.asym(), m.usage) {
         (Some(mac), _, _) => v["MacAlgorithms"] = json!([mac]),
         (None, Some(_), coffer_kms::KeyUsage::EncryptDecrypt) => {
@@ -748,6 +754,9 @@ pub async fn run(
         }
         other if crate::grants::OPERATIONS.contains(&other) => {
             crate::grants::run(kms, other, body, caller, now).await
+        }
+        other if crate::import::OPERATIONS.contains(&other) => {
+            crate::import::run(kms, other, body, caller, now).await
         }
         other if NOT_YET.contains(&other) => Err(WireError::new(
             "UnsupportedOperationException",

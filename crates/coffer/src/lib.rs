@@ -366,7 +366,9 @@ fn spawn_kms_ticker(
                 Ok(t) => {
                     // AWS records what KMS does on its own as service events.
                     let done = t.rotated.iter().map(|k| ("RotateKey", k));
-                    for (name, arn) in done.chain(t.deleted.iter().map(|k| ("DeleteKey", k))) {
+                    let done = done.chain(t.deleted.iter().map(|k| ("DeleteKey", k)));
+                    let expired = t.expired.iter().map(|k| ("DeleteExpiredKeyMaterial", k));
+                    for (name, arn) in done.chain(expired) {
                         let account = arn.split(':').nth(4).unwrap_or_default();
                         audit.service(coffer_audit::service_event(
                             &kms.config().region,

@@ -103,6 +103,29 @@ pub fn generate(spec: Spec) -> Result<Secret, AsymError> {
     doc.map(Secret::new).map_err(|_| AsymError::Key)
 }
 
+/// Checks a private key brought from outside (PKCS#8 DER) against the key type — RSA of
+/// exactly the spec's size, or a key on the spec's curve — and returns it in the PKCS#8
+/// form Coffer generates itself.
+pub fn import_private(spec: Spec, pkcs8: &[u8]) -> Result<Secret, AsymError> {
+    let doc = if spec.is_rsa() {
+        let bits = match spec {
+            Spec::Rsa2048 => 2048,
+            Spec::Rsa3072 => 3072,
+            _ => 4096,
+        };
+        let k = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| AsymError::Key)?;
+        if k.public_modulus_len() * 8 != bits {
+            return Err(AsymError::Key);
+        }
+        k.as_der().map(|d| d.as_ref().to_vec())
+    } else {
+        let alg = spec.ecdsa().ok_or(AsymError::Key)?;
+        let k = EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| AsymError::Key)?;
+        k.to_pkcs8v1().map(|d| d.as_ref().to_vec())
+    };
+    doc.map(Secret::new).map_err(|_| AsymError::Key)
+}
+
 /// The public key as DER SubjectPublicKeyInfo (what GetPublicKey returns).
 pub fn public_key_der(spec: Spec, private: &Secret) -> Result<Vec<u8>, AsymError> {
     if spec.is_rsa() {

@@ -12,6 +12,7 @@
 mod aead;
 pub mod asym;
 mod error;
+pub mod import;
 mod root;
 mod secret;
 pub mod stream;

@@ -37,6 +37,15 @@ pub enum Error {
     /// VerifyMac: the MAC does not match.
     #[error("The MAC does not match.")]
     InvalidMac,
+    /// ImportKeyMaterial: the token is malformed, tampered or for another key.
+    #[error("The import token is invalid or is associated with a different KMS key.")]
+    InvalidImportToken,
+    #[error("The import token has expired. Call GetParametersForImport again.")]
+    ExpiredImportToken,
+    /// Imported material that is not valid for the key, or not the material imported
+    /// into it before.
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
     /// The caller's key gate refused (key policy, IAM policies).
     #[error("{0}")]
     AccessDenied(String),
@@ -72,6 +81,9 @@ impl Error {
             Error::NotAuthorized(_) => "NotAuthorizedException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::InvalidGrantToken => "InvalidGrantTokenException",
+            Error::InvalidImportToken => "InvalidImportTokenException",
+            Error::ExpiredImportToken => "ExpiredImportTokenException",
+            Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             Error::InvalidMac => "KMSInvalidMacException",
             Error::InvalidSignature => "KMSInvalidSignatureException",
             Error::LimitExceeded(_) => "LimitExceededException",

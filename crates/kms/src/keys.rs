@@ -139,7 +139,9 @@ impl Kms {
         };
         let origin = match req.origin.as_deref() {
             None | Some("AWS_KMS") => Origin::AwsKms,
-            Some("EXTERNAL" | "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") => {
+            // Key material the customer brings (BYOK): the key waits in PendingImport.
+            Some("EXTERNAL") => Origin::External,
+            Some("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") => {
                 return Err(Error::UnsupportedOperation(format!(
                     "Origin {} is not supported by this server yet",
                     req.origin.as_deref().unwrap_or_default()
@@ -176,7 +178,10 @@ impl Kms {
             spec,
             origin,
             manager: KeyManager::Customer,
-            state: KeyState::Enabled,
+            state: match origin {
+                Origin::External => KeyState::PendingImport,
+                Origin::AwsKms => KeyState::Enabled,
+            },
             deletion_date_ms: None,
             pending_window_days: None,
             rotation_period_days: None,
@@ -188,12 +193,14 @@ impl Kms {
             last_usage: None,
             hidden: false,
             grants: Vec::new(),
+            import: None,
         };
         let entry = self.store_new_key(&caller.account_id, doc, now).await?;
         Ok(self.metadata(&entry))
     }
 
-    /// Generates material, wraps it and stores a new key. Used by CreateKey and for
+    /// Generates material, wraps it and stores a new key (with no material for an
+    /// EXTERNAL key, whose material is imported later). Used by CreateKey and for
     /// AWS-managed keys.
     pub(crate) async fn store_new_key(
         &self,
@@ -202,17 +209,6 @@ impl Kms {
         now: OffsetDateTime,
     ) -> Result<Arc<KeyEntry>> {
         let key_id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let secret = match doc.spec.asym() {
-            Some(a) => coffer_crypto::asym::generate(a)
-                .map_err(|e| Error::Internal(format!("generating a key pair: {e}")))?,
-            None => coffer_crypto::random_secret(doc.spec.material_len())?,
-        };
-        let mdoc = MaterialDoc {
-            material_id: new_material_id()?,
-            created_ms: model::ms(now),
-            rotation: None,
-        };
-        let wrapped = self.root.wrap(&material_aad(&key_id, 0), &secret)?;
         let created = now
             .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
             .unwrap_or(now);
@@ -222,24 +218,39 @@ impl Kms {
             created,
             doc: to_json(&doc)?,
         };
-        let material = KmsMaterialRecord {
-            key_id: key_id.clone(),
-            version: 0,
-            wrapped,
-            doc: to_json(&mdoc)?,
-        };
+        let mut materials = Vec::new();
+        let mut stored = None;
+        if doc.origin == Origin::AwsKms {
+            let secret = match doc.spec.asym() {
+                Some(a) => coffer_crypto::asym::generate(a)
+                    .map_err(|e| Error::Internal(format!("generating a key pair: {e}")))?,
+                None => coffer_crypto::random_secret(doc.spec.material_len())?,
+            };
+            let mdoc = MaterialDoc {
+                material_id: new_material_id()?,
+                created_ms: model::ms(now),
+                rotation: None,
+            };
+            stored = Some(KmsMaterialRecord {
+                key_id: key_id.clone(),
+                version: 0,
+                wrapped: self.root.wrap(&material_aad(&key_id, 0), &secret)?,
+                doc: to_json(&mdoc)?,
+            });
+            materials.push(Material {
+                version: 0,
+                doc: mdoc,
+                secret,
+            });
+        }
         let _guard = self.mutate.lock().await;
-        self.store.kms_create_key(&record, Some(&material)).await?;
+        self.store.kms_create_key(&record, stored.as_ref()).await?;
         let entry = Arc::new(KeyEntry {
             id: key_id.clone(),
             account: account.to_owned(),
             created,
             doc,
-            materials: Arc::new(vec![Material {
-                version: 0,
-                doc: mdoc,
-                secret,
-            }]),
+            materials: Arc::new(materials),
         });
         lock_write(&self.keys).insert(key_id, entry.clone());
         Ok(entry)
@@ -298,6 +309,18 @@ impl Kms {
         op: Op,
         change: impl FnOnce(&mut KeyDoc) -> Result<()>,
     ) -> Result<Arc<KeyEntry>> {
+        self.change_entry(caller, key_id, op, |_, d| change(d))
+            .await
+    }
+
+    /// [`Kms::change`] for changes that depend on more of the key than its document.
+    pub(crate) async fn change_entry(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        op: Op,
+        change: impl FnOnce(&KeyEntry, &mut KeyDoc) -> Result<()>,
+    ) -> Result<Arc<KeyEntry>> {
         let e = self.resolve(caller, key_id, false, op.action()).await?;
         let _guard = self.mutate.lock().await;
         // Re-read under the lock: another change may have committed meanwhile.
@@ -307,6 +330,7 @@ impl Kms {
                 self.key_arn(&caller.account_id, &e.id)
             ))
         })?;
+        op.check_origin(e.doc.origin, &self.key_arn(&e.account, &e.id))?;
         op.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         if e.doc.manager == KeyManager::Aws {
             return Err(Error::UnsupportedOperation(format!(
@@ -315,7 +339,7 @@ impl Kms {
             )));
         }
         let mut doc = e.doc.clone();
-        change(&mut doc)?;
+        change(&e, &mut doc)?;
         self.commit_doc(&e, doc).await
     }
 

@@ -17,6 +17,7 @@ pub mod ciphertext;
 mod crypto_ops;
 mod error;
 mod grants;
+mod import;
 mod keyref;
 mod keys;
 mod lifecycle;
@@ -39,12 +40,13 @@ pub use crypto_ops::{
 };
 pub use error::{Error, OpenError, Result};
 pub use grants::{CreateGrant, Grant};
+pub use import::{ImportMaterial, ImportParameters};
 pub use keyref::{KeyRef, check_alias_name};
 pub use keys::CreateKey;
 pub use lifecycle::Tick;
 pub use model::{
-    Alias, KeyManager, KeyMetadata, KeySpec, KeyState, KeyUsage, LastUsage, Origin, RotationEntry,
-    RotationStatus, RotationType,
+    Alias, ExpirationModel, KeyManager, KeyMetadata, KeySpec, KeyState, KeyUsage, LastUsage,
+    Origin, RotationEntry, RotationStatus, RotationType,
 };
 pub use states::Op;
 
@@ -494,8 +496,14 @@ impl Kms {
             spec: e.doc.spec,
             current_material_id: e
                 .material(e.doc.current_version)
-                .map(|m| m.doc.material_id.clone())
-                .unwrap_or_default(),
+                .map(|m| m.doc.material_id.clone()),
+            expiration_model: e.doc.import.as_ref().and_then(|i| i.expiration),
+            valid_to: e
+                .doc
+                .import
+                .as_ref()
+                .and_then(|i| i.valid_to_ms)
+                .map(model::from_ms),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Tick {
     pub rotated: Vec<String>,
     /// ARNs of the keys deleted at the end of their pending window.
     pub deleted: Vec<String>,
+    /// ARNs of the keys whose imported material expired (and was deleted).
+    pub expired: Vec<String>,
 }
 
 impl Kms {
@@ -60,8 +62,14 @@ impl Kms {
     /// CancelKeyDeletion leaves the key Disabled, as AWS does.
     pub async fn cancel_key_deletion(&self, caller: &Caller, key_id: &str) -> Result<String> {
         let e = self
-            .change(caller, key_id, Op::CancelKeyDeletion, |d| {
-                d.state = KeyState::Disabled;
+            .change_entry(caller, key_id, Op::CancelKeyDeletion, |e, d| {
+                // A key without material (imported material expired or deleted) cannot be
+                // disabled-but-usable: it waits for an import again.
+                d.state = if e.materials.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
                 d.deletion_date_ms = None;
                 d.pending_window_days = None;
                 Ok(())
@@ -121,6 +129,7 @@ impl Kms {
         let e = self
             .resolve(caller, key_id, false, Op::GetKeyRotationStatus.action())
             .await?;
+        Op::GetKeyRotationStatus.check_origin(e.doc.origin, &self.key_arn(&e.account, &e.id))?;
         Op::GetKeyRotationStatus.check(e.doc.state, &self.key_arn(&e.account, &e.id))?;
         // A key pending deletion reports rotation as off; cancelling restores it.
         let pending = e.doc.state == KeyState::PendingDeletion;
@@ -151,6 +160,7 @@ impl Kms {
             ))
         })?;
         let arn = self.key_arn(&e.account, &e.id);
+        Op::RotateKeyOnDemand.check_origin(e.doc.origin, &arn)?;
         Op::RotateKeyOnDemand.check(e.doc.state, &arn)?;
         if e.doc.spec != crate::KeySpec::SymmetricDefault {
             return Err(Error::UnsupportedOperation(format!(
@@ -301,7 +311,8 @@ impl Kms {
     }
 
     /// One background step at `now`: deletes keys whose pending window ended (their
-    /// material is destroyed and their ciphertexts can never be decrypted), rotates keys
+    /// material is destroyed and their ciphertexts can never be decrypted), deletes
+    /// imported material past its ValidTo (the key returns to PendingImport), rotates keys
     /// whose rotation period elapsed (only Enabled keys rotate; a key disabled past its
     /// date rotates when it is enabled again), and writes pending last-usage records.
     pub async fn tick(&self, now: OffsetDateTime) -> Result<Tick> {
@@ -313,7 +324,13 @@ impl Kms {
                 && e.doc.deletion_date_ms.is_some_and(|d| d <= now_ms);
             let rotate = e.doc.state == KeyState::Enabled
                 && e.doc.next_rotation_ms.is_some_and(|n| n <= now_ms);
-            if !delete && !rotate {
+            let expire = !e.materials.is_empty()
+                && e.doc
+                    .import
+                    .as_ref()
+                    .and_then(|i| i.valid_to_ms)
+                    .is_some_and(|t| t <= now_ms);
+            if !delete && !rotate && !expire {
                 continue;
             }
             let _guard = self.mutate.lock().await;
@@ -331,6 +348,9 @@ impl Kms {
                     .remove(&e.id);
                 tracing::info!(key = %e.id, "deleted a KMS key whose pending window ended; its material is destroyed");
                 report.deleted.push(self.key_arn(&e.account, &e.id));
+            } else if self.expire_material(&e, now_ms).await? {
+                tracing::info!(key = %e.id, "deleted imported key material at its ValidTo");
+                report.expired.push(self.key_arn(&e.account, &e.id));
             } else if e.doc.state == KeyState::Enabled
                 && e.doc.next_rotation_ms.is_some_and(|n| n <= now_ms)
             {

@@ -156,6 +156,7 @@ impl Kms {
             last_usage: None,
             hidden,
             grants: Vec::new(),
+            import: None,
         };
         let entry = self.store_new_key(account, doc, now).await?;
         let _guard = self.mutate.lock().await;

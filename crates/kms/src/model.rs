@@ -109,6 +109,11 @@ wire_enum!(Origin {
     External = "EXTERNAL",
 });
 
+wire_enum!(ExpirationModel {
+    Expires = "KEY_MATERIAL_EXPIRES",
+    DoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+});
+
 wire_enum!(KeyManager {
     Customer = "CUSTOMER",
     Aws = "AWS",
@@ -162,6 +167,22 @@ pub struct KeyDoc {
     /// Grants on the key (see `grants.rs`).
     #[serde(default)]
     pub grants: Vec<GrantDoc>,
+    /// Origin EXTERNAL: what was imported (see `import.rs`); `None` until the first import.
+    #[serde(default)]
+    pub import: Option<ImportDoc>,
+}
+
+/// The imported material of an EXTERNAL key. Kept after the material itself expires or
+/// is deleted, so that only the same material can be imported again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportDoc {
+    /// The KeyMaterialId: a one-way function of the key id and the material.
+    pub material_id: String,
+    /// The current import's terms; `None` while the key holds no material.
+    #[serde(default)]
+    pub expiration: Option<ExpirationModel>,
+    #[serde(default)]
+    pub valid_to_ms: Option<i64>,
 }
 
 /// One grant: a principal may perform some operations on the key, under optional
@@ -224,7 +245,11 @@ pub struct KeyMetadata {
     pub origin: Origin,
     pub manager: KeyManager,
     pub spec: KeySpec,
-    pub current_material_id: String,
+    /// `None` while an EXTERNAL key has no material.
+    pub current_material_id: Option<String>,
+    /// EXTERNAL keys holding material: whether and when it expires.
+    pub expiration_model: Option<ExpirationModel>,
+    pub valid_to: Option<OffsetDateTime>,
 }
 
 /// One entry of ListKeyRotations.

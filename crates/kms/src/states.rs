@@ -4,7 +4,7 @@
 //! KMSInvalidStateException for a key pending deletion, Coffer answers
 //! KMSInvalidStateException, the one observed on AWS.
 
-use crate::{Error, KeyState, Result};
+use crate::{Error, KeyState, Origin, Result};
 
 /// The operations that act on an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,7 @@ pub enum Op {
     CreateGrant,
     Decrypt,
     DeleteAlias,
+    DeleteImportedKeyMaterial,
     DeriveSharedSecret,
     DescribeKey,
     DisableKey,
@@ -28,8 +29,10 @@ pub enum Op {
     GenerateMac,
     GetKeyLastUsage,
     GetKeyPolicy,
+    GetParametersForImport,
     GetPublicKey,
     GetKeyRotationStatus,
+    ImportKeyMaterial,
     ListAliases,
     ListGrants,
     ListKeyPolicies,
@@ -70,6 +73,7 @@ impl Op {
             Op::CreateGrant => "kms:CreateGrant",
             Op::Decrypt => "kms:Decrypt",
             Op::DeleteAlias => "kms:DeleteAlias",
+            Op::DeleteImportedKeyMaterial => "kms:DeleteImportedKeyMaterial",
             Op::DeriveSharedSecret => "kms:DeriveSharedSecret",
             Op::DescribeKey => "kms:DescribeKey",
             Op::DisableKey => "kms:DisableKey",
@@ -84,8 +88,10 @@ impl Op {
             Op::GenerateMac => "kms:GenerateMac",
             Op::GetKeyLastUsage => "kms:GetKeyLastUsage",
             Op::GetKeyPolicy => "kms:GetKeyPolicy",
+            Op::GetParametersForImport => "kms:GetParametersForImport",
             Op::GetPublicKey => "kms:GetPublicKey",
             Op::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
+            Op::ImportKeyMaterial => "kms:ImportKeyMaterial",
             Op::ListAliases => "kms:ListAliases",
             Op::ListGrants => "kms:ListGrants",
             Op::ListKeyPolicies => "kms:ListKeyPolicies",
@@ -189,16 +195,57 @@ impl Op {
 
             // Management that PendingDeletion forbids.
             (
-                CreateAlias | CreateGrant | UpdateAlias | ScheduleKeyDeletion | TagResource
-                | UntagResource | UpdateKeyDescription,
+                CreateAlias
+                | CreateGrant
+                | UpdateAlias
+                | ScheduleKeyDeletion
+                | TagResource
+                | UntagResource
+                | UpdateKeyDescription
+                | GetParametersForImport
+                | ImportKeyMaterial
+                | DeleteImportedKeyMaterial,
                 PendingDeletion,
             ) => O::InvalidState,
             (
-                CreateAlias | CreateGrant | UpdateAlias | ScheduleKeyDeletion | TagResource
-                | UntagResource | UpdateKeyDescription,
+                CreateAlias
+                | CreateGrant
+                | UpdateAlias
+                | ScheduleKeyDeletion
+                | TagResource
+                | UntagResource
+                | UpdateKeyDescription
+                | GetParametersForImport
+                | ImportKeyMaterial
+                | DeleteImportedKeyMaterial,
                 Enabled | Disabled | PendingImport,
             ) => O::Allowed,
         }
+    }
+
+    /// Operations that only keys of one origin support: rotation needs material Coffer
+    /// generated; importing needs an EXTERNAL key. AWS checks this before the key state.
+    pub fn check_origin(self, origin: Origin, arn: &str) -> Result<()> {
+        let wrong = matches!(
+            (self, origin),
+            (
+                Op::EnableKeyRotation
+                    | Op::DisableKeyRotation
+                    | Op::GetKeyRotationStatus
+                    | Op::RotateKeyOnDemand,
+                Origin::External,
+            ) | (
+                Op::GetParametersForImport | Op::ImportKeyMaterial | Op::DeleteImportedKeyMaterial,
+                Origin::AwsKms,
+            )
+        );
+        if wrong {
+            return Err(Error::UnsupportedOperation(format!(
+                "{arn} origin is {} which is not valid for this operation.",
+                origin.as_str()
+            )));
+        }
+        Ok(())
     }
 
     /// The error for a key (`arn`) in `state`, or `Ok` when allowed.
@@ -232,6 +279,7 @@ mod tests {
         (Op::CreateGrant, "AASA"),
         (Op::Decrypt, "ADSS"),
         (Op::DeleteAlias, "AAAA"),
+        (Op::DeleteImportedKeyMaterial, "AASA"),
         (Op::DeriveSharedSecret, "ADSS"),
         (Op::DescribeKey, "AAAA"),
         (Op::DisableKey, "AASS"),
@@ -246,8 +294,10 @@ mod tests {
         (Op::GenerateMac, "ADSS"),
         (Op::GetKeyLastUsage, "AAAA"),
         (Op::GetKeyPolicy, "AAAA"),
+        (Op::GetParametersForImport, "AASA"),
         (Op::GetPublicKey, "ADSS"),
         (Op::GetKeyRotationStatus, "AAAA"),
+        (Op::ImportKeyMaterial, "AASA"),
         (Op::ListAliases, "AAAA"),
         (Op::ListGrants, "AAAA"),
         (Op::ListKeyPolicies, "AAAA"),
