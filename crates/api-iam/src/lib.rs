@@ -27,7 +27,13 @@ use wire::{Xml, error_body, iso, member_list, response};
 pub const CONTENT_TYPE: &str = "text/xml";
 
 /// Coffer's own tenant-administration actions, served on the IAM endpoint.
-const ACCOUNT_OPERATIONS: &[&str] = &["CreateAccount", "ListAccounts", "DeleteAccount"];
+const ACCOUNT_OPERATIONS: &[&str] = &[
+    "CreateAccount",
+    "ListAccounts",
+    "DeleteAccount",
+    "RotateRootKey",
+    "DestroyRetiredRootKeys",
+];
 
 /// One request as the dispatcher read it.
 pub struct QueryRequest<'a> {
@@ -58,6 +64,12 @@ pub fn is_query_api(method: &str, path: &str, authorization: Option<&str>) -> bo
 #[async_trait::async_trait]
 pub trait Tenancy: Send + Sync {
     async fn owns_buckets(&self, account_id: &str) -> Result<bool, String>;
+
+    /// `coffer root-key rotate`: what the rotation did, as named values.
+    async fn rotate_root_key(&self) -> Result<Vec<(&'static str, String)>, String>;
+
+    /// `coffer root-key destroy-retired`: what was destroyed.
+    async fn destroy_retired_root_keys(&self) -> Result<Vec<String>, String>;
 }
 
 pub struct IamApi {
@@ -350,7 +362,7 @@ impl IamApi {
                 "AccessDenied",
                 403,
                 format!(
-                    "User: {} is not authorized to perform: coffer:{operation}: only the instance operator manages accounts",
+                    "User: {} is not authorized to perform: coffer:{operation}: only the instance operator manages accounts and the root key",
                     call.caller.arn()
                 ),
             ));
@@ -379,6 +391,38 @@ impl IamApi {
                             .done(),
                     )
                     .done()
+            }
+            "RotateRootKey" => {
+                let done = self.tenancy.rotate_root_key().await.map_err(|e| {
+                    tracing::error!(error = %e, "root-key rotation failed");
+                    fail(
+                        "ServiceFailure",
+                        500,
+                        format!("Root-key rotation failed: {e}"),
+                    )
+                })?;
+                done.iter()
+                    .fold(Xml::new(), |x, (k, v)| x.text(k, v))
+                    .done()
+            }
+            "DestroyRetiredRootKeys" => {
+                let gone = self
+                    .tenancy
+                    .destroy_retired_root_keys()
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "destroying retired root keys failed");
+                        fail(
+                            "ServiceFailure",
+                            500,
+                            format!("Destroying retired root keys failed: {e}"),
+                        )
+                    })?;
+                let items: Vec<String> = gone
+                    .iter()
+                    .map(|g| Xml::new().text("Key", g).done())
+                    .collect();
+                Xml::new().raw("Destroyed", &member_list(&items)).done()
             }
             "ListAccounts" => {
                 let items: Vec<String> = d

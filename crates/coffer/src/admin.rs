@@ -1,4 +1,4 @@
-//! `coffer account ...`: tenant administration against a running server. Requests go to
+//! `coffer account ...` and `coffer root-key ...`: administration of a running server. Requests go to
 //! the IAM endpoint (Coffer's own `CreateAccount`, `ListAccounts`, `DeleteAccount`
 //! actions), SigV4-signed with the operator's credentials; replies are printed as JSON.
 
@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use coffer_sigv4::{CanonicalInput, Scope};
 
-use crate::cli::{AccountArgs, AccountCommand};
+use crate::cli::{AccountArgs, AccountCommand, RootKeyCommand, RootKeyCommandArgs};
 use crate::identity::{ENV_ACCESS_KEY, ENV_SECRET_KEY};
 
-/// Runs one `coffer account` command and returns what to print.
-pub async fn run(args: AccountArgs) -> anyhow::Result<String> {
+/// The operator's client, credentials from the environment.
+fn operator(endpoint: &str, region: String) -> anyhow::Result<Client> {
     let access = std::env::var(ENV_ACCESS_KEY)
         .ok()
         .filter(|v| !v.is_empty())
@@ -22,12 +22,43 @@ pub async fn run(args: AccountArgs) -> anyhow::Result<String> {
         .ok()
         .filter(|v| !v.is_empty())
         .with_context(|| format!("{ENV_SECRET_KEY} must hold the operator's secret key"))?;
-    let client = Client {
-        endpoint: args.endpoint.trim_end_matches('/').to_owned(),
-        region: args.region,
+    Ok(Client {
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
+        region,
         access,
         secret: zeroize::Zeroizing::new(secret),
+    })
+}
+
+/// Runs one `coffer root-key` command and returns what to print.
+pub async fn root_key(args: RootKeyCommandArgs) -> anyhow::Result<String> {
+    let client = operator(&args.endpoint, args.region)?;
+    let out = match args.command {
+        RootKeyCommand::Rotate => {
+            let x = client.call(&[("Action", "RotateRootKey")]).await?;
+            json!({
+                "OldRootKey": tag(&x, "OldRootKey")?,
+                "NewRootKey": tag(&x, "NewRootKey")?,
+                "KeyMaterialsRewrapped": tag(&x, "KeyMaterialsRewrapped")?.parse::<u64>()?,
+                "SecretsRewrapped": tag(&x, "SecretsRewrapped")?.parse::<u64>()?,
+                "Retired": tag(&x, "Retired")?,
+            })
+        }
+        RootKeyCommand::DestroyRetired => {
+            let x = client.call(&[("Action", "DestroyRetiredRootKeys")]).await?;
+            let gone: Vec<String> = members(&x)
+                .iter()
+                .map(|m| tag(m, "Key"))
+                .collect::<anyhow::Result<_>>()?;
+            json!({ "Destroyed": gone })
+        }
     };
+    Ok(serde_json::to_string_pretty(&out)?)
+}
+
+/// Runs one `coffer account` command and returns what to print.
+pub async fn run(args: AccountArgs) -> anyhow::Result<String> {
+    let client = operator(&args.endpoint, args.region)?;
     let out = match args.command {
         AccountCommand::Create { name } => {
             let x = client
@@ -77,7 +108,7 @@ impl Client {
     async fn call(&self, params: &[(&str, &str)]) -> anyhow::Result<String> {
         let Some(rest) = self.endpoint.strip_prefix("http://") else {
             bail!(
-                "--endpoint must be an http:// URL (the account command does not speak TLS yet): {}",
+                "--endpoint must be an http:// URL (the admin commands do not speak TLS yet): {}",
                 self.endpoint
             );
         };

@@ -12,27 +12,30 @@ use crate::KmsSigner;
 use crate::identity::Identity;
 
 /// Returns the findings (empty for an intact trail).
-pub async fn verify(data_dir: &Path, root_key_file: Option<&Path>) -> anyhow::Result<Vec<String>> {
-    let source = match std::env::var("COFFER_ROOT_KEY") {
-        Ok(b64) if !b64.is_empty() => coffer_crypto::RootKeySource::Base64(b64),
-        _ => {
-            let path = root_key_file
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| data_dir.join("root.key"));
-            if !path.exists() {
-                bail!("no root key at {} (pass --root-key-file)", path.display());
-            }
-            coffer_crypto::RootKeySource::File(path)
+pub async fn verify(
+    data_dir: &Path,
+    root_key: &crate::cli::RootKeyArgs,
+) -> anyhow::Result<Vec<String>> {
+    use crate::rootkey::RootSource;
+    let source = root_key.source(data_dir)?;
+    // Read-only: never create a root key here.
+    match &source {
+        RootSource::Local(coffer_crypto::RootKeySource::File(path)) if !path.exists() => {
+            bail!("no root key at {} (pass --root-key-file)", path.display());
         }
-    };
+        RootSource::Hsm { .. } if !data_dir.join("root-key-hsm.json").exists() => {
+            bail!("{} has no HSM root key", data_dir.display());
+        }
+        _ => {}
+    }
     let account = Identity::account_id(data_dir)?;
     let store = LocalStore::open(data_dir)
         .with_context(|| format!("opening data directory {}", data_dir.display()))?;
-    let (root, _) = coffer_crypto::LocalRootKey::load(&source).context("loading the root key")?;
+    let (root, _) = crate::rootkey::RootKeys::load(&source, data_dir)?;
     let kms = Arc::new(
         coffer_kms::Kms::open(
             Arc::new(store.meta.clone()),
-            Arc::new(root),
+            root.root(),
             coffer_kms::Config::default(),
         )
         .await

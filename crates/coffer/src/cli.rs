@@ -38,6 +38,89 @@ pub enum Command {
     /// Manage accounts (tenants) on a running server, with the operator's credentials
     /// from COFFER_ROOT_ACCESS_KEY_ID / COFFER_ROOT_SECRET_ACCESS_KEY. Prints JSON.
     Account(AccountArgs),
+    /// The root key of a running server (operator credentials, as for `account`).
+    #[command(name = "root-key")]
+    RootKey(RootKeyCommandArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RootKeyCommandArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        env = "COFFER_ENDPOINT",
+        default_value = "http://127.0.0.1:7373",
+        global = true
+    )]
+    pub endpoint: String,
+
+    /// The region requests are signed for.
+    #[arg(
+        long,
+        env = "COFFER_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    pub region: String,
+
+    #[command(subcommand)]
+    pub command: RootKeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RootKeyCommand {
+    /// Re-wrap every piece of key material and every stored secret under a new root key
+    /// (a new key file, or a new key inside the HSM), while the server keeps serving.
+    /// The old key is kept, retired, until `destroy-retired`.
+    Rotate,
+    /// Destroy the root keys earlier rotations retired.
+    DestroyRetired,
+}
+
+/// Where the root key is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RootKeyArgs {
+    /// The root key (32 random bytes) that wraps all key material; created, mode 0600, if
+    /// absent. Default: DATA_DIR/root.key. Ignored when COFFER_ROOT_KEY is set.
+    #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+
+    /// Keep the root key in a PKCS#11 HSM instead: the module (shared library) to load.
+    /// The key is generated inside the token on first start and never leaves it; the
+    /// user PIN comes from COFFER_PKCS11_PIN.
+    #[arg(long, env = "COFFER_PKCS11_MODULE", requires = "pkcs11_token_label")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// The label of the PKCS#11 token that holds the root key.
+    #[arg(long, env = "COFFER_PKCS11_TOKEN_LABEL", requires = "pkcs11_module")]
+    pub pkcs11_token_label: Option<String>,
+}
+
+impl RootKeyArgs {
+    pub fn source(&self, data_dir: &std::path::Path) -> anyhow::Result<crate::rootkey::RootSource> {
+        use crate::rootkey::{ENV_PKCS11_PIN, RootSource};
+        if let (Some(module), Some(label)) = (&self.pkcs11_module, &self.pkcs11_token_label) {
+            let pin = std::env::var(ENV_PKCS11_PIN)
+                .ok()
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{ENV_PKCS11_PIN} must hold the PKCS#11 token's user PIN")
+                })?;
+            return Ok(RootSource::Hsm {
+                module: module.clone(),
+                token_label: label.clone(),
+                pin: zeroize::Zeroizing::new(pin),
+            });
+        }
+        Ok(RootSource::Local(match std::env::var("COFFER_ROOT_KEY") {
+            Ok(b64) if !b64.is_empty() => coffer_crypto::RootKeySource::Base64(b64),
+            _ => coffer_crypto::RootKeySource::File(
+                self.root_key_file
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("root.key")),
+            ),
+        }))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,9 +137,8 @@ pub enum AuditCommand {
     Verify {
         #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
         data_dir: PathBuf,
-        /// The root key file (default DATA_DIR/root.key; COFFER_ROOT_KEY overrides).
-        #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
-        root_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        root_key: RootKeyArgs,
     },
 }
 
@@ -120,10 +202,8 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_DOMAIN")]
     pub domain: Option<String>,
 
-    /// The root key (32 random bytes) that wraps all key material; created, mode 0600, if
-    /// absent. Default: DATA_DIR/root.key. Ignored when COFFER_ROOT_KEY is set.
-    #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
-    pub root_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub root_key: RootKeyArgs,
 
     /// Accept SSE-C (customer-provided keys) over plain HTTP. For local development only:
     /// the key travels in the clear. AWS, and Coffer by default, require HTTPS.
@@ -156,16 +236,9 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn config(self) -> crate::Config {
-        let root_key = match std::env::var("COFFER_ROOT_KEY") {
-            Ok(b64) if !b64.is_empty() => coffer_crypto::RootKeySource::Base64(b64),
-            _ => coffer_crypto::RootKeySource::File(
-                self.root_key_file
-                    .clone()
-                    .unwrap_or_else(|| self.data_dir.join("root.key")),
-            ),
-        };
-        crate::Config {
+    pub fn config(self) -> anyhow::Result<crate::Config> {
+        let root_key = self.root_key.source(&self.data_dir)?;
+        Ok(crate::Config {
             root_key,
             allow_insecure_sse_c: self.allow_insecure_sse_c,
             kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
@@ -181,6 +254,6 @@ impl ServeArgs {
             domain: self.domain,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
-        }
+        })
     }
 }

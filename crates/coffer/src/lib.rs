@@ -13,6 +13,7 @@ pub mod delivery;
 mod dispatch;
 pub mod identity;
 pub mod metrics;
+pub mod rootkey;
 mod tls;
 
 use std::future::Future;
@@ -42,7 +43,7 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Where the root key that wraps all KMS key material comes from.
-    pub root_key: coffer_crypto::RootKeySource,
+    pub root_key: rootkey::RootSource,
     /// How long a KMS "day" is.
     pub kms_day: Duration,
     /// Accept SSE-C requests over plain HTTP.
@@ -75,20 +76,10 @@ impl App {
         let store = LocalStore::open(&config.data_dir)
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
         let identity = identity::Identity::load_or_create(&config.data_dir)?;
-        let (root, created) =
-            coffer_crypto::LocalRootKey::load(&config.root_key).context("loading the root key")?;
-        if let coffer_crypto::RootKeySource::File(path) = &config.root_key {
-            if created {
-                tracing::info!(path = %path.display(), "created a new root key");
-            }
-            if path.starts_with(&config.data_dir) {
-                tracing::warn!(
-                    path = %path.display(),
-                    "the root key is inside the data directory: anyone with a copy of the directory can unwrap every key; in production keep it on another volume (--root-key-file), pass it in COFFER_ROOT_KEY, or use an HSM"
-                );
-            }
-        }
-        let root: Arc<dyn coffer_crypto::RootKey> = Arc::new(root);
+        let (root_keys, unfinished_rotation) =
+            rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
+        let root_keys = Arc::new(root_keys);
+        let root = root_keys.root();
         let kms = Arc::new(
             coffer_kms::Kms::open(
                 Arc::new(store.meta.clone()),
@@ -134,6 +125,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("loading IAM identities: {e}"))?,
         );
+        if unfinished_rotation {
+            root_keys.finish_rotation(&kms, &directory).await?;
+        }
         let authorizer = Arc::new(coffer_policy::Authorizer::new(directory.clone()));
         let credentials: Arc<dyn Credentials> = directory.clone();
         let kms_api =
@@ -189,9 +183,14 @@ impl App {
             authorizer.clone(),
         );
         let iam_api = coffer_api_iam::IamApi::new(
-            directory,
+            directory.clone(),
             authorizer.clone(),
-            Arc::new(Tenancy(objects.clone())),
+            Arc::new(Tenancy {
+                objects: objects.clone(),
+                root_keys,
+                kms: kms.clone(),
+                directory,
+            }),
         );
         let s3 = coffer_api_s3::service(
             objects.clone(),
@@ -252,17 +251,48 @@ impl Signer for KmsSigner {
     }
 }
 
-/// The IAM API's view of the object store: an account owning buckets cannot be deleted.
-struct Tenancy(Arc<Objects>);
+/// The IAM API's view of the rest of the server: an account owning buckets cannot be
+/// deleted; the operator rotates the root key.
+struct Tenancy {
+    objects: Arc<Objects>,
+    root_keys: Arc<rootkey::RootKeys>,
+    kms: Arc<coffer_kms::Kms>,
+    directory: Arc<coffer_iam::Directory>,
+}
 
 #[async_trait::async_trait]
 impl coffer_api_iam::Tenancy for Tenancy {
     async fn owns_buckets(&self, account_id: &str) -> Result<bool, String> {
-        self.0
+        self.objects
             .list_buckets(account_id)
             .await
             .map(|b| !b.is_empty())
             .map_err(|e| e.to_string())
+    }
+
+    async fn rotate_root_key(&self) -> Result<Vec<(&'static str, String)>, String> {
+        let r = self
+            .root_keys
+            .rotate(&self.kms, &self.directory)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(vec![
+            ("OldRootKey", r.old_root_key),
+            ("NewRootKey", r.new_root_key),
+            (
+                "KeyMaterialsRewrapped",
+                r.key_materials_rewrapped.to_string(),
+            ),
+            ("SecretsRewrapped", r.secrets_rewrapped.to_string()),
+            ("Retired", r.retired),
+        ])
+    }
+
+    async fn destroy_retired_root_keys(&self) -> Result<Vec<String>, String> {
+        self.root_keys
+            .destroy_retired()
+            .await
+            .map_err(|e| format!("{e:#}"))
     }
 }
 

@@ -28,16 +28,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Audit(coffer::cli::AuditArgs {
-            command:
-                coffer::cli::AuditCommand::Verify {
-                    data_dir,
-                    root_key_file,
-                },
+            command: coffer::cli::AuditCommand::Verify { data_dir, root_key },
         }) => {
-            return match runtime.block_on(coffer::audit_cmd::verify(
-                &data_dir,
-                root_key_file.as_deref(),
-            )) {
+            return match runtime.block_on(coffer::audit_cmd::verify(&data_dir, &root_key)) {
                 Ok(findings) if findings.is_empty() => {
                     println!("audit trail intact");
                     ExitCode::SUCCESS
@@ -75,6 +68,11 @@ fn main() -> ExitCode {
             println!("{out}");
             Ok(())
         }),
+        Command::RootKey(args) => runtime.block_on(async {
+            let out = coffer::admin::root_key(args).await?;
+            println!("{out}");
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,7 +84,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: coffer::cli::ServeArgs) -> anyhow::Result<()> {
-    let config = args.config();
+    let config = args.config()?;
     let (app, identity) = coffer::App::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -19,7 +19,7 @@ pub mod stream;
 
 pub use aead::{KEY_LEN, NONCE_LEN, TAG_LEN, open, seal};
 pub use error::Error;
-pub use root::{LocalRootKey, RootKey, RootKeySource};
+pub use root::{LocalRootKey, RootKey, RootKeyRing, RootKeySource, write_new_key_file};
 pub use secret::Secret;
 
 /// Fills `buf` from the system CSPRNG.

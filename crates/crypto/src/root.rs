@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use aws_lc_rs::hmac;
 
@@ -82,7 +83,8 @@ impl LocalRootKey {
     }
 }
 
-fn write_new_key_file(path: &Path, key: &Secret) -> Result<(), Error> {
+/// Writes a new key file (mode 0600, created exclusively, synced with its directory).
+pub fn write_new_key_file(path: &Path, key: &Secret) -> Result<(), Error> {
     let fail = |e: std::io::Error| Error::RootKey(format!("creating {}: {e}", path.display()));
     // A bare file name has an empty parent: the current directory.
     let dir = match path.parent() {
@@ -165,5 +167,99 @@ mod tests {
         assert!(LocalRootKey::load(&RootKeySource::Base64("!!".into())).is_err());
         let b64 = base64_simd::STANDARD.encode_to_string([9u8; 32]);
         assert!(LocalRootKey::load(&RootKeySource::Base64(b64)).is_ok());
+    }
+}
+
+/// The current root key and the ones it replaced, newest first.
+type Keys = (Arc<dyn RootKey>, Vec<Arc<dyn RootKey>>);
+
+/// The root key in use plus, during a rotation, the keys it replaces: wraps under the
+/// current key, unwraps with whichever key wrapped the value. Rotation swaps keys here
+/// without callers noticing; everything stored is then re-wrapped and the old keys are
+/// dropped.
+pub struct RootKeyRing {
+    keys: RwLock<Keys>,
+}
+
+impl RootKeyRing {
+    pub fn new(current: Arc<dyn RootKey>) -> Self {
+        Self {
+            keys: RwLock::new((current, Vec::new())),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Keys> {
+        // Writers replace whole values; a panic cannot leave one half-written.
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `next` the key new values are wrapped under; the current one stays usable
+    /// for unwrapping until [`RootKeyRing::forget_previous`].
+    pub fn rotate_to(&self, next: Arc<dyn RootKey>) {
+        let mut k = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut k.0, next);
+        k.1.insert(0, old);
+    }
+
+    /// Drops every key but the current one (once nothing stored needs them).
+    pub fn forget_previous(&self) {
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clear();
+    }
+
+    pub fn current(&self) -> Arc<dyn RootKey> {
+        self.read().0.clone()
+    }
+}
+
+impl RootKey for RootKeyRing {
+    fn wrap(&self, aad: &[u8], material: &Secret) -> Result<Vec<u8>, Error> {
+        self.current().wrap(aad, material)
+    }
+
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<Secret, Error> {
+        let (current, previous) = {
+            let k = self.read();
+            (k.0.clone(), k.1.clone())
+        };
+        match current.unwrap(aad, wrapped) {
+            Ok(s) => Ok(s),
+            Err(first) => previous
+                .iter()
+                .find_map(|k| k.unwrap(aad, wrapped).ok())
+                .ok_or(first),
+        }
+    }
+
+    fn fingerprint(&self) -> String {
+        self.current().fingerprint()
+    }
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_ring_wraps_under_the_new_key_and_unwraps_with_both_until_told() {
+        let a: Arc<dyn RootKey> =
+            Arc::new(LocalRootKey::from_secret(Secret::new(vec![1; 32])).expect("a"));
+        let b: Arc<dyn RootKey> =
+            Arc::new(LocalRootKey::from_secret(Secret::new(vec![2; 32])).expect("b"));
+        let ring = RootKeyRing::new(a.clone());
+        let m = Secret::from_slice(b"material");
+        let under_a = ring.wrap(b"x", &m).expect("wrap");
+        ring.rotate_to(b.clone());
+        assert_eq!(ring.fingerprint(), b.fingerprint());
+        let under_b = ring.wrap(b"x", &m).expect("wrap");
+        assert!(b.unwrap(b"x", &under_b).is_ok() && a.unwrap(b"x", &under_b).is_err());
+        assert_eq!(ring.unwrap(b"x", &under_a).expect("old"), m);
+        assert_eq!(ring.unwrap(b"x", &under_b).expect("new"), m);
+        ring.forget_previous();
+        assert_eq!(ring.unwrap(b"x", &under_a), Err(Error::Decrypt));
+        assert_eq!(ring.unwrap(b"y", &under_b), Err(Error::Decrypt));
     }
 }

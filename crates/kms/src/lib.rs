@@ -311,6 +311,39 @@ impl Kms {
         })
     }
 
+    /// Root-key rotation: wraps every material version again under the root key's
+    /// current key (the caller has just rotated a [`coffer_crypto::RootKeyRing`]) and
+    /// renews the root-key check, in one store transaction. Material is in memory, so
+    /// nothing is unwrapped and cryptographic calls go on meanwhile. Returns how many
+    /// material versions were re-wrapped.
+    pub async fn rewrap_under_root(&self) -> Result<usize> {
+        let _guard = self.mutate.lock().await;
+        let entries: Vec<Arc<KeyEntry>> = lock_read(&self.keys).values().cloned().collect();
+        let mut rows = Vec::new();
+        for e in &entries {
+            for m in e.materials.iter() {
+                rows.push(coffer_storage::KmsMaterialRecord {
+                    key_id: e.id.clone(),
+                    version: m.version,
+                    wrapped: self.root.wrap(&material_aad(&e.id, m.version), &m.secret)?,
+                    doc: String::new(),
+                });
+            }
+        }
+        let check = self
+            .root
+            .wrap(ROOT_CHECK_AAD, &coffer_crypto::random_secret(32)?)?;
+        let settings = vec![
+            (ROOT_CHECK.to_owned(), check),
+            (
+                ROOT_FINGERPRINT.to_owned(),
+                self.root.fingerprint().into_bytes(),
+            ),
+        ];
+        self.store.kms_rewrap(&rows, &settings).await?;
+        Ok(rows.len())
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -377,6 +377,32 @@ impl KmsStore for SqliteMeta {
         .await
     }
 
+    async fn kms_rewrap(
+        &self,
+        materials: &[KmsMaterialRecord],
+        settings: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        let (materials, settings) = (materials.to_vec(), settings.to_vec());
+        self.write(move |conn| {
+            for m in &materials {
+                exec(
+                    conn,
+                    "UPDATE kms_materials SET wrapped = ?3 WHERE key_id = ?1 AND version = ?2",
+                    params![m.key_id, m.version, m.wrapped],
+                )?;
+            }
+            for (name, value) in &settings {
+                exec(
+                    conn,
+                    "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
+                    params![name, value],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn put_setting(&self, name: &str, value: &[u8]) -> Result<()> {
         let (name, value) = (name.to_owned(), value.to_vec());
         self.write(move |conn| {

@@ -110,4 +110,12 @@ pub trait KmsStore: Send + Sync + 'static {
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
 
     async fn put_setting(&self, name: &str, value: &[u8]) -> Result<()>;
+
+    /// Replaces the wrapped bytes of existing material versions and sets settings, in one
+    /// transaction (root-key rotation). Versions that no longer exist are skipped.
+    async fn kms_rewrap(
+        &self,
+        materials: &[KmsMaterialRecord],
+        settings: &[(String, Vec<u8>)],
+    ) -> Result<()>;
 }

@@ -798,4 +798,21 @@ impl crate::KmsStore for MemoryKms {
         self.lock().settings.insert(name.to_owned(), value.to_vec());
         Ok(())
     }
+
+    async fn kms_rewrap(
+        &self,
+        materials: &[crate::KmsMaterialRecord],
+        settings: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        let mut st = self.lock();
+        for m in materials {
+            if let Some(stored) = st.materials.get_mut(&(m.key_id.clone(), m.version)) {
+                stored.wrapped = m.wrapped.clone();
+            }
+        }
+        for (name, value) in settings {
+            st.settings.insert(name.clone(), value.clone());
+        }
+        Ok(())
+    }
 }

@@ -93,6 +93,7 @@ mod accounts;
 mod inline;
 mod keys;
 mod managed;
+mod rewrap;
 mod roles;
 
 pub use accounts::AccountInfo;

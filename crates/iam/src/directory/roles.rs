@@ -48,6 +48,23 @@ pub(super) struct SessionDoc {
     token_sha256: String,
 }
 
+impl SessionDoc {
+    /// The stored form of a session in memory, its secret wrapped under `root` now.
+    pub(super) fn of(
+        e: &SessionEntry,
+        id: &str,
+        root: &dyn coffer_crypto::RootKey,
+    ) -> Result<Self> {
+        Ok(Self {
+            role: e.role.clone(),
+            session: e.session.clone(),
+            expires: e.expires,
+            secret: wrap_secret(root, id, e.secret.expose())?,
+            token_sha256: e.token_sha256.clone(),
+        })
+    }
+}
+
 /// A session in memory.
 pub(super) struct SessionEntry {
     pub(super) account: String,

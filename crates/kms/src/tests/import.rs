@@ -340,3 +340,53 @@ async fn imported_keys_survive_restart_and_never_rest_in_plaintext() {
         .expect("encrypt after restart");
     assert!(!blob.is_empty());
 }
+
+#[tokio::test]
+async fn root_key_rotation_rewraps_every_material_and_the_check() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ring = Arc::new(coffer_crypto::RootKeyRing::new(root(1)));
+    let none = BTreeMap::new();
+    let (blob, external_id) = {
+        let store = open_local(dir.path());
+        let k = Kms::open(Arc::new(store.meta.clone()), ring.clone(), config())
+            .await
+            .expect("open");
+        let id = new_key(&k).await;
+        k.rotate_key_on_demand(&caller(), &id, t0())
+            .await
+            .expect("rotate material");
+        let (blob, _) = k
+            .encrypt(&caller(), &id, &Secret::from_slice(b"kept"), &none, t0())
+            .await
+            .expect("encrypt");
+        let ext = external(&k, None, None).await;
+        import(&k, &ext, &[3u8; 32], "RSAES_OAEP_SHA_256", None, t0())
+            .await
+            .expect("import");
+        ring.rotate_to(root(2));
+        // Two versions of one key, the imported one, and the hidden audit/SSE keys none.
+        assert_eq!(k.rewrap_under_root().await.expect("rewrap"), 3);
+        ring.forget_previous();
+        (blob, ext)
+    };
+    let store = open_local(dir.path());
+    assert!(matches!(
+        Kms::open(Arc::new(store.meta.clone()), root(1), config()).await,
+        Err(OpenError::WrongRootKey { .. })
+    ));
+    let k = Kms::open(Arc::new(store.meta.clone()), root(2), config())
+        .await
+        .expect("the new root key alone opens everything");
+    let d = k
+        .decrypt(&caller(), &blob, &none, None, t0())
+        .await
+        .expect("decrypt");
+    assert_eq!(d.plaintext.expose(), b"kept");
+    assert_eq!(
+        k.describe_key(&caller(), &external_id)
+            .await
+            .expect("d")
+            .state,
+        KeyState::Enabled
+    );
+}
