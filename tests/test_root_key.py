@@ -120,6 +120,10 @@ def test_rotating_a_file_root_key_keeps_everything_readable(tmp_path):
         check(srv, state)
     finally:
         srv.stop()
+    # The audit trail, signed with a KMS-held key, still verifies under the new root key...
+    p = subprocess.run([coffer_bin(), "audit", "verify", "--data-dir", str(data), *args],
+                       capture_output=True, text=True, env=srv.env)
+    assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
     # ...and the old key opens nothing any more.
     p = subprocess.run([coffer_bin(), "serve", "--data-dir", str(data), "--listen", "127.0.0.1:0",
                         "--root-key-file", str(tmp_path / "old-copy.key")],
@@ -188,6 +192,9 @@ def test_the_root_key_lives_in_a_softhsm_token_and_rotates_there(tmp_path, softh
         check(srv, state)
     finally:
         srv.stop()
+    p = subprocess.run([coffer_bin(), "audit", "verify", "--data-dir", str(data), *hsm_args()],
+                       capture_output=True, text=True, env=srv.env)
+    assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
 
 
 def test_only_the_operator_rotates_the_root_key(tmp_path):
