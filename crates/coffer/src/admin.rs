@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use coffer_sigv4::{CanonicalInput, Scope};
 
-use crate::cli::{AccountArgs, AccountCommand, RootKeyCommand, RootKeyCommandArgs};
+use crate::cli::{AccountArgs, AccountCommand, RootKeyCommand, RootKeyCommandArgs, ServerArgs};
 use crate::identity::{ENV_ACCESS_KEY, ENV_SECRET_KEY};
 
 /// The operator's client, credentials from the environment.
-fn operator(endpoint: &str, region: String) -> anyhow::Result<Client> {
+fn operator(server: ServerArgs) -> anyhow::Result<Client> {
     let access = std::env::var(ENV_ACCESS_KEY)
         .ok()
         .filter(|v| !v.is_empty())
@@ -23,8 +23,8 @@ fn operator(endpoint: &str, region: String) -> anyhow::Result<Client> {
         .filter(|v| !v.is_empty())
         .with_context(|| format!("{ENV_SECRET_KEY} must hold the operator's secret key"))?;
     Ok(Client {
-        endpoint: endpoint.trim_end_matches('/').to_owned(),
-        region,
+        endpoint: server.endpoint.trim_end_matches('/').to_owned(),
+        region: server.region,
         access,
         secret: zeroize::Zeroizing::new(secret),
     })
@@ -32,7 +32,7 @@ fn operator(endpoint: &str, region: String) -> anyhow::Result<Client> {
 
 /// Runs one `coffer root-key` command and returns what to print.
 pub async fn root_key(args: RootKeyCommandArgs) -> anyhow::Result<String> {
-    let client = operator(&args.endpoint, args.region)?;
+    let client = operator(args.server)?;
     let out = match args.command {
         RootKeyCommand::Rotate => {
             let x = client.call(&[("Action", "RotateRootKey")]).await?;
@@ -58,7 +58,7 @@ pub async fn root_key(args: RootKeyCommandArgs) -> anyhow::Result<String> {
 
 /// Runs one `coffer account` command and returns what to print.
 pub async fn run(args: AccountArgs) -> anyhow::Result<String> {
-    let client = operator(&args.endpoint, args.region)?;
+    let client = operator(args.server)?;
     let out = match args.command {
         AccountCommand::Create { name } => {
             let x = client

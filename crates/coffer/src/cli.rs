@@ -45,23 +45,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct RootKeyCommandArgs {
-    /// The server to talk to.
-    #[arg(
-        long,
-        env = "COFFER_ENDPOINT",
-        default_value = "http://127.0.0.1:7373",
-        global = true
-    )]
-    pub endpoint: String,
-
-    /// The region requests are signed for.
-    #[arg(
-        long,
-        env = "COFFER_REGION",
-        default_value = "us-east-1",
-        global = true
-    )]
-    pub region: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 
     #[command(subcommand)]
     pub command: RootKeyCommand,
@@ -142,8 +127,9 @@ pub enum AuditCommand {
     },
 }
 
+/// The running server an administration command talks to.
 #[derive(Debug, clap::Args)]
-pub struct AccountArgs {
+pub struct ServerArgs {
     /// The server to talk to.
     #[arg(
         long,
@@ -161,6 +147,12 @@ pub struct AccountArgs {
         global = true
     )]
     pub region: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AccountArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
 
     #[command(subcommand)]
     pub command: AccountCommand,

@@ -21,13 +21,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use coffer_crypto::Secret;
-use coffer_storage::{KmsKeyRecord, KmsMaterialRecord};
+use coffer_storage::KmsMaterialRecord;
 
 use crate::keys::to_json;
 use crate::model::{self, ExpirationModel, ImportDoc, MaterialDoc};
-use crate::{
-    Caller, Error, KeyEntry, KeySpec, KeyState, Kms, Material, Op, Result, lock_write, material_aad,
-};
+use crate::{Caller, Error, KeyEntry, KeySpec, KeyState, Kms, Material, Op, Result, material_aad};
 
 const TOKEN_MAGIC: &[u8; 4] = b"CIT1";
 const TOKEN_AAD: &[u8] = b"coffer:import-token:v1:";
@@ -344,12 +342,7 @@ impl Kms {
         };
         self.store
             .kms_add_material(
-                &KmsKeyRecord {
-                    key_id: e.id.clone(),
-                    account_id: e.account.clone(),
-                    created: e.created,
-                    doc: to_json(&doc)?,
-                },
+                &e.record(&doc)?,
                 &KmsMaterialRecord {
                     key_id: e.id.clone(),
                     version: 0,
@@ -358,18 +351,14 @@ impl Kms {
                 },
             )
             .await?;
-        let updated = Arc::new(KeyEntry {
-            id: e.id.clone(),
-            account: e.account.clone(),
-            created: e.created,
+        self.install(e.replaced(
             doc,
-            materials: Arc::new(vec![Material {
+            Arc::new(vec![Material {
                 version: 0,
                 doc: mdoc,
                 secret: material,
             }]),
-        });
-        lock_write(&self.keys).insert(e.id.clone(), updated);
+        ));
         Ok((arn, material_id))
     }
 
@@ -420,22 +409,8 @@ impl Kms {
         if doc.state != KeyState::PendingDeletion {
             doc.state = KeyState::PendingImport;
         }
-        self.store
-            .kms_remove_materials(&KmsKeyRecord {
-                key_id: e.id.clone(),
-                account_id: e.account.clone(),
-                created: e.created,
-                doc: to_json(&doc)?,
-            })
-            .await?;
-        let updated = Arc::new(KeyEntry {
-            id: e.id.clone(),
-            account: e.account.clone(),
-            created: e.created,
-            doc,
-            materials: Arc::new(Vec::new()),
-        });
-        lock_write(&self.keys).insert(e.id.clone(), updated);
+        self.store.kms_remove_materials(&e.record(&doc)?).await?;
+        self.install(e.replaced(doc, Arc::new(Vec::new())));
         Ok(())
     }
 

@@ -202,6 +202,27 @@ impl KeyEntry {
         self.material(self.doc.current_version)
             .ok_or_else(|| Error::Internal(format!("key {} lost its current material", self.id)))
     }
+
+    /// The stored record of this key with document `doc`.
+    fn record(&self, doc: &KeyDoc) -> Result<coffer_storage::KmsKeyRecord> {
+        Ok(coffer_storage::KmsKeyRecord {
+            key_id: self.id.clone(),
+            account_id: self.account.clone(),
+            created: self.created,
+            doc: keys::to_json(doc)?,
+        })
+    }
+
+    /// The next version of this entry: a new document and material list.
+    fn replaced(&self, doc: KeyDoc, materials: Arc<Vec<Material>>) -> KeyEntry {
+        KeyEntry {
+            id: self.id.clone(),
+            account: self.account.clone(),
+            created: self.created,
+            doc,
+            materials,
+        }
+    }
 }
 
 /// The key management service.
@@ -542,22 +563,15 @@ impl Kms {
 
     /// Stores a changed key document and swaps the cached entry. Call under `mutate`.
     async fn commit_doc(&self, e: &KeyEntry, doc: KeyDoc) -> Result<Arc<KeyEntry>> {
-        let record = coffer_storage::KmsKeyRecord {
-            key_id: e.id.clone(),
-            account_id: e.account.clone(),
-            created: e.created,
-            doc: serde_json::to_string(&doc).map_err(|err| Error::Internal(err.to_string()))?,
-        };
-        self.store.kms_update_key(&record).await?;
-        let updated = Arc::new(KeyEntry {
-            id: e.id.clone(),
-            account: e.account.clone(),
-            created: e.created,
-            doc,
-            materials: e.materials.clone(),
-        });
-        lock_write(&self.keys).insert(e.id.clone(), updated.clone());
-        Ok(updated)
+        self.store.kms_update_key(&e.record(&doc)?).await?;
+        Ok(self.install(e.replaced(doc, e.materials.clone())))
+    }
+
+    /// Makes `entry` the cached version of its key (after its change is stored).
+    fn install(&self, entry: KeyEntry) -> Arc<KeyEntry> {
+        let entry = Arc::new(entry);
+        lock_write(&self.keys).insert(entry.id.clone(), entry.clone());
+        entry
     }
 
     /// Records a cryptographic use of a key (flushed to the store by [`Kms::tick`]).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use coffer_storage::{KmsKeyRecord, KmsMaterialRecord};
+use coffer_storage::KmsMaterialRecord;
 
 use crate::keys::{list_limit, new_material_id, to_json};
 use crate::model::{self, MaterialDoc};
@@ -210,12 +210,7 @@ impl Kms {
         let wrapped = self.root.wrap(&material_aad(&e.id, version), &secret)?;
         self.store
             .kms_add_material(
-                &KmsKeyRecord {
-                    key_id: e.id.clone(),
-                    account_id: e.account.clone(),
-                    created: e.created,
-                    doc: to_json(&doc)?,
-                },
+                &e.record(&doc)?,
                 &KmsMaterialRecord {
                     key_id: e.id.clone(),
                     version,
@@ -238,15 +233,7 @@ impl Kms {
             doc: mdoc,
             secret,
         });
-        let updated = Arc::new(KeyEntry {
-            id: e.id.clone(),
-            account: e.account.clone(),
-            created: e.created,
-            doc,
-            materials: Arc::new(materials),
-        });
-        lock_write(&self.keys).insert(e.id.clone(), updated.clone());
-        Ok(updated)
+        Ok(self.install(e.replaced(doc, Arc::new(materials))))
     }
 
     /// ListKeyRotations: the rotations (and, with `ALL_KEY_MATERIAL`, the original
