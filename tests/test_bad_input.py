@@ -299,3 +299,17 @@ def test_an_early_error_to_expect_100_continue_closes_the_connection(fresh):
             pass
         assert b"HTTP/1.1" not in rest.split(b"\r\n\r\n", 1)[-1], rest
     assert head_status(s3, bucket, "never") == 404
+
+
+@pytest.mark.parametrize("name", ["x", "UPPER", "a..b", "-dash"])
+def test_an_invalid_bucket_name_gets_aws_s_message_not_unknown(fresh, name):
+    """s3s rejects such names while parsing the path, without a message; clients then
+    print "Unknown". AWS says "The specified bucket is not valid."."""
+    server, s3, _ = fresh
+    with pytest.raises(ClientError) as ei:
+        s3.create_bucket(Bucket=name)
+    err = ei.value.response["Error"]
+    assert err["Code"] == "InvalidBucketName", err
+    assert err["Message"] == "The specified bucket is not valid.", err
+    p = server.aws("s3", "mb", f"s3://{name}", check=False)
+    assert p.returncode != 0 and "The specified bucket is not valid." in p.stderr, p.stderr

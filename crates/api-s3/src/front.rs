@@ -68,8 +68,44 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&s[start..end])
 }
 
+/// AWS's messages for errors s3s raises without one (while parsing the request), so that
+/// clients show more than "Unknown".
+const STANDARD_MESSAGES: &[(&str, &str)] = &[
+    ("InvalidBucketName", "The specified bucket is not valid."),
+    ("KeyTooLongError", "Your key is too long."),
+    ("InvalidURI", "Couldn't parse the specified URI."),
+    (
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+    ),
+    (
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented.",
+    ),
+    (
+        "MissingContentLength",
+        "You must provide the Content-Length HTTP header.",
+    ),
+    (
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    ),
+    ("AccessDenied", "Access Denied"),
+    ("NoSuchBucket", "The specified bucket does not exist."),
+    ("NoSuchKey", "The specified key does not exist."),
+];
+
 /// AWS's answer where s3s gives a different one.
-fn aws_shape(code: &str, message: &str) -> Option<(StatusCode, &'static str, String)> {
+fn aws_shape(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Option<(StatusCode, &'static str, String)> {
+    if message.is_empty()
+        && let Some((code, m)) = STANDARD_MESSAGES.iter().find(|(c, _)| *c == code)
+    {
+        return Some((status, code, (*m).to_owned()));
+    }
     match code {
         // A POST whose form violates its signed policy.
         "InvalidPolicyDocument" if message.starts_with("Policy condition") => Some((
@@ -104,8 +140,9 @@ fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
     let message = between(text, "<Message>", "</Message>")
         .unwrap_or("")
         .to_owned();
-    if let Some((status, new_code, new_message)) =
-        code.as_deref().and_then(|c| aws_shape(c, &message))
+    if let Some((status, new_code, new_message)) = code
+        .as_deref()
+        .and_then(|c| aws_shape(resp.status(), c, &message))
     {
         let headers = std::mem::take(resp.headers_mut());
         resp = error_response(status, new_code, &new_message);
@@ -174,5 +211,32 @@ mod tests {
         let a = finish(r, "X");
         assert_eq!(a.response.status(), StatusCode::FORBIDDEN);
         assert_eq!(a.error_code.as_deref(), Some("AccessDenied"));
+    }
+
+    #[test]
+    fn errors_s3s_raises_without_a_message_get_aws_s_message() {
+        let mut r = Response::new(Body::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidBucketName</Code></Error>"
+                .to_owned(),
+        ));
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        let a = finish(r, "R1");
+        assert_eq!(a.response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(a.error_code.as_deref(), Some("InvalidBucketName"));
+        let body = a.response.body().bytes().expect("full body");
+        let body = std::str::from_utf8(&body).expect("utf-8");
+        assert!(
+            body.contains("<Message>The specified bucket is not valid.</Message>")
+                && body.contains("<RequestId>R1</RequestId>"),
+            "{body}"
+        );
+        // A message s3s did give is kept.
+        let r = error_response(StatusCode::BAD_REQUEST, "InvalidBucketName", "too short");
+        let body = finish(r, "R2").response.body().bytes().expect("body");
+        assert!(
+            std::str::from_utf8(&body)
+                .expect("utf-8")
+                .contains("too short")
+        );
     }
 }
