@@ -235,11 +235,15 @@ impl HsmRootKey {
         &self.id
     }
 
-    /// The key's protection attributes as the token reports them: (sensitive,
-    /// extractable). Reading `CKA_VALUE` is refused by the token.
-    pub fn protection(&self) -> Result<(bool, bool, bool), HsmError> {
+    /// The key's protection as the token reports it.
+    pub fn protection(&self) -> Result<Protection, HsmError> {
         let s = self.hsm.session();
-        let mut out = (false, true, true);
+        // Assume the worst until the token says otherwise.
+        let mut p = Protection {
+            sensitive: false,
+            extractable: true,
+            value_readable: true,
+        };
         for a in s
             .get_attributes(
                 self.handle,
@@ -248,17 +252,26 @@ impl HsmRootKey {
             .map_err(p11("reading key attributes"))?
         {
             match a {
-                Attribute::Sensitive(v) => out.0 = v,
-                Attribute::Extractable(v) => out.1 = v,
+                Attribute::Sensitive(v) => p.sensitive = v,
+                Attribute::Extractable(v) => p.extractable = v,
                 _ => {}
             }
         }
         let value = s
             .get_attributes(self.handle, &[AttributeType::Value])
             .map_err(p11("reading the key value"))?;
-        out.2 = value.iter().any(|a| matches!(a, Attribute::Value(_)));
-        Ok(out)
+        p.value_readable = value.iter().any(|a| matches!(a, Attribute::Value(_)));
+        Ok(p)
     }
+}
+
+/// What the token says about a root key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    pub sensitive: bool,
+    pub extractable: bool,
+    /// Whether `CKA_VALUE` (the key itself) can be read: never for a root key.
+    pub value_readable: bool,
 }
 
 impl std::fmt::Debug for HsmRootKey {

@@ -71,8 +71,8 @@ fn checks() {
     let module = Path::new(MODULE);
     let hsm = Hsm::open(module, "coffer-test", "1234").expect("open");
     let key = hsm.generate_key().expect("generate");
-    let (sensitive, extractable, value_readable) = key.protection().expect("attributes");
-    assert!(sensitive && !extractable && !value_readable);
+    let p = key.protection().expect("attributes");
+    assert!(p.sensitive && !p.extractable && !p.value_readable, "{p:?}");
 
     let m = Secret::from_slice(b"key material");
     let w = key.wrap(b"aad", &m).expect("wrap");
