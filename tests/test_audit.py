@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, coffer_bin
 from test_iam import as_user, code, new_user
@@ -329,3 +330,19 @@ def test_sealed_trail_files_are_delivered_into_a_bucket_as_cloudtrail_does():
         d0 = json.loads(gzip.decompress(s3.get_object(Bucket="trail-logs", Key=digests[0]["Key"])["Body"].read()))
         assert d0["signatureAlgorithm"] == "HMAC-SHA256" and d0["signature"], d0
         s.stop()
+
+
+def test_calls_to_unimplemented_s3_operations_are_recorded_by_their_real_name(srv):
+    """Terraform reads a bucket's CORS, website, tagging... configuration; those calls are
+    answered NotImplemented, and the trail names them (not "Unknown")."""
+    s3 = srv.client("s3")
+    s3.create_bucket(Bucket="unimplemented-ops")
+    for call in (s3.get_bucket_cors, s3.get_bucket_website, s3.get_bucket_tagging):
+        with pytest.raises(ClientError) as ei:
+            call(Bucket="unimplemented-ops")
+        assert ei.value.response["Error"]["Code"] == "NotImplemented"
+    for name in ("GetBucketCors", "GetBucketWebsite", "GetBucketTagging"):
+        found = [detail(e) for e in events(srv, LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": name}])]
+        assert found and all(d["errorCode"] == "NotImplemented" for d in found), (name, found)
+        assert found[0]["requestParameters"]["bucketName"] == "unimplemented-ops", found[0]
