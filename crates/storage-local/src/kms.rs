@@ -53,6 +53,19 @@ fn key_exists(conn: &rusqlite::Connection, key_id: &str) -> Result<bool> {
     .map(|o| o.is_some())
 }
 
+/// Replaces a key's document; `NotFound` if the key is gone.
+fn update_doc(conn: &rusqlite::Connection, key: &KmsKeyRecord) -> Result<()> {
+    let n = exec(
+        conn,
+        "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1",
+        params![key.key_id, key.doc],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound(format!("key {}", key.key_id)));
+    }
+    Ok(())
+}
+
 fn insert_material(conn: &rusqlite::Connection, m: &KmsMaterialRecord) -> Result<()> {
     let exists = query_one(
         conn,
@@ -105,14 +118,7 @@ impl KmsStore for SqliteMeta {
     async fn kms_remove_materials(&self, key: &KmsKeyRecord) -> Result<()> {
         let key = key.clone();
         self.write(move |conn| {
-            let n = exec(
-                conn,
-                "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1",
-                params![key.key_id, key.doc],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("key {}", key.key_id)));
-            }
+            update_doc(conn, &key)?;
             exec(
                 conn,
                 "DELETE FROM kms_materials WHERE key_id = ?1",
@@ -140,18 +146,7 @@ impl KmsStore for SqliteMeta {
 
     async fn kms_update_key(&self, key: &KmsKeyRecord) -> Result<()> {
         let key = key.clone();
-        self.write(move |conn| {
-            let n = exec(
-                conn,
-                "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1",
-                params![key.key_id, key.doc],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("key {}", key.key_id)));
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |conn| update_doc(conn, &key)).await
     }
 
     async fn kms_add_material(
@@ -161,14 +156,7 @@ impl KmsStore for SqliteMeta {
     ) -> Result<()> {
         let (key, material) = (key.clone(), material.clone());
         self.write(move |conn| {
-            let n = exec(
-                conn,
-                "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1",
-                params![key.key_id, key.doc],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("key {}", key.key_id)));
-            }
+            update_doc(conn, &key)?;
             insert_material(conn, &material)
         })
         .await
