@@ -54,6 +54,16 @@ pub enum Op {
     VerifyMac,
 }
 
+/// The rows of the key-state table: operations that behave alike in every state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    AnyState,
+    Cancel,
+    NeedsEnabled,
+    EnableDisable,
+    Management,
+}
+
 /// The outcome of an operation in a state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,112 +124,63 @@ impl Op {
         }
     }
 
+    /// Which row of AWS's key-state table the operation follows. Every operation is named
+    /// once, so adding one forces a choice here.
+    fn class(self) -> Class {
+        use Op::*;
+        match self {
+            DescribeKey | GetKeyLastUsage | GetKeyPolicy | PutKeyPolicy | ListAliases
+            | ListKeyPolicies | ListResourceTags | DeleteAlias | GetKeyRotationStatus
+            | ListKeyRotations | ListGrants | RetireGrant | RevokeGrant => Class::AnyState,
+            CancelKeyDeletion => Class::Cancel,
+            Encrypt
+            | Decrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+            | ReEncryptFrom
+            | ReEncryptTo
+            | GenerateMac
+            | VerifyMac
+            | Sign
+            | Verify
+            | GetPublicKey
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | DeriveSharedSecret
+            | EnableKeyRotation
+            | DisableKeyRotation
+            | RotateKeyOnDemand => Class::NeedsEnabled,
+            EnableKey | DisableKey => Class::EnableDisable,
+            CreateAlias
+            | CreateGrant
+            | UpdateAlias
+            | ScheduleKeyDeletion
+            | TagResource
+            | UntagResource
+            | UpdateKeyDescription
+            | GetParametersForImport
+            | ImportKeyMaterial
+            | DeleteImportedKeyMaterial => Class::Management,
+        }
+    }
+
     pub fn outcome(self, state: KeyState) -> Outcome {
         use KeyState::*;
-        use Op::*;
         use Outcome as O;
-        match (self, state) {
+        match (self.class(), state) {
             // Read-only and alias-removal operations work in every state.
-            (
-                DescribeKey | GetKeyLastUsage | GetKeyPolicy | PutKeyPolicy | ListAliases
-                | ListKeyPolicies | ListResourceTags | DeleteAlias | GetKeyRotationStatus
-                | ListKeyRotations | ListGrants | RetireGrant | RevokeGrant,
-                _,
-            ) => O::Allowed,
-
-            (CancelKeyDeletion, PendingDeletion) => O::Allowed,
-            (CancelKeyDeletion, _) => O::InvalidState,
-
-            // Cryptographic operations need an enabled key.
-            (
-                Encrypt
-                | Decrypt
-                | GenerateDataKey
-                | GenerateDataKeyWithoutPlaintext
-                | ReEncryptFrom
-                | ReEncryptTo
-                | GenerateMac
-                | VerifyMac
-                | Sign
-                | Verify
-                | GetPublicKey
-                | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext
-                | DeriveSharedSecret,
-                Enabled,
-            ) => O::Allowed,
-            (
-                Encrypt
-                | Decrypt
-                | GenerateDataKey
-                | GenerateDataKeyWithoutPlaintext
-                | ReEncryptFrom
-                | ReEncryptTo
-                | GenerateMac
-                | VerifyMac
-                | Sign
-                | Verify
-                | GetPublicKey
-                | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext
-                | DeriveSharedSecret,
-                Disabled,
-            ) => O::Disabled,
-            (
-                Encrypt
-                | Decrypt
-                | GenerateDataKey
-                | GenerateDataKeyWithoutPlaintext
-                | ReEncryptFrom
-                | ReEncryptTo
-                | GenerateMac
-                | VerifyMac
-                | Sign
-                | Verify
-                | GetPublicKey
-                | GenerateDataKeyPair
-                | GenerateDataKeyPairWithoutPlaintext
-                | DeriveSharedSecret,
-                PendingDeletion | PendingImport,
-            ) => O::InvalidState,
-
-            (EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand, Enabled) => O::Allowed,
-            (EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand, Disabled) => O::Disabled,
-            (
-                EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand,
-                PendingDeletion | PendingImport,
-            ) => O::InvalidState,
-
-            (EnableKey | DisableKey, Enabled | Disabled) => O::Allowed,
-            (EnableKey | DisableKey, PendingDeletion | PendingImport) => O::InvalidState,
-
+            (Class::AnyState, _) => O::Allowed,
+            (Class::Cancel, PendingDeletion) => O::Allowed,
+            (Class::Cancel, _) => O::InvalidState,
+            // Cryptographic operations and rotation need an enabled key.
+            (Class::NeedsEnabled, Enabled) => O::Allowed,
+            (Class::NeedsEnabled, Disabled) => O::Disabled,
+            (Class::NeedsEnabled, PendingDeletion | PendingImport) => O::InvalidState,
+            (Class::EnableDisable, Enabled | Disabled) => O::Allowed,
+            (Class::EnableDisable, PendingDeletion | PendingImport) => O::InvalidState,
             // Management that PendingDeletion forbids.
-            (
-                CreateAlias
-                | CreateGrant
-                | UpdateAlias
-                | ScheduleKeyDeletion
-                | TagResource
-                | UntagResource
-                | UpdateKeyDescription
-                | GetParametersForImport
-                | ImportKeyMaterial
-                | DeleteImportedKeyMaterial,
-                PendingDeletion,
-            ) => O::InvalidState,
-            (
-                CreateAlias
-                | CreateGrant
-                | UpdateAlias
-                | ScheduleKeyDeletion
-                | TagResource
-                | UntagResource
-                | UpdateKeyDescription
-                | GetParametersForImport
-                | ImportKeyMaterial
-                | DeleteImportedKeyMaterial,
-                Enabled | Disabled | PendingImport,
-            ) => O::Allowed,
+            (Class::Management, PendingDeletion) => O::InvalidState,
+            (Class::Management, Enabled | Disabled | PendingImport) => O::Allowed,
         }
     }
 
