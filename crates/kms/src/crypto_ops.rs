@@ -501,8 +501,7 @@ impl Kms {
             Op::GenerateDataKeyPairWithoutPlaintext
         };
         let e = self.crypto_key(caller, key_id, op, context).await?;
-        let private = coffer_crypto::asym::generate(spec)
-            .map_err(|x| Error::Internal(format!("generating a key pair: {x}")))?;
+        let private = crate::generate_key_pair(spec).await?;
         let public_der = coffer_crypto::asym::public_key_der(spec, &private)
             .map_err(|x| Error::Internal(format!("exporting a public key: {x}")))?;
         let (blob, _) = self.seal_with(&e, context, private.expose())?;

@@ -166,8 +166,7 @@ impl Kms {
         Op::GetParametersForImport.check(e.doc.state, &arn)?;
         let spec = wrapping_spec(wrapping_key_spec)?;
         check_algorithm(algorithm, e.doc.spec, wrapping_key_spec)?;
-        let private = coffer_crypto::asym::generate(spec)
-            .map_err(|err| Error::Internal(format!("generating a wrapping key: {err}")))?;
+        let private = crate::generate_key_pair(spec).await?;
         let public_key = coffer_crypto::asym::public_key_der(spec, &private)
             .map_err(|err| Error::Internal(format!("wrapping key: {err}")))?;
         let valid_to = now + self.days(1);

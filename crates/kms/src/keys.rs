@@ -222,8 +222,7 @@ impl Kms {
         let mut stored = None;
         if doc.origin == Origin::AwsKms {
             let secret = match doc.spec.asym() {
-                Some(a) => coffer_crypto::asym::generate(a)
-                    .map_err(|e| Error::Internal(format!("generating a key pair: {e}")))?,
+                Some(a) => crate::generate_key_pair(a).await?,
                 None => coffer_crypto::random_secret(doc.spec.material_len())?,
             };
             let mdoc = MaterialDoc {

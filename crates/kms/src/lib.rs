@@ -251,6 +251,15 @@ fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
     format!("coffer:kms-material:v1:{key_id}:{version}").into_bytes()
 }
 
+/// A new private key, generated on a blocking thread: an RSA-4096 key takes long enough
+/// to stall the async workers that serve every other request.
+async fn generate_key_pair(spec: coffer_crypto::asym::Spec) -> Result<Secret> {
+    tokio::task::spawn_blocking(move || coffer_crypto::asym::generate(spec))
+        .await
+        .map_err(|e| Error::Internal(format!("key generation task failed: {e}")))?
+        .map_err(|e| Error::Internal(format!("generating a key pair: {e}")))
+}
+
 fn lock_read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // Writers replace whole values; a panic cannot leave one half-written.
     l.read().unwrap_or_else(|e| e.into_inner())
