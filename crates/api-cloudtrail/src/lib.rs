@@ -14,10 +14,10 @@ use time::OffsetDateTime;
 use coffer_audit::RequestContext;
 use coffer_audit::record::Record;
 use coffer_audit::trail::Trail;
-use coffer_iam::auth::{Authenticator, Failure};
+use coffer_iam::auth::{ApiRequest, Authenticator, Failure};
 use coffer_iam::{Credentials, Directory, Principal};
 use coffer_policy::{Ask, Authorizer, Decision};
-use coffer_sigv4::{Received, Refusal};
+use coffer_sigv4::Refusal;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
@@ -25,14 +25,6 @@ const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131
 /// Whether a request is for this API.
 pub fn is_cloudtrail(target: Option<&str>) -> bool {
     target.is_some_and(|t| t.starts_with(TARGET_PREFIX))
-}
-
-pub struct TrailRequest<'a> {
-    pub method: &'a str,
-    pub raw_path: &'a str,
-    pub raw_query: &'a str,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
 }
 
 pub struct Reply {
@@ -155,7 +147,7 @@ impl CloudTrailApi {
         }
     }
 
-    pub async fn call(&self, req: TrailRequest<'_>, cx: &RequestContext) -> Reply {
+    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> Reply {
         match self.run(&req, cx).await {
             Ok(v) => Reply {
                 status: 200,
@@ -170,7 +162,7 @@ impl CloudTrailApi {
         }
     }
 
-    async fn run(&self, req: &TrailRequest<'_>, cx: &RequestContext) -> Result<Value, Fail> {
+    async fn run(&self, req: &ApiRequest<'_>, cx: &RequestContext) -> Result<Value, Fail> {
         let op = req
             .headers
             .iter()
@@ -187,13 +179,7 @@ impl CloudTrailApi {
             f.operation = Some(operation);
             f.read_only = Some(true);
         });
-        let received = Received {
-            method: req.method,
-            raw_path: req.raw_path,
-            raw_query: req.raw_query,
-            headers: &req.headers,
-            body: &req.body,
-        };
+        let received = req.received();
         let caller = match self.auth.authenticate(
             &received,
             &["cloudtrail"],

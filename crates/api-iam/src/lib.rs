@@ -16,11 +16,11 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use coffer_audit::RequestContext;
-use coffer_iam::auth::{Authenticator, Failure};
+use coffer_iam::auth::{ApiRequest, Authenticator, Failure};
 use coffer_iam::{Directory, IamError, Principal};
 use coffer_policy::document::{Document, Kind};
 use coffer_policy::{Authorizer, Decision};
-use coffer_sigv4::{Received, Refusal};
+use coffer_sigv4::Refusal;
 
 use wire::{Xml, error_body, iso, member_list, response};
 
@@ -34,15 +34,6 @@ const ACCOUNT_OPERATIONS: &[&str] = &[
     "RotateRootKey",
     "DestroyRetiredRootKeys",
 ];
-
-/// One request as the dispatcher read it.
-pub struct QueryRequest<'a> {
-    pub method: &'a str,
-    pub raw_path: &'a str,
-    pub raw_query: &'a str,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
 
 /// The reply: status, XML body, and the AWS error code for the audit record.
 pub struct Reply {
@@ -254,7 +245,7 @@ impl IamApi {
         }
     }
 
-    pub async fn call(&self, req: QueryRequest<'_>, cx: &RequestContext) -> Reply {
+    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> Reply {
         let now = OffsetDateTime::now_utc();
         let mut service = "iam";
         match self.run(&req, cx, now, &mut service).await {
@@ -273,18 +264,12 @@ impl IamApi {
 
     async fn run(
         &self,
-        req: &QueryRequest<'_>,
+        req: &ApiRequest<'_>,
         cx: &RequestContext,
         now: OffsetDateTime,
         service: &mut &'static str,
     ) -> Result<String, Fail> {
-        let received = Received {
-            method: req.method,
-            raw_path: req.raw_path,
-            raw_query: req.raw_query,
-            headers: &req.headers,
-            body: &req.body,
-        };
+        let received = req.received();
         let (caller, signed_for) = match self.auth.authenticate(&received, &["iam", "sts"], now) {
             Ok(x) => x,
             Err(Failure::UnknownKey | Failure::BadToken) => {

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use coffer_iam::auth::Failure;
+use coffer_iam::auth::{ApiRequest, Failure};
 use coffer_iam::{Credentials, Principal};
-use coffer_sigv4::{Received, Refusal};
+use coffer_sigv4::Refusal;
 
-use crate::{KmsRequest, WireError};
+use crate::WireError;
 
 pub struct Authenticator {
     inner: coffer_iam::auth::Authenticator,
@@ -24,16 +24,10 @@ impl Authenticator {
 
     pub fn authenticate(
         &self,
-        req: &KmsRequest<'_>,
+        req: &ApiRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<Principal, WireError> {
-        let received = Received {
-            method: req.method,
-            raw_path: req.raw_path,
-            raw_query: req.raw_query,
-            headers: &req.headers,
-            body: &req.body,
-        };
+        let received = req.received();
         match self.inner.authenticate(&received, &["kms"], now) {
             Ok((p, _)) => Ok(p),
             Err(Failure::UnknownKey | Failure::BadToken) => Err(WireError::new(

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use coffer_audit::RequestContext;
 use coffer_iam::Credentials;
+use coffer_iam::auth::ApiRequest;
 use coffer_kms::{Caller, Kms};
 
 pub use error::{WireError, to_wire};
@@ -34,15 +35,6 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Whether a request is for the KMS (`X-Amz-Target: TrentService.*`).
 pub fn is_kms(target: Option<&str>) -> bool {
     target.is_some_and(|t| t.starts_with("TrentService."))
-}
-
-/// A request as the dispatcher hands it over, body already read.
-pub struct KmsRequest<'a> {
-    pub method: &'a str,
-    pub raw_path: &'a str,
-    pub raw_query: &'a str,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
 }
 
 /// The reply: status, JSON body (wiped from memory when dropped), and the error code.
@@ -81,7 +73,7 @@ impl KmsApi {
         }
     }
 
-    pub async fn call(&self, req: KmsRequest<'_>, cx: &RequestContext) -> KmsResponse {
+    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> KmsResponse {
         let now = OffsetDateTime::now_utc();
         match self.handle(&req, cx, now).await {
             Ok(body) => KmsResponse {
@@ -99,7 +91,7 @@ impl KmsApi {
 
     async fn handle(
         &self,
-        req: &KmsRequest<'_>,
+        req: &ApiRequest<'_>,
         cx: &RequestContext,
         now: OffsetDateTime,
     ) -> Result<Bytes, WireError> {

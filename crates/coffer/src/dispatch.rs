@@ -176,21 +176,7 @@ impl Dispatcher {
                 );
             }
         };
-        let headers = header_pairs(&parts.headers);
-        let r = self
-            .app
-            .kms_api
-            .call(
-                coffer_api_kms::KmsRequest {
-                    method: parts.method.as_str(),
-                    raw_path: parts.uri.path(),
-                    raw_query: parts.uri.query().unwrap_or(""),
-                    headers,
-                    body,
-                },
-                cx,
-            )
-            .await;
+        let r = self.app.kms_api.call(api_request(&parts, body), cx).await;
         (
             kms_response(r.status, r.body, &cx.request_id),
             r.error_code.map(str::to_owned),
@@ -218,20 +204,10 @@ impl Dispatcher {
                 );
             }
         };
-        let headers = header_pairs(&parts.headers);
         let r = self
             .app
             .cloudtrail_api
-            .call(
-                coffer_api_cloudtrail::TrailRequest {
-                    method: parts.method.as_str(),
-                    raw_path: parts.uri.path(),
-                    raw_query: parts.uri.query().unwrap_or(""),
-                    headers,
-                    body,
-                },
-                cx,
-            )
+            .call(api_request(&parts, body), cx)
             .await;
         (
             json_response(r.status, r.body, &cx.request_id),
@@ -255,21 +231,7 @@ impl Dispatcher {
                 return (r, Some("MalformedInput".to_owned()));
             }
         };
-        let headers = header_pairs(&parts.headers);
-        let r = self
-            .app
-            .iam_api
-            .call(
-                coffer_api_iam::QueryRequest {
-                    method: parts.method.as_str(),
-                    raw_path: parts.uri.path(),
-                    raw_query: parts.uri.query().unwrap_or(""),
-                    headers,
-                    body,
-                },
-                cx,
-            )
-            .await;
+        let r = self.app.iam_api.call(api_request(&parts, body), cx).await;
         let mut resp = Response::new(Body::from(r.body));
         *resp.status_mut() =
             StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -302,15 +264,23 @@ async fn read_small(req: Request<Incoming>) -> Result<(http::request::Parts, Byt
 
 /// Headers as (name, value) pairs for the SigV4 verifier (non-UTF-8 values are dropped:
 /// they cannot have been signed by an AWS client).
-fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_owned(), v.to_owned()))
-        })
-        .collect()
+/// A KMS, IAM/STS or CloudTrail request with its body read, as those APIs take it.
+fn api_request(parts: &http::request::Parts, body: Bytes) -> coffer_iam::auth::ApiRequest<'_> {
+    coffer_iam::auth::ApiRequest {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect(),
+        body,
+    }
 }
 
 fn kms_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {

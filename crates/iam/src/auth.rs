@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 
+use bytes::Bytes;
+
 use coffer_sigv4::{Received, Refusal, SigningKey};
 
 use crate::{Credentials, Principal};
@@ -17,6 +19,29 @@ const MAX_SKEW: Duration = Duration::minutes(15);
 const CACHE_LIMIT: usize = 4096;
 
 type CacheKey = (String, String, String, String);
+
+/// A request to one of the JSON or Query APIs (KMS, IAM/STS, CloudTrail) as the
+/// dispatcher read it, body whole.
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl ApiRequest<'_> {
+    /// The request as SigV4 verification reads it.
+    pub fn received(&self) -> Received<'_> {
+        Received {
+            method: self.method,
+            raw_path: self.raw_path,
+            raw_query: self.raw_query,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
 
 /// Why a request was not authenticated.
 #[derive(Debug)]
