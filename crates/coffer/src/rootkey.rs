@@ -55,8 +55,7 @@ struct HsmState {
 }
 
 /// What a rotation did.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone)]
 pub struct Rotation {
     pub old_root_key: String,
     pub new_root_key: String,
@@ -122,6 +121,11 @@ fn read_state(path: &Path) -> anyhow::Result<Option<HsmState>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The HSM state of a data directory that already has one.
+fn existing_state(path: &Path) -> anyhow::Result<HsmState> {
+    read_state(path)?.context("the HSM root-key state is missing")
 }
 
 fn hsm_key(hsm: &Arc<coffer_hsm::Hsm>, id: &str) -> anyhow::Result<Arc<dyn RootKey>> {
@@ -236,8 +240,7 @@ impl RootKeys {
                 Arc::new(k)
             }
             Backend::Hsm { hsm, state_path } => {
-                let mut state =
-                    read_state(state_path)?.context("the HSM root-key state is missing")?;
+                let mut state = existing_state(state_path)?;
                 let id = match &state.next {
                     Some(id) => id.clone(),
                     None => {
@@ -271,8 +274,7 @@ impl RootKeys {
                 retired.display().to_string()
             }
             Backend::Hsm { state_path, .. } => {
-                let mut state =
-                    read_state(state_path)?.context("the HSM root-key state is missing")?;
+                let mut state = existing_state(state_path)?;
                 let Some(next) = state.next.take() else {
                     bail!("no rotation in progress");
                 };
@@ -310,7 +312,7 @@ impl RootKeys {
                 .0
                 .fingerprint(),
             Backend::Hsm { hsm, state_path } => {
-                let state = read_state(state_path)?.context("the HSM root-key state is missing")?;
+                let state = existing_state(state_path)?;
                 hsm_key(hsm, &state.current)?.fingerprint()
             }
             Backend::Env => bail!("nothing to finish"),
@@ -379,8 +381,7 @@ impl RootKeys {
                 sync_dir(path)?;
             }
             Backend::Hsm { hsm, state_path } => {
-                let mut state =
-                    read_state(state_path)?.context("the HSM root-key state is missing")?;
+                let mut state = existing_state(state_path)?;
                 for id in std::mem::take(&mut state.retired) {
                     hsm.destroy_key(&unhex(&id)?)?;
                     gone.push(format!("PKCS#11 key {id}"));
