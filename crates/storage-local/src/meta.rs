@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,6 +31,8 @@ struct Inner {
     path: PathBuf,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Set to have the checkpointer truncate the WAL (see `writer::start_checkpointer`).
+    scrub: Arc<AtomicBool>,
 }
 
 impl SqliteMeta {
@@ -42,12 +45,14 @@ impl SqliteMeta {
         schema::configure(&checkpointer)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        crate::writer::start_checkpointer(checkpointer, wal.into());
+        let scrub = Arc::new(AtomicBool::new(false));
+        crate::writer::start_checkpointer(checkpointer, wal.into(), scrub.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Writer::start(conn),
                 readers: Mutex::new(Vec::new()),
+                scrub,
             }),
         })
     }
@@ -95,8 +100,16 @@ impl SqliteMeta {
 
 #[async_trait]
 impl MetaStore for SqliteMeta {
-    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()> {
+    async fn create_bucket_with_settings(
+        &self,
+        bucket: &BucketRecord,
+        settings: &[(&str, &str)],
+    ) -> Result<()> {
         let b = bucket.clone();
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
         self.write(move |conn| {
             let existing: Option<String> = conn
                 .query_row(
@@ -117,6 +130,13 @@ impl MetaStore for SqliteMeta {
                 "INSERT INTO buckets (name, owner, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![b.name, b.owner, b.region, ms(b.created)],
             )?;
+            for (name, value) in &settings {
+                exec(
+                    conn,
+                    "INSERT OR REPLACE INTO bucket_settings (bucket, name, value) VALUES (?1, ?2, ?3)",
+                    params![b.name, name, value],
+                )?;
+            }
             Ok(())
         })
         .await
@@ -657,6 +677,10 @@ impl MetaStore for SqliteMeta {
             Ok(())
         })
         .await
+    }
+
+    fn scrub_freed(&self) {
+        self.inner.scrub.store(true, Ordering::Release);
     }
 }
 

@@ -5,7 +5,8 @@
 //! others in the batch still commit. A caller hears back only after COMMIT returned, so an
 //! `Ok` is durable.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 use rusqlite::Connection;
@@ -82,22 +83,43 @@ const WAL_LIMIT: u64 = 64 << 20;
 /// Checkpoints the WAL beside the writer. Normally PASSIVE (never blocks anyone); under
 /// sustained writes a passive checkpoint never gets to rewind the WAL, so once it passes
 /// [`WAL_LIMIT`] a RESTART checkpoint waits for the writer's current batch, copies
-/// everything and lets the next batch start the WAL from the beginning. The thread ends
-/// with the process.
-pub fn start_checkpointer(conn: Connection, wal_path: std::path::PathBuf) {
+/// everything and lets the next batch start the WAL from the beginning.
+///
+/// When `scrub` is set (a plaintext object was deleted or replaced), the next checkpoint
+/// is TRUNCATE: it copies every frame into the database, whose freed pages
+/// `secure_delete` has zeroed, and truncates the WAL to nothing, so that no old page
+/// image holding the freed bytes is left in either file. The flag is cleared only when a
+/// TRUNCATE completed; a busy one is tried again at the next tick. The thread ends with
+/// the process.
+pub fn start_checkpointer(conn: Connection, wal_path: std::path::PathBuf, scrub: Arc<AtomicBool>) {
     let spawned = thread::Builder::new()
         .name("coffer-meta-checkpoint".into())
         .spawn(move || {
             loop {
                 thread::sleep(CHECKPOINT_INTERVAL);
                 let wal_len = std::fs::metadata(&wal_path).map(|m| m.len()).unwrap_or(0);
-                let mode = if wal_len > WAL_LIMIT {
+                let mode = if scrub.swap(false, Ordering::AcqRel) {
+                    "TRUNCATE"
+                } else if wal_len > WAL_LIMIT {
                     "RESTART"
                 } else {
                     "PASSIVE"
                 };
-                if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                // (busy, frames in the log, frames checkpointed); busy = 1 means the
+                // checkpoint could not finish.
+                let done = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    r.get::<_, i64>(0)
+                });
+                match done {
+                    Ok(0) => {}
+                    Ok(_) if mode == "TRUNCATE" => scrub.store(true, Ordering::Release),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if mode == "TRUNCATE" {
+                            scrub.store(true, Ordering::Release);
+                        }
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
                 }
             }
         });

@@ -86,7 +86,11 @@ fn in_bound(key: &str, start: Bound<&str>) -> bool {
 
 #[async_trait]
 impl MetaStore for MemoryMeta {
-    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()> {
+    async fn create_bucket_with_settings(
+        &self,
+        bucket: &BucketRecord,
+        settings: &[(&str, &str)],
+    ) -> Result<()> {
         let mut st = self.lock();
         if let Some(existing) = st.buckets.get(&bucket.name) {
             return Err(Error::BucketAlreadyExists {
@@ -95,6 +99,12 @@ impl MetaStore for MemoryMeta {
             });
         }
         st.buckets.insert(bucket.name.clone(), bucket.clone());
+        for (name, value) in settings {
+            st.settings.insert(
+                (bucket.name.clone(), (*name).to_owned()),
+                (*value).to_owned(),
+            );
+        }
         Ok(())
     }
 

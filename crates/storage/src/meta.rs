@@ -47,8 +47,20 @@ impl<T> ListPage<T> {
 pub trait MetaStore: Send + Sync + 'static {
     // --- buckets ---
 
-    /// Fails with `BucketAlreadyExists` (carrying the existing owner) if the name is taken.
-    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()>;
+    /// Creates a bucket together with its first settings (`(name, value)` pairs, as
+    /// [`MetaStore::put_bucket_setting`] stores them), in one transaction: a bucket never
+    /// exists without them. Fails with `BucketAlreadyExists` (carrying the existing owner)
+    /// if the name is taken, changing nothing.
+    async fn create_bucket_with_settings(
+        &self,
+        bucket: &BucketRecord,
+        settings: &[(&str, &str)],
+    ) -> Result<()>;
+
+    /// [`MetaStore::create_bucket_with_settings`] without settings.
+    async fn create_bucket(&self, bucket: &BucketRecord) -> Result<()> {
+        self.create_bucket_with_settings(bucket, &[]).await
+    }
 
     async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
 
@@ -165,4 +177,10 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Drops blobs from the garbage queue once they are deleted.
     async fn forget_garbage(&self, ids: &[BlobId]) -> Result<()>;
+
+    /// Asks the engine to make data freed by committed writes unrecoverable from its own
+    /// files soon (old copies in write-ahead logs and free pages), without waiting for it.
+    /// Called after a plaintext object was deleted or replaced. Engines that keep no such
+    /// copies do nothing.
+    fn scrub_freed(&self) {}
 }

@@ -31,7 +31,8 @@ macro_rules! meta_contract {
                 buckets, objects_round_trip, replacing_queues_garbage, preconditions,
                 listing_is_ordered_bytewise, listing_bounds_and_pages, tags, uploads,
                 complete_checks_parts, abort_queues_parts, listing_uploads,
-                writes_need_a_bucket, bucket_settings, sse_records_round_trip,
+                writes_need_a_bucket, bucket_settings, buckets_are_created_with_their_settings,
+                sse_records_round_trip,
                 sse_records_are_replaced_in_place);
         }
     };

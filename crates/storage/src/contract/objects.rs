@@ -605,6 +605,35 @@ pub async fn bucket_settings(store: &dyn MetaStore) {
     );
 }
 
+pub async fn buckets_are_created_with_their_settings(store: &dyn MetaStore) {
+    store
+        .create_bucket_with_settings(&bucket("b"), &[("public-access-block", "{\"on\":1}")])
+        .await
+        .expect("bucket");
+    assert_eq!(
+        setting(store, "public-access-block").await.as_deref(),
+        Some("{\"on\":1}")
+    );
+    // A name that is taken changes nothing: the existing bucket keeps its settings.
+    let mut other = bucket("b");
+    other.owner = "someone-else".into();
+    assert!(matches!(
+        store
+            .create_bucket_with_settings(&other, &[("public-access-block", "{}"), ("x", "1")])
+            .await,
+        Err(Error::BucketAlreadyExists { .. })
+    ));
+    assert_eq!(
+        setting(store, "public-access-block").await.as_deref(),
+        Some("{\"on\":1}")
+    );
+    assert!(setting(store, "x").await.is_none());
+}
+
+async fn setting(store: &dyn MetaStore, name: &str) -> Option<String> {
+    store.get_bucket_setting("b", name).await.expect("get")
+}
+
 pub async fn sse_records_round_trip(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let mut o = object("b", "enc", vec![inline(b"ciphertext")]);
