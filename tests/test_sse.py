@@ -11,6 +11,7 @@ without encryption shows the same walk does find a marker when it is there.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -158,6 +159,19 @@ def fresh(tmp_path):
     s.stop()
 
 
+@contextlib.contextmanager
+def plaintext_server(data_dir):
+    """A server with the operator's opt-out `--default-encryption none`: the one way to
+    store new objects in plaintext (controls for the at-rest walks, plaintext sources)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    s = Server(data_dir, extra_args=["--default-encryption", "none"]).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
 @pytest.fixture(scope="module")
 def tls_srv():
     """HTTPS with a self-signed certificate and *without* --allow-insecure-sse-c."""
@@ -211,12 +225,14 @@ def test_cli_bucket_encryption_forms_and_encrypted_cp_at_rest(srv, kms, tmp_path
         assert head["SSEKMSKeyId"] == arn, (form, head)
 
     srv.aws("s3api", "delete-bucket-encryption", "--bucket", b)
-    p = srv.aws("s3api", "get-bucket-encryption", "--bucket", b, check=False)
-    assert "ServerSideEncryptionConfigurationNotFoundError" in cli_error(p), p.stderr
-    # Without a default, a plain upload is not encrypted.
+    got = srv.aws("s3api", "get-bucket-encryption", "--bucket", b, expect_json=True)
+    assert got["ServerSideEncryptionConfiguration"]["Rules"] == [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}
+    ], got
+    # Back on the SSE-S3 default, a plain upload is encrypted with SSE-S3.
     srv.aws("s3", "cp", str(probe), f"s3://{b}/plain-probe", "--only-show-errors")
     head = srv.aws("s3api", "head-object", "--bucket", b, "--key", "plain-probe", expect_json=True)
-    assert "ServerSideEncryption" not in head and "SSEKMSKeyId" not in head, head
+    assert head["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in head, head
 
     srv.aws(
         "s3api", "put-bucket-encryption", "--bucket", b,
@@ -245,19 +261,27 @@ def test_cli_bucket_encryption_forms_and_encrypted_cp_at_rest(srv, kms, tmp_path
     big_head = srv.aws("s3api", "head-object", "--bucket", b, "--key", "docs/big.bin", expect_json=True)
     assert big_head["ETag"].strip('"').endswith("-8"), big_head  # 8 parts of 8 MiB
 
-    # Control: the same walk finds a marker stored without encryption, inline and in a blob.
-    plain_b = unique("cli-plain")
-    srv.aws("s3", "mb", f"s3://{plain_b}")
-    ctl_small, ctl_big = new_marker("ctl-small"), new_marker("ctl-big")
-    (tmp_path / "ctl-small").write_bytes(ctl_small + b" plain\n")
-    (tmp_path / "ctl-big").write_bytes(marked(ctl_big, 300 * KiB))
-    srv.aws("s3", "cp", str(tmp_path / "ctl-small"), f"s3://{plain_b}/s", "--only-show-errors")
-    srv.aws("s3", "cp", str(tmp_path / "ctl-big"), f"s3://{plain_b}/b", "--only-show-errors")
-    assert (srv.data_dir / "meta.sqlite").is_file()
-    assert any(h.startswith("meta.sqlite") for h in files_with(srv.data_dir, ctl_small)), (
-        "control: an unencrypted inline body was not found in meta.sqlite or its -wal"
+    # Control: the same walk finds a marker where it is stored in plaintext: in user
+    # metadata (meta.sqlite or its -wal; as on AWS, metadata is not encrypted) here, and
+    # inline and in a blob on a server that opted out of default encryption.
+    ctl_meta = new_marker("ctl-meta")
+    srv.aws("s3", "cp", str(probe), f"s3://{b}/ctl-meta", "--metadata", f"note={ctl_meta.decode()}",
+            "--only-show-errors")
+    assert any(h.startswith("meta.sqlite") for h in files_with(srv.data_dir, ctl_meta)), (
+        "control: plaintext user metadata was not found in meta.sqlite or its -wal"
     )
-    assert any(h.startswith("blobs") for h in files_with(srv.data_dir, ctl_big)), "control blob not found"
+    with plaintext_server(tmp_path / "plain") as plain:
+        plain_b = unique("cli-plain")
+        plain.aws("s3", "mb", f"s3://{plain_b}")
+        ctl_small, ctl_big = new_marker("ctl-small"), new_marker("ctl-big")
+        (tmp_path / "ctl-small").write_bytes(ctl_small + b" plain\n")
+        (tmp_path / "ctl-big").write_bytes(marked(ctl_big, 300 * KiB))
+        plain.aws("s3", "cp", str(tmp_path / "ctl-small"), f"s3://{plain_b}/s", "--only-show-errors")
+        plain.aws("s3", "cp", str(tmp_path / "ctl-big"), f"s3://{plain_b}/b", "--only-show-errors")
+        assert any(h.startswith("meta.sqlite") for h in files_with(plain.data_dir, ctl_small)), (
+            "control: an unencrypted inline body was not found in meta.sqlite or its -wal"
+        )
+        assert any(h.startswith("blobs") for h in files_with(plain.data_dir, ctl_big)), "control blob not found"
 
     assert files_with(srv.data_dir, marker) == [], "small object's plaintext found at rest"
     assert files_with(srv.data_dir, big_marker) == [], "64 MiB object's plaintext found at rest"
@@ -876,12 +900,13 @@ def test_copy_object_reencrypts(s3, kms, bucket):
     finally:
         kms.enable_key(KeyId=a["KeyId"])
 
-    # Without SSE headers, a copy follows the destination bucket's default, not the source.
+    # Without SSE headers, a copy follows the destination bucket's default (SSE-S3 where
+    # nothing is configured), not the source.
     plain_dst = unique("copy-plain")
     s3.create_bucket(Bucket=plain_dst)
     s3.copy_object(Bucket=plain_dst, Key="c", CopySource={"Bucket": bucket, "Key": "dst"})
     head = s3.head_object(Bucket=plain_dst, Key="c")
-    assert "ServerSideEncryption" not in head, head
+    assert head["ServerSideEncryption"] == "AES256" and "SSEKMSKeyId" not in head, head
     assert get(s3, plain_dst, "c") == body
 
 
@@ -1021,10 +1046,12 @@ def test_sse_request_errors(srv, s3, kms, bucket):
     assert status == 400, code
 
 
-def test_get_bucket_encryption_without_a_configuration(s3, kms, bucket):
-    """Never configured, and configured then deleted: ServerSideEncryptionConfigurationNotFoundError,
-    with S3's 404 status."""
-    assert fails(s3.get_bucket_encryption, Bucket=bucket) == (404, "ServerSideEncryptionConfigurationNotFoundError")
+def test_get_bucket_encryption_without_a_configuration(s3, kms, bucket, tmp_path):
+    """Never configured, and configured then deleted: SSE-S3, as every AWS bucket since
+    2023. Only a server that opted out of default encryption answers
+    ServerSideEncryptionConfigurationNotFoundError, with S3's 404 status."""
+    sse_s3 = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"] == sse_s3
     arn = kms.create_key()["KeyMetadata"]["Arn"]
     s3.put_bucket_encryption(
         Bucket=bucket,
@@ -1033,4 +1060,16 @@ def test_get_bucket_encryption_without_a_configuration(s3, kms, bucket):
         },
     )
     s3.delete_bucket_encryption(Bucket=bucket)
-    assert fails(s3.get_bucket_encryption, Bucket=bucket) == (404, "ServerSideEncryptionConfigurationNotFoundError")
+    assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"] == sse_s3
+
+    with plaintext_server(tmp_path / "plain") as plain:
+        ps3 = plain.client("s3")
+        ps3.create_bucket(Bucket="plain")
+        assert fails(ps3.get_bucket_encryption, Bucket="plain") == (404, "ServerSideEncryptionConfigurationNotFoundError")
+        ps3.put_bucket_encryption(
+            Bucket="plain",
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        )
+        assert ps3.get_bucket_encryption(Bucket="plain")["ServerSideEncryptionConfiguration"]["Rules"] == sse_s3
+        ps3.delete_bucket_encryption(Bucket="plain")
+        assert fails(ps3.get_bucket_encryption, Bucket="plain") == (404, "ServerSideEncryptionConfigurationNotFoundError")

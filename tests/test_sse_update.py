@@ -18,7 +18,7 @@ from pathlib import Path
 import s3raw
 from conftest import Server
 # The module's server (http, SSE-C allowed over http) and clients are test_sse's fixtures.
-from test_sse import SEG, MiB, bucket, fails, files_with, get, kms, kms_error, marked, new_marker, s3, srv, sse_c  # noqa: F401
+from test_sse import SEG, MiB, bucket, plaintext_server, fails, files_with, get, kms, kms_error, marked, new_marker, s3, srv, sse_c  # noqa: F401
 
 
 def stored_bytes(data_dir):
@@ -215,12 +215,10 @@ def test_update_object_encryption_of_multipart_objects_and_after_restart(tmp_pat
 def test_update_object_encryption_errors_change_nothing(srv, s3, kms, bucket):
     a = kms.create_key()["KeyMetadata"]
     b = kms.create_key()["KeyMetadata"]
-    s3.put_object(Bucket=bucket, Key="plain", Body=b"p")
     s3.put_object(Bucket=bucket, Key="ssec", Body=b"c", **sse_c(os.urandom(32)))
     s3.put_object(Bucket=bucket, Key="kms", Body=b"k", ServerSideEncryption="aws:kms", SSEKMSKeyId=a["KeyId"])
 
-    # Unencrypted and SSE-C sources are not supported.
-    assert fails(rekey, s3, bucket, "plain", b["Arn"]) == (400, "InvalidRequest")
+    # SSE-C sources are not supported (unencrypted ones: the next test).
     assert fails(rekey, s3, bucket, "ssec", b["Arn"]) == (400, "InvalidRequest")
     # The key must be given as an ARN.
     for not_arn in [b["KeyId"], "alias/some-alias-name-here"]:
@@ -247,3 +245,16 @@ def test_update_object_encryption_errors_change_nothing(srv, s3, kms, bucket):
     assert status == 400 and s3raw.error_code(resp) == "InvalidRequest", (status, resp)
     status, _, resp = s3raw.request(srv.endpoint, "PUT", f"/{bucket}/kms?encryption", body=b"<ObjectEncryption><SSE-KMS>")
     assert status == 400 and s3raw.error_code(resp) == "MalformedXML", (status, resp)
+
+
+def test_update_object_encryption_refuses_unencrypted_sources(tmp_path):
+    """Only a server that opted out of default encryption (or data from before it) holds
+    unencrypted objects; UpdateObjectEncryption refuses them and changes nothing."""
+    with plaintext_server(tmp_path / "plain") as plain:
+        s3, kms = plain.client("s3"), plain.client("kms")
+        arn = kms.create_key()["KeyMetadata"]["Arn"]
+        s3.create_bucket(Bucket="plain")
+        s3.put_object(Bucket="plain", Key="plain", Body=b"p")
+        assert fails(rekey, s3, "plain", "plain", arn) == (400, "InvalidRequest")
+        assert "ServerSideEncryption" not in s3.head_object(Bucket="plain", Key="plain")
+        assert get(s3, "plain", "plain") == b"p"

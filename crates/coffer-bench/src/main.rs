@@ -59,7 +59,9 @@ pub struct Args {
     /// Stop after this many operations instead of after --duration.
     #[arg(long)]
     pub count: Option<u64>,
-    /// Server-side encryption of the requests: none, AES256, aws:kms or aws:kms:KEY.
+    /// Server-side encryption of the requests: none (no SSE header: the bucket's default
+    /// applies, SSE-S3 unless the server runs with `--default-encryption none`), AES256,
+    /// aws:kms or aws:kms:KEY.
     #[arg(long, default_value = "none")]
     pub sse: String,
     /// Ask for an S3 Bucket Key with SSE-KMS.

@@ -168,6 +168,15 @@ pub enum AccountCommand {
     Delete { account_id: String },
 }
 
+/// `--default-encryption`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DefaultEncryptionArg {
+    /// Every object is encrypted with SSE-S3 unless its bucket or request says otherwise.
+    SseS3,
+    /// Objects of buckets without a configuration are stored in plaintext.
+    None,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Where metadata and object data live.
@@ -202,6 +211,17 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_ALLOW_INSECURE_SSE_C")]
     pub allow_insecure_sse_c: bool,
 
+    /// What a bucket without its own default encryption applies to writes that ask for
+    /// none: `sse-s3` (AWS's behaviour), or `none` to store such objects in plaintext, for
+    /// benchmarks and development only (a deviation from AWS; see docs/aws-compat.md).
+    #[arg(
+        long,
+        env = "COFFER_DEFAULT_ENCRYPTION",
+        value_enum,
+        default_value = "sse-s3"
+    )]
+    pub default_encryption: DefaultEncryptionArg,
+
     /// How many seconds a KMS "day" lasts (deletion windows, rotation periods); fractions
     /// allowed. For tests and demos only.
     #[arg(
@@ -233,6 +253,10 @@ impl ServeArgs {
         Ok(crate::Config {
             root_key,
             allow_insecure_sse_c: self.allow_insecure_sse_c,
+            default_encryption: match self.default_encryption {
+                DefaultEncryptionArg::SseS3 => coffer_objects::DefaultEncryption::SseS3,
+                DefaultEncryptionArg::None => coffer_objects::DefaultEncryption::None,
+            },
             kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
             audit_rotate: self

@@ -48,6 +48,8 @@ pub struct Config {
     pub kms_day: Duration,
     /// Accept SSE-C requests over plain HTTP.
     pub allow_insecure_sse_c: bool,
+    /// What buckets without their own default encryption apply (SSE-S3 unless opted out).
+    pub default_encryption: coffer_objects::DefaultEncryption,
     /// Seal audit trail files after this long (default one hour).
     pub audit_rotate: Option<Duration>,
     /// False only when measuring the audit path's cost.
@@ -99,6 +101,7 @@ impl App {
                 Arc::new(store.blobs.clone()),
                 coffer_objects::Config {
                     region: config.region.clone(),
+                    default_encryption: config.default_encryption,
                     ..coffer_objects::Config::default()
                 },
             )

@@ -5,10 +5,12 @@ use time::OffsetDateTime;
 use coffer_storage::BucketRecord;
 
 use crate::names::check_bucket_name;
+use crate::settings::{self, PublicAccessBlock};
 use crate::{Error, Objects, Result};
 
 impl Objects {
-    /// Creates a bucket owned by `owner` (an account id). `location` is the
+    /// Creates a bucket owned by `owner` (an account id), with all four Block Public Access
+    /// settings on. `location` is the
     /// `LocationConstraint`; it must name this server's region (absent means us-east-1,
     /// which only a us-east-1 server accepts, as on AWS).
     pub async fn create_bucket(
@@ -35,8 +37,19 @@ impl Objects {
             region: region.clone(),
             created: now(),
         };
-        match self.meta.create_bucket(&record).await {
-            Ok(()) => Ok(record),
+        // A new bucket blocks public access until its owner says otherwise, as on AWS since
+        // April 2023; stored with the bucket, so it never exists without the block.
+        let block = serde_json::to_string(&PublicAccessBlock::all())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        match self
+            .meta
+            .create_bucket_with_settings(&record, &[(settings::PUBLIC_ACCESS_BLOCK, &block)])
+            .await
+        {
+            Ok(()) => {
+                self.settings.forget(name);
+                Ok(record)
+            }
             Err(coffer_storage::Error::BucketAlreadyExists { owner: o, .. }) if o == owner => {
                 Err(Error::BucketAlreadyOwnedByYou(name.to_owned()))
             }

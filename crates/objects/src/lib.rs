@@ -52,6 +52,9 @@ pub struct Config {
     pub region: String,
     /// Bodies up to this many bytes are stored inline with their metadata.
     pub inline_max: usize,
+    /// What a bucket without its own default encryption applies to writes that ask for
+    /// none: SSE-S3, as AWS since January 2023, unless the operator opted out.
+    pub default_encryption: DefaultEncryption,
 }
 
 impl Default for Config {
@@ -59,8 +62,20 @@ impl Default for Config {
         Self {
             region: "us-east-1".into(),
             inline_max: DEFAULT_INLINE_MAX,
+            default_encryption: DefaultEncryption::SseS3,
         }
     }
+}
+
+/// The server-wide encryption of buckets that have no configuration of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DefaultEncryption {
+    /// Every bucket encrypts with SSE-S3 unless configured otherwise (AWS's behaviour).
+    #[default]
+    SseS3,
+    /// Buckets without a configuration store objects in plaintext: the operator's opt-out
+    /// for benchmarks and development (`--default-encryption none`), a deviation from AWS.
+    None,
 }
 
 /// What start-up recovery found and did.
@@ -160,5 +175,18 @@ impl Objects {
 
     fn garbage_queued(&self) {
         self.garbage.notify_one();
+    }
+
+    /// After a write deleted or replaced `old`: its blobs go to the collector, and if it
+    /// was stored in plaintext the metadata engine is asked to scrub the freed bytes from
+    /// its files (free pages, write-ahead log).
+    fn dropped(&self, old: Option<&coffer_storage::ObjectRecord>) {
+        let Some(old) = old else { return };
+        if old.meta.sse.is_none() {
+            self.meta.scrub_freed();
+        }
+        if old.blob_ids().next().is_some() {
+            self.garbage_queued();
+        }
     }
 }

@@ -400,11 +400,17 @@ impl Objects {
             .iter()
             .map(|p| (p.part_number, p.etag.clone()))
             .collect();
-        self.meta
+        let replaced = self
+            .meta
             .complete_upload(&req.upload_id, &used, &record, &req.precondition)
             .await?;
         // Unused parts and any replaced object are garbage now.
         self.garbage_queued();
+        self.dropped(replaced.as_ref());
+        if upload.meta.sse.is_none() {
+            // Unused parts of a plaintext upload were freed.
+            self.meta.scrub_freed();
+        }
         Ok(Written {
             etag: record.etag,
             size: record.size,
@@ -415,9 +421,12 @@ impl Objects {
     }
 
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        self.upload(bucket, key, upload_id).await?;
+        let upload = self.upload(bucket, key, upload_id).await?;
         self.meta.abort_upload(bucket, upload_id).await?;
         self.garbage_queued();
+        if upload.meta.sse.is_none() {
+            self.meta.scrub_freed();
+        }
         Ok(())
     }
 

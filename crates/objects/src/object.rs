@@ -181,9 +181,7 @@ impl Objects {
         match self.meta.put_object(record, precondition).await {
             Ok(replaced) => {
                 self.publish(record).await;
-                if replaced.is_some_and(|old| old.blob_ids().next().is_some()) {
-                    self.garbage_queued();
-                }
+                self.dropped(replaced.as_ref());
                 Ok(())
             }
             Err(e) => {
@@ -351,9 +349,7 @@ impl Objects {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         self.bucket(bucket).await?;
         let old = self.meta.delete_object(bucket, key).await?;
-        if old.is_some_and(|o| o.blob_ids().next().is_some()) {
-            self.garbage_queued();
-        }
+        self.dropped(old.as_ref());
         Ok(())
     }
 
@@ -375,6 +371,13 @@ impl Objects {
             && (req.storage_class.is_none() || new_class == src.meta.storage_class)
             && req.checksum_algorithm.is_none()
             && matches!(req.sse, SseRequest::Default)
+            // A plaintext object copied onto itself under a default that encrypts changes
+            // its encryption: the documented way to encrypt objects from before.
+            && (src.meta.sse.is_some()
+                || self
+                    .effective_request(&req.dst_bucket, &SseRequest::Default)
+                    .await?
+                    .is_none())
         {
             return Err(Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),

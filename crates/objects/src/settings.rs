@@ -41,6 +41,18 @@ pub struct PublicAccessBlock {
     pub restrict_public_buckets: bool,
 }
 
+impl PublicAccessBlock {
+    /// All four settings on: what a new bucket starts with.
+    pub fn all() -> Self {
+        Self {
+            block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: true,
+            restrict_public_buckets: true,
+        }
+    }
+}
+
 impl Objects {
     /// A setting's stored text, from the cache when possible.
     pub(crate) async fn setting(

@@ -19,7 +19,7 @@ use coffer_crypto::Secret;
 use coffer_kms::{Caller, DataKeyRequest, Kms};
 use coffer_storage::{SseKind, SseRecord};
 
-use crate::{Error, Objects, Result, settings};
+use crate::{DefaultEncryption, Error, Objects, Result, settings};
 
 /// How long a bucket key is reused, and for how many objects, before a fresh one is
 /// generated (AWS does not publish its numbers; these bound the exposure of one key).
@@ -81,6 +81,16 @@ pub struct BucketEncryption {
 }
 
 impl BucketEncryption {
+    /// SSE-S3 without a bucket key: what a bucket without its own configuration applies.
+    pub fn sse_s3() -> Self {
+        Self {
+            algorithm: "AES256".into(),
+            kms_key_id: None,
+            bucket_key_enabled: false,
+            blocked_encryption_types: Vec::new(),
+        }
+    }
+
     /// Whether new SSE-C writes are refused.
     pub fn blocks_sse_c(&self) -> bool {
         self.blocked_encryption_types.iter().any(|t| t == "SSE-C")
@@ -254,22 +264,51 @@ impl Objects {
             .await
     }
 
-    /// A bucket's default encryption (cached: every write without SSE headers needs it).
+    /// A bucket's default encryption (cached: every write without SSE headers needs it):
+    /// its own configuration, else SSE-S3. `None` only where the operator turned the
+    /// server-wide default off and the bucket has no configuration.
     pub async fn get_bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>> {
         match self.setting(bucket, settings::ENCRYPTION).await? {
             Some(j) => serde_json::from_str::<BucketEncryption>(&j)
                 .map(Some)
                 .map_err(|e| Error::Internal(format!("stored bucket encryption: {e}"))),
-            None => Ok(None),
+            None => Ok(match self.config.default_encryption {
+                DefaultEncryption::SseS3 => Some(BucketEncryption::sse_s3()),
+                DefaultEncryption::None => None,
+            }),
         }
     }
 
+    /// Returns the bucket to the server's default (SSE-S3), as DeleteBucketEncryption
+    /// does on AWS.
     pub async fn delete_bucket_encryption(&self, bucket: &str) -> Result<()> {
         self.set_setting(bucket, settings::ENCRYPTION, None).await
     }
 
+    /// The encryption a write gets: what it asked for, else the bucket's default (never
+    /// [`SseRequest::Default`]); `None` for plaintext (the operator's opt-out only).
+    pub(crate) async fn effective_request(
+        &self,
+        bucket: &str,
+        req: &SseRequest,
+    ) -> Result<Option<SseRequest>> {
+        Ok(match req {
+            SseRequest::Default => match self.get_bucket_encryption(bucket).await? {
+                None => None,
+                Some(c) if c.algorithm == "AES256" => Some(SseRequest::S3),
+                Some(c) => Some(SseRequest::Kms {
+                    key_id: c.kms_key_id,
+                    context: None,
+                    bucket_key: Some(c.bucket_key_enabled),
+                }),
+            },
+            other => Some(other.clone()),
+        })
+    }
+
     /// Decides a write's encryption (request, else bucket default) and gets its keys.
-    /// `None`: store in plaintext.
+    /// `None`: store in plaintext, which happens only where the operator turned the
+    /// server-wide default encryption off and the bucket has no configuration.
     pub(crate) async fn prepare_encryption(
         &self,
         caller: &Caller,
@@ -286,17 +325,8 @@ impl Objects {
         {
             return Err(Error::EncryptionTypeBlocked);
         }
-        let effective = match req {
-            SseRequest::Default => match self.get_bucket_encryption(bucket).await? {
-                None => return Ok(None),
-                Some(c) if c.algorithm == "AES256" => SseRequest::S3,
-                Some(c) => SseRequest::Kms {
-                    key_id: c.kms_key_id,
-                    context: None,
-                    bucket_key: Some(c.bucket_key_enabled),
-                },
-            },
-            other => other.clone(),
+        let Some(effective) = self.effective_request(bucket, req).await? else {
+            return Ok(None);
         };
         let object_id = random16()?;
         let prepared = match effective {

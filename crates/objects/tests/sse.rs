@@ -126,7 +126,16 @@ fn sse(f: &Fixture) -> SseRequest {
 }
 
 async fn put(f: &Fixture, key: &str, data: &[u8]) {
-    f.objects
+    put_with(&f.objects, key, data, sse(f)).await;
+}
+
+async fn put_with(
+    objects: &Objects,
+    key: &str,
+    data: &[u8],
+    sse: SseRequest,
+) -> coffer_objects::Written {
+    objects
         .put_object(
             PutObject {
                 caller: caller(),
@@ -137,12 +146,12 @@ async fn put(f: &Fixture, key: &str, data: &[u8]) {
                 declared_len: Some(data.len() as u64),
                 checksums: ChecksumRequest::default(),
                 precondition: Precondition::None,
-                sse: sse(f),
+                sse,
             },
             body(data, 10_000),
         )
         .await
-        .expect("put");
+        .expect("put")
 }
 
 async fn put_multipart(f: &Fixture, key: &str, parts: &[Vec<u8>]) {
@@ -257,4 +266,45 @@ proptest! {
         let got = f.rt.block_on(read(&f.objects, &key, Some(RangeSpec::FromTo { first, last: Some(last) })));
         prop_assert_eq!(got, whole[first as usize..=last as usize].to_vec());
     }
+}
+
+async fn put_without_headers(objects: &Objects, key: &str, data: &[u8]) -> coffer_objects::Written {
+    put_with(objects, key, data, SseRequest::Default).await
+}
+
+#[test]
+fn a_write_without_headers_is_sse_s3_unless_the_operator_opted_out() {
+    let f = fixture();
+    f.rt.block_on(async {
+        let data = b"header-less secret, inline and encrypted".repeat(3);
+        let w = put_without_headers(&f.objects, "no-headers", &data).await;
+        let sse = w.sse.expect("encrypted by default");
+        assert_eq!(sse.kind, coffer_storage::SseKind::S3);
+        assert_eq!(read(&f.objects, "no-headers", None).await, data);
+        assert_eq!(
+            f.objects.get_bucket_encryption("enc").await.expect("get"),
+            Some(coffer_objects::BucketEncryption::sse_s3())
+        );
+
+        // The opt-out: buckets without a configuration store plaintext, and say so.
+        let plain = Objects::new(
+            Arc::new(MemoryMeta::new()),
+            Arc::new(MemoryBlobs::new()),
+            coffer_objects::Config {
+                default_encryption: coffer_objects::DefaultEncryption::None,
+                ..coffer_objects::Config::default()
+            },
+        );
+        plain
+            .create_bucket("111122223333", "enc", None)
+            .await
+            .expect("bucket");
+        assert_eq!(plain.get_bucket_encryption("enc").await.expect("get"), None);
+        assert!(put_without_headers(&plain, "k", &data).await.sse.is_none());
+        // A new bucket blocks public access either way.
+        assert_eq!(
+            plain.get_public_access_block("enc").await.expect("get"),
+            Some(coffer_objects::PublicAccessBlock::all())
+        );
+    });
 }

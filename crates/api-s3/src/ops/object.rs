@@ -106,7 +106,10 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
         ..PostObjectOutput::default()
     };
     fill_checksum!(out, &written.checksum);
-    Ok(S3Response::new(out))
+    // s3s writes no SSE headers for POST from the output; AWS sends them as on PUT.
+    let mut resp = S3Response::new(out);
+    sse::headers(written.sse.as_ref()).insert_into(&mut resp.headers);
+    Ok(resp)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -221,6 +221,43 @@ pub struct Headers {
     pub ssekms_encryption_context: Option<String>,
 }
 
+impl Headers {
+    /// Adds these as raw response headers, for responses s3s builds without them.
+    pub fn insert_into(&self, map: &mut http::HeaderMap) {
+        let pairs = [
+            (
+                "x-amz-server-side-encryption",
+                self.server_side_encryption.as_ref().map(|s| s.as_str()),
+            ),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                self.ssekms_key_id.as_deref(),
+            ),
+            (
+                "x-amz-server-side-encryption-bucket-key-enabled",
+                self.bucket_key_enabled.map(|_| "true"),
+            ),
+            (
+                "x-amz-server-side-encryption-customer-algorithm",
+                self.sse_customer_algorithm.as_deref(),
+            ),
+            (
+                "x-amz-server-side-encryption-customer-key-md5",
+                self.sse_customer_key_md5.as_deref(),
+            ),
+            (
+                "x-amz-server-side-encryption-context",
+                self.ssekms_encryption_context.as_deref(),
+            ),
+        ];
+        for (name, value) in pairs {
+            if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+                map.insert(name, v);
+            }
+        }
+    }
+}
+
 pub fn headers(r: Option<&SseRecord>) -> Headers {
     let none = Headers {
         server_side_encryption: None,
