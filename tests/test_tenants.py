@@ -172,3 +172,36 @@ def test_a_role_can_be_assumed_across_accounts_when_both_sides_allow(srv):
     # The session acts as A's role: it sees A's buckets, none of B's.
     b.client("s3").create_bucket(Bucket="role-user-own")
     assert code(s.head_bucket, Bucket="role-user-own")[0] == 403
+
+
+def test_restrict_public_buckets_keeps_other_accounts_out_of_a_public_bucket(srv):
+    """A new bucket blocks public access. With BlockPublicPolicy lifted, a public policy
+    can be set, but while RestrictPublicBuckets is on it grants other accounts nothing;
+    turning it off lets the public policy work across accounts (SSE-S3 objects need no key
+    policy)."""
+    a, b = Tenant(srv, "public-owner"), Tenant(srv, "public-reader")
+    a_s3, b_s3 = a.client("s3"), b.client("s3")
+    a_s3.create_bucket(Bucket="a-public")
+    a_s3.put_object(Bucket="a-public", Key="doc", Body=b"for everyone")
+    public = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::a-public/*"}]})
+    assert code(a_s3.put_bucket_policy, Bucket="a-public", Policy=public) == (403, "AccessDenied")
+    a_s3.put_public_access_block(Bucket="a-public", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": True})
+    a_s3.put_bucket_policy(Bucket="a-public", Policy=public)
+    assert code(b_s3.get_object, Bucket="a-public", Key="doc") == (403, "AccessDenied")
+    # The owner's account is not restricted.
+    assert a_s3.get_object(Bucket="a-public", Key="doc")["Body"].read() == b"for everyone"
+    a_s3.put_public_access_block(Bucket="a-public", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False})
+    assert b_s3.get_object(Bucket="a-public", Key="doc")["Body"].read() == b"for everyone"
+    # Only a public policy is restricted: a policy naming B's account keeps working.
+    a_s3.put_public_access_block(Bucket="a-public", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    a_s3.put_bucket_policy(Bucket="a-public", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::a-public/*"}]}))
+    assert b_s3.get_object(Bucket="a-public", Key="doc")["Body"].read() == b"for everyone"

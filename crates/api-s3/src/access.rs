@@ -162,7 +162,7 @@ impl Access {
         };
         let policy = match (bucket, &owner) {
             (Some(_), Some(_)) if operation == "CreateBucket" => None,
-            (Some(b), Some(_)) => self.bucket_policy(b).await,
+            (Some(b), Some(o)) => self.bucket_policy_for(b, o, &p).await,
             _ => None,
         };
         let resource = match (bucket, key) {
@@ -233,8 +233,8 @@ impl Access {
             return Decision::Allow;
         };
         let owner = self.objects.bucket(bucket).await.ok().map(|b| b.owner);
-        let policy = match owner {
-            Some(_) => self.bucket_policy(bucket).await,
+        let policy = match &owner {
+            Some(o) => self.bucket_policy_for(bucket, o, p).await,
             None => None,
         };
         let mut context = self.authorizer.base_context(p, tls, source);
@@ -247,6 +247,31 @@ impl Access {
             resource_policy: policy.as_deref(),
             context,
         })
+    }
+
+    /// The bucket's policy as it applies to `principal`: a public policy of a bucket whose
+    /// Block Public Access says `RestrictPublicBuckets` grants nothing to other accounts
+    /// (AWS: access is restricted to authorized users of the bucket owner's account).
+    async fn bucket_policy_for(
+        &self,
+        bucket: &str,
+        owner: &str,
+        principal: &Principal,
+    ) -> Option<Arc<Document>> {
+        let policy = self.bucket_policy(bucket).await?;
+        if principal.account.id != owner
+            && crate::ops::policy::is_public(&policy)
+            && self
+                .objects
+                .get_public_access_block(bucket)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|b| b.restrict_public_buckets)
+        {
+            return None;
+        }
+        Some(policy)
     }
 
     /// The bucket's policy, parsed (a stored policy that no longer parses is ignored and
