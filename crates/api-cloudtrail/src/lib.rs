@@ -6,18 +6,22 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use coffer_api::Reply;
 use coffer_audit::RequestContext;
 use coffer_audit::record::Record;
 use coffer_audit::trail::Trail;
+use coffer_authz::{Ask, Authorizer};
 use coffer_iam::auth::{ApiRequest, Authenticator, Failure};
 use coffer_iam::{Credentials, Directory, Principal};
-use coffer_policy::{Ask, Authorizer, Decision};
-use coffer_sigv4::Refusal;
+use coffer_policy::Decision;
+
+use crate::error::Error;
+
+mod error;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
@@ -27,21 +31,35 @@ pub fn is_cloudtrail(target: Option<&str>) -> bool {
     target.is_some_and(|t| t.starts_with(TARGET_PREFIX))
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub body: Bytes,
-    pub error_code: Option<&'static str>,
-}
+#[async_trait::async_trait]
+impl coffer_api::ApiHandler for CloudTrailApi {
+    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+        is_cloudtrail(
+            req.headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
 
-struct Fail {
-    code: &'static str,
-    message: String,
-}
+    async fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        cx: &Arc<RequestContext>,
+    ) -> Reply {
+        let result = match coffer_api::read_small(req).await {
+            Ok((parts, body)) => self.run(&coffer_api::api_request(&parts, body), cx).await,
+            Err(_) => Err(Error::Serialization(
+                "The request body is too large or could not be read".into(),
+            )),
+        };
+        match result {
+            Ok(v) => Reply::document(200, CONTENT_TYPE, v.to_string(), &cx.request_id, None),
+            Err(e) => e.reply(&cx.request_id),
+        }
+    }
 
-fn fail(code: &'static str, message: impl Into<String>) -> Fail {
-    Fail {
-        code,
-        message: message.into(),
+    fn internal_error(&self, request_id: &str) -> Reply {
+        Error::Internal("An internal error occurred.".into()).reply(request_id)
     }
 }
 
@@ -147,22 +165,7 @@ impl CloudTrailApi {
         }
     }
 
-    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> Reply {
-        match self.run(&req, cx).await {
-            Ok(v) => Reply {
-                status: 200,
-                body: Bytes::from(v.to_string()),
-                error_code: None,
-            },
-            Err(f) => Reply {
-                status: 400,
-                body: Bytes::from(json!({ "__type": f.code, "message": f.message }).to_string()),
-                error_code: Some(f.code),
-            },
-        }
-    }
-
-    async fn run(&self, req: &ApiRequest<'_>, cx: &RequestContext) -> Result<Value, Fail> {
+    async fn run(&self, req: &ApiRequest<'_>, cx: &RequestContext) -> Result<Value, Error> {
         let op = req
             .headers
             .iter()
@@ -180,37 +183,22 @@ impl CloudTrailApi {
             f.read_only = Some(true);
         });
         let received = req.received();
-        let caller = match self.auth.authenticate(
-            &received,
-            &["cloudtrail"],
-            OffsetDateTime::now_utc(),
-        ) {
-            Ok((p, _)) => p,
-            Err(Failure::UnknownKey | Failure::BadToken) => {
-                return Err(fail(
-                    "UnrecognizedClientException",
-                    "The security token included in the request is invalid.",
-                ));
-            }
-            Err(Failure::Signature(Refusal::Missing)) => {
-                return Err(fail(
-                    "MissingAuthenticationTokenException",
-                    "Missing Authentication Token",
-                ));
-            }
-            Err(Failure::Signature(_)) => {
-                return Err(fail(
-                    "InvalidSignatureException",
-                    "The request signature we calculated does not match the signature you provided.",
-                ));
-            }
-        };
+        let caller =
+            match self
+                .auth
+                .authenticate(&received, &["cloudtrail"], OffsetDateTime::now_utc())
+            {
+                Ok((p, _)) => p,
+                Err(Failure::UnknownKey | Failure::BadToken) => {
+                    return Err(Error::UnrecognizedClient(
+                        "The security token included in the request is invalid.".into(),
+                    ));
+                }
+                Err(Failure::Signature(r)) => return Err(Error::Refused(r)),
+            };
         cx.fill(|f| f.identity = Some(caller.audit_identity()));
         if operation == "Unknown" {
-            return Err(fail(
-                "UnknownOperationException",
-                format!("Unknown operation {op}"),
-            ));
+            return Err(Error::UnknownOperation(format!("Unknown operation {op}")));
         }
         self.check(&caller, cx)?;
         let r: LookupReq = serde_json::from_slice(if req.body.is_empty() {
@@ -218,11 +206,11 @@ impl CloudTrailApi {
         } else {
             &req.body
         })
-        .map_err(|e| fail("SerializationException", e.to_string()))?;
+        .map_err(|e| Error::Serialization(e.to_string()))?;
         self.lookup(&caller, r).await
     }
 
-    fn check(&self, caller: &Principal, cx: &RequestContext) -> Result<(), Fail> {
+    fn check(&self, caller: &Principal, cx: &RequestContext) -> Result<(), Error> {
         let decision = self.authorizer.check(&Ask {
             principal: caller,
             action: "cloudtrail:LookupEvents",
@@ -235,53 +223,46 @@ impl CloudTrailApi {
         });
         match decision {
             Decision::Allow => Ok(()),
-            Decision::Deny(_) => Err(fail(
-                "AccessDeniedException",
-                format!(
-                    "User: {} is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action",
-                    caller.arn()
-                ),
-            )),
+            Decision::Deny(_) => Err(Error::AccessDenied(format!(
+                "User: {} is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action",
+                caller.arn()
+            ))),
         }
     }
 
-    async fn lookup(&self, caller: &Principal, r: LookupReq) -> Result<Value, Fail> {
+    async fn lookup(&self, caller: &Principal, r: LookupReq) -> Result<Value, Error> {
         let attrs = r.lookup_attributes.unwrap_or_default();
         if attrs.len() > 1 {
-            return Err(fail(
-                "InvalidLookupAttributesException",
-                "You cannot specify more than one lookup attribute.",
+            return Err(Error::InvalidLookupAttributes(
+                "You cannot specify more than one lookup attribute.".into(),
             ));
         }
         if let Some(a) = attrs.first()
             && !LOOKUP_KEYS.contains(&a.attribute_key.as_str())
         {
-            return Err(fail(
-                "InvalidLookupAttributesException",
-                format!("{} is not a valid lookup attribute key.", a.attribute_key),
-            ));
+            return Err(Error::InvalidLookupAttributes(format!(
+                "{} is not a valid lookup attribute key.",
+                a.attribute_key
+            )));
         }
         if let (Some(s), Some(e)) = (r.start_time, r.end_time)
             && s > e
         {
-            return Err(fail(
-                "InvalidTimeRangeException",
-                "Start time must be before end time.",
+            return Err(Error::InvalidTimeRange(
+                "Start time must be before end time.".into(),
             ));
         }
         if r.event_category.as_deref().is_some_and(|c| c != "insight") {
-            return Err(fail(
-                "InvalidEventCategoryException",
-                "The only valid event category is insight.",
+            return Err(Error::InvalidEventCategory(
+                "The only valid event category is insight.".into(),
             ));
         }
         let max = match r.max_results {
             None => 50,
             Some(n) if (1..=50).contains(&n) => usize::try_from(n).unwrap_or(50),
             Some(_) => {
-                return Err(fail(
-                    "InvalidMaxResultsException",
-                    "MaxResults must be between 1 and 50.",
+                return Err(Error::InvalidMaxResults(
+                    "MaxResults must be between 1 and 50.".into(),
                 ));
             }
         };
@@ -292,10 +273,7 @@ impl CloudTrailApi {
         self.trail.flush().await;
         let records = self.trail.records().map_err(|e| {
             tracing::error!(error = %e, "cannot read the audit trail");
-            fail(
-                "InternalServerException",
-                "The audit trail could not be read.",
-            )
+            Error::Internal("The audit trail could not be read.".into())
         })?;
         let operator = self.directory.is_operator(caller);
         let (start, end) = (r.start_time, r.end_time);
@@ -312,7 +290,7 @@ impl CloudTrailApi {
         if let Some(token) = &r.next_token {
             // The token is the id of the last event of the previous page.
             if !records.iter().any(|rec| &rec.event_id == token) {
-                return Err(fail("InvalidNextTokenException", "Invalid NextToken."));
+                return Err(Error::InvalidNextToken("Invalid NextToken.".into()));
             }
             for rec in picked.by_ref() {
                 if &rec.event_id == token {

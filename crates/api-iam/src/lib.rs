@@ -6,22 +6,24 @@
 //! translates; identities live in `coffer-iam`, decisions in `coffer-policy`.
 
 mod entities;
+mod error;
 mod simulate;
 mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use time::OffsetDateTime;
 
+use coffer_api::Reply;
 use coffer_audit::RequestContext;
+use coffer_authz::Authorizer;
 use coffer_iam::auth::{ApiRequest, Authenticator, Failure};
-use coffer_iam::{Directory, IamError, Principal};
+use coffer_iam::{Directory, Principal};
+use coffer_policy::Decision;
 use coffer_policy::document::{Document, Kind};
-use coffer_policy::{Authorizer, Decision};
-use coffer_sigv4::Refusal;
 
+use error::{Fail, fail, refusal};
 use wire::{Xml, error_body, iso, member_list, response};
 
 pub const CONTENT_TYPE: &str = "text/xml";
@@ -35,13 +37,56 @@ const ACCOUNT_OPERATIONS: &[&str] = &[
     "DestroyRetiredRootKeys",
 ];
 
-/// The reply: status, XML body, and the AWS error code for the audit record.
-pub struct Reply {
-    pub status: u16,
-    pub body: Bytes,
-    pub error_code: Option<String>,
-}
+#[async_trait::async_trait]
+impl coffer_api::ApiHandler for IamApi {
+    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+        is_query_api(
+            req.method().as_str(),
+            req.uri().path(),
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
 
+    async fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        cx: &Arc<RequestContext>,
+    ) -> Reply {
+        match coffer_api::read_small(req).await {
+            Ok((parts, body)) => {
+                self.answer(&coffer_api::api_request(&parts, body), cx)
+                    .await
+            }
+            Err(_) => {
+                let f = fail(
+                    "MalformedInput",
+                    400,
+                    "The request body is too large or could not be read",
+                );
+                Reply::document(
+                    f.status,
+                    CONTENT_TYPE,
+                    error_body("iam", f.code, &f.message, &cx.request_id),
+                    &cx.request_id,
+                    Some(f.code.to_owned()),
+                )
+            }
+        }
+    }
+
+    fn internal_error(&self, request_id: &str) -> Reply {
+        let f = fail("ServiceFailure", 500, "An internal error occurred.");
+        Reply::document(
+            f.status,
+            CONTENT_TYPE,
+            error_body("iam", f.code, &f.message, request_id),
+            request_id,
+            Some(f.code.to_owned()),
+        )
+    }
+}
 /// Whether a request is for this API: a POST to `/` signed for `iam` or `sts`.
 pub fn is_query_api(method: &str, path: &str, authorization: Option<&str>) -> bool {
     method == "POST"
@@ -68,65 +113,6 @@ pub struct IamApi {
     authorizer: Arc<Authorizer>,
     auth: Authenticator,
     tenancy: Arc<dyn Tenancy>,
-}
-
-/// A failed call: AWS error code, HTTP status, message.
-struct Fail {
-    code: &'static str,
-    status: u16,
-    message: String,
-}
-
-fn fail(code: &'static str, status: u16, message: impl Into<String>) -> Fail {
-    Fail {
-        code,
-        status,
-        message: message.into(),
-    }
-}
-
-impl From<IamError> for Fail {
-    fn from(e: IamError) -> Self {
-        match e {
-            IamError::NoSuchEntity(m) => fail("NoSuchEntity", 404, m),
-            IamError::AlreadyExists(m) => fail("EntityAlreadyExists", 409, m),
-            IamError::DeleteConflict(m) => fail("DeleteConflict", 409, m),
-            IamError::LimitExceeded(m) => fail("LimitExceeded", 409, m),
-            IamError::Invalid(m) => fail("ValidationError", 400, m),
-            IamError::Internal(m) => {
-                tracing::error!(error = %m, "IAM directory failed");
-                fail("ServiceFailure", 500, "An internal error occurred.")
-            }
-        }
-    }
-}
-
-fn refusal(r: Refusal) -> Fail {
-    match r {
-        Refusal::Missing => fail(
-            "MissingAuthenticationToken",
-            403,
-            "Missing Authentication Token",
-        ),
-        Refusal::Malformed(why) => fail("IncompleteSignature", 400, why),
-        Refusal::Skewed { request } => fail(
-            "SignatureDoesNotMatch",
-            403,
-            format!(
-                "Signature expired: {request} is now earlier or later than the allowed 15 minutes of server time."
-            ),
-        ),
-        Refusal::WrongService(s) => fail(
-            "SignatureDoesNotMatch",
-            403,
-            format!("Credential should be scoped to correct service: 'iam', not '{s}'."),
-        ),
-        Refusal::Mismatch => fail(
-            "SignatureDoesNotMatch",
-            403,
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-        ),
-    }
 }
 
 /// Decodes `application/x-www-form-urlencoded`.
@@ -245,20 +231,19 @@ impl IamApi {
         }
     }
 
-    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> Reply {
+    /// Runs one call; the reply's body is the XML document.
+    async fn answer(&self, req: &ApiRequest<'_>, cx: &RequestContext) -> Reply {
         let now = OffsetDateTime::now_utc();
         let mut service = "iam";
-        match self.run(&req, cx, now, &mut service).await {
-            Ok(body) => Reply {
-                status: 200,
-                body: Bytes::from(body),
-                error_code: None,
-            },
-            Err(f) => Reply {
-                status: f.status,
-                body: Bytes::from(error_body(service, f.code, &f.message, &cx.request_id)),
-                error_code: Some(f.code.to_owned()),
-            },
+        match self.run(req, cx, now, &mut service).await {
+            Ok(body) => Reply::document(200, CONTENT_TYPE, body, &cx.request_id, None),
+            Err(f) => Reply::document(
+                f.status,
+                CONTENT_TYPE,
+                error_body(service, f.code, &f.message, &cx.request_id),
+                &cx.request_id,
+                Some(f.code.to_owned()),
+            ),
         }
     }
 
@@ -475,7 +460,7 @@ impl IamApi {
             },
         };
         let action = format!("iam:{operation}");
-        match self.authorizer.check(&coffer_policy::Ask {
+        match self.authorizer.check(&coffer_authz::Ask {
             principal: call.caller,
             action: &action,
             resource: &resource,
@@ -623,7 +608,7 @@ impl IamApi {
         if let Some(x) = call.get("ExternalId") {
             context.set_one("sts:ExternalId", x);
         }
-        let decision = self.authorizer.check(&coffer_policy::Ask {
+        let decision = self.authorizer.check(&coffer_authz::Ask {
             principal: call.caller,
             action: "sts:AssumeRole",
             resource: arn,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use coffer_iam::auth::{ApiRequest, Failure};
 use coffer_iam::{Credentials, Principal};
-use coffer_sigv4::Refusal;
+use coffer_sigv4::{Refusal, RefusalKind};
 
 use crate::WireError;
 
@@ -40,25 +40,10 @@ impl Authenticator {
 }
 
 fn refusal(r: Refusal) -> WireError {
-    match r {
-        Refusal::Missing => WireError::new(
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        ),
-        Refusal::Malformed(why) => WireError::new("IncompleteSignatureException", why),
-        Refusal::Skewed { request } => WireError::new(
-            "InvalidSignatureException",
-            format!(
-                "Signature expired: {request} is now earlier or later than the allowed 15 minutes of server time."
-            ),
-        ),
-        Refusal::WrongService(s) => WireError::new(
-            "InvalidSignatureException",
-            format!("Credential should be scoped to correct service: 'kms', not '{s}'."),
-        ),
-        Refusal::Mismatch => WireError::new(
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-        ),
-    }
+    let code = match r.kind() {
+        RefusalKind::Missing => "MissingAuthenticationTokenException",
+        RefusalKind::Incomplete => "IncompleteSignatureException",
+        RefusalKind::Invalid => "InvalidSignatureException",
+    };
+    WireError::new(code, r.message("kms"))
 }

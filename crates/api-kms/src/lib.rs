@@ -1,7 +1,7 @@
 //! The AWS KMS JSON API (`POST /`, `X-Amz-Target: TrentService.<Operation>`,
 //! `application/x-amz-json-1.1`) over [`coffer_kms::Kms`].
 //!
-//! [`KmsApi::call`] authenticates the request with SigV4 for service `kms` (against the
+//! [`KmsApi`] is the KMS's [`coffer_api::ApiHandler`]: it authenticates the request with SigV4 for service `kms` (against the
 //! same [`coffer_iam::Credentials`] as S3), asks the one authorization point, parses the
 //! operation's JSON, calls the domain and renders the reply; failures become AWS's JSON
 //! errors in one place (`error.rs`). Plaintexts and data keys are decoded into and
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
+use coffer_api::{Reply, Unreadable};
 use coffer_audit::RequestContext;
 use coffer_iam::Credentials;
 use coffer_iam::auth::ApiRequest;
@@ -37,11 +38,61 @@ pub fn is_kms(target: Option<&str>) -> bool {
     target.is_some_and(|t| t.starts_with("TrentService."))
 }
 
-/// The reply: status, JSON body (wiped from memory when dropped), and the error code.
-pub struct KmsResponse {
-    pub status: u16,
-    pub body: Bytes,
-    pub error_code: Option<&'static str>,
+#[async_trait::async_trait]
+impl coffer_api::ApiHandler for KmsApi {
+    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+        is_kms(
+            req.headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
+
+    async fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        cx: &Arc<RequestContext>,
+    ) -> Reply {
+        let (parts, body) = match coffer_api::read_small(req).await {
+            Ok(x) => x,
+            Err(why) => {
+                return reply(
+                    WireError::serialization(match why {
+                        Unreadable::TooLarge => "The request body is too large",
+                        Unreadable::Broken => "The request body could not be read",
+                    }),
+                    &cx.request_id,
+                );
+            }
+        };
+        let req = coffer_api::api_request(&parts, body);
+        match self.answer(&req, cx, OffsetDateTime::now_utc()).await {
+            Ok(body) => Reply::document(200, CONTENT_TYPE, body, &cx.request_id, None),
+            Err(e) => reply(e, &cx.request_id),
+        }
+    }
+
+    fn internal_error(&self, request_id: &str) -> Reply {
+        reply(
+            WireError {
+                status: 500,
+                code: "KMSInternalException",
+                message: Some("An internal error occurred.".into()),
+            },
+            request_id,
+        )
+    }
+}
+
+/// A failed call's reply.
+fn reply(e: WireError, request_id: &str) -> Reply {
+    Reply::document(
+        e.status,
+        CONTENT_TYPE,
+        e.body(),
+        request_id,
+        Some(e.code.to_owned()),
+    )
 }
 
 /// The operations that name no key: authorized by the caller's IAM policies alone.
@@ -57,14 +108,14 @@ const ACCOUNT_LEVEL: &[&str] = &[
 pub struct KmsApi {
     kms: Arc<Kms>,
     auth: auth::Authenticator,
-    authorizer: Arc<coffer_policy::Authorizer>,
+    authorizer: Arc<coffer_authz::Authorizer>,
 }
 
 impl KmsApi {
     pub fn new(
         kms: Arc<Kms>,
         credentials: Arc<dyn Credentials>,
-        authorizer: Arc<coffer_policy::Authorizer>,
+        authorizer: Arc<coffer_authz::Authorizer>,
     ) -> Self {
         Self {
             kms,
@@ -73,23 +124,7 @@ impl KmsApi {
         }
     }
 
-    pub async fn call(&self, req: ApiRequest<'_>, cx: &RequestContext) -> KmsResponse {
-        let now = OffsetDateTime::now_utc();
-        match self.handle(&req, cx, now).await {
-            Ok(body) => KmsResponse {
-                status: 200,
-                body,
-                error_code: None,
-            },
-            Err(e) => KmsResponse {
-                status: e.status,
-                body: Bytes::from(e.body()),
-                error_code: Some(e.code),
-            },
-        }
-    }
-
-    async fn handle(
+    async fn answer(
         &self,
         req: &ApiRequest<'_>,
         cx: &RequestContext,
@@ -130,7 +165,7 @@ impl KmsApi {
                 self.kms.config().region,
                 principal.account.id
             );
-            if let coffer_policy::Decision::Deny(_) = self.authorizer.check(&coffer_policy::Ask {
+            if let coffer_policy::Decision::Deny(_) = self.authorizer.check(&coffer_authz::Ask {
                 principal: &principal,
                 action: &action,
                 resource: &resource,
@@ -148,7 +183,7 @@ impl KmsApi {
             }
         }
         let account = principal.account.id.clone();
-        let gate = Arc::new(coffer_policy::PrincipalGate {
+        let gate = Arc::new(coffer_authz::PrincipalGate {
             authorizer: self.authorizer.clone(),
             principal,
             context,

@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex};
 use http::HeaderMap;
 
 use coffer_audit::RequestContext;
+use coffer_authz::{Ask, Authorizer};
 use coffer_iam::{Credentials, Principal};
 use coffer_objects::Objects;
+use coffer_policy::Decision;
 use coffer_policy::document::{Document, Kind};
-use coffer_policy::{Ask, Authorizer, Decision};
+
+use crate::operation::Operation;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
@@ -49,7 +52,7 @@ pub type PolicyCache = HashMap<String, (Arc<str>, Arc<Document>)>;
 /// What the access check reads from one request.
 pub struct AccessRequest<'a> {
     pub access_key: Option<&'a str>,
-    pub operation: &'static str,
+    pub operation: Operation,
     pub bucket: Option<String>,
     pub key: Option<String>,
     pub headers: &'a HeaderMap,
@@ -63,7 +66,7 @@ impl S3Access for Access {
         let p = {
             let r = AccessRequest {
                 access_key: cx.credentials().map(|c| c.access_key.as_str()),
-                operation: operation_name(cx.s3_op().name()),
+                operation: Operation::from_name(cx.s3_op().name()),
                 bucket: cx.s3_path().get_bucket_name().map(str::to_owned),
                 key: cx.s3_path().get_object_key().map(str::to_owned),
                 headers: cx.headers(),
@@ -75,19 +78,6 @@ impl S3Access for Access {
         Ok(())
     }
 }
-
-/// Bucket-level operations CloudTrail counts as data events (object-level ones all are).
-const DATA_EVENTS: &[&str] = &[
-    "DeleteObjects",
-    "ListObjects",
-    "ListObjectsV2",
-    "ListObjectVersions",
-    "ListMultipartUploads",
-];
-
-/// Operations the root user of the bucket's account may always perform, whatever the
-/// bucket policy says, so that a policy cannot lock its owner out (as on AWS).
-const OWNER_ROOT_ALWAYS: &[&str] = &["GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"];
 
 impl Access {
     /// The one S3 access decision, for s3s's operations and Coffer's own routes alike:
@@ -119,10 +109,11 @@ impl Access {
         if let Some(rc) = rc {
             rc.fill(|f| {
                 f.service = Some("s3.amazonaws.com");
-                f.operation = Some(operation);
+                f.operation = Some(operation.name());
+                f.read_only = Some(operation.read_only());
                 f.bucket.clone_from(bucket);
                 f.key.clone_from(key);
-                f.data_event = key.is_some() || DATA_EVENTS.contains(&operation);
+                f.data_event = key.is_some() || operation.bucket_data_event();
                 f.host = r
                     .headers
                     .get(http::header::HOST)
@@ -156,19 +147,21 @@ impl Access {
         let owner = match bucket {
             // CreateBucket asks to create a bucket of the caller's own account; if the name
             // is taken, the operation says so (BucketAlreadyExists), as on AWS.
-            Some(_) if operation == "CreateBucket" => Some(p.account.id.clone()),
+            Some(_) if operation == Operation::CreateBucket => Some(p.account.id.clone()),
             Some(b) => self.objects.bucket(b).await.ok().map(|r| r.owner),
             None => None,
         };
         let policy = match (bucket, &owner) {
-            (Some(_), Some(_)) if operation == "CreateBucket" => None,
+            (Some(_), Some(_)) if operation == Operation::CreateBucket => None,
             (Some(b), Some(o)) => self.bucket_policy_for(b, o, &p).await,
             _ => None,
         };
         let resource = match (bucket, key) {
             (Some(b), Some(k)) => format!("arn:aws:s3:::{b}/{k}"),
             // DeleteObjects names its keys in the body: asked as any object of the bucket.
-            (Some(b), None) if operation == "DeleteObjects" => format!("arn:aws:s3:::{b}/*"),
+            (Some(b), None) if operation == Operation::DeleteObjects => {
+                format!("arn:aws:s3:::{b}/*")
+            }
             (Some(b), None) => format!("arn:aws:s3:::{b}"),
             _ => "*".to_owned(),
         };
@@ -178,12 +171,12 @@ impl Access {
         let mut context = self.authorizer.base_context(&p, tls, source);
         request_keys(&mut context, r, owner.as_deref());
         let owner_root = p.is_root() && owner.as_deref() == Some(p.account.id.as_str());
-        let decision = if owner_root && OWNER_ROOT_ALWAYS.contains(&operation) {
+        let decision = if owner_root && operation.owner_root_always() {
             Decision::Allow
         } else {
             self.authorizer.check(&Ask {
                 principal: &p,
-                action: iam_action(operation),
+                action: operation.iam_action(),
                 resource: &resource,
                 resource_account: owner.as_deref(),
                 resource_policy: policy.as_deref(),
@@ -193,7 +186,9 @@ impl Access {
         let decision = match decision {
             // A copy also reads its source: s3:GetObject on it, under its bucket's owner
             // and policy, as on AWS.
-            Decision::Allow if matches!(operation, "CopyObject" | "UploadPartCopy") => {
+            Decision::Allow
+                if matches!(operation, Operation::CopyObject | Operation::UploadPartCopy) =>
+            {
                 self.copy_source(&p, r, tls, source).await
             }
             d => d,
@@ -355,176 +350,6 @@ fn form_urlencoded(q: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
-
-/// The IAM action a policy must allow for an S3 operation (AWS's "Actions, resources and
-/// condition keys for Amazon S3" table).
-pub fn iam_action(operation: &str) -> &'static str {
-    match operation {
-        "GetObject" | "HeadObject" | "GetObjectAttributes" => "s3:GetObject",
-        "PutObject"
-        | "CopyObject"
-        | "PostObject"
-        | "CreateMultipartUpload"
-        | "UploadPart"
-        | "UploadPartCopy"
-        | "CompleteMultipartUpload" => "s3:PutObject",
-        "AbortMultipartUpload" => "s3:AbortMultipartUpload",
-        "ListParts" => "s3:ListMultipartUploadParts",
-        "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
-        "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
-        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket",
-        "ListObjectVersions" => "s3:ListBucketVersions",
-        "ListBuckets" => "s3:ListAllMyBuckets",
-        "CreateBucket" => "s3:CreateBucket",
-        "DeleteBucket" => "s3:DeleteBucket",
-        "GetBucketLocation" => "s3:GetBucketLocation",
-        "GetBucketVersioning" => "s3:GetBucketVersioning",
-        "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
-        "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
-        "GetObjectTagging" => "s3:GetObjectTagging",
-        "PutObjectTagging" => "s3:PutObjectTagging",
-        "DeleteObjectTagging" => "s3:DeleteObjectTagging",
-        "UpdateObjectEncryption" => "s3:UpdateObjectEncryption",
-        "PutBucketPolicy" => "s3:PutBucketPolicy",
-        "GetBucketPolicy" => "s3:GetBucketPolicy",
-        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
-        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
-        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
-        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
-        _ => "s3:Unknown",
-    }
-}
-
-/// s3s names operations with `&str` borrowed from a static table; keep a `'static` copy
-/// for the request context.
-pub fn operation_name(name: &str) -> &'static str {
-    OPERATIONS
-        .iter()
-        .chain(OTHER_OPERATIONS)
-        .copied()
-        .find(|op| *op == name)
-        .unwrap_or("Unknown")
-}
-
-const OPERATIONS: &[&str] = &[
-    "AbortMultipartUpload",
-    "CompleteMultipartUpload",
-    "CopyObject",
-    "CreateBucket",
-    "CreateMultipartUpload",
-    "DeleteBucket",
-    "DeleteBucketEncryption",
-    "DeleteBucketPolicy",
-    "DeletePublicAccessBlock",
-    "DeleteObject",
-    "DeleteObjectTagging",
-    "DeleteObjects",
-    "GetBucketEncryption",
-    "GetBucketLocation",
-    "GetBucketPolicy",
-    "GetBucketPolicyStatus",
-    "GetBucketVersioning",
-    "GetObject",
-    "GetObjectAttributes",
-    "GetObjectTagging",
-    "GetPublicAccessBlock",
-    "HeadBucket",
-    "HeadObject",
-    "ListBuckets",
-    "ListMultipartUploads",
-    "ListObjectVersions",
-    "ListObjects",
-    "ListObjectsV2",
-    "ListParts",
-    "PostObject",
-    "PutBucketEncryption",
-    "PutBucketPolicy",
-    "PutObject",
-    "PutObjectTagging",
-    "PutPublicAccessBlock",
-    "UpdateObjectEncryption",
-    "UploadPart",
-    "UploadPartCopy",
-];
-
-/// The rest of the S3 API (botocore's model): not implemented here, but named in audit
-/// records and metrics by their real names rather than "Unknown".
-const OTHER_OPERATIONS: &[&str] = &[
-    "CreateBucketMetadataConfiguration",
-    "CreateBucketMetadataTableConfiguration",
-    "CreateSession",
-    "DeleteBucketAnalyticsConfiguration",
-    "DeleteBucketCors",
-    "DeleteBucketIntelligentTieringConfiguration",
-    "DeleteBucketInventoryConfiguration",
-    "DeleteBucketLifecycle",
-    "DeleteBucketMetadataConfiguration",
-    "DeleteBucketMetadataTableConfiguration",
-    "DeleteBucketMetricsConfiguration",
-    "DeleteBucketOwnershipControls",
-    "DeleteBucketReplication",
-    "DeleteBucketTagging",
-    "DeleteBucketWebsite",
-    "GetBucketAbac",
-    "GetBucketAccelerateConfiguration",
-    "GetBucketAcl",
-    "GetBucketAnalyticsConfiguration",
-    "GetBucketCors",
-    "GetBucketIntelligentTieringConfiguration",
-    "GetBucketInventoryConfiguration",
-    "GetBucketLifecycle",
-    "GetBucketLifecycleConfiguration",
-    "GetBucketLogging",
-    "GetBucketMetadataConfiguration",
-    "GetBucketMetadataTableConfiguration",
-    "GetBucketMetricsConfiguration",
-    "GetBucketNotification",
-    "GetBucketNotificationConfiguration",
-    "GetBucketOwnershipControls",
-    "GetBucketReplication",
-    "GetBucketRequestPayment",
-    "GetBucketTagging",
-    "GetBucketWebsite",
-    "GetObjectAcl",
-    "GetObjectLegalHold",
-    "GetObjectLockConfiguration",
-    "GetObjectRetention",
-    "GetObjectTorrent",
-    "ListBucketAnalyticsConfigurations",
-    "ListBucketIntelligentTieringConfigurations",
-    "ListBucketInventoryConfigurations",
-    "ListBucketMetricsConfigurations",
-    "ListDirectoryBuckets",
-    "PutBucketAbac",
-    "PutBucketAccelerateConfiguration",
-    "PutBucketAcl",
-    "PutBucketAnalyticsConfiguration",
-    "PutBucketCors",
-    "PutBucketIntelligentTieringConfiguration",
-    "PutBucketInventoryConfiguration",
-    "PutBucketLifecycle",
-    "PutBucketLifecycleConfiguration",
-    "PutBucketLogging",
-    "PutBucketMetricsConfiguration",
-    "PutBucketNotification",
-    "PutBucketNotificationConfiguration",
-    "PutBucketOwnershipControls",
-    "PutBucketReplication",
-    "PutBucketRequestPayment",
-    "PutBucketTagging",
-    "PutBucketVersioning",
-    "PutBucketWebsite",
-    "PutObjectAcl",
-    "PutObjectLegalHold",
-    "PutObjectLockConfiguration",
-    "PutObjectRetention",
-    "RenameObject",
-    "RestoreObject",
-    "SelectObjectContent",
-    "UpdateBucketMetadataInventoryTableConfiguration",
-    "UpdateBucketMetadataJournalTableConfiguration",
-    "WriteGetObjectResponse",
-];
 
 /// Virtual-hosted-style addressing: `bucket.DOMAIN[:port]`. Any other host is path-style.
 pub struct Domain {

@@ -3,17 +3,22 @@
 //! where s3s differs from AWS corrected. s3s produces those errors before our code runs
 //! (while parsing and authenticating), so this is the only place that can see them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use s3s::Body;
 use s3s::service::S3Service;
 
+use coffer_api::Reply;
+use coffer_audit::RequestContext;
+
 pub struct S3Front {
     service: S3Service,
 }
 
-/// What the dispatcher needs back: the response, and the AWS error code if it failed.
-pub struct Answer {
+/// The response as s3s made it (corrected), and the AWS error code if it failed.
+pub(crate) struct Answer {
     pub response: Response<Body>,
     pub error_code: Option<String>,
 }
@@ -23,7 +28,7 @@ impl S3Front {
         Self { service }
     }
 
-    pub async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
+    async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
         let response = match self.service.call(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -37,6 +42,38 @@ impl S3Front {
             }
         };
         finish(response, request_id)
+    }
+}
+
+/// S3 is the protocol of every request no other API claimed: it accepts them all.
+#[async_trait::async_trait]
+impl coffer_api::ApiHandler for S3Front {
+    fn accepts(&self, _req: &Request<hyper::body::Incoming>) -> bool {
+        true
+    }
+
+    async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(cx.clone());
+        let answer = self
+            .call(Request::from_parts(parts, Body::from(body)), &cx.request_id)
+            .await;
+        Reply {
+            response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+            error_code: answer.error_code,
+        }
+    }
+
+    fn internal_error(&self, _request_id: &str) -> Reply {
+        let r = error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        );
+        Reply {
+            response: r.map(http_body_util::BodyExt::boxed_unsync),
+            error_code: Some("InternalError".into()),
+        }
     }
 }
 

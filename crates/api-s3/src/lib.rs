@@ -13,6 +13,7 @@ mod access;
 mod convert;
 mod error;
 mod front;
+mod operation;
 mod ops;
 mod route;
 mod xml;
@@ -24,14 +25,15 @@ use coffer_objects::Objects;
 use s3s::service::S3ServiceBuilder;
 
 pub use error::to_s3_error;
-pub use front::{Answer, S3Front};
+pub use front::S3Front;
+pub use operation::Operation;
 
 /// The S3 operations, implemented over [`Objects`].
 pub struct S3Api {
     objects: Arc<Objects>,
     config: Config,
     /// For the key gate of the KMS calls S3 makes for a caller (SSE-KMS).
-    authorizer: Arc<coffer_policy::Authorizer>,
+    authorizer: Arc<coffer_authz::Authorizer>,
 }
 
 /// Settings of the S3 front end.
@@ -47,7 +49,7 @@ pub struct Config {
 pub fn service(
     objects: Arc<Objects>,
     credentials: Arc<dyn Credentials>,
-    authorizer: Arc<coffer_policy::Authorizer>,
+    authorizer: Arc<coffer_authz::Authorizer>,
     config: &Config,
 ) -> S3Front {
     let mut b = S3ServiceBuilder::new(S3Api {

@@ -23,6 +23,8 @@ use crate::access::{Access, Domain};
 use crate::error::to_s3_error;
 use crate::xml::{self, Element};
 
+use crate::operation::Operation;
+
 /// Largest body read for these configuration requests.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -36,11 +38,11 @@ enum Extra {
 }
 
 impl Extra {
-    fn operation(&self) -> &'static str {
+    fn operation(&self) -> Operation {
         match self {
-            Extra::PutBucketEncryption { .. } => "PutBucketEncryption",
-            Extra::GetBucketEncryption { .. } => "GetBucketEncryption",
-            Extra::UpdateObjectEncryption { .. } => "UpdateObjectEncryption",
+            Extra::PutBucketEncryption { .. } => Operation::PutBucketEncryption,
+            Extra::GetBucketEncryption { .. } => Operation::GetBucketEncryption,
+            Extra::UpdateObjectEncryption { .. } => Operation::UpdateObjectEncryption,
         }
     }
 }

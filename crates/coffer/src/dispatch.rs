@@ -1,11 +1,11 @@
 //! The front dispatcher: every request enters here.
 //!
 //! It gives the request an id and a [`RequestContext`], answers Coffer's own routes
-//! (`/_coffer/health`), and hands everything else to the protocol it belongs to: today
-//! S3; the KMS (`X-Amz-Target: TrentService.*`), IAM, STS and CloudTrail are routed here,
-//! before s3s, as they arrive. On the way out it stamps `x-amz-request-id` on every
-//! response (and into XML error bodies), turns a panic into a 500, and writes one audit
-//! event.
+//! (`/_coffer/health`, `/_coffer/metrics`), and hands everything else to the first
+//! protocol ([`ApiHandler`]) that accepts it: the KMS, CloudTrail, IAM/STS, and S3 for
+//! the rest. It knows no wire format: on the way out it stamps `x-amz-request-id` on every
+//! response, answers a panic with the protocol's own 500, counts the call and writes one
+//! audit event.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,8 +20,8 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
+use coffer_api::{Body, full};
 use coffer_audit::{Event, RequestContext, Sink};
-use s3s::Body;
 
 use crate::App;
 
@@ -79,16 +79,7 @@ impl Dispatcher {
             .headers()
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
-        let work = AssertUnwindSafe(self.route(req, cx.clone()).instrument(span)).catch_unwind();
-        let resp = match work.await {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::error!("request handler panicked");
-                (internal_error(), Some("InternalError".to_owned()))
-            }
-        };
-        let (mut resp, error_code) = resp;
+        let (mut resp, error_code) = self.route(req, cx.clone()).await;
         stamp_request_id(&mut resp, &id);
         if expects_continue && resp.status().as_u16() >= 400 {
             resp.headers_mut()
@@ -108,7 +99,8 @@ impl Dispatcher {
         resp
     }
 
-    /// Picks the protocol. Returns the response and, for a failed call, its error code.
+    /// Coffer's own routes, else the protocol that accepts the request. Returns the
+    /// response and, for a failed call, its error code.
     async fn route(
         &self,
         req: Request<Incoming>,
@@ -119,193 +111,36 @@ impl Dispatcher {
         }
         if req.uri().path() == "/_coffer/metrics" && req.method() == http::Method::GET {
             let text = self.app.metrics.render(self.app.audit.write_lag());
-            let mut r = Response::new(Body::from(text));
+            let mut r = Response::new(full(text));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
             );
             return (r, None);
         }
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok());
-        if coffer_api_kms::is_kms(target) {
-            return self.kms(req, &cx).await;
-        }
-        if coffer_api_cloudtrail::is_cloudtrail(target) {
-            return self.cloudtrail(req, &cx).await;
-        }
-        let authorization = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if coffer_api_iam::is_query_api(req.method().as_str(), req.uri().path(), authorization) {
-            return self.iam(req, &cx).await;
-        }
-        let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(cx.clone());
-        let req = Request::from_parts(parts, Body::from(body));
-        let answer = self.app.s3.call(req, &cx.request_id).await;
-        (answer.response, answer.error_code)
-    }
-}
-
-/// Largest KMS, IAM or STS request body read (the largest legal one, a 32 KiB policy,
-/// fits with room to spare, even URL-encoded).
-const API_MAX_BODY: usize = 1 << 20;
-
-impl Dispatcher {
-    async fn kms(
-        &self,
-        req: Request<Incoming>,
-        cx: &RequestContext,
-    ) -> (Response<Body>, Option<String>) {
-        let (parts, body) = match read_small(req).await {
-            Ok(x) => x,
-            Err(too_big) => {
-                let msg = if too_big {
-                    "The request body is too large"
-                } else {
-                    "The request body could not be read"
-                };
-                let w = coffer_api_kms::WireError::new("SerializationException", msg);
-                return (
-                    kms_response(w.status, bytes::Bytes::from(w.body()), &cx.request_id),
-                    Some("SerializationException".to_owned()),
-                );
-            }
+        let handlers = self.app.protocols();
+        let Some(handler) = handlers.into_iter().find(|h| h.accepts(&req)) else {
+            // S3 accepts every request; this cannot happen.
+            return (not_found(), None);
         };
-        let r = self.app.kms_api.call(api_request(&parts, body), cx).await;
-        (
-            kms_response(r.status, r.body, &cx.request_id),
-            r.error_code.map(str::to_owned),
-        )
-    }
-}
-
-impl Dispatcher {
-    /// CloudTrail LookupEvents (awsJson1.1).
-    async fn cloudtrail(
-        &self,
-        req: Request<Incoming>,
-        cx: &RequestContext,
-    ) -> (Response<Body>, Option<String>) {
-        let (parts, body) = match read_small(req).await {
-            Ok(x) => x,
+        let span = tracing::info_span!("request", id = %cx.request_id, method = %req.method(), path = %req.uri().path());
+        let work = AssertUnwindSafe(handler.handle(req, &cx).instrument(span)).catch_unwind();
+        let reply = match work.await {
+            Ok(r) => r,
             Err(_) => {
-                let w = coffer_api_kms::WireError::new(
-                    "SerializationException",
-                    "The request body is too large or could not be read",
-                );
-                return (
-                    json_response(400, Bytes::from(w.body()), &cx.request_id),
-                    Some("SerializationException".to_owned()),
-                );
+                tracing::error!(id = %cx.request_id, "request handler panicked");
+                handler.internal_error(&cx.request_id)
             }
         };
-        let r = self
-            .app
-            .cloudtrail_api
-            .call(api_request(&parts, body), cx)
-            .await;
-        (
-            json_response(r.status, r.body, &cx.request_id),
-            r.error_code.map(str::to_owned),
-        )
+        (reply.response, reply.error_code)
     }
-
-    /// IAM and STS (form-encoded Query API).
-    async fn iam(
-        &self,
-        req: Request<Incoming>,
-        cx: &RequestContext,
-    ) -> (Response<Body>, Option<String>) {
-        let (parts, body) = match read_small(req).await {
-            Ok(x) => x,
-            Err(_) => {
-                let mut r = Response::new(Body::from(Bytes::from_static(
-                    b"<ErrorResponse><Error><Type>Sender</Type><Code>MalformedInput</Code><Message>The request body is too large or could not be read</Message></Error></ErrorResponse>",
-                )));
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                return (r, Some("MalformedInput".to_owned()));
-            }
-        };
-        let r = self.app.iam_api.call(api_request(&parts, body), cx).await;
-        let mut resp = Response::new(Body::from(r.body));
-        *resp.status_mut() =
-            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(coffer_api_iam::CONTENT_TYPE),
-        );
-        if let Ok(v) = HeaderValue::from_str(&cx.request_id) {
-            resp.headers_mut().insert("x-amzn-requestid", v);
-        }
-        (resp, r.error_code)
-    }
-}
-
-/// Reads a JSON/Query API body (at most [`API_MAX_BODY`]); `Err(true)` if it is too large,
-/// `Err(false)` if it could not be read.
-async fn read_small(req: Request<Incoming>) -> Result<(http::request::Parts, Bytes), bool> {
-    use http_body_util::BodyExt;
-    let (parts, body) = req.into_parts();
-    match http_body_util::Limited::new(body, API_MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => Ok((parts, b.to_bytes())),
-        Err(e) => Err(e
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()),
-    }
-}
-
-/// Headers as (name, value) pairs for the SigV4 verifier (non-UTF-8 values are dropped:
-/// they cannot have been signed by an AWS client).
-/// A KMS, IAM/STS or CloudTrail request with its body read, as those APIs take it.
-fn api_request(parts: &http::request::Parts, body: Bytes) -> coffer_iam::auth::ApiRequest<'_> {
-    coffer_iam::auth::ApiRequest {
-        method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
-        raw_query: parts.uri.query().unwrap_or(""),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
-            })
-            .collect(),
-        body,
-    }
-}
-
-fn kms_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {
-    json_response(status, body, request_id)
-}
-
-/// An awsJson1.1 reply (KMS, CloudTrail).
-fn json_response(status: u16, body: bytes::Bytes, request_id: &str) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(coffer_api_kms::CONTENT_TYPE),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        r.headers_mut().insert("x-amzn-requestid", v);
-    }
-    r
 }
 
 fn health(req: &Request<Incoming>) -> Response<Body> {
     let mut r = Response::new(if req.method() == http::Method::HEAD {
-        Body::empty()
+        full(Bytes::new())
     } else {
-        Body::from(Bytes::from_static(b"ok\n"))
+        full(Bytes::from_static(b"ok\n"))
     });
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -323,14 +158,9 @@ fn content_length(h: &http::HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
-fn internal_error() -> Response<Body> {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
-    let mut r = Response::new(Body::from(body.to_owned()));
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
+fn not_found() -> Response<Body> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::NOT_FOUND;
     r
 }
 

@@ -73,6 +73,13 @@ pub struct App {
 }
 
 impl App {
+    /// The protocols, in the order they are asked whether a request is theirs: the KMS
+    /// and CloudTrail by `X-Amz-Target`, IAM/STS by a form POST to `/` signed for them,
+    /// and S3 for everything else.
+    pub fn protocols(&self) -> [&dyn coffer_api::ApiHandler; 4] {
+        [&self.kms_api, &self.cloudtrail_api, &self.iam_api, &self.s3]
+    }
+
     /// Opens the data directory, recovers from any crash, and wires the services.
     pub async fn open(config: &Config) -> anyhow::Result<(Self, identity::Identity)> {
         let store = LocalStore::open(&config.data_dir)
@@ -131,7 +138,7 @@ impl App {
         if unfinished_rotation {
             root_keys.finish_rotation(&kms, &directory).await?;
         }
-        let authorizer = Arc::new(coffer_policy::Authorizer::new(directory.clone()));
+        let authorizer = Arc::new(coffer_authz::Authorizer::new(directory.clone()));
         let credentials: Arc<dyn Credentials> = directory.clone();
         let kms_api =
             coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone(), authorizer.clone());

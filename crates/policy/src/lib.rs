@@ -1,4 +1,4 @@
-//! Coffer's authorization decision point and AWS IAM policy engine. [`document`] parses the
+//! The AWS IAM policy engine, pure. [`document`] parses the
 //! policy language into a typed [`document::Document`]; [`eval`] evaluates it as AWS does:
 //! [`eval::evaluate`] gives one document's verdict on a [`eval::Query`] (action, resource ARN,
 //! caller, condition-key [`eval::Context`]) through Action/NotAction, Resource/NotResource,
@@ -8,17 +8,15 @@
 //! allow, across accounts both must) and [`eval::decide_kms`] applies KMS's rule that the key
 //! policy is primary and IAM policies count only where it delegates to the account. Invariant:
 //! evaluation is pure (no I/O, no clock: the caller supplies `aws:CurrentTime`), never panics,
-//! and adding a Deny never grants access. [`Authorizer`] is the one decision point the APIs
-//! call: it gathers the caller's identity policies and the global condition keys; a
+//! and adding a Deny never grants access. It depends on nothing but its inputs: the decision
+//! point that gathers them (identity policies, condition keys) is `coffer-authz`. A
 //! [`KeyGate`] carries a caller's authorization into the KMS, which asks it per key.
 
-mod authorizer;
 pub mod document;
 pub mod eval;
 mod gate;
 
-pub use authorizer::{Ask, Authorizer};
-pub use gate::{KeyGate, KeyGrant, KeyUse, PrincipalGate};
+pub use gate::{KeyGate, KeyGrant, KeyUse};
 
 /// What authorization concluded, and why (for the audit trail and error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]

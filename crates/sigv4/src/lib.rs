@@ -15,7 +15,7 @@ mod verify;
 pub use chunked::{ChunkSigner, EMPTY_SHA256, encoded_length};
 pub use encode::{uri_encode, uri_encode_path};
 pub use error::Error;
-pub use verify::{Received, Refusal, verify};
+pub use verify::{Received, Refusal, RefusalKind, verify};
 
 use aws_lc_rs::{digest, hmac};
 use time::OffsetDateTime;

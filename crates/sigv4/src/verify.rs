@@ -23,6 +23,45 @@ pub enum Refusal {
     Mismatch,
 }
 
+/// The three kinds of refusal every AWS protocol names with an error code of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// No signature at all (`MissingAuthenticationToken…`).
+    Missing,
+    /// A signature that cannot be read (`IncompleteSignature…`).
+    Incomplete,
+    /// A signature that does not hold (`InvalidSignatureException`, `SignatureDoesNotMatch`).
+    Invalid,
+}
+
+impl Refusal {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::Missing => RefusalKind::Missing,
+            Refusal::Malformed(_) => RefusalKind::Incomplete,
+            Refusal::Skewed { .. } | Refusal::WrongService(_) | Refusal::Mismatch => {
+                RefusalKind::Invalid
+            }
+        }
+    }
+
+    /// AWS's message for the refusal, the same in every protocol; `service` is the
+    /// signing name the API expects (`kms`, `iam`, ...).
+    pub fn message(&self, service: &str) -> String {
+        match self {
+            Refusal::Missing => "Missing Authentication Token".into(),
+            Refusal::Malformed(why) => (*why).into(),
+            Refusal::Skewed { request } => format!(
+                "Signature expired: {request} is now earlier or later than the allowed 15 minutes of server time."
+            ),
+            Refusal::WrongService(s) => {
+                format!("Credential should be scoped to correct service: '{service}', not '{s}'.")
+            }
+            Refusal::Mismatch => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+        }
+    }
+}
+
 /// A request as received, reduced to what SigV4 covers.
 pub struct Received<'a> {
     pub method: &'a str,

@@ -24,7 +24,7 @@ pub fn caller<T>(api: &S3Api, req: &S3Request<T>) -> S3Result<Caller> {
 
 /// [`caller`] for code that holds the parts rather than the [`S3Api`].
 pub fn caller_with<T>(
-    authorizer: &Arc<coffer_policy::Authorizer>,
+    authorizer: &Arc<coffer_authz::Authorizer>,
     objects: &coffer_objects::Objects,
     req: &S3Request<T>,
 ) -> S3Result<Caller> {
@@ -36,7 +36,7 @@ pub fn caller_with<T>(
         rc.is_some_and(|c| c.tls),
         rc.and_then(|c| c.source.map(|s| s.ip())),
     );
-    let gate = Arc::new(coffer_policy::PrincipalGate {
+    let gate = Arc::new(coffer_authz::PrincipalGate {
         authorizer: authorizer.clone(),
         principal: p.clone(),
         context,

@@ -1,6 +1,6 @@
 //! The decision point every API calls: gathers what bears on a request (the caller's
 //! identity policies from the [`Directory`], parsed once per directory generation; the
-//! resource's policy; the global condition keys) and asks [`crate::eval`].
+//! resource's policy; the global condition keys) and asks [`coffer_policy::eval`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,9 +11,9 @@ use time::format_description::well_known::Rfc3339;
 
 use coffer_iam::{Directory, Principal};
 
-use crate::Decision;
-use crate::document::{Document, Kind};
-use crate::eval::{Context, PolicySet, Query, decide, decide_kms};
+use coffer_policy::Decision;
+use coffer_policy::document::{Document, Kind};
+use coffer_policy::eval::{Context, PolicySet, Query, decide, decide_kms};
 
 /// One question: may `principal` do `action` on `resource`?
 pub struct Ask<'a> {

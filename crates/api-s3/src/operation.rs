@@ -1,0 +1,385 @@
+//! The closed set of S3 operations, and every per-operation fact the request path needs:
+//! the name AWS gives it, the IAM action a policy must allow (AWS's "Actions, resources,
+//! and condition keys for Amazon S3"), whether CloudTrail counts it as a data event,
+//! whether it only reads, and whether the bucket owner's root may always perform it.
+//! Adding an operation is one variant here and one handler; the compiler finds the rest.
+
+/// An S3 operation. Operations of botocore's S3 model that Coffer does not implement keep
+/// their real names (for the audit trail and metrics) as [`Operation::Unimplemented`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    AbortMultipartUpload,
+    CompleteMultipartUpload,
+    CopyObject,
+    CreateBucket,
+    CreateMultipartUpload,
+    DeleteBucket,
+    DeleteBucketEncryption,
+    DeleteBucketPolicy,
+    DeletePublicAccessBlock,
+    DeleteObject,
+    DeleteObjectTagging,
+    DeleteObjects,
+    GetBucketEncryption,
+    GetBucketLocation,
+    GetBucketPolicy,
+    GetBucketPolicyStatus,
+    GetBucketVersioning,
+    GetObject,
+    GetObjectAttributes,
+    GetObjectTagging,
+    GetPublicAccessBlock,
+    HeadBucket,
+    HeadObject,
+    ListBuckets,
+    ListMultipartUploads,
+    ListObjectVersions,
+    ListObjects,
+    ListObjectsV2,
+    ListParts,
+    PostObject,
+    PutBucketEncryption,
+    PutBucketPolicy,
+    PutObject,
+    PutObjectTagging,
+    PutPublicAccessBlock,
+    UpdateObjectEncryption,
+    UploadPart,
+    UploadPartCopy,
+    /// An operation of the S3 API that Coffer does not implement (by its AWS name), or
+    /// `"Unknown"`.
+    Unimplemented(&'static str),
+}
+
+macro_rules! names {
+    ($($op:ident),* $(,)?) => {
+        impl Operation {
+            /// Every implemented operation.
+            pub const IMPLEMENTED: &'static [Operation] = &[$(Operation::$op),*];
+
+            /// AWS's name of the operation.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Operation::$op => stringify!($op),)*
+                    Operation::Unimplemented(name) => name,
+                }
+            }
+        }
+    };
+}
+
+names!(
+    AbortMultipartUpload,
+    CompleteMultipartUpload,
+    CopyObject,
+    CreateBucket,
+    CreateMultipartUpload,
+    DeleteBucket,
+    DeleteBucketEncryption,
+    DeleteBucketPolicy,
+    DeletePublicAccessBlock,
+    DeleteObject,
+    DeleteObjectTagging,
+    DeleteObjects,
+    GetBucketEncryption,
+    GetBucketLocation,
+    GetBucketPolicy,
+    GetBucketPolicyStatus,
+    GetBucketVersioning,
+    GetObject,
+    GetObjectAttributes,
+    GetObjectTagging,
+    GetPublicAccessBlock,
+    HeadBucket,
+    HeadObject,
+    ListBuckets,
+    ListMultipartUploads,
+    ListObjectVersions,
+    ListObjects,
+    ListObjectsV2,
+    ListParts,
+    PostObject,
+    PutBucketEncryption,
+    PutBucketPolicy,
+    PutObject,
+    PutObjectTagging,
+    PutPublicAccessBlock,
+    UpdateObjectEncryption,
+    UploadPart,
+    UploadPartCopy,
+);
+
+impl Operation {
+    /// The operation called `name` (as s3s and botocore name them); an unknown name is
+    /// `Unimplemented("Unknown")`.
+    pub fn from_name(name: &str) -> Operation {
+        Self::IMPLEMENTED
+            .iter()
+            .copied()
+            .find(|op| op.name() == name)
+            .unwrap_or_else(|| {
+                Operation::Unimplemented(
+                    UNIMPLEMENTED
+                        .iter()
+                        .copied()
+                        .find(|n| *n == name)
+                        .unwrap_or("Unknown"),
+                )
+            })
+    }
+
+    /// The IAM action a policy must allow.
+    pub fn iam_action(self) -> &'static str {
+        use Operation::*;
+        match self {
+            GetObject | HeadObject | GetObjectAttributes => "s3:GetObject",
+            PutObject
+            | CopyObject
+            | PostObject
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload => "s3:PutObject",
+            AbortMultipartUpload => "s3:AbortMultipartUpload",
+            ListParts => "s3:ListMultipartUploadParts",
+            ListMultipartUploads => "s3:ListBucketMultipartUploads",
+            DeleteObject | DeleteObjects => "s3:DeleteObject",
+            ListObjects | ListObjectsV2 | HeadBucket => "s3:ListBucket",
+            ListObjectVersions => "s3:ListBucketVersions",
+            ListBuckets => "s3:ListAllMyBuckets",
+            CreateBucket => "s3:CreateBucket",
+            DeleteBucket => "s3:DeleteBucket",
+            GetBucketLocation => "s3:GetBucketLocation",
+            GetBucketVersioning => "s3:GetBucketVersioning",
+            PutBucketEncryption | DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
+            GetBucketEncryption => "s3:GetEncryptionConfiguration",
+            GetObjectTagging => "s3:GetObjectTagging",
+            PutObjectTagging => "s3:PutObjectTagging",
+            DeleteObjectTagging => "s3:DeleteObjectTagging",
+            UpdateObjectEncryption => "s3:UpdateObjectEncryption",
+            PutBucketPolicy => "s3:PutBucketPolicy",
+            GetBucketPolicy => "s3:GetBucketPolicy",
+            DeleteBucketPolicy => "s3:DeleteBucketPolicy",
+            GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
+            PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
+            GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+            Unimplemented(_) => "s3:Unknown",
+        }
+    }
+
+    /// Whether CloudTrail records the call as a data event even when it names no object
+    /// (every call on an object is one).
+    pub fn bucket_data_event(self) -> bool {
+        use Operation::*;
+        match self {
+            DeleteObjects | ListObjects | ListObjectsV2 | ListObjectVersions
+            | ListMultipartUploads => true,
+            AbortMultipartUpload
+            | CompleteMultipartUpload
+            | CopyObject
+            | CreateBucket
+            | CreateMultipartUpload
+            | DeleteBucket
+            | DeleteBucketEncryption
+            | DeleteBucketPolicy
+            | DeletePublicAccessBlock
+            | DeleteObject
+            | DeleteObjectTagging
+            | GetBucketEncryption
+            | GetBucketLocation
+            | GetBucketPolicy
+            | GetBucketPolicyStatus
+            | GetBucketVersioning
+            | GetObject
+            | GetObjectAttributes
+            | GetObjectTagging
+            | GetPublicAccessBlock
+            | HeadBucket
+            | HeadObject
+            | ListBuckets
+            | ListParts
+            | PostObject
+            | PutBucketEncryption
+            | PutBucketPolicy
+            | PutObject
+            | PutObjectTagging
+            | PutPublicAccessBlock
+            | UpdateObjectEncryption
+            | UploadPart
+            | UploadPartCopy
+            | Unimplemented(_) => false,
+        }
+    }
+
+    /// Whether the operation only reads (CloudTrail's `readOnly`).
+    pub fn read_only(self) -> bool {
+        use Operation::*;
+        match self {
+            GetBucketEncryption
+            | GetBucketLocation
+            | GetBucketPolicy
+            | GetBucketPolicyStatus
+            | GetBucketVersioning
+            | GetObject
+            | GetObjectAttributes
+            | GetObjectTagging
+            | GetPublicAccessBlock
+            | HeadBucket
+            | HeadObject
+            | ListBuckets
+            | ListMultipartUploads
+            | ListObjectVersions
+            | ListObjects
+            | ListObjectsV2
+            | ListParts => true,
+            AbortMultipartUpload
+            | CompleteMultipartUpload
+            | CopyObject
+            | CreateBucket
+            | CreateMultipartUpload
+            | DeleteBucket
+            | DeleteBucketEncryption
+            | DeleteBucketPolicy
+            | DeletePublicAccessBlock
+            | DeleteObject
+            | DeleteObjectTagging
+            | DeleteObjects
+            | PostObject
+            | PutBucketEncryption
+            | PutBucketPolicy
+            | PutObject
+            | PutObjectTagging
+            | PutPublicAccessBlock
+            | UpdateObjectEncryption
+            | UploadPart
+            | UploadPartCopy => false,
+            Unimplemented(name) => {
+                name.starts_with("Get") || name.starts_with("List") || name.starts_with("Head")
+            }
+        }
+    }
+
+    /// Operations the root user of the bucket's account may always perform, whatever the
+    /// bucket policy says, so that a policy cannot lock its owner out (as on AWS).
+    pub fn owner_root_always(self) -> bool {
+        matches!(
+            self,
+            Operation::GetBucketPolicy | Operation::PutBucketPolicy | Operation::DeleteBucketPolicy
+        )
+    }
+}
+
+/// The rest of the S3 API (botocore's model): not implemented here, but named in audit
+/// records and metrics by their real names rather than "Unknown".
+const UNIMPLEMENTED: &[&str] = &[
+    "CreateBucketMetadataConfiguration",
+    "CreateBucketMetadataTableConfiguration",
+    "CreateSession",
+    "DeleteBucketAnalyticsConfiguration",
+    "DeleteBucketCors",
+    "DeleteBucketIntelligentTieringConfiguration",
+    "DeleteBucketInventoryConfiguration",
+    "DeleteBucketLifecycle",
+    "DeleteBucketMetadataConfiguration",
+    "DeleteBucketMetadataTableConfiguration",
+    "DeleteBucketMetricsConfiguration",
+    "DeleteBucketOwnershipControls",
+    "DeleteBucketReplication",
+    "DeleteBucketTagging",
+    "DeleteBucketWebsite",
+    "GetBucketAbac",
+    "GetBucketAccelerateConfiguration",
+    "GetBucketAcl",
+    "GetBucketAnalyticsConfiguration",
+    "GetBucketCors",
+    "GetBucketIntelligentTieringConfiguration",
+    "GetBucketInventoryConfiguration",
+    "GetBucketLifecycle",
+    "GetBucketLifecycleConfiguration",
+    "GetBucketLogging",
+    "GetBucketMetadataConfiguration",
+    "GetBucketMetadataTableConfiguration",
+    "GetBucketMetricsConfiguration",
+    "GetBucketNotification",
+    "GetBucketNotificationConfiguration",
+    "GetBucketOwnershipControls",
+    "GetBucketReplication",
+    "GetBucketRequestPayment",
+    "GetBucketTagging",
+    "GetBucketWebsite",
+    "GetObjectAcl",
+    "GetObjectLegalHold",
+    "GetObjectLockConfiguration",
+    "GetObjectRetention",
+    "GetObjectTorrent",
+    "ListBucketAnalyticsConfigurations",
+    "ListBucketIntelligentTieringConfigurations",
+    "ListBucketInventoryConfigurations",
+    "ListBucketMetricsConfigurations",
+    "ListDirectoryBuckets",
+    "PutBucketAbac",
+    "PutBucketAccelerateConfiguration",
+    "PutBucketAcl",
+    "PutBucketAnalyticsConfiguration",
+    "PutBucketCors",
+    "PutBucketIntelligentTieringConfiguration",
+    "PutBucketInventoryConfiguration",
+    "PutBucketLifecycle",
+    "PutBucketLifecycleConfiguration",
+    "PutBucketLogging",
+    "PutBucketMetricsConfiguration",
+    "PutBucketNotification",
+    "PutBucketNotificationConfiguration",
+    "PutBucketOwnershipControls",
+    "PutBucketReplication",
+    "PutBucketRequestPayment",
+    "PutBucketTagging",
+    "PutBucketVersioning",
+    "PutBucketWebsite",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectLockConfiguration",
+    "PutObjectRetention",
+    "RenameObject",
+    "RestoreObject",
+    "SelectObjectContent",
+    "UpdateBucketMetadataInventoryTableConfiguration",
+    "UpdateBucketMetadataJournalTableConfiguration",
+    "WriteGetObjectResponse",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_every_implemented_operation_has_an_action() {
+        for op in Operation::IMPLEMENTED {
+            assert_eq!(Operation::from_name(op.name()), *op);
+            assert_ne!(op.iam_action(), "s3:Unknown", "{op:?}");
+        }
+        for name in UNIMPLEMENTED {
+            assert_eq!(Operation::from_name(name), Operation::Unimplemented(name));
+            assert!(
+                !Operation::IMPLEMENTED.iter().any(|op| op.name() == *name),
+                "{name} is implemented and listed as unimplemented"
+            );
+        }
+        assert_eq!(
+            Operation::from_name("NoSuchThing"),
+            Operation::Unimplemented("Unknown")
+        );
+    }
+
+    #[test]
+    fn read_only_operations_are_the_gets_lists_and_heads() {
+        for op in Operation::IMPLEMENTED {
+            let n = op.name();
+            assert_eq!(
+                op.read_only(),
+                n.starts_with("Get") || n.starts_with("List") || n.starts_with("Head"),
+                "{n}"
+            );
+        }
+    }
+}

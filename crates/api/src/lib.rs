@@ -1,0 +1,174 @@
+//! The protocol seam (Garage's `ApiHandler` is the model). Every wire protocol Coffer
+//! speaks (S3 REST, KMS JSON, IAM/STS Query, CloudTrail JSON) implements [`ApiHandler`]:
+//! it says which requests are its own, answers them with a [`Reply`] (the one reply type:
+//! an HTTP response with a [`Body`], and the AWS error code for the audit record), and
+//! knows what a panic inside it answers in its own format. The dispatcher routes, counts
+//! and audits, and knows no wire format.
+//!
+//! The request arrives as hyper delivers it; [`read_small`] and [`api_request`] serve the
+//! protocols whose requests are small documents (every one but S3).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use coffer_audit::RequestContext;
+
+/// An error inside a response body stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every response body: a whole document, or an object streamed in chunks.
+/// (Not `Sync`: hyper needs only `Send`, and s3s's streaming bodies are not `Sync`.)
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body that is one buffer.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// An answer to one request.
+pub struct Reply {
+    pub response: Response<Body>,
+    /// The AWS error code of a failed call (for the audit record and metrics).
+    pub error_code: Option<String>,
+}
+
+impl Reply {
+    /// A reply of `status` with a whole-document body of `content_type`, and the request
+    /// id in `x-amzn-requestid` (the JSON and Query protocols' header).
+    pub fn document(
+        status: u16,
+        content_type: &'static str,
+        body: impl Into<Bytes>,
+        request_id: &str,
+        error_code: Option<String>,
+    ) -> Self {
+        let mut response = Response::new(full(body));
+        *response.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-amzn-requestid", v);
+        }
+        Self {
+            response,
+            error_code,
+        }
+    }
+}
+
+/// One wire protocol.
+#[async_trait::async_trait]
+pub trait ApiHandler: Send + Sync {
+    /// Whether this protocol takes the request, from its head alone.
+    fn accepts(&self, req: &Request<Incoming>) -> bool;
+
+    /// Answers the request. `cx` is filled with what the audit record needs.
+    async fn handle(&self, req: Request<Incoming>, cx: &Arc<RequestContext>) -> Reply;
+
+    /// What a panic inside [`ApiHandler::handle`] answers: a 500 in this protocol's shape.
+    fn internal_error(&self, request_id: &str) -> Reply;
+}
+
+/// Largest KMS, IAM/STS or CloudTrail request body read (the largest legal one, a 32 KiB
+/// policy, fits with room to spare, even URL-encoded).
+pub const MAX_DOCUMENT: usize = 1 << 20;
+
+/// Why a document body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Longer than [`MAX_DOCUMENT`].
+    TooLarge,
+    /// The connection failed while it was read.
+    Broken,
+}
+
+/// Reads a request body of at most [`MAX_DOCUMENT`] bytes.
+pub async fn read_small<B>(req: Request<B>) -> Result<(http::request::Parts, Bytes), Unreadable>
+where
+    B: hyper::body::Body,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    match http_body_util::Limited::new(body, MAX_DOCUMENT)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok((parts, b.to_bytes())),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Unreadable::TooLarge)
+        }
+        Err(_) => Err(Unreadable::Broken),
+    }
+}
+
+/// A request with its body read, as the JSON and Query APIs authenticate and parse it
+/// (header values that are not UTF-8 are dropped: no AWS client signs such a value).
+pub fn api_request(parts: &http::request::Parts, body: Bytes) -> coffer_iam::auth::ApiRequest<'_> {
+    coffer_iam::auth::ApiRequest {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect(),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn documents_are_read_up_to_the_limit() {
+        let ok = Request::new(http_body_util::Full::new(Bytes::from(vec![
+            1u8;
+            MAX_DOCUMENT
+        ])));
+        assert_eq!(
+            read_small(ok).await.expect("at the limit").1.len(),
+            MAX_DOCUMENT
+        );
+        let big = Request::new(http_body_util::Full::new(Bytes::from(vec![
+            1u8;
+            MAX_DOCUMENT + 1
+        ])));
+        assert_eq!(read_small(big).await.err(), Some(Unreadable::TooLarge));
+    }
+
+    #[test]
+    fn a_document_reply_carries_type_status_and_request_id() {
+        let r = Reply::document(
+            400,
+            "application/x-amz-json-1.1",
+            "{}",
+            "ABC",
+            Some("X".into()),
+        );
+        assert_eq!(r.response.status(), 400);
+        assert_eq!(
+            r.response.headers()["content-type"],
+            "application/x-amz-json-1.1"
+        );
+        assert_eq!(r.response.headers()["x-amzn-requestid"], "ABC");
+        assert_eq!(r.error_code.as_deref(), Some("X"));
+    }
+}
