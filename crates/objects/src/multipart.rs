@@ -195,7 +195,7 @@ impl Objects {
                 Ok(None)
             }
             Some(sse) => {
-                if sse.kind != SseKind::Customer && customer.is_some() {
+                if sse.kind() != SseKind::Customer && customer.is_some() {
                     return Err(Error::InvalidRequest(
                         "The encryption parameters are not applicable to this upload.".into(),
                     ));

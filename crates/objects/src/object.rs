@@ -15,7 +15,7 @@ use crate::checksum::{self, ChecksumRequest};
 use crate::encrypted::Decryption;
 use crate::names::{check_key, check_tags, storage_class};
 use crate::read::{ByteRange, Conditions, ObjectStream, RangeSpec, stream_range};
-use crate::sse::{CustomerKey, Prepared, SseRequest, unhex16};
+use crate::sse::{CustomerKey, Prepared, SseRequest};
 use crate::{Error, MAX_PUT_SIZE, Objects, Result};
 
 /// A PutObject request in domain terms.
@@ -262,7 +262,7 @@ impl Objects {
             ),
             (Some(sse), false) => {
                 // HEAD needs no data key, but an SSE-C object still needs the right key.
-                if sse.kind == SseKind::Customer {
+                if sse.kind() == SseKind::Customer {
                     self.object_key(
                         &req.caller,
                         sse,
@@ -304,7 +304,7 @@ impl Objects {
             range,
             Decryption {
                 key,
-                object_id: unhex16(&sse.object_id)?,
+                object_id: sse.object_id(),
             },
         )
         .await
@@ -521,12 +521,12 @@ pub(crate) fn sealer_for(
             let sealer = coffer_crypto::stream::Sealer::new(
                 &p.object_key,
                 coffer_crypto::stream::Binding {
-                    object: unhex16(&p.record.object_id)?,
+                    object: p.record.object_id(),
                     part,
                 },
             )
             .map_err(|e| Error::Internal(e.to_string()))?;
-            Ok((Some(sealer), p.record.kind == SseKind::S3))
+            Ok((Some(sealer), p.record.kind() == SseKind::S3))
         }
     }
 }

@@ -11,8 +11,7 @@ use coffer_kms::Caller;
 use coffer_storage::{SseKind, SseRecord};
 
 use crate::sse::{
-    BUCKET_KEY_INFO, b64, bucket_arn, client_context, crypto, hex, object_arn, random16,
-    wrap_object_key,
+    BUCKET_KEY_INFO, bucket_arn, client_context, crypto, object_arn, random16, wrap_object_key,
 };
 use crate::{Error, Objects, Result};
 
@@ -46,7 +45,7 @@ impl Objects {
                     "The UpdateObjectEncryption operation doesn't supported unencrypted source objects. Only source objects encrypted with SSE-S3 or SSE-KMS are supported.".into(),
                 ));
             }
-            Some(s) if s.kind == SseKind::Customer => {
+            Some(s) if s.kind() == SseKind::Customer => {
                 return Err(Error::InvalidRequest(
                     "The UpdateObjectEncryption operation doesn't support source objects with the encryption type DSSE-KMS or SSE-C. Only source objects encrypted with SSE-S3 or SSE-KMS are supported.".into(),
                 ));
@@ -56,7 +55,8 @@ impl Objects {
         // Unwrapping needs Decrypt on the old key (and its state), as a GET does.
         let object_key = self.object_key(caller, old, None, now).await?;
         let kms = self.kms()?;
-        let mut client: BTreeMap<String, String> = match &old.client_context {
+        let object_id = old.object_id();
+        let mut client: BTreeMap<String, String> = match old.client_context() {
             Some(c) => client_context(c)?,
             None => BTreeMap::new(),
         };
@@ -66,18 +66,14 @@ impl Objects {
                 .await?;
             let salt = random16()?;
             let derived = coffer_crypto::derive_key(&bk, &salt, BUCKET_KEY_INFO).map_err(crypto)?;
-            SseRecord {
-                kind: SseKind::Kms,
-                kms_key_arn: Some(arn),
-                encrypted_key: Some(blob),
+            SseRecord::BucketKey {
+                key_arn: arn,
+                encrypted_bucket_key: blob,
                 context: [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into(),
-                client_context: old.client_context.clone(),
-                bucket_key: true,
-                key_salt: Some(hex(&salt)),
-                object_id: old.object_id.clone(),
-                customer_key_hmac: None,
-                customer_key_md5: None,
-                key_wrap: Some(wrap_object_key(&derived, &old.object_id, &object_key)?),
+                client_context: old.client_context().map(str::to_owned),
+                salt,
+                object_id,
+                wrapped_object_key: Some(wrap_object_key(&derived, &object_id, &object_key)?),
             }
         } else {
             client.insert("aws:s3:arn".into(), object_arn(bucket, key));
@@ -85,23 +81,18 @@ impl Objects {
                 .encrypt(caller, &to.kms_key_arn, &object_key, &client, now)
                 .await
                 .map_err(Error::Kms)?;
-            SseRecord {
+            SseRecord::DataKey {
                 kind: SseKind::Kms,
-                kms_key_arn: Some(arn),
-                encrypted_key: Some(b64(&blob)),
+                key_arn: arn,
+                encrypted_key: blob,
                 context: client,
-                client_context: old.client_context.clone(),
-                bucket_key: false,
-                key_salt: None,
-                object_id: old.object_id.clone(),
-                customer_key_hmac: None,
-                customer_key_md5: None,
-                key_wrap: None,
+                client_context: old.client_context().map(str::to_owned),
+                object_id,
             }
         };
         match self
             .meta
-            .set_object_sse(bucket, key, &old.object_id, &new)
+            .set_object_sse(bucket, key, &object_id, &new)
             .await
         {
             Ok(()) => Ok(new),

@@ -105,7 +105,7 @@ pub(crate) struct Prepared {
 
 struct BucketKey {
     key: Secret,
-    blob: String,
+    blob: Vec<u8>,
     made: Instant,
     uses: u64,
 }
@@ -114,28 +114,11 @@ struct BucketKey {
 #[derive(Default)]
 pub(crate) struct BucketKeys {
     writing: Mutex<HashMap<(String, String, String), BucketKey>>,
-    reading: Mutex<HashMap<String, (Secret, Instant)>>,
-}
-
-pub(crate) fn b64(b: &[u8]) -> String {
-    base64_simd::STANDARD.encode_to_string(b)
-}
-
-pub(crate) fn unb64(s: &str) -> Result<Vec<u8>> {
-    base64_simd::STANDARD
-        .decode_to_vec(s.as_bytes())
-        .map_err(|_| Error::Internal("stored encrypted key is not base64".into()))
+    reading: Mutex<HashMap<Vec<u8>, (Secret, Instant)>>,
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {
     hex_simd::encode_to_string(b, hex_simd::AsciiCase::Lower)
-}
-
-pub(crate) fn unhex16(s: &str) -> Result<[u8; 16]> {
-    let v = hex_simd::decode_to_vec(s.as_bytes())
-        .map_err(|_| Error::Internal("stored encryption identity is not hex".into()))?;
-    v.try_into()
-        .map_err(|_| Error::Internal("stored encryption identity has the wrong length".into()))
 }
 
 pub(crate) fn random16() -> Result<[u8; 16]> {
@@ -176,20 +159,24 @@ pub(crate) fn client_context(b64ctx: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// AAD of an object key sealed under a bucket-derived key: binds it to the object.
-fn key_wrap_aad(object_id: &str) -> Vec<u8> {
-    [b"coffer-key-wrap-v1:".as_slice(), object_id.as_bytes()].concat()
+/// AAD of an object key sealed under a bucket-derived key: binds it to the object (its
+/// id as hex text, as the format has always had it).
+fn key_wrap_aad(object_id: &[u8; 16]) -> Vec<u8> {
+    [b"coffer-key-wrap-v1:".as_slice(), hex(object_id).as_bytes()].concat()
 }
 
-/// Seals an object key under a key derived from a bucket key (see `SseRecord::key_wrap`).
-pub(crate) fn wrap_object_key(derived: &Secret, object_id: &str, key: &Secret) -> Result<String> {
-    let sealed =
-        coffer_crypto::seal(derived, &key_wrap_aad(object_id), key.expose()).map_err(crypto)?;
-    Ok(b64(&sealed))
+/// Seals an object key under a key derived from a bucket key (see
+/// `SseRecord::BucketKey::wrapped_object_key`).
+pub(crate) fn wrap_object_key(
+    derived: &Secret,
+    object_id: &[u8; 16],
+    key: &Secret,
+) -> Result<Vec<u8>> {
+    coffer_crypto::seal(derived, &key_wrap_aad(object_id), key.expose()).map_err(crypto)
 }
 
-fn unwrap_object_key(derived: &Secret, sse: &SseRecord, sealed: &[u8]) -> Result<Secret> {
-    coffer_crypto::open(derived, &key_wrap_aad(&sse.object_id), sealed)
+fn unwrap_object_key(derived: &Secret, object_id: &[u8; 16], sealed: &[u8]) -> Result<Secret> {
+    coffer_crypto::open(derived, &key_wrap_aad(object_id), sealed)
         .map_err(|_| Error::Internal("a wrapped object key failed authentication".into()))
 }
 
@@ -201,14 +188,14 @@ pub(crate) fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
-/// A fresh 256-bit data key from the KMS: (plaintext, ciphertext blob as base64, key ARN).
+/// A fresh 256-bit data key from the KMS: (plaintext, ciphertext blob, key ARN).
 async fn data_key(
     kms: &Kms,
     caller: &Caller,
     key_id: &str,
     context: &BTreeMap<String, String>,
     now: OffsetDateTime,
-) -> Result<(Secret, String, String)> {
+) -> Result<(Secret, Vec<u8>, String)> {
     let dk = kms
         .generate_data_key(
             caller,
@@ -226,7 +213,7 @@ async fn data_key(
     let plaintext = dk
         .plaintext
         .ok_or_else(|| Error::Internal("data key without plaintext".into()))?;
-    Ok((plaintext, b64(&dk.ciphertext), dk.key_arn))
+    Ok((plaintext, dk.ciphertext, dk.key_arn))
 }
 
 impl Objects {
@@ -347,18 +334,13 @@ impl Objects {
                     data_key(kms, &internal, &key_id, &context, now).await?;
                 Prepared {
                     object_key: dk_plain,
-                    record: SseRecord {
+                    record: SseRecord::DataKey {
                         kind: SseKind::S3,
-                        kms_key_arn: Some(dk_arn),
-                        encrypted_key: Some(dk_blob),
+                        key_arn: dk_arn,
+                        encrypted_key: dk_blob,
                         context,
                         client_context: None,
-                        bucket_key: false,
-                        key_salt: None,
-                        object_id: hex(&object_id),
-                        customer_key_hmac: None,
-                        customer_key_md5: None,
-                        key_wrap: None,
+                        object_id,
                     },
                 }
             }
@@ -384,21 +366,16 @@ impl Objects {
                     let salt = random16()?;
                     let object_key =
                         coffer_crypto::derive_key(&bk, &salt, BUCKET_KEY_INFO).map_err(crypto)?;
-                    ctx.insert("aws:s3:arn".into(), bucket_arn(bucket));
                     Prepared {
                         object_key,
-                        record: SseRecord {
-                            kind: SseKind::Kms,
-                            kms_key_arn: Some(arn),
-                            encrypted_key: Some(blob),
+                        record: SseRecord::BucketKey {
+                            key_arn: arn,
+                            encrypted_bucket_key: blob,
                             context: [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into(),
                             client_context: context,
-                            bucket_key: true,
-                            key_salt: Some(hex(&salt)),
-                            object_id: hex(&object_id),
-                            customer_key_hmac: None,
-                            customer_key_md5: None,
-                            key_wrap: None,
+                            salt,
+                            object_id,
+                            wrapped_object_key: None,
                         },
                     }
                 } else {
@@ -407,18 +384,13 @@ impl Objects {
                         data_key(kms, caller, &key_ref, &ctx, now).await?;
                     Prepared {
                         object_key: dk_plain,
-                        record: SseRecord {
+                        record: SseRecord::DataKey {
                             kind: SseKind::Kms,
-                            kms_key_arn: Some(dk_arn),
-                            encrypted_key: Some(dk_blob),
+                            key_arn: dk_arn,
+                            encrypted_key: dk_blob,
                             context: ctx,
                             client_context: context,
-                            bucket_key: false,
-                            key_salt: None,
-                            object_id: hex(&object_id),
-                            customer_key_hmac: None,
-                            customer_key_md5: None,
-                            key_wrap: None,
+                            object_id,
                         },
                     }
                 }
@@ -428,21 +400,11 @@ impl Objects {
                 Prepared {
                     object_key: coffer_crypto::derive_key(&ck.key, &salt, CUSTOMER_KEY_INFO)
                         .map_err(crypto)?,
-                    record: SseRecord {
-                        kind: SseKind::Customer,
-                        kms_key_arn: None,
-                        encrypted_key: None,
-                        context: BTreeMap::new(),
-                        client_context: None,
-                        bucket_key: false,
-                        key_salt: Some(hex(&salt)),
-                        object_id: hex(&object_id),
-                        customer_key_hmac: Some(hex(&coffer_crypto::hmac_sha256(
-                            &salt,
-                            ck.key.expose(),
-                        ))),
-                        customer_key_md5: Some(ck.md5.clone()),
-                        key_wrap: None,
+                    record: SseRecord::Customer {
+                        salt,
+                        key_hmac: coffer_crypto::hmac_sha256(&salt, ck.key.expose()),
+                        key_md5: ck.md5.clone(),
+                        object_id,
                     },
                 }
             }
@@ -458,7 +420,7 @@ impl Objects {
         bucket: &str,
         key_ref: &str,
         now: OffsetDateTime,
-    ) -> Result<(Secret, String, String)> {
+    ) -> Result<(Secret, Vec<u8>, String)> {
         let kms = self.kms()?;
         let context: BTreeMap<String, String> =
             [("aws:s3:arn".to_owned(), bucket_arn(bucket))].into();
@@ -519,87 +481,95 @@ impl Objects {
         customer: Option<&CustomerKey>,
         now: OffsetDateTime,
     ) -> Result<Secret> {
-        match sse.kind {
-            SseKind::Customer => {
+        let (key_arn, blob, context) = match sse {
+            SseRecord::Customer { salt, key_hmac, .. } => {
                 let Some(ck) = customer else {
                     return Err(Error::SseCustomerKeyMissing);
                 };
-                let salt =
-                    hex_simd::decode_to_vec(sse.key_salt.as_deref().unwrap_or("").as_bytes())
-                        .map_err(|_| Error::Internal("stored SSE-C salt is not hex".into()))?;
-                let expected = sse.customer_key_hmac.as_deref().unwrap_or("");
-                let actual = hex(&coffer_crypto::hmac_sha256(&salt, ck.key.expose()));
-                if !coffer_crypto::equal(expected.as_bytes(), actual.as_bytes()) {
+                let actual = coffer_crypto::hmac_sha256(salt, ck.key.expose());
+                if !coffer_crypto::equal(key_hmac, &actual) {
                     return Err(Error::SseCustomerKeyMismatch);
                 }
-                coffer_crypto::derive_key(&ck.key, &salt, CUSTOMER_KEY_INFO).map_err(crypto)
+                return coffer_crypto::derive_key(&ck.key, salt, CUSTOMER_KEY_INFO).map_err(crypto);
             }
-            SseKind::S3 | SseKind::Kms => {
-                if customer.is_some() {
-                    return Err(Error::InvalidRequest(
-                        "The encryption parameters are not applicable to this object.".into(),
-                    ));
-                }
-                let blob_b64 = sse
-                    .encrypted_key
-                    .as_deref()
-                    .ok_or_else(|| Error::Internal("encrypted object without its key".into()))?;
-                let kms = self.kms()?;
-                let internal = Caller {
-                    internal: sse.kind == SseKind::S3,
-                    ..caller.clone()
-                };
-                if sse.bucket_key
-                    && let Some(k) = self.cached_read_key(blob_b64)
-                {
-                    // A cached bucket key saves the unwrap, not the checks: a disabled key,
-                    // or a caller the key policy no longer allows, stops reads at once.
-                    kms.authorize_use(
-                        &internal,
-                        sse.kms_key_arn.as_deref().unwrap_or(""),
-                        coffer_kms::Op::Decrypt.action(),
-                        coffer_kms::Op::Decrypt,
-                        &sse.context,
-                    )
-                    .await
-                    .map_err(Error::Kms)?;
-                    return self.derive_from_bucket_key(&k, sse);
-                }
-                let blob = unb64(blob_b64)?;
-                let plain = match kms.decrypt(&internal, &blob, &sse.context, None, now).await {
-                    Ok(d) => d.plaintext,
-                    Err(coffer_kms::Error::InvalidCiphertext) => {
-                        // Tell a deleted key (crypto-shredded object) from a damaged record.
-                        let arn = sse.kms_key_arn.as_deref().unwrap_or("");
-                        return Err(match kms.describe_key(&internal, arn).await {
-                            Err(coffer_kms::Error::NotFound(m)) => {
-                                Error::Kms(coffer_kms::Error::NotFound(m))
-                            }
-                            _ => Error::Kms(coffer_kms::Error::InvalidCiphertext),
-                        });
+            SseRecord::DataKey {
+                key_arn,
+                encrypted_key,
+                context,
+                ..
+            } => (key_arn, encrypted_key, context),
+            SseRecord::BucketKey {
+                key_arn,
+                encrypted_bucket_key,
+                context,
+                ..
+            } => (key_arn, encrypted_bucket_key, context),
+        };
+        if customer.is_some() {
+            return Err(Error::InvalidRequest(
+                "The encryption parameters are not applicable to this object.".into(),
+            ));
+        }
+        let kms = self.kms()?;
+        let internal = Caller {
+            internal: sse.kind() == SseKind::S3,
+            ..caller.clone()
+        };
+        if sse.bucket_key()
+            && let Some(k) = self.cached_read_key(blob)
+        {
+            // A cached bucket key saves the unwrap, not the checks: a disabled key, or a
+            // caller the key policy no longer allows, stops reads at once.
+            kms.authorize_use(
+                &internal,
+                key_arn,
+                coffer_kms::Op::Decrypt.action(),
+                coffer_kms::Op::Decrypt,
+                context,
+            )
+            .await
+            .map_err(Error::Kms)?;
+            return self.derive_from_bucket_key(&k, sse);
+        }
+        let plain = match kms.decrypt(&internal, blob, context, None, now).await {
+            Ok(d) => d.plaintext,
+            Err(coffer_kms::Error::InvalidCiphertext) => {
+                // Tell a deleted key (crypto-shredded object) from a damaged record.
+                return Err(match kms.describe_key(&internal, key_arn).await {
+                    Err(coffer_kms::Error::NotFound(m)) => {
+                        Error::Kms(coffer_kms::Error::NotFound(m))
                     }
-                    Err(e) => return Err(Error::Kms(e)),
-                };
-                if sse.bucket_key {
-                    self.cache_read_key(blob_b64, &plain);
-                    return self.derive_from_bucket_key(&plain, sse);
-                }
-                Ok(plain)
+                    _ => Error::Kms(coffer_kms::Error::InvalidCiphertext),
+                });
             }
+            Err(e) => return Err(Error::Kms(e)),
+        };
+        if sse.bucket_key() {
+            self.cache_read_key(blob, &plain);
+            return self.derive_from_bucket_key(&plain, sse);
         }
+        Ok(plain)
     }
 
+    /// The object key of a bucket-key object, from its (decrypted) bucket key.
     fn derive_from_bucket_key(&self, bk: &Secret, sse: &SseRecord) -> Result<Secret> {
-        let salt = hex_simd::decode_to_vec(sse.key_salt.as_deref().unwrap_or("").as_bytes())
-            .map_err(|_| Error::Internal("stored bucket key salt is not hex".into()))?;
-        let derived = coffer_crypto::derive_key(bk, &salt, BUCKET_KEY_INFO).map_err(crypto)?;
-        match &sse.key_wrap {
+        let SseRecord::BucketKey {
+            salt,
+            object_id,
+            wrapped_object_key,
+            ..
+        } = sse
+        else {
+            return Err(Error::Internal("not a bucket-key record".into()));
+        };
+        let derived = coffer_crypto::derive_key(bk, salt, BUCKET_KEY_INFO).map_err(crypto)?;
+        match wrapped_object_key {
             None => Ok(derived),
-            Some(wrapped) => unwrap_object_key(&derived, sse, &unb64(wrapped)?),
+            Some(wrapped) => unwrap_object_key(&derived, object_id, wrapped),
         }
     }
 
-    fn cached_read_key(&self, blob: &str) -> Option<Secret> {
+    fn cached_read_key(&self, blob: &[u8]) -> Option<Secret> {
         let r = self
             .bucket_keys
             .reading
@@ -610,7 +580,7 @@ impl Objects {
             .map(|(k, _)| k.clone())
     }
 
-    fn cache_read_key(&self, blob: &str, key: &Secret) {
+    fn cache_read_key(&self, blob: &[u8], key: &Secret) {
         let mut r = self
             .bucket_keys
             .reading

@@ -279,7 +279,7 @@ fn a_write_without_headers_is_sse_s3_unless_the_operator_opted_out() {
         let data = b"header-less secret, inline and encrypted".repeat(3);
         let w = put_without_headers(&f.objects, "no-headers", &data).await;
         let sse = w.sse.expect("encrypted by default");
-        assert_eq!(sse.kind, coffer_storage::SseKind::S3);
+        assert_eq!(sse.kind(), coffer_storage::SseKind::S3);
         assert_eq!(read(&f.objects, "no-headers", None).await, data);
         assert_eq!(
             f.objects.get_bucket_encryption("enc").await.expect("get"),

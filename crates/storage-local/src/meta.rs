@@ -282,10 +282,10 @@ impl MetaStore for SqliteMeta {
                 return Err(Error::NoSuchBucket(object.bucket.clone()));
             }
             let current = get_object_row(conn, &object.bucket, &object.key)?;
-            check_precondition(
+            precondition.check(
                 current.as_ref().map(|r| r.etag.as_str()),
-                &precondition,
-                &object,
+                &object.bucket,
+                &object.key,
             )?;
             write_object(conn, &object, current)
         })
@@ -319,21 +319,17 @@ impl MetaStore for SqliteMeta {
         &self,
         bucket: &str,
         key: &str,
-        object_id: &str,
+        object_id: &[u8; 16],
         sse: &SseRecord,
     ) -> Result<()> {
-        let (bucket, key, object_id, sse) = (
-            bucket.to_owned(),
-            key.to_owned(),
-            object_id.to_owned(),
-            sse.clone(),
-        );
+        let (bucket, key, object_id, sse) =
+            (bucket.to_owned(), key.to_owned(), *object_id, sse.clone());
         self.write(move |conn| {
             let Some(row) = get_object_row(conn, &bucket, &key)? else {
                 return Err(Error::NoSuchKey { bucket, key });
             };
             let mut meta: ObjectMeta = unjson(&row.meta)?;
-            if meta.sse.as_ref().map(|s| s.object_id.as_str()) != Some(object_id.as_str()) {
+            if meta.sse.as_ref().map(SseRecord::object_id) != Some(object_id) {
                 return Err(Error::PreconditionFailed);
             }
             meta.sse = Some(sse);
@@ -614,10 +610,10 @@ impl MetaStore for SqliteMeta {
                 }
             }
             let current = get_object_row(conn, &object.bucket, &object.key)?;
-            check_precondition(
+            precondition.check(
                 current.as_ref().map(|r| r.etag.as_str()),
-                &precondition,
-                &object,
+                &object.bucket,
+                &object.key,
             )?;
             let keep = blob_set(&object.extents);
             remove_upload(conn, &upload_id, &keep)?;

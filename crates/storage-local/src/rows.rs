@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use coffer_storage::{
-    BlobId, Error, Extent, ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Precondition,
-    Result, UploadRecord,
+    BlobId, Error, Extent, ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Result,
+    UploadRecord,
 };
 
 use crate::error::{backend, corrupt};
@@ -223,23 +223,6 @@ pub(crate) fn get_object_row(
         params![bucket, key.as_bytes()],
         object_row,
     )
-}
-
-pub(crate) fn check_precondition(
-    current_etag: Option<&str>,
-    precondition: &Precondition,
-    object: &ObjectRecord,
-) -> Result<()> {
-    match (precondition, current_etag) {
-        (Precondition::None, _) | (Precondition::NotExists, None) => Ok(()),
-        (Precondition::NotExists, Some(_)) => Err(Error::PreconditionFailed),
-        (Precondition::EtagMatches(_), None) => Err(Error::NoSuchKey {
-            bucket: object.bucket.clone(),
-            key: object.key.clone(),
-        }),
-        (Precondition::EtagMatches(want), Some(have)) if want == have => Ok(()),
-        (Precondition::EtagMatches(_), Some(_)) => Err(Error::PreconditionFailed),
-    }
 }
 
 pub(crate) fn bucket_exists(conn: &Connection, name: &str) -> Result<bool> {

@@ -21,6 +21,7 @@ mod iam;
 mod kms;
 mod meta;
 mod record;
+mod sse;
 
 pub mod memory;
 
@@ -34,5 +35,6 @@ pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use meta::{ListPage, MetaStore, UploadListQuery};
 pub use record::{
     BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord,
-    ObjectSummary, PartInfo, PartRecord, Precondition, SseKind, SseRecord, UploadRecord,
+    ObjectSummary, PartInfo, PartRecord, Precondition, UploadRecord,
 };
+pub use sse::{SseKind, SseRecord};

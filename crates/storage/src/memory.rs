@@ -174,7 +174,11 @@ impl MetaStore for MemoryMeta {
             return Err(Error::NoSuchBucket(object.bucket.clone()));
         }
         let id = (object.bucket.clone(), object.key.clone());
-        check_precondition(st.objects.get(&id), precondition, object)?;
+        precondition.check(
+            st.objects.get(&id).map(|o| o.etag.as_str()),
+            &object.bucket,
+            &object.key,
+        )?;
         let old = st.objects.insert(id, object.clone());
         if let Some(old) = &old {
             st.garbage_replaced(old, Some(object));
@@ -205,7 +209,7 @@ impl MetaStore for MemoryMeta {
         &self,
         bucket: &str,
         key: &str,
-        object_id: &str,
+        object_id: &[u8; 16],
         sse: &SseRecord,
     ) -> Result<()> {
         let mut st = self.lock();
@@ -215,7 +219,7 @@ impl MetaStore for MemoryMeta {
                 key: key.into(),
             });
         };
-        if o.meta.sse.as_ref().map(|s| s.object_id.as_str()) != Some(object_id) {
+        if o.meta.sse.as_ref().map(SseRecord::object_id).as_ref() != Some(object_id) {
             return Err(Error::PreconditionFailed);
         }
         o.meta.sse = Some(sse.clone());
@@ -363,7 +367,11 @@ impl MetaStore for MemoryMeta {
             }
         }
         let id = (object.bucket.clone(), object.key.clone());
-        check_precondition(st.objects.get(&id), precondition, object)?;
+        precondition.check(
+            st.objects.get(&id).map(|o| o.etag.as_str()),
+            &object.bucket,
+            &object.key,
+        )?;
         let parts = st.remove_upload(upload_id);
         let keep: BTreeSet<&BlobId> = object.blob_ids().collect();
         let unused: Vec<BlobId> = parts
@@ -410,24 +418,6 @@ impl MetaStore for MemoryMeta {
             st.garbage.remove(id);
         }
         Ok(())
-    }
-}
-
-/// Evaluates a write precondition against the current object, as every backend must.
-fn check_precondition(
-    current: Option<&ObjectRecord>,
-    precondition: &Precondition,
-    new: &ObjectRecord,
-) -> Result<()> {
-    match (precondition, current) {
-        (Precondition::None, _) | (Precondition::NotExists, None) => Ok(()),
-        (Precondition::NotExists, Some(_)) => Err(Error::PreconditionFailed),
-        (Precondition::EtagMatches(_), None) => Err(Error::NoSuchKey {
-            bucket: new.bucket.clone(),
-            key: new.key.clone(),
-        }),
-        (Precondition::EtagMatches(etag), Some(cur)) if &cur.etag == etag => Ok(()),
-        (Precondition::EtagMatches(_), Some(_)) => Err(Error::PreconditionFailed),
     }
 }
 

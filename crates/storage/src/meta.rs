@@ -109,7 +109,7 @@ pub trait MetaStore: Send + Sync + 'static {
         &self,
         bucket: &str,
         key: &str,
-        object_id: &str,
+        object_id: &[u8; 16],
         sse: &SseRecord,
     ) -> Result<()>;
 

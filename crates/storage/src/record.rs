@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::sse::SseRecord;
+use crate::{Error, Result};
 use time::OffsetDateTime;
 
 /// A bucket. `owner` is the 12-digit account id of the account that created it.
@@ -149,58 +152,6 @@ pub struct ObjectMeta {
     pub sse: Option<SseRecord>,
 }
 
-/// How an object's bytes are encrypted at rest (the encrypted object format is in
-/// `coffer_crypto::stream`). Holds no secret: the data key is stored only encrypted by
-/// the KMS, and a customer key only as a salted HMAC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SseRecord {
-    /// `aws:kms`, `AES256` (SSE-S3) or `SSE-C`.
-    pub kind: SseKind,
-    /// The KMS key ARN (SSE-KMS and SSE-S3).
-    #[serde(default)]
-    pub kms_key_arn: Option<String>,
-    /// The KMS ciphertext blob of the data key, or of the bucket key, base64.
-    #[serde(default)]
-    pub encrypted_key: Option<String>,
-    /// The encryption context the data key was generated under.
-    #[serde(default)]
-    pub context: BTreeMap<String, String>,
-    /// The context the client asked for (returned in
-    /// `x-amz-server-side-encryption-context`), base64 JSON.
-    #[serde(default)]
-    pub client_context: Option<String>,
-    /// The data key is a bucket key; the object key is derived from it with `key_salt`.
-    #[serde(default)]
-    pub bucket_key: bool,
-    /// Salt deriving the object key from a bucket key or a customer key, hex.
-    #[serde(default)]
-    pub key_salt: Option<String>,
-    /// Identity bound into every segment (hex, 16 bytes).
-    pub object_id: String,
-    /// SSE-C: HMAC-SHA256 of the customer key under `key_salt`, hex, to check the key.
-    #[serde(default)]
-    pub customer_key_hmac: Option<String>,
-    /// SSE-C: the customer key's MD5 as the client sent it (base64), echoed back.
-    #[serde(default)]
-    pub customer_key_md5: Option<String>,
-    /// Objects re-keyed onto a bucket key by UpdateObjectEncryption: their object key,
-    /// sealed (AES-256-GCM) under the key derived from the bucket key with `key_salt`,
-    /// base64. Absent for objects written under a bucket key, whose object key is that
-    /// derived key itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_wrap: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SseKind {
-    #[serde(rename = "aws:kms")]
-    Kms,
-    #[serde(rename = "AES256")]
-    S3,
-    #[serde(rename = "SSE-C")]
-    Customer,
-}
-
 /// One part of a completed multipart object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartInfo {
@@ -259,6 +210,24 @@ pub enum Precondition {
     NotExists,
     /// `If-Match: etag`: the key must exist with this ETag (unquoted).
     EtagMatches(String),
+}
+
+impl Precondition {
+    /// Whether a write of `bucket`/`key` may happen, given the ETag of the key's current
+    /// version (`None`: no such key). Every backend asks this inside its write
+    /// transaction, so the check and the write are one atomic step.
+    pub fn check(&self, current_etag: Option<&str>, bucket: &str, key: &str) -> Result<()> {
+        match (self, current_etag) {
+            (Precondition::None, _) | (Precondition::NotExists, None) => Ok(()),
+            (Precondition::NotExists, Some(_)) => Err(Error::PreconditionFailed),
+            (Precondition::EtagMatches(_), None) => Err(Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }),
+            (Precondition::EtagMatches(want), Some(have)) if want == have => Ok(()),
+            (Precondition::EtagMatches(_), Some(_)) => Err(Error::PreconditionFailed),
+        }
+    }
 }
 
 /// A multipart upload in progress.

@@ -268,10 +268,13 @@ pub fn headers(r: Option<&SseRecord>) -> Headers {
         ssekms_encryption_context: None,
     };
     let Some(r) = r else { return none };
-    match r.kind {
+    match r.kind() {
         SseKind::Customer => Headers {
             sse_customer_algorithm: Some("AES256".into()),
-            sse_customer_key_md5: r.customer_key_md5.clone(),
+            sse_customer_key_md5: match r {
+                SseRecord::Customer { key_md5, .. } => Some(key_md5.clone()),
+                _ => None,
+            },
             ..none
         },
         SseKind::S3 => Headers {
@@ -284,9 +287,9 @@ pub fn headers(r: Option<&SseRecord>) -> Headers {
             server_side_encryption: Some(ServerSideEncryption::from_static(
                 ServerSideEncryption::AWS_KMS,
             )),
-            ssekms_key_id: r.kms_key_arn.clone(),
-            bucket_key_enabled: r.bucket_key.then_some(true),
-            ssekms_encryption_context: r.client_context.clone(),
+            ssekms_key_id: r.key_arn().map(str::to_owned),
+            bucket_key_enabled: r.bucket_key().then_some(true),
+            ssekms_encryption_context: r.client_context().map(str::to_owned),
             ..none
         },
     }

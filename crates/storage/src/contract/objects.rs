@@ -637,18 +637,14 @@ async fn setting(store: &dyn MetaStore, name: &str) -> Option<String> {
 pub async fn sse_records_round_trip(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let mut o = object("b", "enc", vec![inline(b"ciphertext")]);
-    o.meta.sse = Some(crate::SseRecord {
-        kind: crate::SseKind::Kms,
-        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
-        encrypted_key: Some("AQID".into()),
-        context: [("aws:s3:arn".to_string(), "arn:aws:s3:::b/enc".to_string())].into(),
+    o.meta.sse = Some(crate::SseRecord::BucketKey {
+        key_arn: "arn:aws:kms:us-east-1:123456789012:key/k".into(),
+        encrypted_bucket_key: vec![1, 2, 3],
+        context: [("aws:s3:arn".to_string(), "arn:aws:s3:::b".to_string())].into(),
         client_context: None,
-        bucket_key: true,
-        key_salt: Some("00".repeat(16)),
-        object_id: "11".repeat(16),
-        customer_key_hmac: None,
-        customer_key_md5: None,
-        key_wrap: None,
+        salt: [0; 16],
+        object_id: [0x11; 16],
+        wrapped_object_key: None,
     });
     store
         .put_object(&o, &Precondition::None)
@@ -668,34 +664,30 @@ pub async fn sse_records_round_trip(store: &dyn MetaStore) {
 pub async fn sse_records_are_replaced_in_place(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     let mut o = object("b", "enc", vec![inline(b"ciphertext")]);
-    let first = crate::SseRecord {
+    let first = crate::SseRecord::DataKey {
         kind: crate::SseKind::S3,
-        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/a".into()),
-        encrypted_key: Some("AQID".into()),
+        key_arn: "arn:aws:kms:us-east-1:123456789012:key/a".into(),
+        encrypted_key: vec![1, 2, 3],
         context: BTreeMap::new(),
         client_context: None,
-        bucket_key: false,
-        key_salt: None,
-        object_id: "11".repeat(16),
-        customer_key_hmac: None,
-        customer_key_md5: None,
-        key_wrap: None,
+        object_id: [0x11; 16],
     };
     o.meta.sse = Some(first.clone());
     store
         .put_object(&o, &Precondition::None)
         .await
         .expect("put");
-    let second = crate::SseRecord {
-        kind: crate::SseKind::Kms,
-        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/b".into()),
-        bucket_key: true,
-        key_salt: Some("22".repeat(16)),
-        key_wrap: Some("BAUG".into()),
-        ..first.clone()
+    let second = crate::SseRecord::BucketKey {
+        key_arn: "arn:aws:kms:us-east-1:123456789012:key/b".into(),
+        encrypted_bucket_key: vec![1, 2, 3],
+        context: BTreeMap::new(),
+        client_context: None,
+        salt: [0x22; 16],
+        object_id: [0x11; 16],
+        wrapped_object_key: Some(vec![4, 5, 6]),
     };
     store
-        .set_object_sse("b", "enc", &first.object_id, &second)
+        .set_object_sse("b", "enc", &first.object_id(), &second)
         .await
         .expect("replace");
     let got = store
@@ -708,14 +700,12 @@ pub async fn sse_records_are_replaced_in_place(store: &dyn MetaStore) {
     assert_eq!(got.etag, o.etag);
     assert_eq!(got.last_modified, o.last_modified);
     assert!(matches!(
-        store
-            .set_object_sse("b", "enc", &"33".repeat(16), &first)
-            .await,
+        store.set_object_sse("b", "enc", &[0x33; 16], &first).await,
         Err(Error::PreconditionFailed)
     ));
     assert!(matches!(
         store
-            .set_object_sse("b", "nope", &first.object_id, &first)
+            .set_object_sse("b", "nope", &first.object_id(), &first)
             .await,
         Err(Error::NoSuchKey { .. })
     ));
