@@ -11,19 +11,9 @@ use zeroize::Zeroizing;
 use coffer_kms::{Caller, Kms};
 
 use crate::error::{WireError, to_wire};
+use crate::operation::Asym;
 use crate::ops::{KeyIdOnly, dry_run, ok, parse};
 use crate::wire::{Blob, Context, SecretBlob, b64, render};
-
-pub const OPERATIONS: &[&str] = &[
-    "DeriveSharedSecret",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
-    "GetPublicKey",
-    "Sign",
-    "Verify",
-    "VerifyMac",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -80,14 +70,14 @@ struct MacReq {
 
 pub async fn run(
     kms: &Kms,
-    op: &str,
+    op: Asym,
     body: &[u8],
     caller: &Caller,
     now: OffsetDateTime,
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
     let e = to_wire;
     match op {
-        "Sign" | "Verify" => {
+        Asym::Sign | Asym::Verify => {
             let r: SignReq = parse(body)?;
             let req = coffer_kms::SignRequest {
                 key_id: &r.key_id,
@@ -95,7 +85,7 @@ pub async fn run(
                 is_digest: r.is_digest()?,
                 algorithm: &r.signing_algorithm,
             };
-            let out = if op == "Sign" {
+            let out = if op == Asym::Sign {
                 let (sig, arn) = kms.sign(caller, &req, now).await.map_err(e)?;
                 json!({ "KeyId": arn, "Signature": b64(&sig), "SigningAlgorithm": r.signing_algorithm })
             } else {
@@ -108,7 +98,7 @@ pub async fn run(
             dry_run(r.dry_run)?;
             ok(out)
         }
-        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+        Asym::GenerateDataKeyPair | Asym::GenerateDataKeyPairWithoutPlaintext => {
             let r: DataKeyPairReq = parse(body)?;
             let ctx = r.encryption_context.unwrap_or_default();
             let p = kms
@@ -117,7 +107,7 @@ pub async fn run(
                     &r.key_id,
                     &r.key_pair_spec,
                     &ctx,
-                    op == "GenerateDataKeyPair",
+                    op == Asym::GenerateDataKeyPair,
                     now,
                 )
                 .await
@@ -136,7 +126,7 @@ pub async fn run(
                     .map(|s| ("PrivateKeyPlaintext", s)),
             ))
         }
-        "DeriveSharedSecret" => {
+        Asym::DeriveSharedSecret => {
             let r: DeriveReq = parse(body)?;
             let (secret, arn) = kms
                 .derive_shared_secret(
@@ -156,7 +146,7 @@ pub async fn run(
             });
             Ok(render(&v, Some(("SharedSecret", &secret))))
         }
-        "GetPublicKey" => {
+        Asym::GetPublicKey => {
             let r: KeyIdOnly = parse(body)?;
             let p = kms.get_public_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({
@@ -172,7 +162,7 @@ pub async fn run(
                 }: p.algorithms,
             }))
         }
-        "GenerateMac" => {
+        Asym::GenerateMac => {
             let r: MacReq = parse(body)?;
             let (mac, arn) = kms
                 .generate_mac(
@@ -187,8 +177,7 @@ pub async fn run(
             dry_run(r.dry_run)?;
             ok(json!({ "Mac": b64(&mac), "MacAlgorithm": r.mac_algorithm, "KeyId": arn }))
         }
-        // VerifyMac (the caller dispatches only OPERATIONS here).
-        _ => {
+        Asym::VerifyMac => {
             let r: MacReq = parse(body)?;
             let mac = r.mac.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")

@@ -11,16 +11,9 @@ use zeroize::Zeroizing;
 use coffer_kms::{Caller, CreateGrant, Grant, Kms};
 
 use crate::error::{WireError, to_wire};
+use crate::operation::Grants;
 use crate::ops::dry_run;
 use crate::wire::{epoch, render};
-
-pub const OPERATIONS: &[&str] = &[
-    "CreateGrant",
-    "ListGrants",
-    "ListRetirableGrants",
-    "RetireGrant",
-    "RevokeGrant",
-];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -139,13 +132,13 @@ fn page(
 
 pub async fn run(
     kms: &Kms,
-    op: &str,
+    op: Grants,
     body: &[u8],
     caller: &Caller,
     now: OffsetDateTime,
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
     let v = match op {
-        "CreateGrant" => {
+        Grants::CreateGrant => {
             let r: CreateGrantReq = crate::ops::parse(body)?;
             let c = r.constraints.unwrap_or_default();
             if r.dry_run == Some(true) {
@@ -174,7 +167,7 @@ pub async fn run(
                 .map_err(to_wire)?;
             json!({ "GrantId": id, "GrantToken": token })
         }
-        "ListGrants" => {
+        Grants::ListGrants => {
             let r: ListGrantsReq = crate::ops::parse(body)?;
             let grants = kms
                 .list_grants(
@@ -187,14 +180,14 @@ pub async fn run(
                 .map_err(to_wire)?;
             page(grants, r.limit, r.marker.as_deref())?
         }
-        "ListRetirableGrants" => {
+        Grants::ListRetirableGrants => {
             let r: ListRetirableReq = crate::ops::parse(body)?;
             let grants = kms
                 .list_retirable_grants(&r.retiring_principal)
                 .map_err(to_wire)?;
             page(grants, r.limit, r.marker.as_deref())?
         }
-        "RetireGrant" => {
+        Grants::RetireGrant => {
             let r: RetireReq = crate::ops::parse(body)?;
             dry_run(r.dry_run)?;
             kms.retire_grant(
@@ -207,7 +200,7 @@ pub async fn run(
             .map_err(to_wire)?;
             json!({})
         }
-        _ => {
+        Grants::RevokeGrant => {
             let r: RevokeReq = crate::ops::parse(body)?;
             dry_run(r.dry_run)?;
             kms.revoke_grant(caller, &r.key_id, &r.grant_id)

@@ -10,14 +10,9 @@ use zeroize::Zeroizing;
 use coffer_kms::{Caller, ImportMaterial, Kms};
 
 use crate::error::{WireError, to_wire};
+use crate::operation::Import;
 use crate::ops::{ok, parse};
 use crate::wire::{Blob, b64, epoch};
-
-pub const OPERATIONS: &[&str] = &[
-    "DeleteImportedKeyMaterial",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -62,14 +57,14 @@ fn timestamp(v: &Value) -> Result<OffsetDateTime, WireError> {
 
 pub async fn run(
     kms: &Kms,
-    op: &str,
+    op: Import,
     body: &[u8],
     caller: &Caller,
     now: OffsetDateTime,
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
     let e = to_wire;
     match op {
-        "GetParametersForImport" => {
+        Import::GetParametersForImport => {
             let r: ParametersReq = parse(body)?;
             let p = kms
                 .get_parameters_for_import(
@@ -88,7 +83,7 @@ pub async fn run(
                 "ParametersValidTo": epoch(p.valid_to),
             }))
         }
-        "ImportKeyMaterial" => {
+        Import::ImportKeyMaterial => {
             let r: ImportReq = parse(body)?;
             if r.key_material_description
                 .as_ref()
@@ -117,7 +112,7 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
         }
-        _ => {
+        Import::DeleteImportedKeyMaterial => {
             let r: DeleteReq = parse(body)?;
             let (arn, material_id) = kms
                 .delete_imported_key_material(caller, &r.key_id, r.key_material_id.as_deref())

@@ -14,6 +14,7 @@ mod auth;
 mod error;
 mod grants;
 mod import;
+mod operation;
 mod ops;
 mod wire;
 
@@ -27,6 +28,8 @@ use coffer_audit::RequestContext;
 use coffer_iam::Credentials;
 use coffer_iam::auth::ApiRequest;
 use coffer_kms::{Caller, Kms};
+
+use crate::operation::Operation;
 
 pub use error::{WireError, to_wire};
 
@@ -95,16 +98,6 @@ fn reply(e: WireError, request_id: &str) -> Reply {
     )
 }
 
-/// The operations that name no key: authorized by the caller's IAM policies alone.
-const ACCOUNT_LEVEL: &[&str] = &[
-    "CreateKey",
-    "ListKeys",
-    "ListAliases",
-    "GenerateRandom",
-    "DeleteAlias",
-    "ListRetirableGrants",
-];
-
 pub struct KmsApi {
     kms: Arc<Kms>,
     auth: auth::Authenticator,
@@ -136,11 +129,11 @@ impl KmsApi {
             .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target"))
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        let op = target.strip_prefix("TrentService.").unwrap_or("");
-        let operation = ops::operation_name(op);
+        let operation = Operation::from_target(target);
         cx.fill(|f| {
             f.service = Some("kms.amazonaws.com");
-            f.operation = Some(operation);
+            f.operation = Some(operation.name());
+            f.read_only = Some(operation.read_only());
         });
         if req.method != "POST" {
             return Err(WireError::new(
@@ -158,8 +151,8 @@ impl KmsApi {
         // Operations on no particular key are decided here by the caller's IAM policies
         // (the account root always may); every operation on a key is decided in the KMS,
         // key by key, through the gate (the key policy first, as AWS does).
-        if ACCOUNT_LEVEL.contains(&op) {
-            let action = format!("kms:{op}");
+        if operation.account_level() {
+            let action = format!("kms:{}", operation.name());
             let resource = format!(
                 "arn:aws:kms:{}:{}:key/*",
                 self.kms.config().region,
@@ -192,7 +185,7 @@ impl KmsApi {
         let caller = Caller::client(account, cx.request_id.clone(), gate);
         let params = audit::request_parameters(&req.body);
         let key = audit::named_key(&req.body);
-        let result = ops::run(&self.kms, op, &req.body, &caller, now).await;
+        let result = ops::run(&self.kms, operation, &req.body, &caller, now).await;
         cx.fill(|f| {
             f.request_parameters = params;
             if let Err(e) = &result {
@@ -200,7 +193,7 @@ impl KmsApi {
             }
         });
         let rendered = result?;
-        cx.fill(|f| audit::outcome(f, op, &rendered, key.as_deref()));
+        cx.fill(|f| audit::outcome(f, operation.name(), &rendered, key.as_deref()));
         Ok(Bytes::from_owner(rendered))
     }
 }

@@ -9,66 +9,8 @@ use zeroize::Zeroizing;
 use coffer_kms::{Caller, CreateKey, DataKeyRequest, KeyMetadata, Kms};
 
 use crate::error::{WireError, to_wire};
+use crate::operation::{Core, Operation};
 use crate::wire::{Blob, Context, SecretBlob, b64, epoch, render};
-
-/// The operations this server implements, by AWS name.
-const IMPLEMENTED: &[&str] = &[
-    "CancelKeyDeletion",
-    "CreateAlias",
-    "CreateKey",
-    "Decrypt",
-    "DeleteAlias",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "EnableKey",
-    "EnableKeyRotation",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateRandom",
-    "GetKeyLastUsage",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "ListAliases",
-    "ListKeyPolicies",
-    "ListKeyRotations",
-    "ListKeys",
-    "ListResourceTags",
-    "PutKeyPolicy",
-    "ReEncrypt",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
-    "TagResource",
-    "UntagResource",
-    "UpdateAlias",
-    "UpdateKeyDescription",
-];
-
-/// Operations of the AWS KMS API that this server does not implement yet.
-const NOT_YET: &[&str] = &[
-    "ConnectCustomKeyStore",
-    "CreateCustomKeyStore",
-    "DeleteCustomKeyStore",
-    "DescribeCustomKeyStores",
-    "DisconnectCustomKeyStore",
-    "ReplicateKey",
-    "UpdateCustomKeyStore",
-    "UpdatePrimaryRegion",
-];
-
-/// The `'static` name of an operation, for the audit record.
-pub fn operation_name(op: &str) -> &'static str {
-    IMPLEMENTED
-        .iter()
-        .chain(crate::asym::OPERATIONS)
-        .chain(crate::grants::OPERATIONS)
-        .chain(crate::import::OPERATIONS)
-        .chain(NOT_YET)
-        .copied()
-        .find(|o| *o == op)
-        .unwrap_or("Unknown")
-}
 
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
@@ -320,14 +262,38 @@ fn page_fields(v: &mut Value, next: Option<String>) {
 /// Runs one operation. Returns the rendered JSON reply.
 pub async fn run(
     kms: &Kms,
-    op: &str,
+    op: Operation,
+    body: &[u8],
+    caller: &Caller,
+    now: OffsetDateTime,
+) -> Result<Zeroizing<Vec<u8>>, WireError> {
+    match op {
+        Operation::Core(op) => core(kms, op, body, caller, now).await,
+        Operation::Asym(op) => crate::asym::run(kms, op, body, caller, now).await,
+        Operation::Grant(op) => crate::grants::run(kms, op, body, caller, now).await,
+        Operation::Import(op) => crate::import::run(kms, op, body, caller, now).await,
+        Operation::NotYet(name) => Err(WireError::new(
+            "UnsupportedOperationException",
+            format!("{name} is not supported by this server yet"),
+        )),
+        Operation::Unknown => Err(WireError::new(
+            "UnknownOperationException",
+            "The operation named by X-Amz-Target is not a KMS operation",
+        )),
+    }
+}
+
+/// Key management and symmetric cryptography.
+async fn core(
+    kms: &Kms,
+    op: Core,
     body: &[u8],
     caller: &Caller,
     now: OffsetDateTime,
 ) -> Result<Zeroizing<Vec<u8>>, WireError> {
     let e = to_wire;
     match op {
-        "CreateKey" => {
+        Core::CreateKey => {
             let r: CreateKeyReq = parse(body)?;
             if r.custom_key_store_id.is_some() || r.xks_key_id.is_some() {
                 return Err(WireError::new(
@@ -358,12 +324,12 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "KeyMetadata": metadata(&m) }))
         }
-        "DescribeKey" => {
+        Core::DescribeKey => {
             let r: KeyIdOnly = parse(body)?;
             let m = kms.describe_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({ "KeyMetadata": metadata(&m) }))
         }
-        "ListKeys" => {
+        Core::ListKeys => {
             let r: Paging = parse(body)?;
             let page = kms
                 .list_keys(caller, r.limit, r.marker.as_deref())
@@ -377,24 +343,24 @@ pub async fn run(
             page_fields(&mut v, page.next_marker);
             ok(v)
         }
-        "EnableKey" => {
+        Core::EnableKey => {
             let r: KeyIdOnly = parse(body)?;
             kms.enable_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({}))
         }
-        "DisableKey" => {
+        Core::DisableKey => {
             let r: KeyIdOnly = parse(body)?;
             kms.disable_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({}))
         }
-        "UpdateKeyDescription" => {
+        Core::UpdateKeyDescription => {
             let r: UpdateDescriptionReq = parse(body)?;
             kms.update_key_description(caller, &r.key_id, &r.description)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "ScheduleKeyDeletion" => {
+        Core::ScheduleKeyDeletion => {
             let r: ScheduleReq = parse(body)?;
             let (arn, when, days) = kms
                 .schedule_key_deletion(caller, &r.key_id, r.pending_window_in_days, now)
@@ -407,7 +373,7 @@ pub async fn run(
                 "PendingWindowInDays": days,
             }))
         }
-        "CancelKeyDeletion" => {
+        Core::CancelKeyDeletion => {
             let r: KeyIdOnly = parse(body)?;
             let arn = kms
                 .cancel_key_deletion(caller, &r.key_id)
@@ -415,7 +381,7 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "KeyId": arn }))
         }
-        "GetKeyLastUsage" => {
+        Core::GetKeyLastUsage => {
             let r: KeyIdOnly = parse(body)?;
             let (arn, last, tracking, created) =
                 kms.get_key_last_usage(caller, &r.key_id).await.map_err(e)?;
@@ -433,7 +399,7 @@ pub async fn run(
             }
             ok(v)
         }
-        "Encrypt" => {
+        Core::Encrypt => {
             let r: EncryptReq = parse(body)?;
             if let Some(alg) = r
                 .encryption_algorithm
@@ -464,7 +430,7 @@ pub async fn run(
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
             }))
         }
-        "Decrypt" => {
+        Core::Decrypt => {
             let r: DecryptReq = parse(body)?;
             if let Some(alg) = r
                 .encryption_algorithm
@@ -500,7 +466,7 @@ pub async fn run(
             });
             Ok(render(&v, Some(("Plaintext", &d.plaintext))))
         }
-        "ReEncrypt" => {
+        Core::ReEncrypt => {
             let r: ReEncryptReq = parse(body)?;
             check_algorithm(r.source_encryption_algorithm.as_deref())?;
             check_algorithm(r.destination_encryption_algorithm.as_deref())?;
@@ -527,7 +493,7 @@ pub async fn run(
                 "DestinationKeyMaterialId": re.material_id,
             }))
         }
-        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+        Core::GenerateDataKey | Core::GenerateDataKeyWithoutPlaintext => {
             let r: DataKeyReq = parse(body)?;
             let ctx = r.encryption_context.unwrap_or_default();
             let dk = kms
@@ -538,7 +504,7 @@ pub async fn run(
                         key_spec: r.key_spec.as_deref(),
                         number_of_bytes: r.number_of_bytes,
                         context: &ctx,
-                        with_plaintext: op == "GenerateDataKey",
+                        with_plaintext: op == Core::GenerateDataKey,
                     },
                     now,
                 )
@@ -552,7 +518,7 @@ pub async fn run(
             });
             Ok(render(&v, dk.plaintext.as_ref().map(|p| ("Plaintext", p))))
         }
-        "GenerateRandom" => {
+        Core::GenerateRandom => {
             let r: RandomReq = parse(body)?;
             if r.custom_key_store_id.is_some() {
                 return Err(WireError::new(
@@ -563,21 +529,21 @@ pub async fn run(
             let s = kms.generate_random(r.number_of_bytes).map_err(e)?;
             Ok(render(&json!({}), Some(("Plaintext", &s))))
         }
-        "EnableKeyRotation" => {
+        Core::EnableKeyRotation => {
             let r: RotationReq = parse(body)?;
             kms.enable_key_rotation(caller, &r.key_id, r.rotation_period_in_days, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "DisableKeyRotation" => {
+        Core::DisableKeyRotation => {
             let r: KeyIdOnly = parse(body)?;
             kms.disable_key_rotation(caller, &r.key_id)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "GetKeyRotationStatus" => {
+        Core::GetKeyRotationStatus => {
             let r: KeyIdOnly = parse(body)?;
             let s = kms
                 .get_key_rotation_status(caller, &r.key_id)
@@ -594,7 +560,7 @@ pub async fn run(
             }
             ok(v)
         }
-        "RotateKeyOnDemand" => {
+        Core::RotateKeyOnDemand => {
             let r: KeyIdOnly = parse(body)?;
             let arn = kms
                 .rotate_key_on_demand(caller, &r.key_id, now)
@@ -602,7 +568,7 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "KeyId": arn }))
         }
-        "ListKeyRotations" => {
+        Core::ListKeyRotations => {
             let r: Paging = parse(body)?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
@@ -637,26 +603,26 @@ pub async fn run(
             page_fields(&mut v, page.next_marker);
             ok(v)
         }
-        "CreateAlias" => {
+        Core::CreateAlias => {
             let r: AliasReq = parse(body)?;
             kms.create_alias(caller, &r.alias_name, &r.target_key_id, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "UpdateAlias" => {
+        Core::UpdateAlias => {
             let r: AliasReq = parse(body)?;
             kms.update_alias(caller, &r.alias_name, &r.target_key_id, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "DeleteAlias" => {
+        Core::DeleteAlias => {
             let r: AliasNameReq = parse(body)?;
             kms.delete_alias(caller, &r.alias_name).await.map_err(e)?;
             ok(json!({}))
         }
-        "ListAliases" => {
+        Core::ListAliases => {
             let r: Paging = parse(body)?;
             let page = kms
                 .list_aliases(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
@@ -683,7 +649,7 @@ pub async fn run(
             page_fields(&mut v, page.next_marker);
             ok(v)
         }
-        "TagResource" => {
+        Core::TagResource => {
             let r: TagReq = parse(body)?;
             let tags: Vec<(String, String)> = r
                 .tags
@@ -695,14 +661,14 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({}))
         }
-        "UntagResource" => {
+        Core::UntagResource => {
             let r: UntagReq = parse(body)?;
             kms.untag_resource(caller, &r.key_id, &r.tag_keys)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
-        "ListResourceTags" => {
+        Core::ListResourceTags => {
             let r: Paging = parse(body)?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
@@ -720,7 +686,7 @@ pub async fn run(
             page_fields(&mut v, page.next_marker);
             ok(v)
         }
-        "GetKeyPolicy" => {
+        Core::GetKeyPolicy => {
             let r: PolicyReq = parse(body)?;
             let p = kms
                 .get_key_policy(caller, &r.key_id, r.policy_name.as_deref())
@@ -728,7 +694,7 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "Policy": p, "PolicyName": "default" }))
         }
-        "PutKeyPolicy" => {
+        Core::PutKeyPolicy => {
             let r: PolicyReq = parse(body)?;
             let policy = r.policy.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'policy' failed to satisfy constraint: Member must not be null")
@@ -738,7 +704,7 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({}))
         }
-        "ListKeyPolicies" => {
+        Core::ListKeyPolicies => {
             let r: Paging = parse(body)?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
@@ -749,22 +715,5 @@ pub async fn run(
                 .map_err(e)?;
             ok(json!({ "PolicyNames": names, "Truncated": false }))
         }
-        other if crate::asym::OPERATIONS.contains(&other) => {
-            crate::asym::run(kms, other, body, caller, now).await
-        }
-        other if crate::grants::OPERATIONS.contains(&other) => {
-            crate::grants::run(kms, other, body, caller, now).await
-        }
-        other if crate::import::OPERATIONS.contains(&other) => {
-            crate::import::run(kms, other, body, caller, now).await
-        }
-        other if NOT_YET.contains(&other) => Err(WireError::new(
-            "UnsupportedOperationException",
-            format!("{other} is not supported by this server yet"),
-        )),
-        other => Err(WireError::new(
-            "UnknownOperationException",
-            format!("Unknown operation {other}"),
-        )),
     }
 }
