@@ -1,4 +1,5 @@
-//! The storage contract suite against the embedded backend.
+//! The storage contract suite against the embedded backend, and the data directory an
+//! earlier release wrote (`tests/fixtures/legacy-data-dir`), which must still open.
 
 use coffer_storage_local::LocalStore;
 
@@ -37,4 +38,77 @@ fn a_data_dir_is_opened_by_one_process_at_a_time() {
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a second open of a locked data dir succeeded"),
     }
+}
+
+/// A copy of the data directory written by the release before default encryption and
+/// versioned encryption records (commit 57e3d0d; see tests/fixtures/make_legacy_data_dir.py).
+fn legacy_copy() -> tempfile::TempDir {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/legacy-data-dir");
+    let to = tempfile::tempdir().expect("temp dir");
+    for name in ["meta.sqlite", "meta.sqlite-wal", "meta.sqlite-shm"] {
+        std::fs::copy(from.join(name), to.path().join(name)).expect("copy the fixture");
+    }
+    to
+}
+
+#[tokio::test]
+async fn records_written_by_the_previous_release_read_back() {
+    use coffer_storage::{MetaStore, SseKind, SseRecord};
+    let dir = legacy_copy();
+    let store = LocalStore::open(dir.path()).expect("open the old data directory");
+    let get = |b: &'static str, k: &'static str| {
+        let meta = store.meta.clone();
+        async move { meta.get_object(b, k).await.expect("get").expect("exists") }
+    };
+    // Plaintext objects from before: no encryption record, the bytes inline.
+    let inline = get("legacy", "inline.txt").await;
+    assert!(inline.meta.sse.is_none());
+    assert_eq!(inline.size, 58);
+    // Version-1 encryption records become the typed records.
+    match get("legacy", "s3.txt").await.meta.sse {
+        Some(SseRecord::DataKey {
+            kind: SseKind::S3,
+            encrypted_key,
+            context,
+            ..
+        }) => {
+            assert!(!encrypted_key.is_empty());
+            assert_eq!(context["aws:s3:arn"], "arn:aws:s3:::legacy/s3.txt");
+        }
+        other => panic!("SSE-S3 record read as {other:?}"),
+    }
+    match get("legacy-kms", "secret.txt").await.meta.sse {
+        Some(SseRecord::DataKey {
+            kind: SseKind::Kms,
+            key_arn,
+            ..
+        }) => {
+            assert!(key_arn.starts_with("arn:aws:kms:us-east-1:"), "{key_arn}");
+        }
+        other => panic!("SSE-KMS record read as {other:?}"),
+    }
+    // The bucket settings and the upload in progress are there too.
+    assert!(
+        store
+            .meta
+            .get_bucket_setting("legacy-kms", "encryption")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let uploads = store
+        .meta
+        .list_uploads(
+            "legacy",
+            &coffer_storage::UploadListQuery {
+                prefix: "",
+                start: std::ops::Bound::Unbounded,
+                upload_id_marker: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list uploads");
+    assert_eq!(uploads.items.len(), 1);
 }
