@@ -18,77 +18,17 @@ pub enum Operation {
     Unknown,
 }
 
-/// Keys, aliases, tags, policies, rotation and symmetric cryptography (`ops.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Core {
-    CancelKeyDeletion,
-    CreateAlias,
-    CreateKey,
-    Decrypt,
-    DeleteAlias,
-    DescribeKey,
-    DisableKey,
-    DisableKeyRotation,
-    EnableKey,
-    EnableKeyRotation,
-    Encrypt,
-    GenerateDataKey,
-    GenerateDataKeyWithoutPlaintext,
-    GenerateRandom,
-    GetKeyLastUsage,
-    GetKeyPolicy,
-    GetKeyRotationStatus,
-    ListAliases,
-    ListKeyPolicies,
-    ListKeyRotations,
-    ListKeys,
-    ListResourceTags,
-    PutKeyPolicy,
-    ReEncrypt,
-    RotateKeyOnDemand,
-    ScheduleKeyDeletion,
-    TagResource,
-    UntagResource,
-    UpdateAlias,
-    UpdateKeyDescription,
-}
+/// Declares one group of operations: the enum, its `ALL` and `name`, so that each name is
+/// written once. (Variants are AWS's names, whatever they share with the group's.)
+macro_rules! group {
+    ($(#[$doc:meta])* $group:ident { $($op:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[allow(clippy::enum_variant_names)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $group {
+            $($op),*
+        }
 
-/// HMAC and asymmetric keys (`asym.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Asym {
-    DeriveSharedSecret,
-    GenerateDataKeyPair,
-    GenerateDataKeyPairWithoutPlaintext,
-    GenerateMac,
-    GetPublicKey,
-    Sign,
-    Verify,
-    VerifyMac,
-}
-
-/// Grants (`grants.rs`). (Variants are AWS's names, whatever they share with the group's.)
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grants {
-    CreateGrant,
-    ListGrants,
-    ListRetirableGrants,
-    RetireGrant,
-    RevokeGrant,
-}
-
-/// Imported key material (`import.rs`).
-#[allow(clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Import {
-    DeleteImportedKeyMaterial,
-    GetParametersForImport,
-    ImportKeyMaterial,
-}
-
-/// Declares a group's `ALL` and `name`, so that a name is written once.
-macro_rules! named {
-    ($group:ident { $($op:ident),* $(,)? }) => {
         impl $group {
             pub const ALL: &'static [$group] = &[$($group::$op),*];
 
@@ -101,60 +41,37 @@ macro_rules! named {
     };
 }
 
-named!(Core {
-    CancelKeyDeletion,
-    CreateAlias,
-    CreateKey,
-    Decrypt,
-    DeleteAlias,
-    DescribeKey,
-    DisableKey,
-    DisableKeyRotation,
-    EnableKey,
-    EnableKeyRotation,
-    Encrypt,
-    GenerateDataKey,
-    GenerateDataKeyWithoutPlaintext,
-    GenerateRandom,
-    GetKeyLastUsage,
-    GetKeyPolicy,
-    GetKeyRotationStatus,
-    ListAliases,
-    ListKeyPolicies,
-    ListKeyRotations,
-    ListKeys,
-    ListResourceTags,
-    PutKeyPolicy,
-    ReEncrypt,
-    RotateKeyOnDemand,
-    ScheduleKeyDeletion,
-    TagResource,
-    UntagResource,
-    UpdateAlias,
-    UpdateKeyDescription,
-});
-named!(Asym {
-    DeriveSharedSecret,
-    GenerateDataKeyPair,
-    GenerateDataKeyPairWithoutPlaintext,
-    GenerateMac,
-    GetPublicKey,
-    Sign,
-    Verify,
-    VerifyMac,
-});
-named!(Grants {
-    CreateGrant,
-    ListGrants,
-    ListRetirableGrants,
-    RetireGrant,
-    RevokeGrant
-});
-named!(Import {
-    DeleteImportedKeyMaterial,
-    GetParametersForImport,
-    ImportKeyMaterial
-});
+group!(
+    /// Keys, aliases, tags, policies, rotation and symmetric cryptography (`ops.rs`).
+    Core {
+        CancelKeyDeletion, CreateAlias, CreateKey, Decrypt, DeleteAlias, DescribeKey,
+        DisableKey, DisableKeyRotation, EnableKey, EnableKeyRotation, Encrypt,
+        GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom,
+        GetKeyLastUsage, GetKeyPolicy, GetKeyRotationStatus, ListAliases,
+        ListKeyPolicies, ListKeyRotations, ListKeys, ListResourceTags, PutKeyPolicy,
+        ReEncrypt, RotateKeyOnDemand, ScheduleKeyDeletion, TagResource, UntagResource,
+        UpdateAlias, UpdateKeyDescription,
+    }
+);
+group!(
+    /// HMAC and asymmetric keys (`asym.rs`).
+    Asym {
+        DeriveSharedSecret, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext,
+        GenerateMac, GetPublicKey, Sign, Verify, VerifyMac,
+    }
+);
+group!(
+    /// Grants (`grants.rs`).
+    Grants {
+        CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant,
+    }
+);
+group!(
+    /// Imported key material (`import.rs`).
+    Import {
+        DeleteImportedKeyMaterial, GetParametersForImport, ImportKeyMaterial,
+    }
+);
 
 /// Operations of the AWS KMS API that this server does not implement yet.
 const NOT_YET: &[&str] = &[

@@ -4,55 +4,21 @@
 //! whether it only reads, and whether the bucket owner's root may always perform it.
 //! Adding an operation is one variant here and one handler; the compiler finds the rest.
 
-/// An S3 operation. Operations of botocore's S3 model that Coffer does not implement keep
-/// their real names (for the audit trail and metrics) as [`Operation::Unimplemented`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    AbortMultipartUpload,
-    CompleteMultipartUpload,
-    CopyObject,
-    CreateBucket,
-    CreateMultipartUpload,
-    DeleteBucket,
-    DeleteBucketEncryption,
-    DeleteBucketPolicy,
-    DeletePublicAccessBlock,
-    DeleteObject,
-    DeleteObjectTagging,
-    DeleteObjects,
-    GetBucketEncryption,
-    GetBucketLocation,
-    GetBucketPolicy,
-    GetBucketPolicyStatus,
-    GetBucketVersioning,
-    GetObject,
-    GetObjectAttributes,
-    GetObjectTagging,
-    GetPublicAccessBlock,
-    HeadBucket,
-    HeadObject,
-    ListBuckets,
-    ListMultipartUploads,
-    ListObjectVersions,
-    ListObjects,
-    ListObjectsV2,
-    ListParts,
-    PostObject,
-    PutBucketEncryption,
-    PutBucketPolicy,
-    PutObject,
-    PutObjectTagging,
-    PutPublicAccessBlock,
-    UpdateObjectEncryption,
-    UploadPart,
-    UploadPartCopy,
-    /// An operation of the S3 API that Coffer does not implement (by its AWS name), or
-    /// `"Unknown"`.
-    Unimplemented(&'static str),
-}
-
-macro_rules! names {
+/// Declares [`Operation`] from its implemented variants, so that each name is written
+/// once: the variants, [`Operation::IMPLEMENTED`] and [`Operation::name`].
+macro_rules! operations {
     ($($op:ident),* $(,)?) => {
+        /// An S3 operation. Operations of botocore's S3 model that Coffer does not
+        /// implement keep their real names (for the audit trail and metrics) as
+        /// [`Operation::Unimplemented`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $($op,)*
+            /// An operation of the S3 API that Coffer does not implement (by its AWS
+            /// name), or `"Unknown"`.
+            Unimplemented(&'static str),
+        }
+
         impl Operation {
             /// Every implemented operation.
             pub const IMPLEMENTED: &'static [Operation] = &[$(Operation::$op),*];
@@ -68,7 +34,7 @@ macro_rules! names {
     };
 }
 
-names!(
+operations!(
     AbortMultipartUpload,
     CompleteMultipartUpload,
     CopyObject,
