@@ -49,6 +49,18 @@ pub struct Access {
 /// Bucket → (the policy text, parsed).
 pub type PolicyCache = HashMap<String, (Arc<str>, Arc<Document>)>;
 
+/// What an allowed request carries on: the principal, and the global condition keys of
+/// the request, built once, which the KMS calls S3 makes for the caller reuse.
+pub struct Allowed {
+    pub principal: Principal,
+    pub base_context: BaseContext,
+}
+
+/// The request's global condition keys (`Authorizer::base_context`), kept in the request's
+/// extensions beside the [`Principal`].
+#[derive(Clone)]
+pub struct BaseContext(pub coffer_policy::eval::Context);
+
 /// What the access check reads from one request.
 pub struct AccessRequest<'a> {
     pub access_key: Option<&'a str>,
@@ -74,7 +86,8 @@ impl S3Access for Access {
             };
             self.decide(&r, rc.as_deref()).await?
         };
-        cx.extensions_mut().insert(p);
+        cx.extensions_mut().insert(p.base_context);
+        cx.extensions_mut().insert(p.principal);
         Ok(())
     }
 }
@@ -91,7 +104,8 @@ impl Access {
     ) -> S3Result<()> {
         let rc = extensions.get::<Arc<RequestContext>>().cloned();
         let p = self.decide(r, rc.as_deref()).await?;
-        extensions.insert(p);
+        extensions.insert(p.base_context);
+        extensions.insert(p.principal);
         Ok(())
     }
 
@@ -100,7 +114,7 @@ impl Access {
         &self,
         r: &AccessRequest<'_>,
         rc: Option<&RequestContext>,
-    ) -> S3Result<Principal> {
+    ) -> S3Result<Allowed> {
         let (operation, bucket, key) = (r.operation, &r.bucket, &r.key);
         let principal: Option<Principal> = r
             .access_key
@@ -168,7 +182,8 @@ impl Access {
         let (tls, source) = rc
             .map(|rc| (rc.tls, rc.source.map(|s| s.ip())))
             .unwrap_or((false, None));
-        let mut context = self.authorizer.base_context(&p, tls, source);
+        let base_context = self.authorizer.base_context(&p, tls, source);
+        let mut context = base_context.clone();
         request_keys(&mut context, r, owner.as_deref());
         let owner_root = p.is_root() && owner.as_deref() == Some(p.account.id.as_str());
         let decision = if owner_root && operation.owner_root_always() {
@@ -194,7 +209,10 @@ impl Access {
             d => d,
         };
         match decision {
-            Decision::Allow => Ok(p),
+            Decision::Allow => Ok(Allowed {
+                principal: p,
+                base_context: BaseContext(base_context),
+            }),
             Decision::Deny(why) => {
                 if let Some(rc) = rc {
                     rc.fill(|f| f.error_message = Some(format!("Access Denied: {why}")));

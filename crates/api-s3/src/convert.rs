@@ -11,7 +11,7 @@ use s3s::dto::{self, ETag, StreamingBlob, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result, TrailingHeaders};
 
 use coffer_objects::{BodyStream, ChecksumRequest, Conditions, ObjectStream, RangeSpec};
-use coffer_storage::{Checksum, ChecksumAlgorithm, ObjectMeta};
+use coffer_objects::{Checksum, ChecksumAlgorithm, ObjectMeta};
 
 pub fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
@@ -189,11 +189,11 @@ macro_rules! fill_checksum {
         if let Some(c) = $checksum {
             let v = Some(c.value.clone());
             match c.algorithm {
-                coffer_storage::ChecksumAlgorithm::Crc32 => $out.checksum_crc32 = v,
-                coffer_storage::ChecksumAlgorithm::Crc32c => $out.checksum_crc32c = v,
-                coffer_storage::ChecksumAlgorithm::Crc64Nvme => $out.checksum_crc64nvme = v,
-                coffer_storage::ChecksumAlgorithm::Sha1 => $out.checksum_sha1 = v,
-                coffer_storage::ChecksumAlgorithm::Sha256 => $out.checksum_sha256 = v,
+                coffer_objects::ChecksumAlgorithm::Crc32 => $out.checksum_crc32 = v,
+                coffer_objects::ChecksumAlgorithm::Crc32c => $out.checksum_crc32c = v,
+                coffer_objects::ChecksumAlgorithm::Crc64Nvme => $out.checksum_crc64nvme = v,
+                coffer_objects::ChecksumAlgorithm::Sha1 => $out.checksum_sha1 = v,
+                coffer_objects::ChecksumAlgorithm::Sha256 => $out.checksum_sha256 = v,
             }
         }
     };

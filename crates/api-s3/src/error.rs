@@ -136,8 +136,8 @@ pub fn to_s3_error(e: Error) -> S3Error {
 
 /// S3 reports KMS failures of server-side encryption as `KMS.<Exception>` (400), with the
 /// KMS's message.
-fn kms_error(e: coffer_kms::Error) -> S3Error {
-    use coffer_kms::Error as K;
+fn kms_error(e: coffer_objects::KmsError) -> S3Error {
+    use coffer_objects::KmsError as K;
     let name = match &e {
         // The caller may not use the key: S3 answers AccessDenied with the KMS's reason.
         K::AccessDenied(m) => return S3Error::with_message(S3ErrorCode::AccessDenied, m.clone()),
@@ -281,7 +281,7 @@ mod tests {
             (Error::InvalidDigest, "InvalidDigest", 400),
             (Error::ChecksumMismatch("CRC32"), "BadDigest", 400),
             (
-                Error::InvalidChecksum(coffer_storage::ChecksumAlgorithm::Crc32),
+                Error::InvalidChecksum(coffer_objects::ChecksumAlgorithm::Crc32),
                 "InvalidRequest",
                 400,
             ),
@@ -307,12 +307,12 @@ mod tests {
                 500,
             ),
             (
-                Error::Kms(coffer_kms::Error::Disabled("arn".into())),
+                Error::Kms(coffer_objects::KmsError::Disabled("arn".into())),
                 "KMS.DisabledException",
                 400,
             ),
             (
-                Error::Kms(coffer_kms::Error::InvalidState {
+                Error::Kms(coffer_objects::KmsError::InvalidState {
                     arn: "arn".into(),
                     state: "pending deletion",
                 }),
@@ -320,7 +320,7 @@ mod tests {
                 400,
             ),
             (
-                Error::Kms(coffer_kms::Error::NotFound("k".into())),
+                Error::Kms(coffer_objects::KmsError::NotFound("k".into())),
                 "KMS.NotFoundException",
                 400,
             ),

@@ -38,6 +38,15 @@ pub use rekey::Rekey;
 pub use settings::PublicAccessBlock;
 pub use sse::{BucketEncryption, CustomerKey, SseRequest};
 
+// The object model the API layer works with: the records and the KMS caller, so that the
+// S3 API depends on this crate alone below it.
+pub use coffer_crypto::Secret;
+pub use coffer_kms::{Caller, Error as KmsError};
+pub use coffer_storage::{
+    Checksum, ChecksumAlgorithm, ObjectMeta, ObjectRecord, ObjectSummary, Precondition, SseKind,
+    SseRecord, UploadRecord,
+};
+
 /// Largest body of a single PUT or part (5 GiB), as S3.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Smallest size of every part but the last (5 MiB), as S3.

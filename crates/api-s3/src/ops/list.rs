@@ -5,8 +5,8 @@ use base64_simd::URL_SAFE_NO_PAD as TOKEN;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use coffer_objects::ObjectSummary;
 use coffer_objects::{ListQuery, Listing};
-use coffer_storage::ObjectSummary;
 
 use super::{R, owner, principal};
 use crate::S3Api;

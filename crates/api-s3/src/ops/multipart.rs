@@ -3,10 +3,10 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use coffer_objects::{ChecksumAlgorithm, UploadRecord};
 use coffer_objects::{
     CompletePart, CompleteUpload, CreateUpload, PartCopy, UploadPart, UploadQuery,
 };
-use coffer_storage::{ChecksumAlgorithm, UploadRecord};
 
 use super::object::copy_source;
 use super::{R, owner, principal};
@@ -191,10 +191,10 @@ pub async fn complete(
 ) -> R<CompleteMultipartUploadOutput> {
     let i = req.input;
     let precondition = match (&i.if_match, &i.if_none_match) {
-        (None, None) => coffer_storage::Precondition::None,
-        (None, Some(ETagCondition::Any)) => coffer_storage::Precondition::NotExists,
+        (None, None) => coffer_objects::Precondition::None,
+        (None, Some(ETagCondition::Any)) => coffer_objects::Precondition::NotExists,
         (Some(ETagCondition::ETag(e)), None) => {
-            coffer_storage::Precondition::EtagMatches(e.value().to_owned())
+            coffer_objects::Precondition::EtagMatches(e.value().to_owned())
         }
         _ => {
             return Err(s3_error!(

@@ -3,8 +3,8 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use coffer_objects::Precondition;
 use coffer_objects::{CopyObject, GetObject, Got, PutObject, Written};
-use coffer_storage::Precondition;
 
 use super::R;
 use crate::S3Api;
@@ -114,7 +114,7 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
 
 #[allow(clippy::too_many_arguments)]
 fn get_request(
-    caller: coffer_kms::Caller,
+    caller: coffer_objects::Caller,
     customer_key: Option<coffer_objects::CustomerKey>,
     bucket: String,
     key: String,
@@ -363,7 +363,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     };
     let checksum_algorithm = match i.checksum_algorithm {
         Some(a) => Some(
-            coffer_storage::ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+            coffer_objects::ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
                 s3_error!(
                     InvalidRequest,
                     "Value for x-amz-checksum-algorithm header is invalid."
@@ -472,7 +472,7 @@ pub async fn attributes(
                     ..ObjectPart::default()
                 };
                 if let (Some(a), Some(v)) = (algorithm, &p.checksum) {
-                    let c = coffer_storage::Checksum {
+                    let c = coffer_objects::Checksum {
                         algorithm: a,
                         value: v.clone(),
                         composite: false,

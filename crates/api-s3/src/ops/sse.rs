@@ -8,10 +8,10 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Result, s3_error};
 
 use coffer_audit::RequestContext;
-use coffer_crypto::Secret;
-use coffer_kms::Caller;
+use coffer_objects::Caller;
+use coffer_objects::Secret;
 use coffer_objects::{CustomerKey, SseRequest};
-use coffer_storage::{SseKind, SseRecord};
+use coffer_objects::{SseKind, SseRecord};
 
 use crate::S3Api;
 
@@ -31,11 +31,16 @@ pub fn caller_with<T>(
     let p = super::principal(req)?;
     let rc = req.extensions.get::<Arc<RequestContext>>();
     let request_id = rc.map(|c| c.request_id.clone()).unwrap_or_default();
-    let context = authorizer.base_context(
-        p,
-        rc.is_some_and(|c| c.tls),
-        rc.and_then(|c| c.source.map(|s| s.ip())),
-    );
+    // The access check built the request's global keys; build them here only for a
+    // request that did not pass it (none does today).
+    let context = match req.extensions.get::<crate::access::BaseContext>() {
+        Some(c) => c.0.clone(),
+        None => authorizer.base_context(
+            p,
+            rc.is_some_and(|c| c.tls),
+            rc.and_then(|c| c.source.map(|s| s.ip())),
+        ),
+    };
     let gate = Arc::new(coffer_authz::PrincipalGate {
         authorizer: authorizer.clone(),
         principal: p.clone(),
