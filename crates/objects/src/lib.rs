@@ -187,11 +187,17 @@ impl Objects {
     }
 
     /// After a write deleted or replaced `old`: its blobs go to the collector, and if it
-    /// was stored in plaintext the metadata engine is asked to scrub the freed bytes from
-    /// its files (free pages, write-ahead log).
+    /// held plaintext inline in the metadata store, the engine is asked to scrub the freed
+    /// bytes from its files (free pages, write-ahead log). A plaintext object in blob
+    /// files only needs the collector.
     fn dropped(&self, old: Option<&coffer_storage::ObjectRecord>) {
         let Some(old) = old else { return };
-        if old.meta.sse.is_none() {
+        if old.meta.sse.is_none()
+            && old
+                .extents
+                .iter()
+                .any(|e| matches!(e, coffer_storage::Extent::Inline(_)))
+        {
             self.meta.scrub_freed();
         }
         if old.blob_ids().next().is_some() {
