@@ -5,6 +5,7 @@
 use coffer_iam::{Directory, Entity};
 use coffer_policy::document::{Document, Kind};
 
+use crate::operation::Entities;
 use crate::wire::{self, Xml, member_list};
 use crate::{Call, Fail, fail};
 
@@ -39,16 +40,13 @@ fn truncated(name: &str, items: &[String]) -> String {
         .done()
 }
 
-/// Serves one of this module's operations; `Ok(None)` if `operation` is not one of them.
-pub(crate) async fn dispatch(
-    d: &Directory,
-    call: &Call<'_>,
-    operation: &str,
-) -> Result<Option<String>, Fail> {
+/// Serves one of this module's operations.
+pub(crate) async fn dispatch(d: &Directory, call: &Call<'_>, op: Entities) -> Result<String, Fail> {
     let acct = call.account();
-    Ok(Some(match operation {
+    let operation = op.name();
+    Ok(match op {
         // --- inline policies of users, groups and roles ---
-        "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
+        Entities::PutUserPolicy | Entities::PutGroupPolicy | Entities::PutRolePolicy => {
             let doc = call.need("PolicyDocument")?;
             identity_doc(doc)?;
             d.put_inline_policy(
@@ -60,7 +58,7 @@ pub(crate) async fn dispatch(
             .await?;
             String::new()
         }
-        "GetUserPolicy" | "GetGroupPolicy" | "GetRolePolicy" => {
+        Entities::GetUserPolicy | Entities::GetGroupPolicy | Entities::GetRolePolicy => {
             let of = entity(call, operation)?;
             let name = call.need("PolicyName")?;
             let doc = d.get_inline_policy(acct, of, name)?;
@@ -75,17 +73,17 @@ pub(crate) async fn dispatch(
                 .text("PolicyDocument", &wire::url_encode(&doc))
                 .done()
         }
-        "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
+        Entities::ListUserPolicies | Entities::ListGroupPolicies | Entities::ListRolePolicies => {
             wire::names(&d.list_inline_policies(acct, entity(call, operation)?)?)
         }
-        "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
+        Entities::DeleteUserPolicy | Entities::DeleteGroupPolicy | Entities::DeleteRolePolicy => {
             d.delete_inline_policy(acct, entity(call, operation)?, call.need("PolicyName")?)
                 .await?;
             String::new()
         }
 
         // --- managed policies ---
-        "CreatePolicy" => {
+        Entities::CreatePolicy => {
             let doc = call.need("PolicyDocument")?;
             identity_doc(doc)?;
             let p = d
@@ -99,17 +97,17 @@ pub(crate) async fn dispatch(
                 .await?;
             Xml::new().raw("Policy", &wire::policy(&p)).done()
         }
-        "GetPolicy" => {
+        Entities::GetPolicy => {
             let p = d.get_policy(acct, call.need("PolicyArn")?)?;
             Xml::new().raw("Policy", &wire::policy(&p)).done()
         }
-        "GetPolicyVersion" => {
+        Entities::GetPolicyVersion => {
             let v = d.get_policy_version(acct, call.need("PolicyArn")?, call.need("VersionId")?)?;
             Xml::new()
                 .raw("PolicyVersion", &wire::policy_version(&v))
                 .done()
         }
-        "ListPolicyVersions" => {
+        Entities::ListPolicyVersions => {
             let items: Vec<String> = d
                 .list_policy_versions(acct, call.need("PolicyArn")?)?
                 .iter()
@@ -127,7 +125,7 @@ pub(crate) async fn dispatch(
                 .collect();
             truncated("Versions", &items)
         }
-        "CreatePolicyVersion" => {
+        Entities::CreatePolicyVersion => {
             let doc = call.need("PolicyDocument")?;
             identity_doc(doc)?;
             let v = d
@@ -142,7 +140,7 @@ pub(crate) async fn dispatch(
                 .raw("PolicyVersion", &wire::policy_version(&v))
                 .done()
         }
-        "ListPolicies" => {
+        Entities::ListPolicies => {
             let scope = call.get("Scope").unwrap_or("All");
             if !matches!(scope, "All" | "AWS" | "Local") {
                 return Err(fail(
@@ -160,49 +158,49 @@ pub(crate) async fn dispatch(
                 .collect();
             truncated("Policies", &items)
         }
-        "DeletePolicy" => {
+        Entities::DeletePolicy => {
             d.delete_policy(acct, call.need("PolicyArn")?).await?;
             String::new()
         }
-        "AttachUserPolicy" | "DetachUserPolicy" => {
+        Entities::AttachUserPolicy | Entities::DetachUserPolicy => {
             let to = Entity::User(call.need("UserName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
-        "AttachGroupPolicy" | "DetachGroupPolicy" => {
+        Entities::AttachGroupPolicy | Entities::DetachGroupPolicy => {
             let to = Entity::Group(call.need("GroupName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
-        "AttachRolePolicy" | "DetachRolePolicy" => {
+        Entities::AttachRolePolicy | Entities::DetachRolePolicy => {
             let to = Entity::Role(call.need("RoleName")?);
             let attach = operation.starts_with("Attach");
             d.set_attached(acct, to, call.need("PolicyArn")?, attach)
                 .await?;
             String::new()
         }
-        "ListAttachedUserPolicies" => {
+        Entities::ListAttachedUserPolicies => {
             wire::attached(&d.list_attached(acct, Entity::User(call.need("UserName")?))?)
         }
-        "ListAttachedGroupPolicies" => {
+        Entities::ListAttachedGroupPolicies => {
             wire::attached(&d.list_attached(acct, Entity::Group(call.need("GroupName")?))?)
         }
-        "ListAttachedRolePolicies" => {
+        Entities::ListAttachedRolePolicies => {
             wire::attached(&d.list_attached(acct, Entity::Role(call.need("RoleName")?))?)
         }
 
         // --- groups ---
-        "CreateGroup" => {
+        Entities::CreateGroup => {
             let g = d
                 .create_group(acct, call.need("GroupName")?, call.get("Path"))
                 .await?;
             Xml::new().raw("Group", &wire::group(&g)).done()
         }
-        "GetGroup" => {
+        Entities::GetGroup => {
             let (g, members) = d.get_group(acct, call.need("GroupName")?)?;
             let users: Vec<String> = members
                 .iter()
@@ -215,11 +213,11 @@ pub(crate) async fn dispatch(
                 .text("IsTruncated", "false")
                 .done()
         }
-        "ListGroups" => {
+        Entities::ListGroups => {
             let items: Vec<String> = d.list_groups(acct, None)?.iter().map(wire::group).collect();
             truncated("Groups", &items)
         }
-        "ListGroupsForUser" => {
+        Entities::ListGroupsForUser => {
             let items: Vec<String> = d
                 .list_groups(acct, Some(call.need("UserName")?))?
                 .iter()
@@ -227,23 +225,23 @@ pub(crate) async fn dispatch(
                 .collect();
             truncated("Groups", &items)
         }
-        "DeleteGroup" => {
+        Entities::DeleteGroup => {
             d.delete_group(acct, call.need("GroupName")?).await?;
             String::new()
         }
-        "AddUserToGroup" | "RemoveUserFromGroup" => {
+        Entities::AddUserToGroup | Entities::RemoveUserFromGroup => {
             d.set_membership(
                 acct,
                 call.need("GroupName")?,
                 call.need("UserName")?,
-                operation == "AddUserToGroup",
+                op == Entities::AddUserToGroup,
             )
             .await?;
             String::new()
         }
 
         // --- roles ---
-        "CreateRole" => {
+        Entities::CreateRole => {
             let trust = call.need("AssumeRolePolicyDocument")?;
             trust_doc(trust)?;
             let max = match call.get("MaxSessionDuration") {
@@ -268,25 +266,24 @@ pub(crate) async fn dispatch(
                 .await?;
             Xml::new().raw("Role", &wire::role(&r)).done()
         }
-        "GetRole" => {
+        Entities::GetRole => {
             let r = d.get_role(acct, call.need("RoleName")?)?;
             Xml::new().raw("Role", &wire::role(&r)).done()
         }
-        "ListRoles" => {
+        Entities::ListRoles => {
             let items: Vec<String> = d.list_roles(acct).iter().map(wire::role).collect();
             truncated("Roles", &items)
         }
-        "DeleteRole" => {
+        Entities::DeleteRole => {
             d.delete_role(acct, call.need("RoleName")?).await?;
             String::new()
         }
-        "UpdateAssumeRolePolicy" => {
+        Entities::UpdateAssumeRolePolicy => {
             let trust = call.need("PolicyDocument")?;
             trust_doc(trust)?;
             d.update_trust_policy(acct, call.need("RoleName")?, trust)
                 .await?;
             String::new()
         }
-        _ => return Ok(None),
-    }))
+    })
 }

@@ -7,6 +7,7 @@
 
 mod entities;
 mod error;
+mod operation;
 mod simulate;
 mod wire;
 
@@ -24,18 +25,10 @@ use coffer_policy::Decision;
 use coffer_policy::document::{Document, Kind};
 
 use error::{Fail, fail, refusal};
+use operation::{Account, Entities, Operation, Simulate, Sts, Users};
 use wire::{Xml, error_body, iso, member_list, response};
 
 pub const CONTENT_TYPE: &str = "text/xml";
-
-/// Coffer's own tenant-administration actions, served on the IAM endpoint.
-const ACCOUNT_OPERATIONS: &[&str] = &[
-    "CreateAccount",
-    "ListAccounts",
-    "DeleteAccount",
-    "RotateRootKey",
-    "DestroyRetiredRootKeys",
-];
 
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for IamApi {
@@ -271,14 +264,15 @@ impl IamApi {
         }
         let params = form(&req.body)?;
         let action = params.get("Action").cloned().unwrap_or_default();
-        let operation = wire::operation_name(&action);
+        let operation = Operation::from_action(&action);
         cx.fill(|f| {
             f.service = Some(if *service == "sts" {
                 "sts.amazonaws.com"
             } else {
                 "iam.amazonaws.com"
             });
-            f.operation = Some(operation);
+            f.operation = Some(operation.name());
+            f.read_only = Some(operation.read_only());
             f.identity = Some(caller.audit_identity());
             f.request_parameters = audit_parameters(&params);
         });
@@ -288,10 +282,10 @@ impl IamApi {
             request_id: &cx.request_id,
         };
         if *service == "sts" {
-            return match action.as_str() {
+            return match operation {
+                Operation::Sts(Sts::AssumeRole) => self.assume_role(&call, cx).await,
                 // GetCallerIdentity needs no permission, as on AWS.
-                "AssumeRole" => self.assume_role(&call, cx).await,
-                "GetCallerIdentity" => Ok(response(
+                Operation::Sts(Sts::GetCallerIdentity) => Ok(response(
                     "sts",
                     "GetCallerIdentity",
                     &Xml::new()
@@ -301,32 +295,42 @@ impl IamApi {
                         .done(),
                     call.request_id,
                 )),
-                other => Err(fail(
+                _ => Err(fail(
                     "InvalidAction",
                     400,
-                    format!("Could not find operation {other} for version 2011-06-15"),
+                    format!("Could not find operation {action} for version 2011-06-15"),
                 )),
             };
         }
-        if operation == "Unknown" {
-            return Err(fail(
-                "InvalidAction",
-                400,
-                format!("Could not find operation {action} for version 2010-05-08"),
-            ));
-        }
-        let result = if ACCOUNT_OPERATIONS.contains(&operation) {
-            self.accounts(&call, operation).await?
-        } else {
-            self.check(&call, operation)?;
-            self.dispatch(&call, operation).await?
+        let result = match operation {
+            Operation::Sts(_) | Operation::Unknown => {
+                return Err(fail(
+                    "InvalidAction",
+                    400,
+                    format!("Could not find operation {action} for version 2010-05-08"),
+                ));
+            }
+            Operation::Account(op) => self.accounts(&call, op).await?,
+            Operation::Users(op) => {
+                self.check(&call, operation)?;
+                self.users(&call, op).await?
+            }
+            Operation::Simulate(op) => {
+                self.check(&call, operation)?;
+                simulate::run(&self.directory, &call, op)?
+            }
+            Operation::Entities(op) => {
+                self.check(&call, operation)?;
+                entities::dispatch(&self.directory, &call, op).await?
+            }
         };
-        Ok(response("iam", operation, &result, call.request_id))
+        Ok(response("iam", operation.name(), &result, call.request_id))
     }
 
     /// Coffer's tenant administration (`coffer account ...`): the operator alone may call
     /// these, whatever any policy says.
-    async fn accounts(&self, call: &Call<'_>, operation: &str) -> Result<String, Fail> {
+    async fn accounts(&self, call: &Call<'_>, op: Account) -> Result<String, Fail> {
+        let operation = op.name();
         if !self.directory.is_operator(call.caller) {
             return Err(fail(
                 "AccessDenied",
@@ -338,8 +342,8 @@ impl IamApi {
             ));
         }
         let d = &self.directory;
-        Ok(match operation {
-            "CreateAccount" => {
+        Ok(match op {
+            Account::CreateAccount => {
                 let (a, key, secret) = d.create_account(call.need("AccountName")?).await?;
                 Xml::new()
                     .raw(
@@ -362,7 +366,7 @@ impl IamApi {
                     )
                     .done()
             }
-            "RotateRootKey" => {
+            Account::RotateRootKey => {
                 let done = self.tenancy.rotate_root_key().await.map_err(|e| {
                     tracing::error!(error = %e, "root-key rotation failed");
                     fail(
@@ -375,7 +379,7 @@ impl IamApi {
                     .fold(Xml::new(), |x, (k, v)| x.text(k, v))
                     .done()
             }
-            "DestroyRetiredRootKeys" => {
+            Account::DestroyRetiredRootKeys => {
                 let gone = self
                     .tenancy
                     .destroy_retired_root_keys()
@@ -394,7 +398,7 @@ impl IamApi {
                     .collect();
                 Xml::new().raw("Destroyed", &member_list(&items)).done()
             }
-            "ListAccounts" => {
+            Account::ListAccounts => {
                 let items: Vec<String> = d
                     .list_accounts()
                     .iter()
@@ -409,7 +413,7 @@ impl IamApi {
                     .collect();
                 Xml::new().raw("Accounts", &member_list(&items)).done()
             }
-            _ => {
+            Account::DeleteAccount => {
                 let id = call.need("AccountId")?;
                 if d.account(id).is_some()
                     && self.tenancy.owns_buckets(id).await.map_err(|e| {
@@ -431,25 +435,35 @@ impl IamApi {
 
     /// `iam:ACTION` on the entity the call is about: the named policy, group or role, else
     /// the user (or the caller's account); `*` for the account-wide listings.
-    fn check(&self, call: &Call<'_>, operation: &str) -> Result<(), Fail> {
+    fn check(&self, call: &Call<'_>, operation: Operation) -> Result<(), Fail> {
+        use Entities as E;
         let acct = call.account();
         let resource = match operation {
-            "GetPolicy"
-            | "GetPolicyVersion"
-            | "DeletePolicy"
-            | "CreatePolicyVersion"
-            | "ListPolicyVersions" => call.need("PolicyArn")?.to_owned(),
-            "CreatePolicy" => format!(
+            Operation::Entities(
+                E::GetPolicy
+                | E::GetPolicyVersion
+                | E::DeletePolicy
+                | E::CreatePolicyVersion
+                | E::ListPolicyVersions,
+            ) => call.need("PolicyArn")?.to_owned(),
+            Operation::Entities(E::CreatePolicy) => format!(
                 "arn:aws:iam::{acct}:policy{}{}",
                 call.get("Path").unwrap_or("/"),
                 call.need("PolicyName")?
             ),
-            "SimulatePrincipalPolicy" => call.need("PolicySourceArn")?.to_owned(),
-            "ListPolicies" | "ListGroups" | "ListRoles" | "SimulateCustomPolicy" => "*".to_owned(),
-            op if op != "ListGroupsForUser" && call.get("GroupName").is_some() => format!(
-                "arn:aws:iam::{acct}:group/{}",
-                call.get("GroupName").unwrap_or_default()
-            ),
+            Operation::Simulate(Simulate::SimulatePrincipalPolicy) => {
+                call.need("PolicySourceArn")?.to_owned()
+            }
+            Operation::Entities(E::ListPolicies | E::ListGroups | E::ListRoles)
+            | Operation::Simulate(Simulate::SimulateCustomPolicy) => "*".to_owned(),
+            op if op != Operation::Entities(E::ListGroupsForUser)
+                && call.get("GroupName").is_some() =>
+            {
+                format!(
+                    "arn:aws:iam::{acct}:group/{}",
+                    call.get("GroupName").unwrap_or_default()
+                )
+            }
             _ if call.get("RoleName").is_some() => format!(
                 "arn:aws:iam::{acct}:role/{}",
                 call.get("RoleName").unwrap_or_default()
@@ -459,7 +473,7 @@ impl IamApi {
                 None => format!("arn:aws:iam::{acct}:root"),
             },
         };
-        let action = format!("iam:{operation}");
+        let action = format!("iam:{}", operation.name());
         match self.authorizer.check(&coffer_authz::Ask {
             principal: call.caller,
             action: &action,
@@ -480,17 +494,17 @@ impl IamApi {
         }
     }
 
-    async fn dispatch(&self, call: &Call<'_>, operation: &str) -> Result<String, Fail> {
+    async fn users(&self, call: &Call<'_>, op: Users) -> Result<String, Fail> {
         let d = &self.directory;
         let acct = call.account();
-        Ok(match operation {
-            "CreateUser" => {
+        Ok(match op {
+            Users::CreateUser => {
                 let u = d
                     .create_user(acct, call.need("UserName")?, call.get("Path"))
                     .await?;
                 Xml::new().raw("User", &wire::user(&u)).done()
             }
-            "GetUser" => match call.user_or_self() {
+            Users::GetUser => match call.user_or_self() {
                 Some(name) => Xml::new()
                     .raw("User", &wire::user(&d.get_user(acct, &name)?))
                     .done(),
@@ -505,7 +519,7 @@ impl IamApi {
                     )
                     .done(),
             },
-            "ListUsers" => {
+            Users::ListUsers => {
                 let users: Vec<String> = d
                     .list_users(acct, call.get("PathPrefix"))
                     .iter()
@@ -516,11 +530,11 @@ impl IamApi {
                     .text("IsTruncated", "false")
                     .done()
             }
-            "DeleteUser" => {
+            Users::DeleteUser => {
                 d.delete_user(acct, call.need("UserName")?).await?;
                 String::new()
             }
-            "CreateAccessKey" => {
+            Users::CreateAccessKey => {
                 let user = call.user_or_self();
                 let (k, secret) = d.create_access_key(acct, user.as_deref()).await?;
                 let mut x = Xml::new();
@@ -535,7 +549,7 @@ impl IamApi {
                     .done();
                 Xml::new().raw("AccessKey", &key).done()
             }
-            "ListAccessKeys" => {
+            Users::ListAccessKeys => {
                 let user = call.user_or_self();
                 let keys = d.list_access_keys(acct, user.as_deref())?;
                 let items: Vec<String> = keys.iter().map(wire::access_key).collect();
@@ -547,7 +561,7 @@ impl IamApi {
                     .text("IsTruncated", "false")
                     .done()
             }
-            "UpdateAccessKey" => {
+            Users::UpdateAccessKey => {
                 let user = call.user_or_self();
                 d.update_access_key(
                     acct,
@@ -558,25 +572,12 @@ impl IamApi {
                 .await?;
                 String::new()
             }
-            "DeleteAccessKey" => {
+            Users::DeleteAccessKey => {
                 let user = call.user_or_self();
                 d.delete_access_key(acct, user.as_deref(), call.need("AccessKeyId")?)
                     .await?;
                 String::new()
             }
-            "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => {
-                simulate::run(d, call, operation)?
-            }
-            other => match entities::dispatch(d, call, other).await? {
-                Some(x) => x,
-                None => {
-                    return Err(fail(
-                        "InvalidAction",
-                        400,
-                        format!("Could not find operation {other} for version 2010-05-08"),
-                    ));
-                }
-            },
         })
     }
 

@@ -9,6 +9,7 @@ use coffer_iam::Directory;
 use coffer_policy::document::{Document, Kind};
 use coffer_policy::eval::{Context, Outcome, PolicySet, Query, decide, evaluate};
 
+use crate::operation::Simulate;
 use crate::wire::{Xml, member_list};
 use crate::{Call, Fail, fail};
 
@@ -41,7 +42,7 @@ fn parse(text: &str, kind: Kind) -> Result<Document, Fail> {
     Document::parse(text, kind).map_err(|e| fail("InvalidInput", 400, e.0))
 }
 
-pub(crate) fn run(d: &Directory, call: &Call<'_>, operation: &str) -> Result<String, Fail> {
+pub(crate) fn run(d: &Directory, call: &Call<'_>, op: Simulate) -> Result<String, Fail> {
     let actions = members(call, "ActionNames");
     if actions.is_empty() {
         return Err(fail(
@@ -55,7 +56,7 @@ pub(crate) fn run(d: &Directory, call: &Call<'_>, operation: &str) -> Result<Str
         resources.push("*".to_owned());
     }
     let mut texts = members(call, "PolicyInputList");
-    let (principal_arn, principal_account) = if operation == "SimulatePrincipalPolicy" {
+    let (principal_arn, principal_account) = if op == Simulate::SimulatePrincipalPolicy {
         let source = call.need("PolicySourceArn")?;
         let found = d.policies_of(call.account(), source).ok_or_else(|| {
             fail(

@@ -68,7 +68,8 @@ pub struct Filled {
     pub operation: Option<&'static str>,
     pub bucket: Option<String>,
     pub key: Option<String>,
-    /// Overrides the read-only guess made from the operation name.
+    /// Whether the operation only reads (CloudTrail's `readOnly`), as the API's operation
+    /// enum says; unset (a call refused before its operation was known) counts as false.
     pub read_only: Option<bool>,
     /// S3 object-level operations are data events; everything else is management.
     pub data_event: bool,
@@ -150,22 +151,11 @@ impl Event {
         !self.who.data_event && !self.read_only()
     }
 
+    /// Whether the call only read, as its protocol's operation says (each API fills it
+    /// from its closed operation enum); a call that failed before its operation was known
+    /// counts as not read-only.
     fn read_only(&self) -> bool {
-        self.who.read_only.unwrap_or_else(|| {
-            let op = self.who.operation.unwrap_or("");
-            ["Get", "List", "Describe", "Head", "Lookup", "Simulate"]
-                .iter()
-                .any(|p| op.starts_with(p))
-                || matches!(
-                    op,
-                    "Decrypt"
-                        | "Encrypt"
-                        | "GenerateDataKey"
-                        | "GenerateDataKeyWithoutPlaintext"
-                        | "GenerateRandom"
-                        | "ReEncrypt"
-                )
-        })
+        self.who.read_only.unwrap_or(false)
     }
 
     /// The event's CloudTrail records: the call itself, then one per KMS call a service
