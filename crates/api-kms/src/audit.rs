@@ -57,8 +57,28 @@ struct Params {
     key_material_id: Option<Value>,
 }
 
-pub fn request_parameters(body: &[u8]) -> Option<Value> {
+/// What the trail records of a request: its parameters, and the key it names.
+pub struct Requested {
+    pub parameters: Option<Value>,
+    /// `KeyId`, else `TargetKeyId`.
+    pub named_key: Option<String>,
+}
+
+/// Reads the request's audit view once (secrets are skipped unread).
+pub fn request(body: &[u8]) -> Requested {
     let p: Params = serde_json::from_slice(body).unwrap_or_default();
+    let named_key = p
+        .key_id
+        .as_ref()
+        .or(p.target_key_id.as_ref())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    Requested {
+        parameters: parameters(p),
+        named_key,
+    }
+}
+
+fn parameters(p: Params) -> Option<Value> {
     coffer_audit::record::params([
         ("keyId", p.key_id),
         ("encryptionContext", p.encryption_context),
@@ -104,14 +124,6 @@ pub fn request_parameters(body: &[u8]) -> Option<Value> {
         ("importType", p.import_type),
         ("keyMaterialId", p.key_material_id),
     ])
-}
-
-/// The key a request names (`KeyId`, else `TargetKeyId`).
-pub fn named_key(body: &[u8]) -> Option<String> {
-    let p: Params = serde_json::from_slice(body).unwrap_or_default();
-    p.key_id
-        .or(p.target_key_id)
-        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 /// Operations whose response holds a secret: never parsed.
@@ -198,12 +210,13 @@ mod tests {
     #[test]
     fn only_listed_request_fields_are_kept() {
         let body = br#"{"KeyId":"alias/k","Plaintext":"c2VjcmV0","EncryptionContext":{"a":"b"},"GrantTokens":["t"]}"#;
-        let p = request_parameters(body).expect("params");
+        let r = request(body);
+        let p = r.parameters.expect("params");
         assert_eq!(
             p,
             json!({"keyId": "alias/k", "encryptionContext": {"a": "b"}})
         );
-        assert_eq!(named_key(body).as_deref(), Some("alias/k"));
+        assert_eq!(r.named_key.as_deref(), Some("alias/k"));
         assert_eq!(
             key_id_in(br#"{"CiphertextBlob":"x","KeyId":"arn:aws:kms:us-east-1:1:key/k","Plaintext":"s"}"#)
                 .as_deref(),

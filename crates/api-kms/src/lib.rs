@@ -183,8 +183,10 @@ impl KmsApi {
             via_service: None,
         });
         let caller = Caller::client(account, cx.request_id.clone(), gate);
-        let params = audit::request_parameters(&req.body);
-        let key = audit::named_key(&req.body);
+        let audit::Requested {
+            parameters: params,
+            named_key: key,
+        } = audit::request(&req.body);
         let result = ops::run(&self.kms, operation, &req.body, &caller, now).await;
         cx.fill(|f| {
             f.request_parameters = params;
