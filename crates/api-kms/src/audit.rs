@@ -2,13 +2,15 @@
 //! shows for KMS (a fixed list; `Plaintext`, `CiphertextBlob` and grant tokens are never
 //! read), the key as a resource, and the response elements of key creation, deletion
 //! scheduling and grants. Responses that carry a secret (plaintext data keys, random
-//! bytes) are never parsed.
+//! bytes) are never parsed, and of the others only those three.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use coffer_audit::Filled;
 use coffer_audit::record::Resource;
+
+use crate::operation::{Core, Grants, Operation};
 
 /// The request fields CloudTrail records for KMS calls. Everything else in a request
 /// (`Plaintext`, `CiphertextBlob`, `GrantTokens`) is skipped unread by serde.
@@ -126,20 +128,6 @@ fn parameters(p: Params) -> Option<Value> {
     ])
 }
 
-/// Operations whose response holds a secret: never parsed.
-const SECRET_RESPONSES: &[&str] = &[
-    "Decrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateRandom",
-    "DeriveSharedSecret",
-    "ReEncrypt",
-    "Encrypt",
-    "CreateGrant",
-];
-
 /// The value of the first `"KeyId":"..."` in a rendered reply, found without parsing it.
 fn key_id_in(rendered: &[u8]) -> Option<String> {
     const NEEDLE: &[u8] = b"\"KeyId\":\"";
@@ -169,25 +157,27 @@ fn camel(v: &Value) -> Value {
     }
 }
 
-/// Fills the record's resources and response elements from a successful reply.
-pub fn outcome(f: &mut Filled, op: &str, rendered: &[u8], named: Option<&str>) {
+/// Fills the record's resources and response elements from a successful reply. Only the
+/// three replies CloudTrail shows elements of are parsed (CreateKey, ScheduleKeyDeletion and
+/// CancelKeyDeletion, and of CreateGrant the grant id alone: its token is a credential);
+/// the key's ARN is found in the others without parsing them (they may hold secrets).
+pub fn outcome(f: &mut Filled, op: Operation, rendered: &[u8], named: Option<&str>) {
     let mut arn = key_id_in(rendered);
-    if !SECRET_RESPONSES.contains(&op) {
-        let reply: Value = serde_json::from_slice(rendered).unwrap_or(Value::Null);
-        match op {
-            "CreateKey" => {
-                arn = reply["KeyMetadata"]["Arn"].as_str().map(str::to_owned);
-                f.response_elements = Some(json!({ "keyMetadata": camel(&reply["KeyMetadata"]) }));
-            }
-            "ScheduleKeyDeletion" | "CancelKeyDeletion" => {
-                f.response_elements = Some(camel(&reply));
-            }
-            _ => {}
+    let reply = || serde_json::from_slice::<Value>(rendered).unwrap_or(Value::Null);
+    match op {
+        Operation::Core(Core::CreateKey) => {
+            let reply = reply();
+            arn = reply["KeyMetadata"]["Arn"].as_str().map(str::to_owned);
+            f.response_elements = Some(json!({ "keyMetadata": camel(&reply["KeyMetadata"]) }));
         }
-    } else if op == "CreateGrant" {
-        // The grant id only: the grant token is a credential.
-        let reply: Value = serde_json::from_slice(rendered).unwrap_or(Value::Null);
-        f.response_elements = Some(json!({ "grantId": reply["GrantId"] }));
+        Operation::Core(Core::ScheduleKeyDeletion | Core::CancelKeyDeletion) => {
+            f.response_elements = Some(camel(&reply()));
+        }
+        Operation::Grant(Grants::CreateGrant) => {
+            f.response_elements = Some(json!({ "grantId": reply()["GrantId"] }));
+        }
+        // No response elements in CloudTrail for the others.
+        _ => {}
     }
     let arn = arn.filter(|a| a.starts_with("arn:")).or_else(|| {
         named

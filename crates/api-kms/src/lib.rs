@@ -195,7 +195,7 @@ impl KmsApi {
             }
         });
         let rendered = result?;
-        cx.fill(|f| audit::outcome(f, operation.name(), &rendered, key.as_deref()));
+        cx.fill(|f| audit::outcome(f, operation, &rendered, key.as_deref()));
         Ok(Bytes::from_owner(rendered))
     }
 }
