@@ -54,20 +54,20 @@ impl PublicAccessBlock {
 }
 
 impl Objects {
-    /// A setting's stored text, from the cache when possible.
+    /// A setting's stored text, from the cache when possible. A cached setting needs no
+    /// lookup of its bucket (every write and authorization reads settings): deleting or
+    /// creating a bucket forgets its settings, so a cached one belongs to a bucket that
+    /// exists, as far as the bucket cache knows.
     pub(crate) async fn setting(
         &self,
         bucket: &str,
         name: &'static str,
     ) -> Result<Option<Arc<str>>> {
+        if let Some(v) = self.settings.lock().1.get(&(bucket.to_owned(), name)) {
+            return Ok(v.clone());
+        }
         self.bucket(bucket).await?;
-        let generation = {
-            let c = self.settings.lock();
-            if let Some(v) = c.1.get(&(bucket.to_owned(), name)) {
-                return Ok(v.clone());
-            }
-            c.0
-        };
+        let generation = self.settings.lock().0;
         let value: Option<Arc<str>> = self
             .meta
             .get_bucket_setting(bucket, name)
