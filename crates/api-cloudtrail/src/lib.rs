@@ -34,11 +34,7 @@ pub fn is_cloudtrail(target: Option<&str>) -> bool {
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for CloudTrailApi {
     fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
-        is_cloudtrail(
-            req.headers()
-                .get("x-amz-target")
-                .and_then(|v| v.to_str().ok()),
-        )
+        is_cloudtrail(coffer_api::header(req, "x-amz-target"))
     }
 
     async fn handle(

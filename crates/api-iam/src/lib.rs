@@ -36,9 +36,7 @@ impl coffer_api::ApiHandler for IamApi {
         is_query_api(
             req.method().as_str(),
             req.uri().path(),
-            req.headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
+            coffer_api::header(req, "authorization"),
         )
     }
 

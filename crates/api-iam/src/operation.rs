@@ -16,28 +16,7 @@ pub enum Operation {
     Unknown,
 }
 
-/// Declares one group of actions: the enum, its `ALL` and `name`, so that each name is
-/// written once.
-macro_rules! group {
-    ($(#[$doc:meta])* $group:ident { $($op:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[allow(clippy::enum_variant_names)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $group {
-            $($op),*
-        }
-
-        impl $group {
-            pub const ALL: &'static [$group] = &[$($group::$op),*];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($group::$op => stringify!($op),)*
-                }
-            }
-        }
-    };
-}
+use coffer_api::operation_group as group;
 
 group!(
     /// STS, signed for service `sts`.

@@ -44,11 +44,7 @@ pub fn is_kms(target: Option<&str>) -> bool {
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for KmsApi {
     fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
-        is_kms(
-            req.headers()
-                .get("x-amz-target")
-                .and_then(|v| v.to_str().ok()),
-        )
+        is_kms(coffer_api::header(req, "x-amz-target"))
     }
 
     async fn handle(

@@ -18,28 +18,7 @@ pub enum Operation {
     Unknown,
 }
 
-/// Declares one group of operations: the enum, its `ALL` and `name`, so that each name is
-/// written once. (Variants are AWS's names, whatever they share with the group's.)
-macro_rules! group {
-    ($(#[$doc:meta])* $group:ident { $($op:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[allow(clippy::enum_variant_names)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $group {
-            $($op),*
-        }
-
-        impl $group {
-            pub const ALL: &'static [$group] = &[$($group::$op),*];
-
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($group::$op => stringify!($op),)*
-                }
-            }
-        }
-    };
-}
+use coffer_api::operation_group as group;
 
 group!(
     /// Keys, aliases, tags, policies, rotation and symmetric cryptography (`ops.rs`).

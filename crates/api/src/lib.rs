@@ -65,6 +65,36 @@ impl Reply {
     }
 }
 
+/// A request header's value, if it is text.
+pub fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Declares one group of a protocol's operations: the enum, its `ALL` and `name`, so that
+/// each operation's name is written once. (Variants are AWS's names, whatever they share
+/// with the group's.)
+#[macro_export]
+macro_rules! operation_group {
+    ($(#[$doc:meta])* $group:ident { $($op:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[allow(clippy::enum_variant_names)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $group {
+            $($op),*
+        }
+
+        impl $group {
+            pub const ALL: &'static [$group] = &[$($group::$op),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($group::$op => stringify!($op),)*
+                }
+            }
+        }
+    };
+}
+
 /// One wire protocol.
 #[async_trait::async_trait]
 pub trait ApiHandler: Send + Sync {
