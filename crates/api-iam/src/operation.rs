@@ -58,15 +58,12 @@ group!(
 impl Operation {
     /// The action called `name`.
     pub fn from_action(name: &str) -> Operation {
-        fn find<T: Copy>(all: &[T], name: &str, f: impl Fn(T) -> &'static str) -> Option<T> {
-            all.iter().copied().find(|o| f(*o) == name)
-        }
-        find(Sts::ALL, name, Sts::name)
+        Sts::find(name)
             .map(Operation::Sts)
-            .or_else(|| find(Account::ALL, name, Account::name).map(Operation::Account))
-            .or_else(|| find(Users::ALL, name, Users::name).map(Operation::Users))
-            .or_else(|| find(Simulate::ALL, name, Simulate::name).map(Operation::Simulate))
-            .or_else(|| find(Entities::ALL, name, Entities::name).map(Operation::Entities))
+            .or_else(|| Account::find(name).map(Operation::Account))
+            .or_else(|| Users::find(name).map(Operation::Users))
+            .or_else(|| Simulate::find(name).map(Operation::Simulate))
+            .or_else(|| Entities::find(name).map(Operation::Entities))
             .unwrap_or(Operation::Unknown)
     }
 

@@ -68,30 +68,18 @@ impl Operation {
     /// The operation an `X-Amz-Target` names (`TrentService.Encrypt`).
     pub fn from_target(target: &str) -> Operation {
         let name = target.strip_prefix("TrentService.").unwrap_or("");
-        let find = |names: &[&'static str]| names.iter().copied().find(|n| *n == name);
-        Core::ALL
-            .iter()
-            .find(|o| o.name() == name)
-            .map(|o| Operation::Core(*o))
+        Core::find(name)
+            .map(Operation::Core)
+            .or_else(|| Asym::find(name).map(Operation::Asym))
+            .or_else(|| Grants::find(name).map(Operation::Grant))
+            .or_else(|| Import::find(name).map(Operation::Import))
             .or_else(|| {
-                Asym::ALL
+                NOT_YET
                     .iter()
-                    .find(|o| o.name() == name)
-                    .map(|o| Operation::Asym(*o))
+                    .copied()
+                    .find(|n| *n == name)
+                    .map(Operation::NotYet)
             })
-            .or_else(|| {
-                Grants::ALL
-                    .iter()
-                    .find(|o| o.name() == name)
-                    .map(|o| Operation::Grant(*o))
-            })
-            .or_else(|| {
-                Import::ALL
-                    .iter()
-                    .find(|o| o.name() == name)
-                    .map(|o| Operation::Import(*o))
-            })
-            .or_else(|| find(NOT_YET).map(Operation::NotYet))
             .unwrap_or(Operation::Unknown)
     }
 

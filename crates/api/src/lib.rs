@@ -91,6 +91,11 @@ macro_rules! operation_group {
                     $($group::$op => stringify!($op),)*
                 }
             }
+
+            /// The operation of this group called `name`.
+            pub fn find(name: &str) -> Option<$group> {
+                Self::ALL.iter().copied().find(|o| o.name() == name)
+            }
         }
     };
 }

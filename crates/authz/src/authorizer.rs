@@ -146,13 +146,6 @@ impl Authorizer {
     pub fn check(&self, ask: &Ask<'_>) -> Decision {
         let identity = self.identity(ask.principal);
         let arn = ask.principal.arn();
-        let q = Query {
-            action: ask.action,
-            resource: ask.resource,
-            principal_arn: &arn,
-            principal_account: &ask.principal.account.id,
-            context: &ask.context,
-        };
         decide(
             &PolicySet {
                 identity: &identity,
@@ -160,7 +153,7 @@ impl Authorizer {
                 resource_policy: ask.resource_policy,
                 resource_account: ask.resource_account,
             },
-            &q,
+            &query(ask, &arn),
         )
     }
 
@@ -168,13 +161,22 @@ impl Authorizer {
     pub fn check_kms(&self, key_policy: &Document, ask: &Ask<'_>) -> Decision {
         let identity = self.identity(ask.principal);
         let arn = ask.principal.arn();
-        let q = Query {
-            action: ask.action,
-            resource: ask.resource,
-            principal_arn: &arn,
-            principal_account: &ask.principal.account.id,
-            context: &ask.context,
-        };
-        decide_kms(key_policy, &identity, ask.principal.is_root(), &q)
+        decide_kms(
+            key_policy,
+            &identity,
+            ask.principal.is_root(),
+            &query(ask, &arn),
+        )
+    }
+}
+
+/// The evaluator's view of a question (`arn` is the principal's ARN).
+fn query<'a>(ask: &'a Ask<'_>, arn: &'a str) -> Query<'a> {
+    Query {
+        action: ask.action,
+        resource: ask.resource,
+        principal_arn: arn,
+        principal_account: &ask.principal.account.id,
+        context: &ask.context,
     }
 }
