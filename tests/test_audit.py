@@ -114,6 +114,43 @@ def test_lookup_events_finds_the_calls_the_kms_calls_s3_made_and_denials(srv):
     assert code(as_user(srv, "cloudtrail", nobody).lookup_events)[1] == "AccessDeniedException"
 
 
+def test_kms_records_show_what_cloudtrail_shows_of_each_reply(srv):
+    """Response elements of key creation, deletion scheduling and grants (never the grant's
+    token), and the key as the record's resource however the request named it."""
+    kms = srv.client("kms")
+    start = time.time() - 1
+    key = kms.create_key(Description="elements")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/elements", TargetKeyId=key["KeyId"])
+    account = key["Arn"].split(":")[4]
+    grant = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=f"arn:aws:iam::{account}:root",
+                             Operations=["Decrypt"])
+    kms.describe_key(KeyId=key["KeyId"])
+    kms.encrypt(KeyId="alias/elements", Plaintext=b"x")
+    kms.list_grants(KeyId=key["KeyId"])
+    kms.generate_random(NumberOfBytes=16)
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+
+    mine = {}
+    for e in events(srv, StartTime=start):
+        d = detail(e)
+        if d.get("eventSource") == "kms.amazonaws.com":
+            mine.setdefault(d["eventName"], []).append(d)
+    created = mine["CreateGrant"][-1]
+    assert created["responseElements"] == {"grantId": grant["GrantId"]}, created
+    assert grant["GrantToken"] not in json.dumps(created)
+    scheduled = mine["ScheduleKeyDeletion"][-1]["responseElements"]
+    assert scheduled["keyId"] == key["Arn"] and scheduled["keyState"] == "PendingDeletion", scheduled
+    assert scheduled["pendingWindowInDays"] == 7 and "deletionDate" in scheduled, scheduled
+    assert mine["CancelKeyDeletion"][-1]["responseElements"] == {"keyId": key["Arn"]}
+    for name in ("CreateKey", "CreateGrant", "DescribeKey", "Encrypt", "ListGrants",
+                 "ScheduleKeyDeletion", "CancelKeyDeletion"):
+        resources = mine[name][-1].get("resources")
+        assert resources == [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key["Arn"]}], (name, resources)
+    assert not mine["GenerateRandom"][-1].get("resources")
+    assert "responseElements" not in mine["Encrypt"][-1] or mine["Encrypt"][-1]["responseElements"] is None
+
+
 def test_background_kms_actions_are_service_events(srv):
     kms = srv.client("kms")
     kid = kms.create_key()["KeyMetadata"]["KeyId"]

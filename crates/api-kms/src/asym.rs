@@ -6,14 +6,14 @@
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use coffer_kms::{Caller, Kms};
 
 use crate::error::{WireError, to_wire};
 use crate::operation::Asym;
-use crate::ops::{KeyIdOnly, dry_run, ok, parse};
-use crate::wire::{Blob, Context, SecretBlob, b64, render};
+use crate::ops::{KeyIdOnly, dry_run, ok};
+use crate::request::{Answer, Request};
+use crate::wire::{Blob, Context, SecretBlob, b64};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -71,14 +71,14 @@ struct MacReq {
 pub async fn run(
     kms: &Kms,
     op: Asym,
-    body: &[u8],
+    req: &Request<'_>,
     caller: &Caller,
     now: OffsetDateTime,
-) -> Result<Zeroizing<Vec<u8>>, WireError> {
+) -> Result<Answer, WireError> {
     let e = to_wire;
     match op {
         Asym::Sign | Asym::Verify => {
-            let r: SignReq = parse(body)?;
+            let r: SignReq = req.input()?;
             let req = coffer_kms::SignRequest {
                 key_id: &r.key_id,
                 message: r.message.0.expose(),
@@ -99,7 +99,7 @@ pub async fn run(
             ok(out)
         }
         Asym::GenerateDataKeyPair | Asym::GenerateDataKeyPairWithoutPlaintext => {
-            let r: DataKeyPairReq = parse(body)?;
+            let r: DataKeyPairReq = req.input()?;
             let ctx = r.encryption_context.unwrap_or_default();
             let p = kms
                 .generate_data_key_pair(
@@ -119,7 +119,7 @@ pub async fn run(
                 "PublicKey": b64(&p.public_der),
                 "PrivateKeyCiphertextBlob": b64(&p.private_ciphertext),
             });
-            Ok(render(
+            Ok(Answer::render(
                 &v,
                 p.private_plaintext
                     .as_ref()
@@ -127,7 +127,7 @@ pub async fn run(
             ))
         }
         Asym::DeriveSharedSecret => {
-            let r: DeriveReq = parse(body)?;
+            let r: DeriveReq = req.input()?;
             let (secret, arn) = kms
                 .derive_shared_secret(
                     caller,
@@ -144,10 +144,10 @@ pub async fn run(
                 "KeyAgreementAlgorithm": r.key_agreement_algorithm,
                 "KeyOrigin": "AWS_KMS",
             });
-            Ok(render(&v, Some(("SharedSecret", &secret))))
+            Ok(Answer::render(&v, Some(("SharedSecret", &secret))))
         }
         Asym::GetPublicKey => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let p = kms.get_public_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({
                 "KeyId": p.key_arn,
@@ -163,7 +163,7 @@ pub async fn run(
             }))
         }
         Asym::GenerateMac => {
-            let r: MacReq = parse(body)?;
+            let r: MacReq = req.input()?;
             let (mac, arn) = kms
                 .generate_mac(
                     caller,
@@ -178,7 +178,7 @@ pub async fn run(
             ok(json!({ "Mac": b64(&mac), "MacAlgorithm": r.mac_algorithm, "KeyId": arn }))
         }
         Asym::VerifyMac => {
-            let r: MacReq = parse(body)?;
+            let r: MacReq = req.input()?;
             let mac = r.mac.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null")
             })?;

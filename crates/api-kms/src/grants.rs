@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use coffer_kms::{Caller, CreateGrant, Grant, Kms};
 
 use crate::error::{WireError, to_wire};
 use crate::operation::Grants;
 use crate::ops::dry_run;
-use crate::wire::{epoch, render};
+use crate::request::{Answer, Request};
+use crate::wire::epoch;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -133,13 +133,14 @@ fn page(
 pub async fn run(
     kms: &Kms,
     op: Grants,
-    body: &[u8],
+    req: &Request<'_>,
     caller: &Caller,
     now: OffsetDateTime,
-) -> Result<Zeroizing<Vec<u8>>, WireError> {
+) -> Result<Answer, WireError> {
+    let mut shown = None;
     let v = match op {
         Grants::CreateGrant => {
-            let r: CreateGrantReq = crate::ops::parse(body)?;
+            let r: CreateGrantReq = req.input()?;
             let c = r.constraints.unwrap_or_default();
             if r.dry_run == Some(true) {
                 // Authorize and check the key's state, then stop.
@@ -165,10 +166,12 @@ pub async fn run(
                 )
                 .await
                 .map_err(to_wire)?;
+            // The trail shows the grant's id, never its token (a credential).
+            shown = Some(json!({ "grantId": id }));
             json!({ "GrantId": id, "GrantToken": token })
         }
         Grants::ListGrants => {
-            let r: ListGrantsReq = crate::ops::parse(body)?;
+            let r: ListGrantsReq = req.input()?;
             let grants = kms
                 .list_grants(
                     caller,
@@ -181,14 +184,14 @@ pub async fn run(
             page(grants, r.limit, r.marker.as_deref())?
         }
         Grants::ListRetirableGrants => {
-            let r: ListRetirableReq = crate::ops::parse(body)?;
+            let r: ListRetirableReq = req.input()?;
             let grants = kms
                 .list_retirable_grants(&r.retiring_principal)
                 .map_err(to_wire)?;
             page(grants, r.limit, r.marker.as_deref())?
         }
         Grants::RetireGrant => {
-            let r: RetireReq = crate::ops::parse(body)?;
+            let r: RetireReq = req.input()?;
             dry_run(r.dry_run)?;
             kms.retire_grant(
                 caller,
@@ -201,7 +204,7 @@ pub async fn run(
             json!({})
         }
         Grants::RevokeGrant => {
-            let r: RevokeReq = crate::ops::parse(body)?;
+            let r: RevokeReq = req.input()?;
             dry_run(r.dry_run)?;
             kms.revoke_grant(caller, &r.key_id, &r.grant_id)
                 .await
@@ -209,5 +212,11 @@ pub async fn run(
             json!({})
         }
     };
-    Ok(render(&v, None))
+    // A listing is about the key of its first grant, as the trail records it.
+    let about = v["Grants"][0]["KeyId"].as_str().map(str::to_owned);
+    let answer = Answer::render(&v, None).about(about);
+    Ok(match shown {
+        Some(shown) => answer.showing(shown),
+        None => answer,
+    })
 }

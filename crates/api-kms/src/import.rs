@@ -5,13 +5,13 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use coffer_kms::{Caller, ImportMaterial, Kms};
 
 use crate::error::{WireError, to_wire};
 use crate::operation::Import;
-use crate::ops::{ok, parse};
+use crate::ops::ok;
+use crate::request::{Answer, Request};
 use crate::wire::{Blob, b64, epoch};
 
 #[derive(Deserialize)]
@@ -58,14 +58,14 @@ fn timestamp(v: &Value) -> Result<OffsetDateTime, WireError> {
 pub async fn run(
     kms: &Kms,
     op: Import,
-    body: &[u8],
+    req: &Request<'_>,
     caller: &Caller,
     now: OffsetDateTime,
-) -> Result<Zeroizing<Vec<u8>>, WireError> {
+) -> Result<Answer, WireError> {
     let e = to_wire;
     match op {
         Import::GetParametersForImport => {
-            let r: ParametersReq = parse(body)?;
+            let r: ParametersReq = req.input()?;
             let p = kms
                 .get_parameters_for_import(
                     caller,
@@ -84,7 +84,7 @@ pub async fn run(
             }))
         }
         Import::ImportKeyMaterial => {
-            let r: ImportReq = parse(body)?;
+            let r: ImportReq = req.input()?;
             if r.key_material_description
                 .as_ref()
                 .is_some_and(|d| d.len() > 256)
@@ -113,7 +113,7 @@ pub async fn run(
             ok(json!({ "KeyId": arn, "KeyMaterialId": material_id }))
         }
         Import::DeleteImportedKeyMaterial => {
-            let r: DeleteReq = parse(body)?;
+            let r: DeleteReq = req.input()?;
             let (arn, material_id) = kms
                 .delete_imported_key_material(caller, &r.key_id, r.key_material_id.as_deref())
                 .await

@@ -16,6 +16,7 @@ mod grants;
 mod import;
 mod operation;
 mod ops;
+mod request;
 mod wire;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use coffer_iam::auth::ApiRequest;
 use coffer_kms::{Caller, Kms};
 
 use crate::operation::Operation;
+use crate::request::Request;
 
 pub use error::{WireError, to_wire};
 
@@ -179,19 +181,30 @@ impl KmsApi {
             via_service: None,
         });
         let caller = Caller::client(account, cx.request_id.clone(), gate);
-        let audit::Requested {
-            parameters: params,
-            named_key: key,
-        } = audit::request(&req.body);
-        let result = ops::run(&self.kms, operation, &req.body, &caller, now).await;
+        let request = Request::read(operation, &req.body);
+        let audited = request.audited();
+        let result = ops::run(&self.kms, &request, &caller, now).await;
         cx.fill(|f| {
-            f.request_parameters = params;
+            f.request_parameters = audited.parameters;
             if let Err(e) = &result {
                 f.error_message = e.message.clone();
             }
         });
-        let rendered = result?;
-        cx.fill(|f| audit::outcome(f, operation, &rendered, key.as_deref()));
-        Ok(Bytes::from_owner(rendered))
+        let mut answer = result?;
+        // A key named by its bare id is the caller's (another account's key is found only
+        // by ARN), so the call succeeding names its ARN.
+        let named = audited.named_key.map(|k| {
+            if k.starts_with("arn:") || k.starts_with("alias/") {
+                k
+            } else {
+                format!(
+                    "arn:aws:kms:{}:{}:key/{k}",
+                    self.kms.config().region,
+                    caller.account_id
+                )
+            }
+        });
+        cx.fill(|f| audit::outcome(f, &mut answer, named.as_deref()));
+        Ok(Bytes::from_owner(answer.body))
     }
 }

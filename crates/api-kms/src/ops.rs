@@ -1,44 +1,18 @@
 //! Every KMS operation Coffer serves: parse its JSON, call the domain, render the reply.
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use coffer_kms::{Caller, CreateKey, DataKeyRequest, KeyMetadata, Kms};
 
 use crate::error::{WireError, to_wire};
 use crate::operation::{Core, Operation};
-use crate::wire::{Blob, Context, SecretBlob, b64, epoch, render};
+use crate::request::{Answer, Request};
+use crate::wire::{Blob, Context, SecretBlob, b64, epoch};
 
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        match msg.strip_prefix("missing field `") {
-            Some(rest) => {
-                let field = rest.split('`').next().unwrap_or("");
-                let mut chars = field.chars();
-                let camel = match chars.next() {
-                    Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
-                    None => String::new(),
-                };
-                WireError::validation(format!(
-                    "1 validation error detected: Value null at '{camel}' failed to satisfy constraint: Member must not be null"
-                ))
-            }
-            None => WireError::serialization(format!("Start of structure or map found where not expected: {msg}")),
-        }
-    })
-}
-
-pub(crate) fn ok(v: Value) -> Result<Zeroizing<Vec<u8>>, WireError> {
-    Ok(render(&v, None))
+pub(crate) fn ok(v: Value) -> Result<Answer, WireError> {
+    Ok(Answer::render(&v, None))
 }
 
 fn metadata(m: &KeyMetadata) -> Value {
@@ -262,16 +236,15 @@ fn page_fields(v: &mut Value, next: Option<String>) {
 /// Runs one operation. Returns the rendered JSON reply.
 pub async fn run(
     kms: &Kms,
-    op: Operation,
-    body: &[u8],
+    req: &Request<'_>,
     caller: &Caller,
     now: OffsetDateTime,
-) -> Result<Zeroizing<Vec<u8>>, WireError> {
-    match op {
-        Operation::Core(op) => core(kms, op, body, caller, now).await,
-        Operation::Asym(op) => crate::asym::run(kms, op, body, caller, now).await,
-        Operation::Grant(op) => crate::grants::run(kms, op, body, caller, now).await,
-        Operation::Import(op) => crate::import::run(kms, op, body, caller, now).await,
+) -> Result<Answer, WireError> {
+    match req.operation {
+        Operation::Core(op) => core(kms, op, req, caller, now).await,
+        Operation::Asym(op) => crate::asym::run(kms, op, req, caller, now).await,
+        Operation::Grant(op) => crate::grants::run(kms, op, req, caller, now).await,
+        Operation::Import(op) => crate::import::run(kms, op, req, caller, now).await,
         Operation::NotYet(name) => Err(WireError::new(
             "UnsupportedOperationException",
             format!("{name} is not supported by this server yet"),
@@ -287,14 +260,14 @@ pub async fn run(
 async fn core(
     kms: &Kms,
     op: Core,
-    body: &[u8],
+    req: &Request<'_>,
     caller: &Caller,
     now: OffsetDateTime,
-) -> Result<Zeroizing<Vec<u8>>, WireError> {
+) -> Result<Answer, WireError> {
     let e = to_wire;
     match op {
         Core::CreateKey => {
-            let r: CreateKeyReq = parse(body)?;
+            let r: CreateKeyReq = req.input()?;
             if r.custom_key_store_id.is_some() || r.xks_key_id.is_some() {
                 return Err(WireError::new(
                     "UnsupportedOperationException",
@@ -322,15 +295,17 @@ async fn core(
                 )
                 .await
                 .map_err(e)?;
-            ok(json!({ "KeyMetadata": metadata(&m) }))
+            let m = metadata(&m);
+            let shown = json!({ "keyMetadata": crate::audit::camel(&m) });
+            Ok(ok(json!({ "KeyMetadata": m }))?.showing(shown))
         }
         Core::DescribeKey => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let m = kms.describe_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({ "KeyMetadata": metadata(&m) }))
         }
         Core::ListKeys => {
-            let r: Paging = parse(body)?;
+            let r: Paging = req.input()?;
             let page = kms
                 .list_keys(caller, r.limit, r.marker.as_deref())
                 .map_err(e)?;
@@ -344,45 +319,47 @@ async fn core(
             ok(v)
         }
         Core::EnableKey => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             kms.enable_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({}))
         }
         Core::DisableKey => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             kms.disable_key(caller, &r.key_id).await.map_err(e)?;
             ok(json!({}))
         }
         Core::UpdateKeyDescription => {
-            let r: UpdateDescriptionReq = parse(body)?;
+            let r: UpdateDescriptionReq = req.input()?;
             kms.update_key_description(caller, &r.key_id, &r.description)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::ScheduleKeyDeletion => {
-            let r: ScheduleReq = parse(body)?;
+            let r: ScheduleReq = req.input()?;
             let (arn, when, days) = kms
                 .schedule_key_deletion(caller, &r.key_id, r.pending_window_in_days, now)
                 .await
                 .map_err(e)?;
-            ok(json!({
+            let v = json!({
                 "KeyId": arn,
                 "DeletionDate": epoch(when),
                 "KeyState": "PendingDeletion",
                 "PendingWindowInDays": days,
-            }))
+            });
+            let shown = crate::audit::camel(&v);
+            Ok(ok(v)?.showing(shown))
         }
         Core::CancelKeyDeletion => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let arn = kms
                 .cancel_key_deletion(caller, &r.key_id)
                 .await
                 .map_err(e)?;
-            ok(json!({ "KeyId": arn }))
+            Ok(ok(json!({ "KeyId": arn }))?.showing(json!({ "keyId": arn })))
         }
         Core::GetKeyLastUsage => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let (arn, last, tracking, created) =
                 kms.get_key_last_usage(caller, &r.key_id).await.map_err(e)?;
             let mut v = json!({
@@ -400,7 +377,7 @@ async fn core(
             ok(v)
         }
         Core::Encrypt => {
-            let r: EncryptReq = parse(body)?;
+            let r: EncryptReq = req.input()?;
             if let Some(alg) = r
                 .encryption_algorithm
                 .as_deref()
@@ -431,7 +408,7 @@ async fn core(
             }))
         }
         Core::Decrypt => {
-            let r: DecryptReq = parse(body)?;
+            let r: DecryptReq = req.input()?;
             if let Some(alg) = r
                 .encryption_algorithm
                 .as_deref()
@@ -450,7 +427,7 @@ async fn core(
                     "EncryptionAlgorithm": alg,
                     "KeyMaterialId": d.material_id,
                 });
-                return Ok(render(&v, Some(("Plaintext", &d.plaintext))));
+                return Ok(Answer::render(&v, Some(("Plaintext", &d.plaintext))));
             }
             check_algorithm(r.encryption_algorithm.as_deref())?;
             let ctx = r.encryption_context.unwrap_or_default();
@@ -464,10 +441,10 @@ async fn core(
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
                 "KeyMaterialId": d.material_id,
             });
-            Ok(render(&v, Some(("Plaintext", &d.plaintext))))
+            Ok(Answer::render(&v, Some(("Plaintext", &d.plaintext))))
         }
         Core::ReEncrypt => {
-            let r: ReEncryptReq = parse(body)?;
+            let r: ReEncryptReq = req.input()?;
             check_algorithm(r.source_encryption_algorithm.as_deref())?;
             check_algorithm(r.destination_encryption_algorithm.as_deref())?;
             let re = kms
@@ -494,7 +471,7 @@ async fn core(
             }))
         }
         Core::GenerateDataKey | Core::GenerateDataKeyWithoutPlaintext => {
-            let r: DataKeyReq = parse(body)?;
+            let r: DataKeyReq = req.input()?;
             let ctx = r.encryption_context.unwrap_or_default();
             let dk = kms
                 .generate_data_key(
@@ -516,10 +493,13 @@ async fn core(
                 "KeyId": dk.key_arn,
                 "KeyMaterialId": dk.material_id,
             });
-            Ok(render(&v, dk.plaintext.as_ref().map(|p| ("Plaintext", p))))
+            Ok(Answer::render(
+                &v,
+                dk.plaintext.as_ref().map(|p| ("Plaintext", p)),
+            ))
         }
         Core::GenerateRandom => {
-            let r: RandomReq = parse(body)?;
+            let r: RandomReq = req.input()?;
             if r.custom_key_store_id.is_some() {
                 return Err(WireError::new(
                     "UnsupportedOperationException",
@@ -527,24 +507,24 @@ async fn core(
                 ));
             }
             let s = kms.generate_random(r.number_of_bytes).map_err(e)?;
-            Ok(render(&json!({}), Some(("Plaintext", &s))))
+            Ok(Answer::render(&json!({}), Some(("Plaintext", &s))))
         }
         Core::EnableKeyRotation => {
-            let r: RotationReq = parse(body)?;
+            let r: RotationReq = req.input()?;
             kms.enable_key_rotation(caller, &r.key_id, r.rotation_period_in_days, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::DisableKeyRotation => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             kms.disable_key_rotation(caller, &r.key_id)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::GetKeyRotationStatus => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let s = kms
                 .get_key_rotation_status(caller, &r.key_id)
                 .await
@@ -561,7 +541,7 @@ async fn core(
             ok(v)
         }
         Core::RotateKeyOnDemand => {
-            let r: KeyIdOnly = parse(body)?;
+            let r: KeyIdOnly = req.input()?;
             let arn = kms
                 .rotate_key_on_demand(caller, &r.key_id, now)
                 .await
@@ -569,7 +549,7 @@ async fn core(
             ok(json!({ "KeyId": arn }))
         }
         Core::ListKeyRotations => {
-            let r: Paging = parse(body)?;
+            let r: Paging = req.input()?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
             })?;
@@ -599,31 +579,35 @@ async fn core(
                     v
                 })
                 .collect();
+            let about = rotations
+                .first()
+                .and_then(|r| r["KeyId"].as_str())
+                .map(str::to_owned);
             let mut v = json!({ "Rotations": rotations });
             page_fields(&mut v, page.next_marker);
-            ok(v)
+            Ok(ok(v)?.about(about))
         }
         Core::CreateAlias => {
-            let r: AliasReq = parse(body)?;
+            let r: AliasReq = req.input()?;
             kms.create_alias(caller, &r.alias_name, &r.target_key_id, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::UpdateAlias => {
-            let r: AliasReq = parse(body)?;
+            let r: AliasReq = req.input()?;
             kms.update_alias(caller, &r.alias_name, &r.target_key_id, now)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::DeleteAlias => {
-            let r: AliasNameReq = parse(body)?;
+            let r: AliasNameReq = req.input()?;
             kms.delete_alias(caller, &r.alias_name).await.map_err(e)?;
             ok(json!({}))
         }
         Core::ListAliases => {
-            let r: Paging = parse(body)?;
+            let r: Paging = req.input()?;
             let page = kms
                 .list_aliases(caller, r.key_id.as_deref(), r.limit, r.marker.as_deref())
                 .await
@@ -650,7 +634,7 @@ async fn core(
             ok(v)
         }
         Core::TagResource => {
-            let r: TagReq = parse(body)?;
+            let r: TagReq = req.input()?;
             let tags: Vec<(String, String)> = r
                 .tags
                 .into_iter()
@@ -662,14 +646,14 @@ async fn core(
             ok(json!({}))
         }
         Core::UntagResource => {
-            let r: UntagReq = parse(body)?;
+            let r: UntagReq = req.input()?;
             kms.untag_resource(caller, &r.key_id, &r.tag_keys)
                 .await
                 .map_err(e)?;
             ok(json!({}))
         }
         Core::ListResourceTags => {
-            let r: Paging = parse(body)?;
+            let r: Paging = req.input()?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
             })?;
@@ -687,7 +671,7 @@ async fn core(
             ok(v)
         }
         Core::GetKeyPolicy => {
-            let r: PolicyReq = parse(body)?;
+            let r: PolicyReq = req.input()?;
             let p = kms
                 .get_key_policy(caller, &r.key_id, r.policy_name.as_deref())
                 .await
@@ -695,7 +679,7 @@ async fn core(
             ok(json!({ "Policy": p, "PolicyName": "default" }))
         }
         Core::PutKeyPolicy => {
-            let r: PolicyReq = parse(body)?;
+            let r: PolicyReq = req.input()?;
             let policy = r.policy.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'policy' failed to satisfy constraint: Member must not be null")
             })?;
@@ -705,7 +689,7 @@ async fn core(
             ok(json!({}))
         }
         Core::ListKeyPolicies => {
-            let r: Paging = parse(body)?;
+            let r: Paging = req.input()?;
             let key_id = r.key_id.ok_or_else(|| {
                 WireError::validation("1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
             })?;
