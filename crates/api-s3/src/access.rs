@@ -9,7 +9,7 @@ use http::HeaderMap;
 use coffer_audit::RequestContext;
 use coffer_authz::{Ask, Authorizer};
 use coffer_iam::{Credentials, Principal};
-use coffer_objects::Objects;
+use coffer_objects::{Caller, Objects};
 use coffer_policy::Decision;
 use coffer_policy::document::{Document, Kind};
 
@@ -49,17 +49,17 @@ pub struct Access {
 /// Bucket → (the policy text, parsed).
 pub type PolicyCache = HashMap<String, (Arc<str>, Arc<Document>)>;
 
-/// What an allowed request carries on: the principal, and the global condition keys of
-/// the request, built once, which the KMS calls S3 makes for the caller reuse.
-pub struct Allowed {
-    pub principal: Principal,
-    pub base_context: BaseContext,
-}
-
-/// The request's global condition keys (`Authorizer::base_context`), kept in the request's
-/// extensions beside the [`Principal`].
+/// What the access step resolved for an allowed request, once, kept in the request's
+/// extensions for the operation: the principal, and the KMS caller every key use of the
+/// request goes through — the principal calling the KMS through S3 (`kms:ViaService` is
+/// `s3.REGION.amazonaws.com`), with the request's global condition keys as the access
+/// check built them and the request's audit context (for `invokedBy` records), so that its
+/// key uses are decided by the key policy and its own IAM policies, as on AWS.
 #[derive(Clone)]
-pub struct BaseContext(pub coffer_policy::eval::Context);
+pub struct Resolved {
+    pub principal: Principal,
+    pub caller: Caller,
+}
 
 /// What the access check reads from one request.
 pub struct AccessRequest<'a> {
@@ -84,10 +84,9 @@ impl S3Access for Access {
                 headers: cx.headers(),
                 query: cx.uri().query(),
             };
-            self.decide(&r, rc.as_deref()).await?
+            self.decide(&r, rc.as_ref()).await?
         };
-        cx.extensions_mut().insert(p.base_context);
-        cx.extensions_mut().insert(p.principal);
+        cx.extensions_mut().insert(p);
         Ok(())
     }
 }
@@ -103,18 +102,17 @@ impl Access {
         extensions: &mut http::Extensions,
     ) -> S3Result<()> {
         let rc = extensions.get::<Arc<RequestContext>>().cloned();
-        let p = self.decide(r, rc.as_deref()).await?;
-        extensions.insert(p.base_context);
-        extensions.insert(p.principal);
+        let p = self.decide(r, rc.as_ref()).await?;
+        extensions.insert(p);
         Ok(())
     }
 
-    /// [`Access::authorize`] without the request's extensions: the principal on Allow.
+    /// [`Access::authorize`] without the request's extensions: what it resolved, on Allow.
     async fn decide(
         &self,
         r: &AccessRequest<'_>,
-        rc: Option<&RequestContext>,
-    ) -> S3Result<Allowed> {
+        rc: Option<&Arc<RequestContext>>,
+    ) -> S3Result<Resolved> {
         let (operation, bucket, key) = (r.operation, &r.bucket, &r.key);
         let principal: Option<Principal> = r
             .access_key
@@ -209,10 +207,21 @@ impl Access {
             d => d,
         };
         match decision {
-            Decision::Allow => Ok(Allowed {
-                principal: p,
-                base_context: BaseContext(base_context),
-            }),
+            Decision::Allow => {
+                let gate = Arc::new(coffer_authz::PrincipalGate {
+                    authorizer: self.authorizer.clone(),
+                    principal: p.clone(),
+                    context: base_context,
+                    via_service: Some(format!("s3.{}.amazonaws.com", self.objects.config().region)),
+                });
+                let request_id = rc.map(|c| c.request_id.clone()).unwrap_or_default();
+                let mut caller = Caller::client(p.account.id.clone(), request_id, gate);
+                caller.trail = rc.cloned();
+                Ok(Resolved {
+                    principal: p,
+                    caller,
+                })
+            }
             Decision::Deny(why) => {
                 if let Some(rc) = rc {
                     rc.fill(|f| f.error_message = Some(format!("Access Denied: {why}")));

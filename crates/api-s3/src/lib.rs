@@ -32,8 +32,6 @@ pub use operation::Operation;
 pub struct S3Api {
     objects: Arc<Objects>,
     config: Config,
-    /// For the key gate of the KMS calls S3 makes for a caller (SSE-KMS).
-    authorizer: Arc<coffer_authz::Authorizer>,
 }
 
 /// Settings of the S3 front end.
@@ -55,7 +53,6 @@ pub fn service(
     let mut b = S3ServiceBuilder::new(S3Api {
         objects: objects.clone(),
         config: config.clone(),
-        authorizer: authorizer.clone(),
     });
     b.set_auth(access::Auth {
         credentials: credentials.clone(),

@@ -159,7 +159,7 @@ impl S3Route for Routes {
             Extra::UpdateObjectEncryption { bucket, key } => {
                 let doc = read_document(&mut req).await?;
                 let to = rekey(&doc)?;
-                let caller = crate::ops::caller_with(&self.access.authorizer, &self.objects, &req)?;
+                let caller = crate::ops::caller(&req)?;
                 self.objects
                     .update_object_encryption(
                         &caller,

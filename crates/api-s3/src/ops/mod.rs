@@ -9,8 +9,6 @@ mod object;
 pub(crate) mod policy;
 mod sse;
 
-pub(crate) use sse::caller_with;
-
 use coffer_iam::Principal;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -18,10 +16,20 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use crate::S3Api;
 
 /// The principal the access check attached to the request.
-fn principal<T>(req: &S3Request<T>) -> S3Result<&Principal> {
+/// What the access step resolved for the request (every operation passes it first).
+fn resolved<T>(req: &S3Request<T>) -> S3Result<&crate::access::Resolved> {
     req.extensions
-        .get::<Principal>()
+        .get::<crate::access::Resolved>()
         .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+}
+
+fn principal<T>(req: &S3Request<T>) -> S3Result<&Principal> {
+    resolved(req).map(|r| &r.principal)
+}
+
+/// The KMS caller of the request's key uses ([`crate::access::Resolved::caller`]).
+pub(crate) fn caller<T>(req: &S3Request<T>) -> S3Result<coffer_objects::Caller> {
+    resolved(req).map(|r| r.caller.clone())
 }
 
 fn owner(p: &Principal) -> Owner {

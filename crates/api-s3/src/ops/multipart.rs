@@ -17,7 +17,7 @@ use crate::convert::{
 };
 use crate::error::to_s3_error;
 
-use super::sse::{self, customer_key, fill_sse, fill_sse_kms, sse_request};
+use super::sse::{customer_key, fill_sse, fill_sse_kms, sse_request};
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n).map_err(|_| {
@@ -34,7 +34,7 @@ pub async fn create(
 ) -> R<CreateMultipartUploadOutput> {
     let p = principal(&req)?;
     let initiator = p.account.id.clone();
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
@@ -91,7 +91,7 @@ pub async fn create(
 }
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer_key = customer_key!(api, req)?;
     let i = req.input;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
@@ -149,7 +149,7 @@ pub async fn upload_part_copy(
     api: &S3Api,
     req: S3Request<UploadPartCopyInput>,
 ) -> R<UploadPartCopyOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer_key = customer_key!(api, req)?;
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let i = req.input;

@@ -40,7 +40,7 @@ fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
 }
 
 pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
@@ -76,7 +76,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
 }
 
 pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let encryption = sse_request!(req.input, None)?;
     let i = req.input;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, None)?;
@@ -181,7 +181,7 @@ fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
 }
 
 pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
@@ -208,7 +208,7 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
 }
 
 pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let i = req.input;
     let want_checksum = checksum_enabled(i.checksum_mode.as_ref());
@@ -328,7 +328,7 @@ pub fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
 }
 
 pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectOutput> {
-    let caller = sse::caller(api, &req)?;
+    let caller = super::caller(&req)?;
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;

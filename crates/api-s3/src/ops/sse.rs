@@ -8,49 +8,11 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Result, s3_error};
 
 use coffer_audit::RequestContext;
-use coffer_objects::Caller;
 use coffer_objects::Secret;
 use coffer_objects::{CustomerKey, SseRequest};
 use coffer_objects::{SseKind, SseRecord};
 
 use crate::S3Api;
-
-/// The KMS caller for a request: the authenticated principal, calling the KMS through S3
-/// (`kms:ViaService` is `s3.REGION.amazonaws.com`), so that its key uses are decided by
-/// the key policy and its own IAM policies, as on AWS.
-pub fn caller<T>(api: &S3Api, req: &S3Request<T>) -> S3Result<Caller> {
-    caller_with(&api.authorizer, &api.objects, req)
-}
-
-/// [`caller`] for code that holds the parts rather than the [`S3Api`].
-pub fn caller_with<T>(
-    authorizer: &Arc<coffer_authz::Authorizer>,
-    objects: &coffer_objects::Objects,
-    req: &S3Request<T>,
-) -> S3Result<Caller> {
-    let p = super::principal(req)?;
-    let rc = req.extensions.get::<Arc<RequestContext>>();
-    let request_id = rc.map(|c| c.request_id.clone()).unwrap_or_default();
-    // The access check built the request's global keys; build them here only for a
-    // request that did not pass it (none does today).
-    let context = match req.extensions.get::<crate::access::BaseContext>() {
-        Some(c) => c.0.clone(),
-        None => authorizer.base_context(
-            p,
-            rc.is_some_and(|c| c.tls),
-            rc.and_then(|c| c.source.map(|s| s.ip())),
-        ),
-    };
-    let gate = Arc::new(coffer_authz::PrincipalGate {
-        authorizer: authorizer.clone(),
-        principal: p.clone(),
-        context,
-        via_service: Some(format!("s3.{}.amazonaws.com", objects.config().region)),
-    });
-    let mut caller = Caller::client(p.account.id.clone(), request_id, gate);
-    caller.trail = rc.cloned();
-    Ok(caller)
-}
 
 fn tls<T>(req: &S3Request<T>) -> bool {
     req.extensions
