@@ -64,15 +64,18 @@ impl coffer_api::ApiHandler for S3Front {
         }
     }
 
-    fn internal_error(&self, _request_id: &str) -> Reply {
-        let r = error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "We encountered an internal error. Please try again.",
+    fn internal_error(&self, request_id: &str) -> Reply {
+        let answer = finish(
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            ),
+            request_id,
         );
         Reply {
-            response: r.map(http_body_util::BodyExt::boxed_unsync),
-            error_code: Some("InternalError".into()),
+            response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+            error_code: answer.error_code,
         }
     }
 }

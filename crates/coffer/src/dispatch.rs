@@ -118,8 +118,7 @@ impl Dispatcher {
             );
             return (r, None);
         }
-        let handlers = self.app.protocols();
-        let Some(handler) = handlers.into_iter().find(|h| h.accepts(&req)) else {
+        let Some(handler) = self.app.protocols.iter().find(|h| h.accepts(&req)) else {
             // S3 accepts every request; this cannot happen.
             return (not_found(), None);
         };

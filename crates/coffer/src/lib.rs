@@ -60,10 +60,10 @@ pub struct Config {
 
 /// The wired application: one per process.
 pub struct App {
-    pub s3: coffer_api_s3::S3Front,
-    pub kms_api: coffer_api_kms::KmsApi,
-    pub iam_api: coffer_api_iam::IamApi,
-    pub cloudtrail_api: coffer_api_cloudtrail::CloudTrailApi,
+    /// The protocols, in the order they are asked whether a request is theirs: the KMS
+    /// and CloudTrail by `X-Amz-Target`, IAM/STS by a form POST to `/` signed for them,
+    /// and S3 for everything else.
+    pub protocols: Vec<Arc<dyn coffer_api::ApiHandler>>,
     pub kms: Arc<coffer_kms::Kms>,
     pub audit: Arc<Trail>,
     pub metrics: metrics::Metrics,
@@ -73,13 +73,6 @@ pub struct App {
 }
 
 impl App {
-    /// The protocols, in the order they are asked whether a request is theirs: the KMS
-    /// and CloudTrail by `X-Amz-Target`, IAM/STS by a form POST to `/` signed for them,
-    /// and S3 for everything else.
-    pub fn protocols(&self) -> [&dyn coffer_api::ApiHandler; 4] {
-        [&self.kms_api, &self.cloudtrail_api, &self.iam_api, &self.s3]
-    }
-
     /// Opens the data directory, recovers from any crash, and wires the services.
     pub async fn open(config: &Config) -> anyhow::Result<(Self, identity::Identity)> {
         let store = LocalStore::open(&config.data_dir)
@@ -213,10 +206,12 @@ impl App {
         );
         Ok((
             Self {
-                s3,
-                kms_api,
-                iam_api,
-                cloudtrail_api,
+                protocols: vec![
+                    Arc::new(kms_api),
+                    Arc::new(cloudtrail_api),
+                    Arc::new(iam_api),
+                    Arc::new(s3),
+                ],
                 kms,
                 audit,
                 metrics: metrics::Metrics::default(),
