@@ -125,6 +125,10 @@ impl Access {
                 f.read_only = Some(operation.read_only());
                 f.bucket.clone_from(bucket);
                 f.key.clone_from(key);
+                f.version_id = form_urlencoded(r.query.unwrap_or(""))
+                    .into_iter()
+                    .find(|(k, _)| k == "versionId")
+                    .map(|(_, v)| v);
                 f.data_event = key.is_some() || operation.bucket_data_event();
                 f.host = r
                     .headers
@@ -189,7 +193,11 @@ impl Access {
         } else {
             self.authorizer.check(&Ask {
                 principal: &p,
-                action: operation.iam_action(),
+                action: if names_version(r.query) {
+                    operation.iam_action_for_version()
+                } else {
+                    operation.iam_action()
+                },
                 resource: &resource,
                 resource_account: owner.as_deref(),
                 resource_policy: policy.as_deref(),
@@ -247,7 +255,7 @@ impl Access {
         else {
             return Decision::Allow;
         };
-        let path = raw.split('?').next().unwrap_or(raw);
+        let (path, source_query) = raw.split_once('?').unwrap_or((raw, ""));
         let Ok(path) = percent_encoding::percent_decode_str(path).decode_utf8() else {
             return Decision::Allow;
         };
@@ -263,7 +271,11 @@ impl Access {
         request_keys(&mut context, r, owner.as_deref());
         self.authorizer.check(&Ask {
             principal: p,
-            action: "s3:GetObject",
+            action: if names_version(Some(source_query)) {
+                "s3:GetObjectVersion"
+            } else {
+                "s3:GetObject"
+            },
             resource: &format!("arn:aws:s3:::{bucket}/{key}"),
             resource_account: owner.as_deref(),
             resource_policy: policy.as_deref(),
@@ -362,7 +374,14 @@ fn request_keys(c: &mut coffer_policy::eval::Context, r: &AccessRequest<'_>, own
 }
 
 /// Decodes a query string into (name, value) pairs (undecodable pairs are skipped).
-fn form_urlencoded(q: &str) -> Vec<(String, String)> {
+/// Whether a query string names a version (`versionId`).
+fn names_version(query: Option<&str>) -> bool {
+    form_urlencoded(query.unwrap_or(""))
+        .iter()
+        .any(|(k, _)| k == "versionId")
+}
+
+pub(crate) fn form_urlencoded(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .filter_map(|p| {

@@ -5,6 +5,19 @@
 use coffer_objects::Error;
 use s3s::{S3Error, S3ErrorCode};
 
+/// The headers that tell a client it met a delete marker.
+fn marker_headers(version_id: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(version_id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    headers
+}
+
 pub fn to_s3_error(e: Error) -> S3Error {
     use S3ErrorCode as C;
     let msg = e.to_string();
@@ -28,6 +41,38 @@ pub fn to_s3_error(e: Error) -> S3Error {
             "The specified location-constraint is not valid".into(),
         ),
         Error::NoSuchKey(_) => (C::NoSuchKey, "The specified key does not exist.".into()),
+        Error::NoSuchVersion { .. } => (
+            C::NoSuchVersion,
+            "The specified version does not exist.".into(),
+        ),
+        Error::IsDeleteMarker {
+            version_id,
+            last_modified,
+            ..
+        } => {
+            // A delete marker named by its version: 405, saying what it is (and that it
+            // can only be deleted), as S3 does.
+            let mut e = S3Error::with_message(
+                C::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            );
+            let mut headers = marker_headers(&version_id);
+            headers.insert(http::header::ALLOW, http::HeaderValue::from_static("DELETE"));
+            if let Some(v) = last_modified
+                .and_then(|t| crate::convert::http_date(&crate::convert::timestamp(t)))
+                .and_then(|d| http::HeaderValue::from_str(&d).ok())
+            {
+                headers.insert(http::header::LAST_MODIFIED, v);
+            }
+            e.set_headers(headers);
+            return e;
+        }
+        Error::DeletedKey { version_id, .. } => {
+            // The key's latest version is a delete marker: missing, and saying why.
+            let mut e = S3Error::with_message(C::NoSuchKey, "The specified key does not exist.");
+            e.set_headers(marker_headers(&version_id));
+            return e;
+        }
         Error::KeyTooLong => (C::KeyTooLongError, "Your key is too long".into()),
         Error::NoSuchUpload(_) => (
             C::NoSuchUpload,
@@ -259,6 +304,31 @@ mod tests {
                 400,
             ),
             (Error::NoSuchKey("k".into()), "NoSuchKey", 404),
+            (
+                Error::NoSuchVersion {
+                    key: "k".into(),
+                    version_id: "v".into(),
+                },
+                "NoSuchVersion",
+                404,
+            ),
+            (
+                Error::IsDeleteMarker {
+                    key: "k".into(),
+                    version_id: "v".into(),
+                    last_modified: None,
+                },
+                "MethodNotAllowed",
+                405,
+            ),
+            (
+                Error::DeletedKey {
+                    key: "k".into(),
+                    version_id: "v".into(),
+                },
+                "NoSuchKey",
+                404,
+            ),
             (Error::KeyTooLong, "KeyTooLongError", 400),
             (Error::NoSuchUpload("u".into()), "NoSuchUpload", 404),
             (Error::InvalidRange { size: 1 }, "InvalidRange", 416),

@@ -58,6 +58,21 @@ impl coffer_api::ApiHandler for S3Front {
         let answer = self
             .call(Request::from_parts(parts, Body::from(body)), &cx.request_id)
             .await;
+        // The version a write made, as CloudTrail shows it among the response elements.
+        if answer.error_code.is_none()
+            && let Some(v) = answer
+                .response
+                .headers()
+                .get("x-amz-version-id")
+                .and_then(|v| v.to_str().ok())
+        {
+            let v = v.to_owned();
+            cx.fill(|f| {
+                if f.read_only == Some(false) {
+                    f.response_elements = Some(serde_json::json!({ "x-amz-version-id": v }));
+                }
+            });
+        }
         Reply {
             response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
             error_code: answer.error_code,

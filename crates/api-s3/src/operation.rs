@@ -67,6 +67,7 @@ operations!(
     PostObject,
     PutBucketEncryption,
     PutBucketPolicy,
+    PutBucketVersioning,
     PutObject,
     PutObjectTagging,
     PutPublicAccessBlock,
@@ -117,6 +118,7 @@ impl Operation {
             DeleteBucket => "s3:DeleteBucket",
             GetBucketLocation => "s3:GetBucketLocation",
             GetBucketVersioning => "s3:GetBucketVersioning",
+            PutBucketVersioning => "s3:PutBucketVersioning",
             PutBucketEncryption | DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
             GetBucketEncryption => "s3:GetEncryptionConfiguration",
             GetObjectTagging => "s3:GetObjectTagging",
@@ -130,6 +132,21 @@ impl Operation {
             PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
             GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
             Unimplemented(_) => "s3:Unknown",
+        }
+    }
+
+    /// The IAM action of a call that names a version (`versionId`): AWS asks for the
+    /// `...Version` actions then, so that a policy can allow the latest version alone.
+    pub fn iam_action_for_version(self) -> &'static str {
+        use Operation::*;
+        match self {
+            GetObject | HeadObject => "s3:GetObjectVersion",
+            GetObjectAttributes => "s3:GetObjectVersionAttributes",
+            DeleteObject => "s3:DeleteObjectVersion",
+            GetObjectTagging => "s3:GetObjectVersionTagging",
+            PutObjectTagging => "s3:PutObjectVersionTagging",
+            DeleteObjectTagging => "s3:DeleteObjectVersionTagging",
+            other => other.iam_action(),
         }
     }
 
@@ -167,6 +184,7 @@ impl Operation {
             | PostObject
             | PutBucketEncryption
             | PutBucketPolicy
+            | PutBucketVersioning
             | PutObject
             | PutObjectTagging
             | PutPublicAccessBlock
@@ -213,6 +231,7 @@ impl Operation {
             | PostObject
             | PutBucketEncryption
             | PutBucketPolicy
+            | PutBucketVersioning
             | PutObject
             | PutObjectTagging
             | PutPublicAccessBlock
@@ -300,7 +319,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketReplication",
     "PutBucketRequestPayment",
     "PutBucketTagging",
-    "PutBucketVersioning",
     "PutBucketWebsite",
     "PutObjectAcl",
     "PutObjectLegalHold",

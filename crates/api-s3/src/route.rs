@@ -32,9 +32,17 @@ const MAX_BODY: usize = 64 * 1024;
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone)]
 enum Extra {
-    PutBucketEncryption { bucket: String },
-    GetBucketEncryption { bucket: String },
-    UpdateObjectEncryption { bucket: String, key: String },
+    PutBucketEncryption {
+        bucket: String,
+    },
+    GetBucketEncryption {
+        bucket: String,
+    },
+    UpdateObjectEncryption {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
 }
 
 impl Extra {
@@ -91,6 +99,10 @@ impl Routes {
             (&Method::PUT, S3Path::Object { bucket, key }) => Some(Extra::UpdateObjectEncryption {
                 bucket: bucket.into(),
                 key: key.into(),
+                version_id: crate::access::form_urlencoded(uri.query().unwrap_or(""))
+                    .into_iter()
+                    .find(|(k, _)| k == "versionId")
+                    .map(|(_, v)| v),
             }),
             _ => None,
         }
@@ -125,7 +137,9 @@ impl S3Route for Routes {
             Extra::PutBucketEncryption { bucket } | Extra::GetBucketEncryption { bucket } => {
                 (bucket.clone(), None)
             }
-            Extra::UpdateObjectEncryption { bucket, key } => (bucket.clone(), Some(key.clone())),
+            Extra::UpdateObjectEncryption { bucket, key, .. } => {
+                (bucket.clone(), Some(key.clone()))
+            }
         };
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         let request = crate::access::AccessRequest {
@@ -156,7 +170,11 @@ impl S3Route for Routes {
                     .map_err(to_s3_error)?;
                 Ok(S3Response::new(Body::empty()))
             }
-            Extra::UpdateObjectEncryption { bucket, key } => {
+            Extra::UpdateObjectEncryption {
+                bucket,
+                key,
+                version_id,
+            } => {
                 let doc = read_document(&mut req).await?;
                 let to = rekey(&doc)?;
                 let caller = crate::ops::caller(&req)?;
@@ -165,6 +183,7 @@ impl S3Route for Routes {
                         &caller,
                         &bucket,
                         &key,
+                        version_id.as_deref(),
                         &to,
                         OffsetDateTime::now_utc(),
                     )

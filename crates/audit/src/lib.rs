@@ -68,6 +68,8 @@ pub struct Filled {
     pub operation: Option<&'static str>,
     pub bucket: Option<String>,
     pub key: Option<String>,
+    /// The object version the request names (S3's `versionId`).
+    pub version_id: Option<String>,
     /// Whether the operation only reads (CloudTrail's `readOnly`), as the API's operation
     /// enum says; unset (a call refused before its operation was known) counts as false.
     pub read_only: Option<bool>,
@@ -203,6 +205,9 @@ impl Event {
                 let mut p = json!({ "bucketName": b });
                 if let Some(k) = &w.key {
                     p["key"] = json!(k);
+                }
+                if let Some(v) = &w.version_id {
+                    p["versionId"] = json!(v);
                 }
                 if let Some(h) = &w.host {
                     p["Host"] = json!(h);

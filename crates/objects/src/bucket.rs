@@ -36,6 +36,7 @@ impl Objects {
             owner: owner.to_owned(),
             region: region.clone(),
             created: now(),
+            versioning: coffer_storage::Versioning::Unversioned,
         };
         // A new bucket blocks public access until its owner says otherwise, as on AWS since
         // April 2023; stored with the bucket, so it never exists without the block.
@@ -59,7 +60,7 @@ impl Objects {
 
     /// The bucket's record. Served from memory after the first lookup: every request
     /// needs it (authorization asks for its owner) and it changes only when the bucket is
-    /// created or deleted through this process.
+    /// created, deleted or has its versioning changed through this process.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         let generation = {
             let cache = self.buckets.lock();
@@ -81,6 +82,13 @@ impl Objects {
         Ok(record)
     }
 
+    /// Drops a bucket's cached record after it changed (or went).
+    pub(crate) fn forget_bucket(&self, name: &str) {
+        let mut cache = self.buckets.lock();
+        cache.generation += 1;
+        cache.records.remove(name);
+    }
+
     /// The buckets `owner` owns, by name.
     pub async fn list_buckets(&self, owner: &str) -> Result<Vec<BucketRecord>> {
         let mut all = self.meta.list_buckets().await?;
@@ -88,13 +96,15 @@ impl Objects {
         Ok(all)
     }
 
+    /// Deletes an empty bucket (no versions, no delete markers); multipart uploads in
+    /// progress are aborted with it, as on S3, and their parts' data is freed.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.meta.delete_bucket(name).await?;
-        {
-            let mut cache = self.buckets.lock();
-            cache.generation += 1;
-            cache.records.remove(name);
-        }
+        // Aborted uploads' parts: blobs to collect, and (for plaintext parts kept inline)
+        // freed pages to scrub.
+        self.garbage_queued();
+        self.meta.scrub_freed();
+        self.forget_bucket(name);
         self.settings.forget(name);
         Ok(())
     }

@@ -25,6 +25,18 @@ pub enum Error {
     InvalidLocationConstraint(String),
     #[error("key {0:?} does not exist")]
     NoSuchKey(String),
+    #[error("version {version_id:?} of key {key:?} does not exist")]
+    NoSuchVersion { key: String, version_id: String },
+    /// The version named is a delete marker, which the operation does not apply to.
+    #[error("version {version_id:?} of key {key:?} is a delete marker")]
+    IsDeleteMarker {
+        key: String,
+        version_id: String,
+        last_modified: Option<time::OffsetDateTime>,
+    },
+    /// The key's latest version is a delete marker (`version_id`): it reads as missing.
+    #[error("key {key:?} was deleted (delete marker {version_id:?})")]
+    DeletedKey { key: String, version_id: String },
     #[error("the object key is longer than 1024 bytes")]
     KeyTooLong,
     #[error("multipart upload {0:?} does not exist")]
@@ -99,6 +111,12 @@ impl From<coffer_storage::Error> for Error {
             S::BucketNotEmpty(b) => Error::BucketNotEmpty(b),
             S::NoSuchKey { key, .. } => Error::NoSuchKey(key),
             S::NoSuchUpload(u) => Error::NoSuchUpload(u),
+            S::NoSuchVersion { key, version_id } => Error::NoSuchVersion { key, version_id },
+            S::IsDeleteMarker { key, version_id } => Error::IsDeleteMarker {
+                key,
+                version_id,
+                last_modified: None,
+            },
             S::PreconditionFailed => Error::PreconditionFailed,
             S::InvalidPart(n) => Error::InvalidPart(n),
             S::NoSuchBlob(_)

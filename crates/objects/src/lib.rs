@@ -21,6 +21,7 @@ mod read;
 mod rekey;
 mod settings;
 mod sse;
+mod versions;
 
 use std::sync::Arc;
 
@@ -37,14 +38,16 @@ pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
 pub use rekey::Rekey;
 pub use settings::PublicAccessBlock;
 pub use sse::{BucketEncryption, CustomerKey, SseRequest};
+pub use versions::{Removal, VersionListing, VersionQuery, version_ref, wire_version};
 
 // The object model the API layer works with: the records and the KMS caller, so that the
 // S3 API depends on this crate alone below it.
 pub use coffer_crypto::Secret;
 pub use coffer_kms::{Caller, Error as KmsError};
 pub use coffer_storage::{
-    Checksum, ChecksumAlgorithm, ObjectMeta, ObjectRecord, ObjectSummary, Precondition, SseKind,
-    SseRecord, UploadRecord,
+    Checksum, ChecksumAlgorithm, DeleteMarker, ListedVersion, ObjectMeta, ObjectRecord,
+    ObjectSummary, Precondition, SseKind, SseRecord, UploadRecord, VersionRef, VersionSummary,
+    Versioning,
 };
 
 /// Largest body of a single PUT or part (5 GiB), as S3.
@@ -190,8 +193,10 @@ impl Objects {
     /// held plaintext inline in the metadata store, the engine is asked to scrub the freed
     /// bytes from its files (free pages, write-ahead log). A plaintext object in blob
     /// files only needs the collector.
-    fn dropped(&self, old: Option<&coffer_storage::ObjectRecord>) {
-        let Some(old) = old else { return };
+    fn dropped(&self, old: Option<&coffer_storage::Entry>) {
+        let Some(coffer_storage::Entry::Object(old)) = old else {
+            return;
+        };
         if old.meta.sse.is_none()
             && old
                 .extents

@@ -45,14 +45,18 @@ fn jump_past(prefix: &str) -> Option<String> {
 }
 
 /// The common prefix `key` rolls up into, if any.
-fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
+pub(crate) fn common_prefix<'a>(
+    key: &'a str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Option<&'a str> {
     let d = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.get(prefix.len()..)?;
     rest.find(d).map(|i| &key[..prefix.len() + i + d.len()])
 }
 
 /// A scan position.
-enum Cursor {
+pub(crate) enum Cursor {
     After(String),
     From(String),
     Start,
@@ -68,7 +72,7 @@ impl Cursor {
     }
 
     /// The position just past everything under common prefix `cp`.
-    fn past_prefix(cp: &str) -> Self {
+    pub(crate) fn past_prefix(cp: &str) -> Self {
         match jump_past(cp) {
             Some(k) => Cursor::From(k),
             // Not expressible as a string bound: step past the prefix one key at a time.

@@ -59,6 +59,8 @@ pub struct PartCopy {
     pub part_number: u32,
     pub src_bucket: String,
     pub src_key: String,
+    /// The source's `versionId`: `None` copies from its latest version.
+    pub src_version_id: Option<String>,
     /// `x-amz-copy-source-range: bytes=first-last`.
     pub range: Option<(u64, u64)>,
     pub source_conditions: Conditions,
@@ -244,6 +246,8 @@ impl Objects {
                     last_modified: part.last_modified,
                     checksum: part.checksum,
                     sse: upload.meta.sse.clone(),
+                    version_id: None,
+                    source_version_id: None,
                 })
             }
             Err(e) => {
@@ -256,7 +260,12 @@ impl Objects {
     pub async fn upload_part_copy(&self, req: PartCopy) -> Result<Written> {
         check_part_number(req.part_number)?;
         let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
-        let src = self.object(&req.src_bucket, &req.src_key).await?;
+        let src = self
+            .copy_source(&req.src_bucket, &req.src_key, req.src_version_id.as_deref())
+            .await?;
+        let source_version_id = self
+            .reported_version(&req.src_bucket, src.version_id.as_deref())
+            .await?;
         req.source_conditions
             .check_copy_source(&src.etag, src.last_modified)?;
         let range = match req.range {
@@ -303,7 +312,11 @@ impl Objects {
         }
         .run(internal_body(body))
         .await?;
-        self.commit_part(&upload, req.part_number, ingested).await
+        let written = self.commit_part(&upload, req.part_number, ingested).await?;
+        Ok(Written {
+            source_version_id,
+            ..written
+        })
     }
 
     pub async fn complete_upload(&self, req: CompleteUpload) -> Result<Written> {
@@ -390,6 +403,7 @@ impl Objects {
         let record = ObjectRecord {
             bucket: req.bucket.clone(),
             key: req.key.clone(),
+            version_id: Some(crate::versions::new_version_id()),
             size,
             etag: checksum::multipart_etag(&etags)?,
             last_modified: now(),
@@ -400,13 +414,13 @@ impl Objects {
             .iter()
             .map(|p| (p.part_number, p.etag.clone()))
             .collect();
-        let replaced = self
+        let written = self
             .meta
             .complete_upload(&req.upload_id, &used, &record, &req.precondition)
             .await?;
         // Unused parts and any replaced object are garbage now.
         self.garbage_queued();
-        self.dropped(replaced.as_ref());
+        self.dropped(written.replaced.as_ref());
         if upload.meta.sse.is_none() {
             // Unused parts of a plaintext upload were freed.
             self.meta.scrub_freed();
@@ -417,6 +431,11 @@ impl Objects {
             last_modified: record.last_modified,
             checksum: record.meta.checksum,
             sse: record.meta.sse,
+            version_id: crate::versions::wire_version(
+                written.versioning,
+                written.version_id.as_deref(),
+            ),
+            source_version_id: None,
         })
     }
 

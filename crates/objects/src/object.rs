@@ -45,6 +45,10 @@ pub struct Written {
     pub checksum: Option<Checksum>,
     /// How the object is encrypted, for the response headers.
     pub sse: Option<SseRecord>,
+    /// The version written, as S3 reports it (none in a bucket never versioned).
+    pub version_id: Option<String>,
+    /// For a copy: the version of the source that was copied, as S3 reports it.
+    pub source_version_id: Option<String>,
 }
 
 /// A GetObject / HeadObject request.
@@ -55,6 +59,8 @@ pub struct GetObject {
     pub customer_key: Option<CustomerKey>,
     pub bucket: String,
     pub key: String,
+    /// S3's `versionId`: `None` reads the latest version.
+    pub version_id: Option<String>,
     pub range: Option<RangeSpec>,
     pub part_number: Option<u32>,
     pub conditions: Conditions,
@@ -63,6 +69,8 @@ pub struct GetObject {
 /// What a read found: the object, the range served (if partial), and for GET the bytes.
 pub struct Got {
     pub object: ObjectRecord,
+    /// The version read, as S3 reports it.
+    pub version_id: Option<String>,
     pub range: Option<ByteRange>,
     /// Number of parts when the request named a part number.
     pub parts_count: Option<u32>,
@@ -86,6 +94,8 @@ pub struct CopyObject {
     pub sse: SseRequest,
     pub src_bucket: String,
     pub src_key: String,
+    /// The source's `versionId`: `None` copies its latest version.
+    pub src_version_id: Option<String>,
     pub dst_bucket: String,
     pub dst_key: String,
     /// `Some` for `x-amz-metadata-directive: REPLACE`: the new content headers and metadata.
@@ -159,30 +169,41 @@ impl Objects {
         let record = ObjectRecord {
             bucket,
             key,
+            version_id: Some(crate::versions::new_version_id()),
             size: ingested.size,
             etag: etag_of(&ingested.md5),
             last_modified: now(),
             meta,
             extents: vec![ingested.extent],
         };
-        self.commit(&record, precondition).await?;
+        let version_id = self.commit(&record, precondition).await?;
         Ok(Written {
             etag: record.etag,
             size: record.size,
             last_modified: record.last_modified,
             checksum: record.meta.checksum,
             sse: record.meta.sse,
+            version_id,
+            source_version_id: None,
         })
     }
 
-    /// Commits a record whose blobs are durable in staging, then publishes them. If the
-    /// commit fails the blobs are deleted at once.
-    async fn commit(&self, record: &ObjectRecord, precondition: &Precondition) -> Result<()> {
+    /// Commits a record whose blobs are durable in staging, then publishes them; returns
+    /// the version written as S3 reports it. If the commit fails the blobs are deleted at
+    /// once.
+    async fn commit(
+        &self,
+        record: &ObjectRecord,
+        precondition: &Precondition,
+    ) -> Result<Option<String>> {
         match self.meta.put_object(record, precondition).await {
-            Ok(replaced) => {
+            Ok(written) => {
                 self.publish(record).await;
-                self.dropped(replaced.as_ref());
-                Ok(())
+                self.dropped(written.replaced.as_ref());
+                Ok(crate::versions::wire_version(
+                    written.versioning,
+                    written.version_id.as_deref(),
+                ))
             }
             Err(e) => {
                 self.discard(&record.extents).await;
@@ -220,7 +241,12 @@ impl Objects {
     }
 
     async fn get_once(&self, req: &GetObject, with_body: bool) -> Result<Got> {
-        let object = self.object(&req.bucket, &req.key).await?;
+        let object = self
+            .object_version(&req.bucket, &req.key, req.version_id.as_deref())
+            .await?;
+        let version_id = self
+            .reported_version(&req.bucket, object.version_id.as_deref())
+            .await?;
         req.conditions.check(&object.etag, object.last_modified)?;
         if req.range.is_some() && req.part_number.is_some() {
             return Err(Error::InvalidRequest(
@@ -280,6 +306,7 @@ impl Objects {
         };
         Ok(Got {
             object,
+            version_id,
             range,
             parts_count,
             body,
@@ -334,28 +361,14 @@ impl Objects {
         }
     }
 
-    pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
-        match self.meta.get_object(bucket, key).await? {
-            Some(o) => Ok(o),
-            None => {
-                self.bucket(bucket).await?;
-                Err(Error::NoSuchKey(key.to_owned()))
-            }
-        }
-    }
-
-    /// Deletes an object. Deleting a missing key succeeds, as on S3; a missing bucket does
-    /// not.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.bucket(bucket).await?;
-        let old = self.meta.delete_object(bucket, key).await?;
-        self.dropped(old.as_ref());
-        Ok(())
-    }
-
     pub async fn copy_object(&self, req: CopyObject) -> Result<Written> {
         check_key(&req.dst_key)?;
-        let src = self.object(&req.src_bucket, &req.src_key).await?;
+        let src = self
+            .copy_source(&req.src_bucket, &req.src_key, req.src_version_id.as_deref())
+            .await?;
+        let source_version_id = self
+            .reported_version(&req.src_bucket, src.version_id.as_deref())
+            .await?;
         req.source_conditions
             .check_copy_source(&src.etag, src.last_modified)?;
         if src.size > MAX_PUT_SIZE {
@@ -364,7 +377,10 @@ impl Objects {
             )));
         }
         self.bucket(&req.dst_bucket).await?;
-        let same = req.src_bucket == req.dst_bucket && req.src_key == req.dst_key;
+        // Copying an older version onto its key is how S3 restores it: not a self-copy.
+        let same = req.src_bucket == req.dst_bucket
+            && req.src_key == req.dst_key
+            && req.src_version_id.is_none();
         let new_class = storage_class(req.storage_class.as_deref())?;
         if same
             && req.replace_meta.is_none()
@@ -441,35 +457,83 @@ impl Objects {
         .run(internal_body(body))
         .await?;
         let precondition = req.precondition.unwrap_or(Precondition::None);
-        self.commit_single(req.dst_bucket, req.dst_key, meta, ingested, &precondition)
-            .await
+        let written = self
+            .commit_single(req.dst_bucket, req.dst_key, meta, ingested, &precondition)
+            .await?;
+        Ok(Written {
+            source_version_id,
+            ..written
+        })
     }
 
+    /// The version a copy reads: a delete marker named by id cannot be copied.
+    pub(crate) async fn copy_source(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectRecord> {
+        match self.object_version(bucket, key, version_id).await {
+            Err(Error::IsDeleteMarker { .. }) => Err(Error::InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker by version id.".into(),
+            )),
+            other => other,
+        }
+    }
+
+    /// A version's tags, and the version as S3 reports it.
     pub async fn get_object_tags(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<BTreeMap<String, String>> {
-        Ok(self.object(bucket, key).await?.meta.tags)
+        version_id: Option<&str>,
+    ) -> Result<(BTreeMap<String, String>, Option<String>)> {
+        let o = self.object_version(bucket, key, version_id).await?;
+        let reported = self
+            .reported_version(bucket, o.version_id.as_deref())
+            .await?;
+        Ok((o.meta.tags, reported))
     }
 
+    /// Replaces a version's tags; returns the version as S3 reports it.
     pub async fn put_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         tags: &[(String, String)],
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let tags = check_tags(tags)?;
-        self.bucket(bucket).await?;
-        match self.meta.set_object_tags(bucket, key, &tags).await {
-            Err(coffer_storage::Error::NoSuchKey { .. }) => Err(Error::NoSuchKey(key.to_owned())),
-            other => Ok(other?),
+        // Read first: the version the change applies to (the latest, unless named) and
+        // its id to report; a delete marker has no tags.
+        let o = self.object_version(bucket, key, version_id).await?;
+        let version = match &o.version_id {
+            Some(id) => coffer_storage::VersionRef::Id(id),
+            None => coffer_storage::VersionRef::Null,
+        };
+        match self.meta.set_object_tags(bucket, key, version, &tags).await {
+            // Removed between the read and the write.
+            Err(
+                coffer_storage::Error::NoSuchKey { .. }
+                | coffer_storage::Error::NoSuchVersion { .. },
+            ) => return Err(Error::NoSuchKey(key.to_owned())),
+            other => other?,
         }
+        self.reported_version(bucket, o.version_id.as_deref()).await
     }
 
-    /// The object as GetObjectAttributes describes it.
-    pub async fn object_attributes(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
-        self.object(bucket, key).await
+    /// A version as GetObjectAttributes describes it, and its id as S3 reports it.
+    pub async fn object_attributes(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(ObjectRecord, Option<String>)> {
+        let o = self.object_version(bucket, key, version_id).await?;
+        let reported = self
+            .reported_version(bucket, o.version_id.as_deref())
+            .await?;
+        Ok((o, reported))
     }
 }
 

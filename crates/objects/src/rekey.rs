@@ -24,12 +24,14 @@ pub struct Rekey {
 }
 
 impl Objects {
-    /// Re-wraps the object key of `bucket/key` under `to`; returns the new record.
+    /// Re-wraps the object key of a version of `bucket/key` (the latest unless
+    /// `version_id` names one) under `to`; returns the new record.
     pub async fn update_object_encryption(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         to: &Rekey,
         now: OffsetDateTime,
     ) -> Result<SseRecord> {
@@ -38,7 +40,7 @@ impl Objects {
                 "Requests that modify an object's encryption type to SSE-KMS require a valid AWS KMS key Amazon Resource Name (ARN). Confirm that you have a correctly formatted KMS key ARN in your request, and then try again.".into(),
             ));
         }
-        let object = self.object(bucket, key).await?;
+        let object = self.object_version(bucket, key, version_id).await?;
         let old = match &object.meta.sse {
             None => {
                 return Err(Error::InvalidRequest(
@@ -92,7 +94,16 @@ impl Objects {
         };
         match self
             .meta
-            .set_object_sse(bucket, key, &object_id, &new)
+            .set_object_sse(
+                bucket,
+                key,
+                match &object.version_id {
+                    Some(id) => coffer_storage::VersionRef::Id(id),
+                    None => coffer_storage::VersionRef::Null,
+                },
+                &object_id,
+                &new,
+            )
             .await
         {
             Ok(()) => Ok(new),

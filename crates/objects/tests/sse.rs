@@ -101,6 +101,7 @@ async fn read(objects: &Objects, key: &str, range: Option<RangeSpec>) -> Vec<u8>
                 customer_key: None,
                 bucket: "enc".into(),
                 key: key.into(),
+                version_id: None,
                 range,
                 part_number: None,
                 conditions: Default::default(),

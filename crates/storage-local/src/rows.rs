@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use coffer_storage::{
-    BlobId, Error, Extent, ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Result,
-    UploadRecord,
+    BlobId, DeleteMarker, Entry, Error, Extent, Fate, NewVersion, ObjectMeta, ObjectRecord,
+    ObjectSummary, PartRecord, Result, UploadRecord, VersionRef, Versioning, Written,
 };
 
 use crate::error::{backend, corrupt};
@@ -162,7 +162,9 @@ pub(crate) fn blob_set(extents: &[Extent]) -> BTreeSet<String> {
         .collect()
 }
 
-pub(crate) const OBJECT_COLUMNS: &str = "key, size, etag, mtime_ms, meta, extents";
+/// The columns of a version's row, in `objects` (current versions) and `versions` alike.
+pub(crate) const OBJECT_COLUMNS: &str =
+    "key, size, etag, mtime_ms, meta, extents, version_id, seq, marker";
 
 pub(crate) struct ObjectRow {
     pub(crate) key: Vec<u8>,
@@ -171,6 +173,10 @@ pub(crate) struct ObjectRow {
     pub(crate) mtime_ms: i64,
     pub(crate) meta: String,
     pub(crate) extents: String,
+    /// '' for the null version.
+    pub(crate) version_id: String,
+    pub(crate) seq: i64,
+    pub(crate) marker: bool,
 }
 
 pub(crate) fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
@@ -181,7 +187,15 @@ pub(crate) fn object_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
         mtime_ms: r.get(3)?,
         meta: r.get(4)?,
         extents: r.get(5)?,
+        version_id: r.get(6)?,
+        seq: r.get(7)?,
+        marker: r.get(8)?,
     })
+}
+
+/// A stored version id ('' is the null version) as records carry it.
+pub(crate) fn version_id(stored: &str) -> Option<&str> {
+    (!stored.is_empty()).then_some(stored)
 }
 
 pub(crate) fn key_string(key: Vec<u8>) -> Result<String> {
@@ -190,6 +204,7 @@ pub(crate) fn key_string(key: Vec<u8>) -> Result<String> {
 
 pub(crate) fn summary(row: ObjectRow) -> Result<ObjectSummary> {
     Ok(ObjectSummary {
+        version_id: version_id(&row.version_id).map(str::to_owned),
         key: key_string(row.key)?,
         size: to_u64(row.size)?,
         etag: row.etag,
@@ -204,12 +219,31 @@ pub(crate) fn full_object(conn: &Connection, bucket: &str, row: ObjectRow) -> Re
     Ok(ObjectRecord {
         bucket: bucket.to_owned(),
         key: s.key,
+        version_id: s.version_id,
         size: s.size,
         etag: s.etag,
         last_modified: s.last_modified,
         meta: s.meta,
         extents,
     })
+}
+
+pub(crate) fn marker(bucket: &str, row: ObjectRow) -> Result<DeleteMarker> {
+    Ok(DeleteMarker {
+        bucket: bucket.to_owned(),
+        version_id: version_id(&row.version_id).map(str::to_owned),
+        key: key_string(row.key)?,
+        last_modified: from_ms(row.mtime_ms)?,
+    })
+}
+
+/// A version's row as a record: objects with their extents.
+pub(crate) fn entry(conn: &Connection, bucket: &str, row: ObjectRow) -> Result<Entry> {
+    if row.marker {
+        Ok(Entry::Marker(marker(bucket, row)?))
+    } else {
+        Ok(Entry::Object(full_object(conn, bucket, row)?))
+    }
 }
 
 pub(crate) fn get_object_row(
@@ -235,37 +269,184 @@ pub(crate) fn bucket_exists(conn: &Connection, name: &str) -> Result<bool> {
     .map(|o| o.is_some())
 }
 
-/// Writes `object`, replacing (and freeing the data of) any current version.
-pub(crate) fn write_object(
+/// A bucket's versioning, or `None` if there is no such bucket.
+pub(crate) fn bucket_versioning(conn: &Connection, bucket: &str) -> Result<Option<Versioning>> {
+    query_one(
+        conn,
+        "SELECT versioning FROM buckets WHERE name = ?1",
+        [bucket],
+        |r| r.get::<_, String>(0),
+    )?
+    .map(|v| Versioning::parse(&v).ok_or_else(|| corrupt(format!("versioning state {v:?}"))))
+    .transpose()
+}
+
+/// The row of a version of a key, and whether it is the key's current one.
+pub(crate) fn version_row(
     conn: &Connection,
-    object: &ObjectRecord,
-    current: Option<ObjectRow>,
-) -> Result<Option<ObjectRecord>> {
-    let old = match current {
-        Some(row) => {
-            let stored = row.extents.clone();
-            let old = full_object(conn, &object.bucket, row)?;
-            drop_extents(conn, &stored, &blob_set(&object.extents))?;
-            Some(old)
-        }
-        None => None,
+    bucket: &str,
+    key: &str,
+    version: VersionRef<'_>,
+) -> Result<Option<(ObjectRow, bool)>> {
+    let current = get_object_row(conn, bucket, key)?;
+    let id = match version {
+        VersionRef::Latest => return Ok(current.map(|r| (r, true))),
+        VersionRef::Null => "",
+        // No id is empty: that is how the null version is stored.
+        VersionRef::Id("") => return Ok(None),
+        VersionRef::Id(id) => id,
     };
-    let extents = store_extents(conn, &object.extents)?;
+    if let Some(r) = current
+        && r.version_id == id
+    {
+        return Ok(Some((r, true)));
+    }
+    Ok(query_one(
+        conn,
+        &format!(
+            "SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"
+        ),
+        params![bucket, key.as_bytes(), id],
+        object_row,
+    )?
+    .map(|r| (r, false)))
+}
+
+/// Inserts a version's row into `objects` (as the current version) or `versions`.
+pub(crate) fn insert_row(
+    conn: &Connection,
+    table: &str,
+    bucket: &str,
+    row: &ObjectRow,
+) -> Result<()> {
     exec(
         conn,
-        "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime_ms, meta, extents)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &format!(
+            "INSERT OR REPLACE INTO {table} (bucket, {OBJECT_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
         params![
-            object.bucket,
-            object.key.as_bytes(),
-            to_i64(object.size),
-            object.etag,
-            ms(object.last_modified),
-            json(&object.meta)?,
-            extents
+            bucket,
+            row.key,
+            row.size,
+            row.etag,
+            row.mtime_ms,
+            row.meta,
+            row.extents,
+            row.version_id,
+            row.seq,
+            row.marker
         ],
     )?;
-    Ok(old)
+    Ok(())
+}
+
+/// Frees a version's data (but blobs in `keep`) and returns it as it was.
+pub(crate) fn free(
+    conn: &Connection,
+    bucket: &str,
+    row: ObjectRow,
+    keep: &BTreeSet<String>,
+) -> Result<Entry> {
+    let stored = row.extents.clone();
+    let entry = entry(conn, bucket, row)?;
+    drop_extents(conn, &stored, keep)?;
+    Ok(entry)
+}
+
+/// The `seq` of a key's new current version: after its current one, else the time in
+/// microseconds (so that versions order by age however the clock moves).
+fn next_seq(current: Option<i64>) -> i64 {
+    let now =
+        i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+    match current {
+        Some(c) => now.max(c.saturating_add(1)),
+        None => now,
+    }
+}
+
+/// What a new version of a key is.
+pub(crate) enum NewRow<'a> {
+    Object(&'a ObjectRecord),
+    Marker { mtime_ms: i64 },
+}
+
+/// Writes a new current version of `bucket`/`key` by [`NewVersion::plan`]: the current
+/// version (`current`, as read in this transaction) becomes noncurrent or is replaced,
+/// and so is a noncurrent null version when the plan says so.
+pub(crate) fn add_version(
+    conn: &Connection,
+    versioning: Versioning,
+    bucket: &str,
+    key: &str,
+    new: NewRow<'_>,
+    candidate: &str,
+    current: Option<ObjectRow>,
+) -> Result<Written> {
+    let plan = NewVersion::plan(
+        versioning,
+        candidate,
+        current.as_ref().map(|r| version_id(&r.version_id)),
+    );
+    let seq = next_seq(current.as_ref().map(|r| r.seq));
+    let keep = match &new {
+        NewRow::Object(o) => blob_set(&o.extents),
+        NewRow::Marker { .. } => BTreeSet::new(),
+    };
+    let mut replaced = None;
+    if let Some(row) = current {
+        match plan.current {
+            Fate::Kept => insert_row(conn, "versions", bucket, &row)?,
+            Fate::Replaced => replaced = Some(free(conn, bucket, row, &keep)?),
+        }
+    }
+    if plan.replaces_noncurrent_null
+        && let Some(row) = query_one(
+            conn,
+            &format!(
+                "SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ''"
+            ),
+            params![bucket, key.as_bytes()],
+            object_row,
+        )?
+    {
+        exec(
+            conn,
+            "DELETE FROM versions WHERE bucket = ?1 AND key = ?2 AND seq = ?3",
+            params![bucket, key.as_bytes(), row.seq],
+        )?;
+        replaced = Some(free(conn, bucket, row, &keep)?);
+    }
+    let row = match new {
+        NewRow::Object(o) => ObjectRow {
+            key: key.as_bytes().to_vec(),
+            size: to_i64(o.size),
+            etag: o.etag.clone(),
+            mtime_ms: ms(o.last_modified),
+            meta: json(&o.meta)?,
+            extents: store_extents(conn, &o.extents)?,
+            version_id: plan.version_id.clone().unwrap_or_default(),
+            seq,
+            marker: false,
+        },
+        NewRow::Marker { mtime_ms } => ObjectRow {
+            key: key.as_bytes().to_vec(),
+            size: 0,
+            etag: String::new(),
+            mtime_ms,
+            meta: "{}".into(),
+            extents: "[]".into(),
+            version_id: plan.version_id.clone().unwrap_or_default(),
+            seq,
+            marker: true,
+        },
+    };
+    insert_row(conn, "objects", bucket, &row)?;
+    Ok(Written {
+        version_id: plan.version_id,
+        versioning,
+        replaced,
+    })
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.
@@ -282,6 +463,15 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// SQL range condition and parameters for keys starting with `prefix` from `start`.
 pub(crate) fn key_range(prefix: &str, start: Bound<&str>) -> (String, Vec<Vec<u8>>) {
+    key_range_at(prefix, start, 2)
+}
+
+/// [`key_range`] with its parameters numbered from `?first`.
+pub(crate) fn key_range_at(
+    prefix: &str,
+    start: Bound<&str>,
+    first: usize,
+) -> (String, Vec<Vec<u8>>) {
     let mut cond = String::new();
     let mut args = Vec::new();
     let lower = match start {
@@ -290,11 +480,11 @@ pub(crate) fn key_range(prefix: &str, start: Bound<&str>) -> (String, Vec<Vec<u8
         _ => Some((">=", prefix.as_bytes())),
     };
     if let Some((op, v)) = lower {
-        cond.push_str(&format!(" AND key {op} ?{}", args.len() + 2));
+        cond.push_str(&format!(" AND key {op} ?{}", args.len() + first));
         args.push(v.to_vec());
     }
     if let Some(end) = prefix_end(prefix.as_bytes()) {
-        cond.push_str(&format!(" AND key < ?{}", args.len() + 2));
+        cond.push_str(&format!(" AND key < ?{}", args.len() + first));
         args.push(end);
     }
     (cond, args)

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use crate::OpenError;
 
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE buckets (
@@ -121,6 +121,33 @@ CREATE TABLE iam (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: versioning. A bucket's versioning state; the `objects` row of a key is its
+/// current version (an object or a delete marker, `marker = 1`), with its version id (''
+/// for the null version) and `seq`, which orders a key's versions; noncurrent versions
+/// live in `versions`, newest first by key, so reading the current version stays one seek
+/// however many versions a key has, and listing current objects scans `objects` alone.
+const V5: &str = "
+ALTER TABLE buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT '';
+ALTER TABLE objects ADD COLUMN version_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN marker INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE versions (
+    bucket     TEXT NOT NULL,
+    key        BLOB NOT NULL,
+    seq        INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    etag       TEXT NOT NULL,
+    mtime_ms   INTEGER NOT NULL,
+    meta       TEXT NOT NULL,
+    extents    TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    marker     INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key, seq DESC)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX versions_by_id ON versions (bucket, key, version_id);
+";
+
 /// Sets the connection pragmas every connection needs.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
@@ -157,7 +184,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
         });
     }
     // Each step upgrades one version, in one transaction.
-    let steps: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
+    let steps: [(i64, &str); 5] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
     for (to, sql) in steps {
         if version < to {
             let tx = conn.transaction()?;

@@ -14,6 +14,12 @@ pub enum Error {
     BucketNotEmpty(String),
     #[error("object {key:?} does not exist in bucket {bucket:?}")]
     NoSuchKey { bucket: String, key: String },
+    /// A named version of a key that does not exist.
+    #[error("version {version_id:?} of {key:?} does not exist")]
+    NoSuchVersion { key: String, version_id: String },
+    /// The operation does not apply to the version named: it is a delete marker.
+    #[error("version {version_id:?} of {key:?} is a delete marker")]
+    IsDeleteMarker { key: String, version_id: String },
     #[error("multipart upload {0:?} does not exist")]
     NoSuchUpload(String),
     #[error("a precondition of the write did not hold")]

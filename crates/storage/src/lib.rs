@@ -32,9 +32,10 @@ pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
 pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
-pub use meta::{ListPage, MetaStore, UploadListQuery};
+pub use meta::{ListPage, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
 pub use record::{
-    BlobId, BucketRecord, Checksum, ChecksumAlgorithm, Extent, ObjectMeta, ObjectRecord,
-    ObjectSummary, PartInfo, PartRecord, Precondition, UploadRecord,
+    BlobId, BucketRecord, Checksum, ChecksumAlgorithm, DeleteMarker, Deleted, Entry, Extent, Fate,
+    ListedVersion, NewVersion, ObjectMeta, ObjectRecord, ObjectSummary, PartInfo, PartRecord,
+    Precondition, UploadRecord, VersionRef, VersionSummary, Versioning, Written,
 };
 pub use sse::{SseKind, SseRecord};

@@ -9,30 +9,112 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 
 use crate::{
-    BlobId, BlobReader, BlobStore, BlobWriter, BucketRecord, Error, ListPage, MetaStore,
-    ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord, UploadListQuery,
-    UploadRecord,
+    BlobId, BlobReader, BlobStore, BlobWriter, BucketRecord, DeleteMarker, Deleted, Entry, Error,
+    Fate, ListPage, ListedVersion, MetaStore, NewVersion, ObjectRecord, ObjectSummary, PartRecord,
+    Precondition, Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef,
+    VersionStart, VersionSummary, Versioning, Written,
 };
 
 #[derive(Default)]
 struct State {
     buckets: BTreeMap<String, BucketRecord>,
     settings: BTreeMap<(String, String), String>,
-    objects: BTreeMap<(String, String), ObjectRecord>,
+    /// Every version of every key, newest first: the first is the current version.
+    objects: BTreeMap<(String, String), Vec<Entry>>,
     uploads: BTreeMap<String, UploadRecord>,
     parts: BTreeMap<(String, u32), PartRecord>,
     garbage: BTreeSet<BlobId>,
 }
 
+fn no_such(bucket: &str, key: &str, version: VersionRef<'_>) -> Error {
+    match version {
+        VersionRef::Latest => Error::NoSuchKey {
+            bucket: bucket.into(),
+            key: key.into(),
+        },
+        VersionRef::Null => Error::NoSuchVersion {
+            key: key.into(),
+            version_id: "null".into(),
+        },
+        VersionRef::Id(id) => Error::NoSuchVersion {
+            key: key.into(),
+            version_id: id.into(),
+        },
+    }
+}
+
+fn position(versions: &[Entry], version: VersionRef<'_>) -> Option<usize> {
+    match version {
+        VersionRef::Latest => (!versions.is_empty()).then_some(0),
+        named => versions.iter().position(|e| named.names(e.version_id())),
+    }
+}
+
 impl State {
-    fn garbage_replaced(&mut self, old: &ObjectRecord, new: Option<&ObjectRecord>) {
-        let keep: BTreeSet<&BlobId> = new.map(|n| n.blob_ids().collect()).unwrap_or_default();
+    fn garbage_replaced(&mut self, old: &Entry, new: Option<&Entry>) {
+        let keep: BTreeSet<&BlobId> = new
+            .map(|n| n.blob_ids().into_iter().collect())
+            .unwrap_or_default();
         let gone: Vec<BlobId> = old
             .blob_ids()
+            .into_iter()
             .filter(|id| !keep.contains(id))
             .cloned()
             .collect();
         self.garbage.extend(gone);
+    }
+
+    fn versioning(&self, bucket: &str) -> Result<Versioning> {
+        self.buckets
+            .get(bucket)
+            .map(|b| b.versioning)
+            .ok_or_else(|| Error::NoSuchBucket(bucket.into()))
+    }
+
+    /// The current version of a key, if it is an object.
+    fn current_object(&self, bucket: &str, key: &str) -> Option<&ObjectRecord> {
+        match self
+            .objects
+            .get(&(bucket.to_owned(), key.to_owned()))?
+            .first()?
+        {
+            Entry::Object(o) => Some(o),
+            Entry::Marker(_) => None,
+        }
+    }
+
+    /// Adds a new current version to a key, by [`NewVersion::plan`].
+    fn add_version(&mut self, mut entry: Entry, candidate: &str) -> Result<Written> {
+        let (bucket, key) = match &entry {
+            Entry::Object(o) => (o.bucket.clone(), o.key.clone()),
+            Entry::Marker(m) => (m.bucket.clone(), m.key.clone()),
+        };
+        let versioning = self.versioning(&bucket)?;
+        let versions = self.objects.entry((bucket, key)).or_default();
+        let plan = NewVersion::plan(
+            versioning,
+            candidate,
+            versions.first().map(Entry::version_id),
+        );
+        entry.set_version_id(plan.version_id.clone());
+        let mut replaced = None;
+        if plan.current == Fate::Replaced && !versions.is_empty() {
+            replaced = Some(versions.remove(0));
+        }
+        if plan.replaces_noncurrent_null
+            && let Some(i) = versions.iter().position(|e| e.version_id().is_none())
+        {
+            replaced = Some(versions.remove(i));
+        }
+        versions.insert(0, entry.clone());
+        if let Some(old) = &replaced {
+            self.garbage_replaced(old, Some(&entry));
+        }
+        Ok(Written {
+            version_id: plan.version_id,
+            versioning,
+            replaced,
+        })
     }
 
     fn has_upload(&self, bucket: &str, upload_id: &str) -> bool {
@@ -121,14 +203,37 @@ impl MetaStore for MemoryMeta {
         if !st.buckets.contains_key(name) {
             return Err(Error::NoSuchBucket(name.into()));
         }
-        let has_objects = st.objects.keys().any(|(b, _)| b == name);
-        let has_uploads = st.uploads.values().any(|u| u.bucket == name);
-        if has_objects || has_uploads {
+        if st.objects.keys().any(|(b, _)| b == name) {
             return Err(Error::BucketNotEmpty(name.into()));
+        }
+        let uploads: Vec<String> = st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == name)
+            .map(|u| u.upload_id.clone())
+            .collect();
+        for id in uploads {
+            let parts = st.remove_upload(&id);
+            let blobs: Vec<BlobId> = parts
+                .iter()
+                .filter_map(|p| p.extent.blob_id().cloned())
+                .collect();
+            st.garbage.extend(blobs);
         }
         st.buckets.remove(name);
         st.settings.retain(|(b, _), _| b != name);
         Ok(())
+    }
+
+    async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<()> {
+        let mut st = self.lock();
+        match st.buckets.get_mut(bucket) {
+            Some(b) => {
+                b.versioning = versioning;
+                Ok(())
+            }
+            None => Err(Error::NoSuchBucket(bucket.into())),
+        }
     }
 
     async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>> {
@@ -156,52 +261,58 @@ impl MetaStore for MemoryMeta {
         Ok(())
     }
 
-    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
-        Ok(self
-            .lock()
-            .objects
-            .get(&(bucket.to_owned(), key.to_owned()))
-            .cloned())
+    async fn get_entry(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<Entry>> {
+        let st = self.lock();
+        let Some(versions) = st.objects.get(&(bucket.to_owned(), key.to_owned())) else {
+            return Ok(None);
+        };
+        Ok(position(versions, version).map(|i| versions[i].clone()))
     }
 
     async fn put_object(
         &self,
         object: &ObjectRecord,
         precondition: &Precondition,
-    ) -> Result<Option<ObjectRecord>> {
+    ) -> Result<Written> {
         let mut st = self.lock();
-        if !st.buckets.contains_key(&object.bucket) {
-            return Err(Error::NoSuchBucket(object.bucket.clone()));
-        }
-        let id = (object.bucket.clone(), object.key.clone());
+        st.versioning(&object.bucket)?;
         precondition.check(
-            st.objects.get(&id).map(|o| o.etag.as_str()),
+            st.current_object(&object.bucket, &object.key)
+                .map(|o| o.etag.as_str()),
             &object.bucket,
             &object.key,
         )?;
-        let old = st.objects.insert(id, object.clone());
-        if let Some(old) = &old {
-            st.garbage_replaced(old, Some(object));
-        }
-        Ok(old)
+        let candidate = object.version_id.clone().unwrap_or_default();
+        st.add_version(Entry::Object(object.clone()), &candidate)
     }
 
     async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: VersionRef<'_>,
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
         let mut st = self.lock();
-        match st.objects.get_mut(&(bucket.to_owned(), key.to_owned())) {
-            Some(o) => {
+        let entry = st
+            .objects
+            .get_mut(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|v| position(v, version).map(|i| &mut v[i]));
+        match entry {
+            Some(Entry::Object(o)) => {
                 o.meta.tags = tags.clone();
                 Ok(())
             }
-            None => Err(Error::NoSuchKey {
-                bucket: bucket.into(),
+            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
                 key: key.into(),
+                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
             }),
+            None => Err(no_such(bucket, key, version)),
         }
     }
 
@@ -209,30 +320,136 @@ impl MetaStore for MemoryMeta {
         &self,
         bucket: &str,
         key: &str,
+        version: VersionRef<'_>,
         object_id: &[u8; 16],
         sse: &SseRecord,
     ) -> Result<()> {
         let mut st = self.lock();
-        let Some(o) = st.objects.get_mut(&(bucket.to_owned(), key.to_owned())) else {
-            return Err(Error::NoSuchKey {
-                bucket: bucket.into(),
-                key: key.into(),
-            });
-        };
-        if o.meta.sse.as_ref().map(SseRecord::object_id).as_ref() != Some(object_id) {
-            return Err(Error::PreconditionFailed);
+        let entry = st
+            .objects
+            .get_mut(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|v| position(v, version).map(|i| &mut v[i]));
+        match entry {
+            Some(Entry::Object(o)) => {
+                if o.meta.sse.as_ref().map(SseRecord::object_id).as_ref() != Some(object_id) {
+                    return Err(Error::PreconditionFailed);
+                }
+                o.meta.sse = Some(sse.clone());
+                Ok(())
+            }
+            // Another version than the one read (a marker written meanwhile).
+            Some(Entry::Marker(_)) => Err(Error::PreconditionFailed),
+            None => Err(no_such(bucket, key, version)),
         }
-        o.meta.sse = Some(sse.clone());
-        Ok(())
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+    async fn delete_object(&self, bucket: &str, key: &str, marker_id: &str) -> Result<Deleted> {
         let mut st = self.lock();
-        let old = st.objects.remove(&(bucket.to_owned(), key.to_owned()));
-        if let Some(old) = &old {
-            st.garbage_replaced(old, None);
+        if st.versioning(bucket)? == Versioning::Unversioned {
+            let id = (bucket.to_owned(), key.to_owned());
+            let removed = st.objects.remove(&id).and_then(|mut v| {
+                // An unversioned bucket holds one version per key.
+                (!v.is_empty()).then(|| v.remove(0))
+            });
+            if let Some(old) = &removed {
+                st.garbage_replaced(old, None);
+            }
+            return Ok(Deleted {
+                marker: None,
+                removed,
+            });
         }
-        Ok(old)
+        let marker = DeleteMarker {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: None,
+            last_modified: time::OffsetDateTime::now_utc(),
+        };
+        let written = st.add_version(Entry::Marker(marker.clone()), marker_id)?;
+        Ok(Deleted {
+            marker: Some(DeleteMarker {
+                version_id: written.version_id,
+                ..marker
+            }),
+            removed: written.replaced,
+        })
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<Entry>> {
+        let mut st = self.lock();
+        st.versioning(bucket)?;
+        let id = (bucket.to_owned(), key.to_owned());
+        let Some(versions) = st.objects.get_mut(&id) else {
+            return Ok(None);
+        };
+        let Some(i) = position(versions, version) else {
+            return Ok(None);
+        };
+        let removed = versions.remove(i);
+        if versions.is_empty() {
+            st.objects.remove(&id);
+        }
+        st.garbage_replaced(&removed, None);
+        Ok(Some(removed))
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery<'_>,
+    ) -> Result<ListPage<ListedVersion>> {
+        let st = self.lock();
+        // Where the listing resumes within the marker key: after the named version.
+        let mut skip_in_marker_key = None;
+        if let VersionStart::AfterVersion(k, v) = query.start {
+            let versions = st
+                .objects
+                .get(&(bucket.to_owned(), k.to_owned()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match position(versions, v) {
+                Some(i) => skip_in_marker_key = Some(i + 1),
+                None => return Err(no_such(bucket, k, v)),
+            }
+        }
+        let mut items = Vec::new();
+        let keys = st
+            .objects
+            .range((bucket.to_owned(), query.prefix.to_owned())..)
+            .take_while(|((b, k), _)| b == bucket && k.starts_with(query.prefix));
+        for ((_, key), versions) in keys {
+            let skip = match query.start {
+                VersionStart::Beginning => 0,
+                VersionStart::FromKey(m) if key.as_str() < m => continue,
+                VersionStart::FromKey(_) => 0,
+                VersionStart::AfterKey(m) if key.as_str() <= m => continue,
+                VersionStart::AfterKey(_) => 0,
+                VersionStart::AfterVersion(m, _) if key.as_str() < m => continue,
+                VersionStart::AfterVersion(m, _) if key == m => skip_in_marker_key.unwrap_or(0),
+                VersionStart::AfterVersion(..) => 0,
+            };
+            for (i, e) in versions.iter().enumerate().skip(skip) {
+                if items.len() > query.limit {
+                    break;
+                }
+                items.push(ListedVersion {
+                    is_latest: i == 0,
+                    version: match e {
+                        Entry::Object(o) => VersionSummary::Object(o.summary()),
+                        Entry::Marker(m) => VersionSummary::Marker(m.clone()),
+                    },
+                });
+            }
+            if items.len() > query.limit {
+                break;
+            }
+        }
+        Ok(ListPage::from_overfetch(items, query.limit))
     }
 
     async fn list_objects(
@@ -249,8 +466,12 @@ impl MetaStore for MemoryMeta {
             .objects
             .range((bucket.to_owned(), prefix.to_owned())..)
             .take_while(|((b, k), _)| b == bucket && k.starts_with(prefix))
-            .filter(|((_, k), _)| in_bound(k, start));
-        for (_, o) in matching {
+            .filter(|((_, k), _)| in_bound(k, start))
+            .filter_map(|(_, versions)| match versions.first() {
+                Some(Entry::Object(o)) => Some(o),
+                _ => None,
+            });
+        for o in matching {
             if items.len() == limit {
                 truncated = true;
                 break;
@@ -348,7 +569,7 @@ impl MetaStore for MemoryMeta {
         used: &[(u32, String)],
         object: &ObjectRecord,
         precondition: &Precondition,
-    ) -> Result<Option<ObjectRecord>> {
+    ) -> Result<Written> {
         let mut st = self.lock();
         if !st
             .uploads
@@ -366,9 +587,9 @@ impl MetaStore for MemoryMeta {
                 _ => return Err(Error::InvalidPart(*number)),
             }
         }
-        let id = (object.bucket.clone(), object.key.clone());
         precondition.check(
-            st.objects.get(&id).map(|o| o.etag.as_str()),
+            st.current_object(&object.bucket, &object.key)
+                .map(|o| o.etag.as_str()),
             &object.bucket,
             &object.key,
         )?;
@@ -381,11 +602,8 @@ impl MetaStore for MemoryMeta {
             .cloned()
             .collect();
         st.garbage.extend(unused);
-        let old = st.objects.insert(id, object.clone());
-        if let Some(old) = &old {
-            st.garbage_replaced(old, Some(object));
-        }
-        Ok(old)
+        let candidate = object.version_id.clone().unwrap_or_default();
+        st.add_version(Entry::Object(object.clone()), &candidate)
     }
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
@@ -404,7 +622,11 @@ impl MetaStore for MemoryMeta {
 
     async fn blob_referenced(&self, id: &BlobId) -> Result<bool> {
         let st = self.lock();
-        Ok(st.objects.values().any(|o| o.blob_ids().any(|b| b == id))
+        Ok(st
+            .objects
+            .values()
+            .flatten()
+            .any(|e| e.blob_ids().contains(&id))
             || st.parts.values().any(|p| p.extent.blob_id() == Some(id)))
     }
 

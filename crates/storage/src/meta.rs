@@ -7,8 +7,8 @@ use std::ops::Bound;
 use async_trait::async_trait;
 
 use crate::{
-    BlobId, BucketRecord, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord,
-    UploadRecord,
+    BlobId, BucketRecord, Deleted, Entry, ListedVersion, ObjectRecord, ObjectSummary, PartRecord,
+    Precondition, Result, SseRecord, UploadRecord, VersionRef, Versioning, Written,
 };
 
 /// Which multipart uploads of a bucket to list, in (key, upload id) order.
@@ -20,6 +20,28 @@ pub struct UploadListQuery<'a> {
     /// With `start = Excluded(k)`: also include uploads of key `k` whose id is greater.
     pub upload_id_marker: Option<&'a str>,
     pub limit: usize,
+}
+
+/// Which versions of a bucket to list: keys starting with `prefix`, in bytewise key order,
+/// each key's versions newest first (its current version first), from `start`.
+#[derive(Debug, Clone)]
+pub struct VersionListQuery<'a> {
+    pub prefix: &'a str,
+    pub start: VersionStart<'a>,
+    pub limit: usize,
+}
+
+/// Where a listing of versions starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionStart<'a> {
+    Beginning,
+    /// At the first version of this key or the first key after it.
+    FromKey(&'a str),
+    /// After every version of this key (S3's `key-marker` alone).
+    AfterKey(&'a str),
+    /// After this version of this key (`key-marker` with `version-id-marker`; `Null` for
+    /// the null version): `NoSuchVersion` if the key has no such version.
+    AfterVersion(&'a str, VersionRef<'a>),
 }
 
 /// One page of a listing and whether the scan stopped before the end.
@@ -67,9 +89,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// All buckets, ordered by name.
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
 
-    /// Fails with `NoSuchBucket`, or `BucketNotEmpty` while any object or multipart upload
-    /// remains (checked in the same transaction as the delete).
+    /// Fails with `NoSuchBucket`, or `BucketNotEmpty` while any version or delete marker
+    /// remains (checked in the same transaction as the delete). Multipart uploads in
+    /// progress do not keep a bucket: they are aborted with it, their parts' blobs queued
+    /// as garbage, as S3 does.
     async fn delete_bucket(&self, name: &str) -> Result<()>;
+
+    /// Sets a bucket's versioning state; `NoSuchBucket` if the bucket is gone. (That a
+    /// bucket never returns to `Unversioned` is the domain's rule.)
+    async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<()>;
 
     /// A named bucket setting (encryption configuration, later policy, ...), as JSON.
     async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>>;
@@ -82,42 +110,86 @@ pub trait MetaStore: Send + Sync + 'static {
 
     // --- objects ---
 
-    /// The object with its extents (inline bytes included).
-    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// A version of a key, objects with their extents (inline bytes included): `Latest`
+    /// is the current version, which may be a delete marker. An index seek however many
+    /// versions the key has.
+    async fn get_entry(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<Entry>>;
 
-    /// Creates or replaces an object if `precondition` holds at commit time. Fails with
-    /// `NoSuchBucket` if the bucket is gone, `PreconditionFailed` (or `NoSuchKey` for
-    /// `EtagMatches` on a missing key). Returns the replaced object, if any.
+    /// The current version of a key if it is an object (not a delete marker).
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        Ok(self
+            .get_entry(bucket, key, VersionRef::Latest)
+            .await?
+            .and_then(Entry::object))
+    }
+
+    /// Writes a new version of an object if `precondition` holds at commit time for the
+    /// current version (a delete marker counts as no object), under the bucket's
+    /// versioning as the transaction reads it ([`crate::NewVersion::plan`]; the record's
+    /// `version_id` is the id to use if versioning is enabled). Fails with `NoSuchBucket`
+    /// if the bucket is gone, `PreconditionFailed` (or `NoSuchKey` for `EtagMatches` on a
+    /// missing key).
     async fn put_object(
         &self,
         object: &ObjectRecord,
         precondition: &Precondition,
-    ) -> Result<Option<ObjectRecord>>;
+    ) -> Result<Written>;
 
-    /// Replaces an object's tag set; `NoSuchKey` if it does not exist.
+    /// Replaces the tag set of a version of an object: `NoSuchKey`/`NoSuchVersion` if it
+    /// does not exist, `IsDeleteMarker` for a delete marker.
     async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: VersionRef<'_>,
         tags: &BTreeMap<String, String>,
     ) -> Result<()>;
 
-    /// Replaces the encryption record of an object whose current record has identity
-    /// `object_id` (its bytes are untouched): `NoSuchKey` if the key is missing,
-    /// `PreconditionFailed` if it now holds another object (replaced meanwhile).
+    /// Replaces the encryption record of a version whose record has identity `object_id`
+    /// (its bytes are untouched): `NoSuchKey`/`NoSuchVersion` if it is missing,
+    /// `PreconditionFailed` if the version named now holds another object (replaced
+    /// meanwhile).
     async fn set_object_sse(
         &self,
         bucket: &str,
         key: &str,
+        version: VersionRef<'_>,
         object_id: &[u8; 16],
         sse: &SseRecord,
     ) -> Result<()>;
 
-    /// Deletes an object; returns it if it existed.
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
+    /// Deletes a key without naming a version, under the bucket's versioning: removes the
+    /// object of an unversioned bucket; in a versioned bucket writes a delete marker
+    /// (with id `marker_id` if versioning is enabled, else the null one, replacing the
+    /// null version). `NoSuchBucket` if the bucket is gone.
+    async fn delete_object(&self, bucket: &str, key: &str, marker_id: &str) -> Result<Deleted>;
+
+    /// Removes one version (object or delete marker) for good; if it was the current
+    /// one, the newest remaining version becomes current. Returns it, or `None` if the
+    /// key has no such version. `version` is never `Latest`.
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+    ) -> Result<Option<Entry>>;
+
+    /// Every version and delete marker of the keys the query names, in order (see
+    /// [`VersionListQuery`]), at most `limit`.
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        query: &VersionListQuery<'_>,
+    ) -> Result<ListPage<ListedVersion>>;
 
     /// Objects whose key starts with `prefix`, from `start`, in bytewise key order: an
-    /// ordered index scan reading at most `limit` records.
+    /// ordered index scan reading at most `limit` records. Only current versions that are
+    /// objects: a key whose current version is a delete marker is not listed.
     async fn list_objects(
         &self,
         bucket: &str,
@@ -156,13 +228,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// (`InvalidPart` otherwise) and that `precondition` holds for the current object,
     /// writes `object`, removes the upload and its parts, and queues the blobs of unused
     /// parts and of a replaced object as garbage.
+    /// The object is written as [`MetaStore::put_object`] writes one.
     async fn complete_upload(
         &self,
         upload_id: &str,
         used: &[(u32, String)],
         object: &ObjectRecord,
         precondition: &Precondition,
-    ) -> Result<Option<ObjectRecord>>;
+    ) -> Result<Written>;
 
     /// Removes an upload and queues its parts' blobs as garbage.
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()>;

@@ -20,6 +20,221 @@ pub struct BucketRecord {
     pub owner: String,
     pub region: String,
     pub created: OffsetDateTime,
+    pub versioning: Versioning,
+}
+
+/// A bucket's versioning state. A bucket starts unversioned; once versioning has been
+/// enabled it is `Enabled` or `Suspended`, never unversioned again (as on S3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    /// The stored name (and, but for `Unversioned`, S3's `Status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Unversioned => "",
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Versioning::Unversioned,
+            Versioning::Enabled,
+            Versioning::Suspended,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// Which version of a key a call names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRef<'a> {
+    /// The key's current version (which may be a delete marker).
+    Latest,
+    /// The `null` version: written while the bucket was unversioned or suspended.
+    Null,
+    Id(&'a str),
+}
+
+impl<'a> VersionRef<'a> {
+    /// From S3's `versionId` (`null` names the null version).
+    pub fn from_wire(version_id: Option<&'a str>) -> Self {
+        match version_id {
+            None => VersionRef::Latest,
+            Some("null") => VersionRef::Null,
+            Some(id) => VersionRef::Id(id),
+        }
+    }
+
+    /// Whether a version with this id (`None`: the null version) is the one named, for
+    /// a named version (never true of `Latest`).
+    pub fn names(self, version_id: Option<&str>) -> bool {
+        match self {
+            VersionRef::Latest => false,
+            VersionRef::Null => version_id.is_none(),
+            VersionRef::Id(id) => version_id == Some(id),
+        }
+    }
+}
+
+/// A delete marker: the version a delete without a version id writes in a versioned
+/// bucket. It has no data; a key whose current version is a marker reads as deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteMarker {
+    pub bucket: String,
+    pub key: String,
+    /// `None`: the null version.
+    pub version_id: Option<String>,
+    pub last_modified: OffsetDateTime,
+}
+
+/// One version of a key: an object or a delete marker.
+// Nearly every entry is an object: boxing it would cost every read an allocation to save
+// space in the rare marker.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Object(ObjectRecord),
+    Marker(DeleteMarker),
+}
+
+impl Entry {
+    pub fn version_id(&self) -> Option<&str> {
+        match self {
+            Entry::Object(o) => o.version_id.as_deref(),
+            Entry::Marker(m) => m.version_id.as_deref(),
+        }
+    }
+
+    pub fn set_version_id(&mut self, id: Option<String>) {
+        match self {
+            Entry::Object(o) => o.version_id = id,
+            Entry::Marker(m) => m.version_id = id,
+        }
+    }
+
+    pub fn blob_ids(&self) -> Vec<&BlobId> {
+        match self {
+            Entry::Object(o) => o.blob_ids().collect(),
+            Entry::Marker(_) => Vec::new(),
+        }
+    }
+
+    pub fn object(self) -> Option<ObjectRecord> {
+        match self {
+            Entry::Object(o) => Some(o),
+            Entry::Marker(_) => None,
+        }
+    }
+}
+
+/// A version as a listing of versions shows it.
+#[allow(clippy::large_enum_variant)] // as for `Entry`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSummary {
+    Object(ObjectSummary),
+    Marker(DeleteMarker),
+}
+
+/// One row of a listing of versions: the version and whether it is its key's current one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub is_latest: bool,
+    pub version: VersionSummary,
+}
+
+impl ListedVersion {
+    pub fn key(&self) -> &str {
+        match &self.version {
+            VersionSummary::Object(o) => &o.key,
+            VersionSummary::Marker(m) => &m.key,
+        }
+    }
+
+    pub fn version_id(&self) -> Option<&str> {
+        match &self.version {
+            VersionSummary::Object(o) => o.version_id.as_deref(),
+            VersionSummary::Marker(m) => m.version_id.as_deref(),
+        }
+    }
+}
+
+/// What writing a new version of a key did: the id it got (`None`: the null version),
+/// the bucket's versioning it was written under, and the version it replaced, if any,
+/// whose data is now freed (an overwrite in an unversioned bucket, or of the null version
+/// in a suspended one). A version kept as noncurrent is not "replaced".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub version_id: Option<String>,
+    pub versioning: Versioning,
+    pub replaced: Option<Entry>,
+}
+
+/// What a delete without a version id did: the delete marker it wrote (versioned
+/// buckets), and the version whose data it freed, if any (the object of an unversioned
+/// bucket, or the null version of a suspended one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub marker: Option<DeleteMarker>,
+    pub removed: Option<Entry>,
+}
+
+/// What becomes of a key's current version when a new one is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It stays, as a noncurrent version.
+    Kept,
+    /// It is replaced: removed, its data freed.
+    Replaced,
+}
+
+/// The one rule of S3 versioning every backend applies when a key gets a new version
+/// (an object or a delete marker): the new version's id and what happens to the versions
+/// already there. `candidate` is a fresh id, used if the bucket is versioning-enabled;
+/// `current` is the id of the key's current version, if it has one (`Some(None)`: null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    pub version_id: Option<String>,
+    pub current: Fate,
+    /// Whether a noncurrent null version (if any) is replaced too.
+    pub replaces_noncurrent_null: bool,
+}
+
+impl NewVersion {
+    pub fn plan(versioning: Versioning, candidate: &str, current: Option<Option<&str>>) -> Self {
+        match versioning {
+            // Unversioned: one version per key, the null one, overwritten in place.
+            Versioning::Unversioned => NewVersion {
+                version_id: None,
+                current: Fate::Replaced,
+                replaces_noncurrent_null: false,
+            },
+            // Enabled: every write adds a version; nothing is replaced.
+            Versioning::Enabled => NewVersion {
+                version_id: Some(candidate.to_owned()),
+                current: Fate::Kept,
+                replaces_noncurrent_null: false,
+            },
+            // Suspended: writes make the null version, replacing the previous null version
+            // wherever it is; other versions stay.
+            Versioning::Suspended => NewVersion {
+                version_id: None,
+                current: match current {
+                    Some(None) => Fate::Replaced,
+                    _ => Fate::Kept,
+                },
+                replaces_noncurrent_null: true,
+            },
+        }
+    }
 }
 
 /// Identifies one blob of a blob store. Backends use it as a file name, so it is always a
@@ -168,6 +383,9 @@ pub struct PartInfo {
 pub struct ObjectRecord {
     pub bucket: String,
     pub key: String,
+    /// `None`: the null version. On a write, the id the version gets if the bucket is
+    /// versioning-enabled (the store decides: see [`NewVersion::plan`]).
+    pub version_id: Option<String>,
     pub size: u64,
     /// The ETag without quotes.
     pub etag: String,
@@ -184,6 +402,7 @@ impl ObjectRecord {
     pub fn summary(&self) -> ObjectSummary {
         ObjectSummary {
             key: self.key.clone(),
+            version_id: self.version_id.clone(),
             size: self.size,
             etag: self.etag.clone(),
             last_modified: self.last_modified,
@@ -196,6 +415,7 @@ impl ObjectRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSummary {
     pub key: String,
+    pub version_id: Option<String>,
     pub size: u64,
     pub etag: String,
     pub last_modified: OffsetDateTime,

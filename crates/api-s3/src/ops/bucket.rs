@@ -1,7 +1,9 @@
 //! Bucket operations.
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response};
+use s3s::{S3Request, S3Response, s3_error};
+
+use coffer_objects::Versioning;
 
 use super::{R, owner, principal};
 use crate::S3Api;
@@ -104,12 +106,54 @@ pub async fn versioning(
     api: &S3Api,
     req: S3Request<GetBucketVersioningInput>,
 ) -> R<GetBucketVersioningOutput> {
-    api.objects
+    let b = api
+        .objects
         .bucket(&req.input.bucket)
         .await
         .map_err(to_s3_error)?;
-    // Versioning is not enabled on any bucket yet: AWS answers with no Status.
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    // A bucket that was never versioned answers with no Status, as on AWS.
+    let status = match b.versioning {
+        Versioning::Unversioned => None,
+        v => Some(BucketVersioningStatus::from(v.as_str().to_owned())),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        ..GetBucketVersioningOutput::default()
+    }))
+}
+
+pub async fn put_versioning(
+    api: &S3Api,
+    req: S3Request<PutBucketVersioningInput>,
+) -> R<PutBucketVersioningOutput> {
+    let i = req.input;
+    let c = i.versioning_configuration;
+    if c.mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == "Enabled")
+    {
+        // MFA delete needs MFA devices, which this server does not have.
+        return Err(s3_error!(
+            NotImplemented,
+            "MFA Delete is not supported by this server: it has no MFA devices."
+        ));
+    }
+    let malformed = || {
+        s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        )
+    };
+    let status = c.status.ok_or_else(malformed)?;
+    let versioning = match Versioning::parse(status.as_str()) {
+        Some(v @ (Versioning::Enabled | Versioning::Suspended)) => v,
+        _ => return Err(malformed()),
+    };
+    api.objects
+        .put_bucket_versioning(&i.bucket, versioning)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }
 
 pub async fn delete_encryption(

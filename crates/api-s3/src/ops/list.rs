@@ -1,12 +1,11 @@
-//! ListObjectsV2, ListObjects (v1) and ListObjectVersions (unversioned buckets: every
-//! object is version `null`).
+//! ListObjectsV2, ListObjects (v1) and ListObjectVersions.
 
 use base64_simd::URL_SAFE_NO_PAD as TOKEN;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use coffer_objects::ObjectSummary;
-use coffer_objects::{ListQuery, Listing};
+use coffer_objects::{ListQuery, Listing, VersionQuery, VersionSummary};
 
 use super::{R, owner, principal};
 use crate::S3Api;
@@ -221,56 +220,71 @@ pub async fn versions(
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
-    // In an unversioned bucket each key has exactly one version, `null`; a version-id
-    // marker of `null` therefore means "after this key".
-    let listing = list(
-        api,
-        &i.bucket,
-        i.prefix.as_ref(),
-        i.delimiter.as_ref(),
-        i.key_marker.as_ref(),
-        max,
-    )
-    .await?;
-    let common_prefixes = prefixes(&listing, &enc);
-    let next_key_marker = enc.opt(listing.next.as_ref());
-    let next_version_id_marker = listing
-        .next
-        .as_ref()
-        .filter(|n| listing.objects.last().is_some_and(|o| &o.key == *n))
-        .map(|_| "null".to_owned());
-    let versions: Vec<ObjectVersion> = listing
+    let listing = api
         .objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            checksum_algorithm: o
-                .meta
-                .checksum
-                .as_ref()
-                .map(|c| vec![checksum_algorithm(c.algorithm)]),
-            checksum_type: o.meta.checksum.as_ref().map(crate::convert::checksum_type),
-            e_tag: Some(etag(&o.etag)),
-            is_latest: Some(true),
-            key: Some(enc.enc(&o.key)),
-            last_modified: Some(timestamp(o.last_modified)),
-            owner: Some(owner.clone()),
-            restore_status: None,
-            size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
-            storage_class: Some(ObjectVersionStorageClass::from(storage_class(&o.meta))),
-            version_id: Some("null".into()),
-        })
-        .collect();
+        .list_versions(
+            &i.bucket,
+            &VersionQuery {
+                prefix: i.prefix.clone().unwrap_or_default(),
+                delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
+                key_marker: i.key_marker.clone().filter(|k| !k.is_empty()),
+                version_id_marker: i.version_id_marker.clone(),
+                max_keys: max,
+            },
+        )
+        .await
+        .map_err(to_s3_error)?;
+    let common_prefixes = (!listing.common_prefixes.is_empty()).then(|| {
+        listing
+            .common_prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(enc.enc(p)),
+            })
+            .collect()
+    });
+    let mut versions = Vec::new();
+    let mut delete_markers = Vec::new();
+    for v in listing.versions {
+        let is_latest = v.is_latest;
+        match v.version {
+            VersionSummary::Object(o) => versions.push(ObjectVersion {
+                checksum_algorithm: o
+                    .meta
+                    .checksum
+                    .as_ref()
+                    .map(|c| vec![checksum_algorithm(c.algorithm)]),
+                checksum_type: o.meta.checksum.as_ref().map(crate::convert::checksum_type),
+                e_tag: Some(etag(&o.etag)),
+                is_latest: Some(is_latest),
+                key: Some(enc.enc(&o.key)),
+                last_modified: Some(timestamp(o.last_modified)),
+                owner: Some(owner.clone()),
+                restore_status: None,
+                size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
+                storage_class: Some(ObjectVersionStorageClass::from(storage_class(&o.meta))),
+                version_id: Some(o.version_id.unwrap_or_else(|| "null".into())),
+            }),
+            VersionSummary::Marker(m) => delete_markers.push(DeleteMarkerEntry {
+                is_latest: Some(is_latest),
+                key: Some(enc.enc(&m.key)),
+                last_modified: Some(timestamp(m.last_modified)),
+                owner: Some(owner.clone()),
+                version_id: Some(m.version_id.unwrap_or_else(|| "null".into())),
+            }),
+        }
+    }
     Ok(S3Response::new(ListObjectVersionsOutput {
         common_prefixes,
-        delete_markers: None,
+        delete_markers: (!delete_markers.is_empty()).then_some(delete_markers),
         delimiter: enc.opt(i.delimiter.as_ref()),
         encoding_type: i.encoding_type,
         is_truncated: Some(listing.truncated),
         key_marker: Some(enc.enc(i.key_marker.as_deref().unwrap_or(""))),
         max_keys: Some(i32::try_from(max).unwrap_or(1000)),
         name: Some(i.bucket),
-        next_key_marker,
-        next_version_id_marker,
+        next_key_marker: enc.opt(listing.next_key_marker.as_ref()),
+        next_version_id_marker: listing.next_version_id_marker,
         prefix: Some(enc.enc(i.prefix.as_deref().unwrap_or(""))),
         request_charged: None,
         version_id_marker: i.version_id_marker,

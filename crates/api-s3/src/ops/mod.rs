@@ -69,6 +69,13 @@ impl S3 for S3Api {
         bucket::versioning(self, req).await
     }
 
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> R<PutBucketVersioningOutput> {
+        bucket::put_versioning(self, req).await
+    }
+
     // PutBucketEncryption and GetBucketEncryption are served by `crate::route` (s3s's
     // model lacks BlockedEncryptionTypes).
     async fn delete_bucket_encryption(

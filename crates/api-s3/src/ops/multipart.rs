@@ -153,7 +153,7 @@ pub async fn upload_part_copy(
     let customer_key = customer_key!(api, req)?;
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let i = req.input;
-    let (src_bucket, src_key) = copy_source(&i.copy_source)?;
+    let (src_bucket, src_key, src_version_id) = copy_source(&i.copy_source)?;
     let written = api
         .objects
         .upload_part_copy(PartCopy {
@@ -166,6 +166,7 @@ pub async fn upload_part_copy(
             part_number: part_number(i.part_number)?,
             src_bucket,
             src_key,
+            src_version_id,
             range: copy_range(i.copy_source_range.as_deref())?,
             source_conditions: convert::conditions(&req.headers, "x-amz-copy-source-"),
         })
@@ -179,6 +180,7 @@ pub async fn upload_part_copy(
     fill_checksum!(result, &written.checksum);
     let mut out = UploadPartCopyOutput {
         copy_part_result: Some(result),
+        copy_source_version_id: written.source_version_id.clone(),
         ..UploadPartCopyOutput::default()
     };
     let _ = fill_sse!(out, written.sse.as_ref());
@@ -239,6 +241,7 @@ pub async fn complete(
         key: Some(i.key.clone()),
         e_tag: Some(etag(&written.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
+        version_id: written.version_id.clone(),
         ..CompleteMultipartUploadOutput::default()
     };
     fill_checksum!(out, &written.checksum);

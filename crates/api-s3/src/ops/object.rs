@@ -67,6 +67,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
         .map_err(to_s3_error)?;
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&written.etag)),
+        version_id: written.version_id.clone(),
         ..PutObjectOutput::default()
     };
     fill_checksum!(out, &written.checksum);
@@ -109,6 +110,13 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
     // s3s writes no SSE headers for POST from the output; AWS sends them as on PUT.
     let mut resp = S3Response::new(out);
     sse::headers(written.sse.as_ref()).insert_into(&mut resp.headers);
+    if let Some(v) = written
+        .version_id
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok())
+    {
+        resp.headers.insert("x-amz-version-id", v);
+    }
     Ok(resp)
 }
 
@@ -118,6 +126,7 @@ fn get_request(
     customer_key: Option<coffer_objects::CustomerKey>,
     bucket: String,
     key: String,
+    version_id: Option<String>,
     range: Option<Range>,
     part_number: Option<i32>,
     headers: &http::HeaderMap,
@@ -137,6 +146,7 @@ fn get_request(
         customer_key,
         bucket,
         key,
+        version_id,
         range: convert::range(range),
         part_number,
         conditions: convert::conditions(headers, ""),
@@ -152,6 +162,7 @@ macro_rules! describe_into {
         $out.content_length = Some(i64::try_from($got.content_length()).unwrap_or(i64::MAX));
         $out.content_range = $got.range.map(|r| r.content_range());
         $out.e_tag = Some(etag(&$got.object.etag));
+        $out.version_id = $got.version_id.clone();
         $out.last_modified = Some(timestamp($got.object.last_modified));
         $out.parts_count = $got
             .parts_count
@@ -190,6 +201,7 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
         customer,
         i.bucket,
         i.key,
+        i.version_id,
         i.range,
         i.part_number,
         &req.headers,
@@ -217,6 +229,7 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
         customer,
         i.bucket,
         i.key,
+        i.version_id,
         i.range,
         i.part_number,
         &req.headers,
@@ -235,23 +248,18 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
     Ok(resp)
 }
 
-fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(
-            InvalidArgument,
-            "Invalid version id specified (this bucket is not versioned)"
-        )),
-    }
-}
-
 pub async fn delete(api: &S3Api, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
-    check_version(req.input.version_id.as_deref())?;
-    api.objects
-        .delete_object(&req.input.bucket, &req.input.key)
+    let i = req.input;
+    let removal = api
+        .objects
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
         .await
         .map_err(to_s3_error)?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: removal.delete_marker.then_some(true),
+        version_id: removal.version_id,
+        ..DeleteObjectOutput::default()
+    }))
 }
 
 pub async fn delete_many(
@@ -270,19 +278,23 @@ pub async fn delete_many(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for o in i.delete.objects {
-        let result = match check_version(o.version_id.as_deref()) {
-            Ok(()) => api
-                .objects
-                .delete_object(&i.bucket, &o.key)
-                .await
-                .map_err(to_s3_error),
-            Err(e) => Err(e),
-        };
+        let result = api
+            .objects
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .await
+            .map_err(to_s3_error);
         match result {
-            Ok(()) if quiet => {}
-            Ok(()) => deleted.push(DeletedObject {
+            Ok(_) if quiet => {}
+            Ok(removal) => deleted.push(DeletedObject {
                 key: Some(o.key),
-                ..DeletedObject::default()
+                // A version named in the request is echoed; a delete marker (written, or
+                // removed by id) is named as such.
+                delete_marker: removal.delete_marker.then_some(true),
+                delete_marker_version_id: removal
+                    .delete_marker
+                    .then(|| removal.version_id.clone())
+                    .flatten(),
+                version_id: o.version_id,
             }),
             Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
@@ -310,16 +322,18 @@ fn directive(value: Option<&str>, name: &str) -> S3Result<bool> {
     }
 }
 
-pub fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+/// The bucket, key and version (`?versionId=`) a copy reads.
+pub fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match src {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
-        } => {
-            check_version(version_id.as_deref())?;
-            Ok((bucket.to_string(), key.to_string()))
-        }
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_owned),
+        )),
         _ => Err(s3_error!(
             NotImplemented,
             "Access point and outpost copy sources are not supported"
@@ -333,7 +347,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
-    let (src_bucket, src_key) = copy_source(&i.copy_source)?;
+    let (src_bucket, src_key, src_version_id) = copy_source(&i.copy_source)?;
     let replace_meta = directive(
         i.metadata_directive.as_ref().map(|d| d.as_str()),
         "metadata directive",
@@ -380,6 +394,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
             sse: encryption,
             src_bucket,
             src_key,
+            src_version_id,
             dst_bucket: i.bucket,
             dst_key: i.key,
             replace_meta,
@@ -400,6 +415,8 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     result.checksum_type = written.checksum.as_ref().map(checksum_type);
     let mut out = CopyObjectOutput {
         copy_object_result: Some(result),
+        copy_source_version_id: written.source_version_id.clone(),
+        version_id: written.version_id.clone(),
         ..CopyObjectOutput::default()
     };
     out.ssekms_encryption_context = fill_sse!(out, written.sse.as_ref());
@@ -411,10 +428,9 @@ pub async fn attributes(
     req: S3Request<GetObjectAttributesInput>,
 ) -> R<GetObjectAttributesOutput> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
-    let o = api
+    let (o, version_id) = api
         .objects
-        .object_attributes(&i.bucket, &i.key)
+        .object_attributes(&i.bucket, &i.key, i.version_id.as_deref())
         .await
         .map_err(to_s3_error)?;
     // Clients send the list as one comma-separated header value.
@@ -426,6 +442,7 @@ pub async fn attributes(
     };
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(o.last_modified)),
+        version_id,
         ..GetObjectAttributesOutput::default()
     };
     if wants("ETag") {
@@ -499,15 +516,15 @@ pub async fn get_tags(
     api: &S3Api,
     req: S3Request<GetObjectTaggingInput>,
 ) -> R<GetObjectTaggingOutput> {
-    check_version(req.input.version_id.as_deref())?;
-    let tags = api
+    let i = req.input;
+    let (tags, version_id) = api
         .objects
-        .get_object_tags(&req.input.bucket, &req.input.key)
+        .get_object_tags(&i.bucket, &i.key, i.version_id.as_deref())
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: tag_set(&tags),
-        version_id: None,
+        version_id,
     }))
 }
 
@@ -516,7 +533,6 @@ pub async fn put_tags(
     req: S3Request<PutObjectTaggingInput>,
 ) -> R<PutObjectTaggingOutput> {
     let i = req.input;
-    check_version(i.version_id.as_deref())?;
     let mut tags = Vec::with_capacity(i.tagging.tag_set.len());
     for t in i.tagging.tag_set {
         match (t.key, t.value) {
@@ -529,24 +545,26 @@ pub async fn put_tags(
             }
         }
     }
-    api.objects
-        .put_object_tags(&i.bucket, &i.key, &tags)
+    let version_id = api
+        .objects
+        .put_object_tags(&i.bucket, &i.key, i.version_id.as_deref(), &tags)
         .await
         .map_err(to_s3_error)?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
 }
 
 pub async fn delete_tags(
     api: &S3Api,
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> R<DeleteObjectTaggingOutput> {
-    check_version(req.input.version_id.as_deref())?;
-    api.objects
-        .put_object_tags(&req.input.bucket, &req.input.key, &[])
+    let i = req.input;
+    let version_id = api
+        .objects
+        .put_object_tags(&i.bucket, &i.key, i.version_id.as_deref(), &[])
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::with_status(
-        DeleteObjectTaggingOutput::default(),
+        DeleteObjectTaggingOutput { version_id },
         http::StatusCode::NO_CONTENT,
     ))
 }

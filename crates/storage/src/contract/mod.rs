@@ -14,11 +14,13 @@ mod blobs;
 mod iam;
 mod kms;
 mod objects;
+mod versions;
 
 pub use blobs::*;
 pub use iam::*;
 pub use kms::*;
 pub use objects::*;
+pub use versions::*;
 
 /// Expands to one `#[tokio::test]` per metadata check.
 #[macro_export]
@@ -33,7 +35,10 @@ macro_rules! meta_contract {
                 complete_checks_parts, abort_queues_parts, listing_uploads,
                 writes_need_a_bucket, bucket_settings, buckets_are_created_with_their_settings,
                 sse_records_round_trip,
-                sse_records_are_replaced_in_place);
+                sse_records_are_replaced_in_place,
+                buckets_keep_their_versioning, versions_are_kept_and_read_by_id,
+                suspended_versioning_writes_the_null_version, listing_versions_pages,
+                versioned_operations_match_a_model);
         }
     };
 }

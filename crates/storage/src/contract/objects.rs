@@ -8,8 +8,8 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::{
-    BlobId, BucketRecord, Error, Extent, MetaStore, ObjectMeta, ObjectRecord, PartRecord,
-    Precondition, UploadListQuery, UploadRecord,
+    BlobId, BucketRecord, Entry, Error, Extent, MetaStore, ObjectMeta, ObjectRecord, PartRecord,
+    Precondition, UploadListQuery, UploadRecord, VersionRef, Versioning,
 };
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -25,6 +25,7 @@ pub(crate) fn bucket(name: &str) -> BucketRecord {
         owner: "123456789012".into(),
         region: "us-east-1".into(),
         created: now(),
+        versioning: Versioning::Unversioned,
     }
 }
 
@@ -38,6 +39,7 @@ fn object(bucket: &str, key: &str, extents: Vec<Extent>) -> ObjectRecord {
     ObjectRecord {
         bucket: bucket.into(),
         key: key.into(),
+        version_id: None,
         size,
         etag: format!("etag-{key}-{size}"),
         last_modified: now(),
@@ -91,7 +93,10 @@ pub async fn buckets(store: &dyn MetaStore) {
         store.delete_bucket("b1").await,
         Err(Error::BucketNotEmpty(_))
     ));
-    store.delete_object("b1", "k").await.expect("delete object");
+    store
+        .delete_object("b1", "k", "unused")
+        .await
+        .expect("delete object");
     store
         .delete_bucket("b1")
         .await
@@ -109,6 +114,7 @@ fn bucket_like(got: &BucketRecord, name: &str) -> BucketRecord {
         owner: "123456789012".into(),
         region: "us-east-1".into(),
         created: got.created,
+        versioning: Versioning::Unversioned,
     }
 }
 
@@ -134,6 +140,7 @@ pub async fn objects_round_trip(store: &dyn MetaStore) {
                 .put_object(o, &Precondition::None)
                 .await
                 .expect("put")
+                .replaced
                 .is_none()
         );
     }
@@ -178,24 +185,36 @@ pub async fn replacing_queues_garbage(store: &dyn MetaStore) {
         .put_object(&second, &Precondition::None)
         .await
         .expect("replace");
-    assert_eq!(old.as_ref(), Some(&first));
+    assert_eq!(old.replaced, Some(Entry::Object(first.clone())));
+    assert_eq!(
+        old.version_id, None,
+        "an unversioned bucket keeps the null version"
+    );
     let freed = first.extents[0].blob_id().cloned().expect("blob");
     assert_eq!(garbage(store).await, vec![freed.clone()]);
     assert!(!store.blob_referenced(&freed).await.expect("referenced"));
     store.forget_garbage(&[freed]).await.expect("forget");
     assert!(garbage(store).await.is_empty());
 
-    let deleted = store.delete_object("b", "k").await.expect("delete");
-    assert_eq!(deleted.as_ref(), Some(&second));
+    let deleted = store
+        .delete_object("b", "k", "unused")
+        .await
+        .expect("delete");
+    assert_eq!(deleted.removed, Some(Entry::Object(second.clone())));
+    assert_eq!(
+        deleted.marker, None,
+        "no delete marker in an unversioned bucket"
+    );
     assert_eq!(
         garbage(store).await,
         vec![kept.blob_id().cloned().expect("blob")]
     );
     assert!(
         store
-            .delete_object("b", "k")
+            .delete_object("b", "k", "unused")
             .await
             .expect("delete again")
+            .removed
             .is_none()
     );
 }
@@ -313,7 +332,10 @@ pub async fn tags(store: &dyn MetaStore) {
         .await
         .expect("put");
     let tags: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
-    store.set_object_tags("b", "k", &tags).await.expect("tags");
+    store
+        .set_object_tags("b", "k", VersionRef::Latest, &tags)
+        .await
+        .expect("tags");
     let got = store
         .get_object("b", "k")
         .await
@@ -322,7 +344,9 @@ pub async fn tags(store: &dyn MetaStore) {
     assert_eq!(got.meta.tags, tags);
     assert_eq!(got.extents, o.extents);
     assert!(matches!(
-        store.set_object_tags("b", "nope", &tags).await,
+        store
+            .set_object_tags("b", "nope", VersionRef::Latest, &tags)
+            .await,
         Err(Error::NoSuchKey { .. })
     ));
 }
@@ -407,10 +431,33 @@ pub async fn uploads(store: &dyn MetaStore) {
         store.list_parts("b", "nope", 0, 10).await,
         Err(Error::NoSuchUpload(_))
     ));
-    assert!(matches!(
-        store.delete_bucket("b").await,
-        Err(Error::BucketNotEmpty(_))
-    ));
+    // Uploads in progress do not keep a bucket: they are aborted with it (as on S3),
+    // their parts' blobs queued as garbage.
+    store
+        .delete_bucket("b")
+        .await
+        .expect("a bucket with only uploads is deleted");
+    let mut freed = vec![
+        p1.extent.blob_id().cloned().expect("blob"),
+        p3b.extent.blob_id().cloned().expect("blob"),
+    ];
+    freed.sort();
+    assert_eq!(garbage(store).await, freed);
+    assert!(store.get_upload("b", "u1").await.expect("get").is_none());
+    store.create_bucket(&bucket("b")).await.expect("re-create");
+    let none = store
+        .list_uploads(
+            "b",
+            &UploadListQuery {
+                prefix: "",
+                start: Bound::Unbounded,
+                upload_id_marker: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list");
+    assert!(none.items.is_empty(), "{:?}", none.items);
 }
 
 pub async fn complete_checks_parts(store: &dyn MetaStore) {
@@ -445,6 +492,7 @@ pub async fn complete_checks_parts(store: &dyn MetaStore) {
             .complete_upload("u1", &used, &obj, &Precondition::None)
             .await
             .expect("complete")
+            .replaced
             .is_none()
     );
     assert_eq!(
@@ -687,7 +735,7 @@ pub async fn sse_records_are_replaced_in_place(store: &dyn MetaStore) {
         wrapped_object_key: Some(vec![4, 5, 6]),
     };
     store
-        .set_object_sse("b", "enc", &first.object_id(), &second)
+        .set_object_sse("b", "enc", VersionRef::Latest, &first.object_id(), &second)
         .await
         .expect("replace");
     let got = store
@@ -700,12 +748,14 @@ pub async fn sse_records_are_replaced_in_place(store: &dyn MetaStore) {
     assert_eq!(got.etag, o.etag);
     assert_eq!(got.last_modified, o.last_modified);
     assert!(matches!(
-        store.set_object_sse("b", "enc", &[0x33; 16], &first).await,
+        store
+            .set_object_sse("b", "enc", VersionRef::Latest, &[0x33; 16], &first)
+            .await,
         Err(Error::PreconditionFailed)
     ));
     assert!(matches!(
         store
-            .set_object_sse("b", "nope", &first.object_id(), &first)
+            .set_object_sse("b", "nope", VersionRef::Latest, &first.object_id(), &first)
             .await,
         Err(Error::NoSuchKey { .. })
     ));
