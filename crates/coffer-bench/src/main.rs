@@ -70,6 +70,20 @@ pub struct Args {
     /// The KMS key for kms-* workloads (key id, key ARN or alias).
     #[arg(long)]
     pub key: Option<String>,
+    /// Set the bucket's versioning first (Enabled or Suspended).
+    #[arg(long)]
+    pub versioning: Option<String>,
+    /// PUT workloads: overwrite this many keys per worker, round robin, instead of fresh
+    /// keys (in a versioned bucket every overwrite adds a version).
+    #[arg(long)]
+    pub overwrite_keys: Option<u64>,
+    /// GET workloads: how many objects the read set has (default: one per connection).
+    #[arg(long)]
+    pub read_keys: Option<usize>,
+    /// GET workloads: give each object of the read set this many versions before the run
+    /// (in a versioned bucket), so that reads of the latest version face a long history.
+    #[arg(long, default_value_t = 1)]
+    pub versions: u64,
     /// Print exactly one JSON line with the results.
     #[arg(long)]
     pub json: bool,
@@ -112,6 +126,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .ensure_bucket()
                 .await
                 .context("creating the bucket")?;
+            if let Some(v) = &args.versioning {
+                client
+                    .set_versioning(v)
+                    .await
+                    .context("setting the bucket's versioning")?;
+            }
             let keys = s3::KeySpace::new(&args);
             if args.op == Op::Get {
                 eprintln!(
@@ -120,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     args.size
                 );
                 client
-                    .prepare_reads(&keys, args.concurrency)
+                    .prepare_reads(&keys, args.concurrency, args.versions)
                     .await
                     .context("writing the objects to read")?;
             }

@@ -40,6 +40,7 @@ pub struct KeySpace {
     prefix: String,
     size: u64,
     read_set: usize,
+    overwrite: Option<u64>,
 }
 
 impl KeySpace {
@@ -58,7 +59,8 @@ impl KeySpace {
                 if args.bucket_key { "-bk" } else { "" }
             ),
             size: args.size,
-            read_set: args.concurrency.min(fit).max(1),
+            read_set: args.read_keys.unwrap_or(args.concurrency).min(fit).max(1),
+            overwrite: args.overwrite_keys.filter(|n| *n > 0),
         }
     }
 
@@ -69,7 +71,11 @@ impl KeySpace {
     /// Small objects get fresh keys; large ones reuse a few keys per worker so that long
     /// runs do not fill the disk.
     pub fn write_key(&self, worker: usize, seq: u64) -> String {
-        let seq = if self.size >= 1 << 20 { seq % 4 } else { seq };
+        let seq = match self.overwrite {
+            Some(n) => seq % n,
+            None if self.size >= 1 << 20 => seq % 4,
+            None => seq,
+        };
         format!("{}/w{worker}-{seq}", self.prefix)
     }
 
@@ -179,6 +185,21 @@ impl Client {
         body: Body,
         content_length: Option<u64>,
     ) -> anyhow::Result<Request<Body>> {
+        self.request_with_query(method, path, &[], extra, payload_hash, body, content_length)
+    }
+
+    /// [`Client::request`] with query parameters (sub-resources such as `versioning`).
+    #[allow(clippy::too_many_arguments)]
+    fn request_with_query(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        extra: &[(String, String)],
+        payload_hash: &str,
+        body: Body,
+        content_length: Option<u64>,
+    ) -> anyhow::Result<Request<Body>> {
         let canonical_uri = uri_encode_path(path);
         let scope = Scope {
             access_key_id: &self.access_key,
@@ -198,14 +219,27 @@ impl Client {
             &CanonicalInput {
                 method: method.as_str(),
                 canonical_uri: &canonical_uri,
-                query: &[],
+                query,
                 headers: &headers,
                 payload_hash,
             },
         );
-        let mut b = Request::builder()
-            .method(method)
-            .uri(format!("{}{canonical_uri}", self.base));
+        let query_string: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        let uri = if query.is_empty() {
+            format!("{}{canonical_uri}", self.base)
+        } else {
+            format!("{}{canonical_uri}?{}", self.base, query_string.join("&"))
+        };
+        let mut b = Request::builder().method(method).uri(uri);
         for (k, v) in &headers {
             b = b.header(k.as_str(), v.as_str());
         }
@@ -264,6 +298,25 @@ impl Client {
         Self::check(status, &body, "CreateBucket")
     }
 
+    /// PutBucketVersioning (`Enabled` or `Suspended`).
+    pub async fn set_versioning(&self, status: &str) -> anyhow::Result<()> {
+        let body = format!(
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{status}</Status></VersioningConfiguration>"
+        );
+        let len = body.len() as u64;
+        let req = self.request_with_query(
+            Method::PUT,
+            &format!("/{}", self.bucket),
+            &[("versioning".into(), String::new())],
+            &[],
+            UNSIGNED_PAYLOAD,
+            BodyExt::boxed(http_body_util::Full::new(Bytes::from(body))),
+            Some(len),
+        )?;
+        let (status, _, body) = self.send(req).await?;
+        Self::check(status, &body, "PutBucketVersioning")
+    }
+
     /// PUTs one object; returns the bytes sent.
     pub async fn put(&self, key: &str) -> anyhow::Result<u64> {
         let path = format!("/{}/{key}", self.bucket);
@@ -294,9 +347,24 @@ impl Client {
         Ok(n)
     }
 
-    /// Makes sure every object of the read set exists with the right size.
-    pub async fn prepare_reads(&self, keys: &KeySpace, concurrency: usize) -> anyhow::Result<()> {
+    /// Makes sure every object of the read set exists with the right size; with
+    /// `versions` > 1, writes each that many times (a versioned bucket keeps them all).
+    pub async fn prepare_reads(
+        &self,
+        keys: &KeySpace,
+        concurrency: usize,
+        versions: u64,
+    ) -> anyhow::Result<()> {
         use futures::StreamExt;
+        if versions > 1 {
+            let n = keys.read_set() as u64;
+            let results: Vec<anyhow::Result<u64>> = futures::stream::iter(0..n * versions)
+                .map(|i| async move { self.put(&keys.read_name((i % n) as usize)).await })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+            return results.into_iter().try_for_each(|r| r.map(|_| ()));
+        }
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..keys.read_set())
             .map(|i| async move {
                 let key = keys.read_name(i);
