@@ -41,6 +41,8 @@ pub struct KeySpace {
     size: u64,
     read_set: usize,
     overwrite: Option<u64>,
+    /// Tells this run's fresh keys from an earlier run's, so that they are really new.
+    run: u32,
 }
 
 impl KeySpace {
@@ -61,6 +63,10 @@ impl KeySpace {
             size: args.size,
             read_set: args.read_keys.unwrap_or(args.concurrency).min(fit).max(1),
             overwrite: args.overwrite_keys.filter(|n| *n > 0),
+            run: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+                .unwrap_or(0),
         }
     }
 
@@ -68,15 +74,15 @@ impl KeySpace {
         self.read_set
     }
 
-    /// Small objects get fresh keys; large ones reuse a few keys per worker so that long
-    /// runs do not fill the disk.
+    /// Small objects get fresh keys (unless `--overwrite-keys`); large ones reuse a few
+    /// keys per worker so that long runs do not fill the disk.
     pub fn write_key(&self, worker: usize, seq: u64) -> String {
-        let seq = match self.overwrite {
-            Some(n) => seq % n,
-            None if self.size >= 1 << 20 => seq % 4,
-            None => seq,
-        };
-        format!("{}/w{worker}-{seq}", self.prefix)
+        match self.overwrite {
+            Some(n) => format!("{}/w{worker}-{}", self.prefix, seq % n),
+            None if self.size >= 1 << 20 => format!("{}/w{worker}-{}", self.prefix, seq % 4),
+            // Fresh keys: new in every run too, not the previous run's keys again.
+            None => format!("{}/{:08x}-w{worker}-{seq}", self.prefix, self.run),
+        }
     }
 
     pub fn read_key(&self, worker: usize, seq: u64) -> String {
