@@ -260,11 +260,8 @@ impl Objects {
     pub async fn upload_part_copy(&self, req: PartCopy) -> Result<Written> {
         check_part_number(req.part_number)?;
         let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
-        let src = self
+        let (src, source_version_id) = self
             .copy_source(&req.src_bucket, &req.src_key, req.src_version_id.as_deref())
-            .await?;
-        let source_version_id = self
-            .reported_version(&req.src_bucket, src.version_id.as_deref())
             .await?;
         req.source_conditions
             .check_copy_source(&src.etag, src.last_modified)?;

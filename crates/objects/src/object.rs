@@ -241,11 +241,8 @@ impl Objects {
     }
 
     async fn get_once(&self, req: &GetObject, with_body: bool) -> Result<Got> {
-        let object = self
-            .object_version(&req.bucket, &req.key, req.version_id.as_deref())
-            .await?;
-        let version_id = self
-            .reported_version(&req.bucket, object.version_id.as_deref())
+        let (object, version_id) = self
+            .object_version_reported(&req.bucket, &req.key, req.version_id.as_deref())
             .await?;
         req.conditions.check(&object.etag, object.last_modified)?;
         if req.range.is_some() && req.part_number.is_some() {
@@ -363,11 +360,8 @@ impl Objects {
 
     pub async fn copy_object(&self, req: CopyObject) -> Result<Written> {
         check_key(&req.dst_key)?;
-        let src = self
+        let (src, source_version_id) = self
             .copy_source(&req.src_bucket, &req.src_key, req.src_version_id.as_deref())
-            .await?;
-        let source_version_id = self
-            .reported_version(&req.src_bucket, src.version_id.as_deref())
             .await?;
         req.source_conditions
             .check_copy_source(&src.etag, src.last_modified)?;
@@ -466,14 +460,15 @@ impl Objects {
         })
     }
 
-    /// The version a copy reads: a delete marker named by id cannot be copied.
+    /// The version a copy reads, and its id as S3 reports it: a delete marker named by
+    /// id cannot be copied.
     pub(crate) async fn copy_source(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<ObjectRecord> {
-        match self.object_version(bucket, key, version_id).await {
+    ) -> Result<(ObjectRecord, Option<String>)> {
+        match self.object_version_reported(bucket, key, version_id).await {
             Err(Error::IsDeleteMarker { .. }) => Err(Error::InvalidRequest(
                 "The source of a copy request may not specifically refer to a delete marker by version id.".into(),
             )),
@@ -488,9 +483,8 @@ impl Objects {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<(BTreeMap<String, String>, Option<String>)> {
-        let o = self.object_version(bucket, key, version_id).await?;
-        let reported = self
-            .reported_version(bucket, o.version_id.as_deref())
+        let (o, reported) = self
+            .object_version_reported(bucket, key, version_id)
             .await?;
         Ok((o.meta.tags, reported))
     }
@@ -507,10 +501,7 @@ impl Objects {
         // Read first: the version the change applies to (the latest, unless named) and
         // its id to report; a delete marker has no tags.
         let o = self.object_version(bucket, key, version_id).await?;
-        let version = match &o.version_id {
-            Some(id) => coffer_storage::VersionRef::Id(id),
-            None => coffer_storage::VersionRef::Null,
-        };
+        let version = coffer_storage::VersionRef::of(o.version_id.as_deref());
         match self.meta.set_object_tags(bucket, key, version, &tags).await {
             // Removed between the read and the write.
             Err(
@@ -529,11 +520,7 @@ impl Objects {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<(ObjectRecord, Option<String>)> {
-        let o = self.object_version(bucket, key, version_id).await?;
-        let reported = self
-            .reported_version(bucket, o.version_id.as_deref())
-            .await?;
-        Ok((o, reported))
+        self.object_version_reported(bucket, key, version_id).await
     }
 }
 

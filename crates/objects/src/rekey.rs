@@ -97,10 +97,7 @@ impl Objects {
             .set_object_sse(
                 bucket,
                 key,
-                match &object.version_id {
-                    Some(id) => coffer_storage::VersionRef::Id(id),
-                    None => coffer_storage::VersionRef::Null,
-                },
+                coffer_storage::VersionRef::of(object.version_id.as_deref()),
                 &object_id,
                 &new,
             )

@@ -141,6 +141,20 @@ impl Objects {
         }
     }
 
+    /// [`Objects::object_version`], with the version's id as S3 reports it.
+    pub(crate) async fn object_version_reported(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(ObjectRecord, Option<String>)> {
+        let o = self.object_version(bucket, key, version_id).await?;
+        let reported = self
+            .reported_version(bucket, o.version_id.as_deref())
+            .await?;
+        Ok((o, reported))
+    }
+
     /// The version id to report for `version_id` of an object in `bucket`.
     pub(crate) async fn reported_version(
         &self,
@@ -297,8 +311,9 @@ impl Resume {
             Resume::Start => VersionStart::Beginning,
             Resume::From(k) => VersionStart::FromKey(k),
             Resume::AfterKey(k) => VersionStart::AfterKey(k),
-            Resume::AfterVersion(k, Some(id)) => VersionStart::AfterVersion(k, VersionRef::Id(id)),
-            Resume::AfterVersion(k, None) => VersionStart::AfterVersion(k, VersionRef::Null),
+            Resume::AfterVersion(k, id) => {
+                VersionStart::AfterVersion(k, VersionRef::of(id.as_deref()))
+            }
         }
     }
 }

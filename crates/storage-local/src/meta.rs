@@ -309,25 +309,7 @@ impl MetaStore for SqliteMeta {
             let Some(versioning) = bucket_versioning(conn, &object.bucket)? else {
                 return Err(Error::NoSuchBucket(object.bucket.clone()));
             };
-            let current = get_object_row(conn, &object.bucket, &object.key)?;
-            precondition.check(
-                current
-                    .as_ref()
-                    .filter(|r| !r.marker)
-                    .map(|r| r.etag.as_str()),
-                &object.bucket,
-                &object.key,
-            )?;
-            let candidate = object.version_id.clone().unwrap_or_default();
-            add_version(
-                conn,
-                versioning,
-                &object.bucket,
-                &object.key,
-                NewRow::Object(&object),
-                &candidate,
-                current,
-            )
+            put_version(conn, versioning, &object, &precondition)
         })
         .await
     }
@@ -344,7 +326,7 @@ impl MetaStore for SqliteMeta {
         self.write(move |conn| {
             let v = version.as_ref();
             let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
-                return Err(no_such(bucket, key, v));
+                return Err(v.missing(&bucket, &key));
             };
             if row.marker {
                 return Err(Error::IsDeleteMarker {
@@ -373,7 +355,7 @@ impl MetaStore for SqliteMeta {
         self.write(move |conn| {
             let v = version.as_ref();
             let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
-                return Err(no_such(bucket, key, v));
+                return Err(v.missing(&bucket, &key));
             };
             if row.marker {
                 return Err(Error::PreconditionFailed);
@@ -509,7 +491,7 @@ impl MetaStore for SqliteMeta {
             if let (Some(k), Some(v)) = (&key_marker, &version_marker) {
                 match version_row(conn, &bucket, k, v.as_ref())? {
                     Some((row, _)) => after_seq = Some(row.seq),
-                    None => return Err(no_such(bucket.clone(), k.clone(), v.as_ref())),
+                    None => return Err(v.as_ref().missing(&bucket, k)),
                 }
             }
             let start = match &key_marker {
@@ -820,27 +802,9 @@ impl MetaStore for SqliteMeta {
                     return Err(Error::InvalidPart(*number));
                 }
             }
-            let current = get_object_row(conn, &object.bucket, &object.key)?;
-            precondition.check(
-                current
-                    .as_ref()
-                    .filter(|r| !r.marker)
-                    .map(|r| r.etag.as_str()),
-                &object.bucket,
-                &object.key,
-            )?;
-            let keep = blob_set(&object.extents);
-            remove_upload(conn, &upload_id, &keep)?;
-            let candidate = object.version_id.clone().unwrap_or_default();
-            add_version(
-                conn,
-                versioning,
-                &object.bucket,
-                &object.key,
-                NewRow::Object(&object),
-                &candidate,
-                current,
-            )
+            // (A failed precondition rolls the whole transaction back, the upload too.)
+            remove_upload(conn, &upload_id, &blob_set(&object.extents))?;
+            put_version(conn, versioning, &object, &precondition)
         })
         .await
     }
@@ -944,20 +908,6 @@ fn owned(v: VersionRef<'_>) -> OwnedVersion {
         VersionRef::Latest => OwnedVersion::Latest,
         VersionRef::Null => OwnedVersion::Null,
         VersionRef::Id(id) => OwnedVersion::Id(id.to_owned()),
-    }
-}
-
-fn no_such(bucket: String, key: String, version: VersionRef<'_>) -> Error {
-    match version {
-        VersionRef::Latest => Error::NoSuchKey { bucket, key },
-        VersionRef::Null => Error::NoSuchVersion {
-            key,
-            version_id: "null".into(),
-        },
-        VersionRef::Id(id) => Error::NoSuchVersion {
-            key,
-            version_id: id.to_owned(),
-        },
     }
 }
 

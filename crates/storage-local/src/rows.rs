@@ -365,6 +365,35 @@ fn next_seq(current: Option<i64>) -> i64 {
     }
 }
 
+/// Writes `object` as its key's new version if `precondition` holds for the current one
+/// (a delete marker counts as no object): [`add_version`] under `versioning`.
+pub(crate) fn put_version(
+    conn: &Connection,
+    versioning: Versioning,
+    object: &ObjectRecord,
+    precondition: &coffer_storage::Precondition,
+) -> Result<Written> {
+    let current = get_object_row(conn, &object.bucket, &object.key)?;
+    precondition.check(
+        current
+            .as_ref()
+            .filter(|r| !r.marker)
+            .map(|r| r.etag.as_str()),
+        &object.bucket,
+        &object.key,
+    )?;
+    let candidate = object.version_id.clone().unwrap_or_default();
+    add_version(
+        conn,
+        versioning,
+        &object.bucket,
+        &object.key,
+        NewRow::Object(object),
+        &candidate,
+        current,
+    )
+}
+
 /// What a new version of a key is.
 pub(crate) enum NewRow<'a> {
     Object(&'a ObjectRecord),

@@ -26,23 +26,6 @@ struct State {
     garbage: BTreeSet<BlobId>,
 }
 
-fn no_such(bucket: &str, key: &str, version: VersionRef<'_>) -> Error {
-    match version {
-        VersionRef::Latest => Error::NoSuchKey {
-            bucket: bucket.into(),
-            key: key.into(),
-        },
-        VersionRef::Null => Error::NoSuchVersion {
-            key: key.into(),
-            version_id: "null".into(),
-        },
-        VersionRef::Id(id) => Error::NoSuchVersion {
-            key: key.into(),
-            version_id: id.into(),
-        },
-    }
-}
-
 fn position(versions: &[Entry], version: VersionRef<'_>) -> Option<usize> {
     match version {
         VersionRef::Latest => (!versions.is_empty()).then_some(0),
@@ -312,7 +295,7 @@ impl MetaStore for MemoryMeta {
                 key: key.into(),
                 version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
             }),
-            None => Err(no_such(bucket, key, version)),
+            None => Err(version.missing(bucket, key)),
         }
     }
 
@@ -339,7 +322,7 @@ impl MetaStore for MemoryMeta {
             }
             // Another version than the one read (a marker written meanwhile).
             Some(Entry::Marker(_)) => Err(Error::PreconditionFailed),
-            None => Err(no_such(bucket, key, version)),
+            None => Err(version.missing(bucket, key)),
         }
     }
 
@@ -414,7 +397,7 @@ impl MetaStore for MemoryMeta {
                 .unwrap_or_default();
             match position(versions, v) {
                 Some(i) => skip_in_marker_key = Some(i + 1),
-                None => return Err(no_such(bucket, k, v)),
+                None => return Err(v.missing(bucket, k)),
             }
         }
         let mut items = Vec::new();

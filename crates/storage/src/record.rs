@@ -74,6 +74,33 @@ impl<'a> VersionRef<'a> {
         }
     }
 
+    /// The version with this id (`None`: the null version).
+    pub fn of(version_id: Option<&'a str>) -> Self {
+        match version_id {
+            Some(id) => VersionRef::Id(id),
+            None => VersionRef::Null,
+        }
+    }
+
+    /// The error for a version of `bucket`/`key` that is not there: `NoSuchKey` for the
+    /// latest, `NoSuchVersion` for a named one.
+    pub fn missing(self, bucket: &str, key: &str) -> Error {
+        match self {
+            VersionRef::Latest => Error::NoSuchKey {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+            VersionRef::Null => Error::NoSuchVersion {
+                key: key.into(),
+                version_id: "null".into(),
+            },
+            VersionRef::Id(id) => Error::NoSuchVersion {
+                key: key.into(),
+                version_id: id.into(),
+            },
+        }
+    }
+
     /// Whether a version with this id (`None`: the null version) is the one named, for
     /// a named version (never true of `Latest`).
     pub fn names(self, version_id: Option<&str>) -> bool {
