@@ -1,8 +1,9 @@
 """Terraform's AWS provider (from the machine's local mirror) managing keys and bucket
 encryption as code against Coffer: a bring-your-own-key `aws_kms_external_key` (the
 provider runs GetParametersForImport and ImportKeyMaterial itself), ECC signing and HMAC
-keys, and a bucket whose default encryption is the imported key. A second plan must show
-no drift, and destroy must schedule the keys' deletion."""
+keys, a bucket whose default encryption is the imported key, and a versioned bucket
+(`aws_s3_bucket_versioning`). A second plan must show no drift, and destroy must schedule
+the keys' deletion."""
 
 import base64
 import os
@@ -75,6 +76,15 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "b" {
     }
   }
 }
+resource "aws_s3_bucket" "v" {
+  bucket = "tf-versioned"
+}
+resource "aws_s3_bucket_versioning" "v" {
+  bucket = aws_s3_bucket.v.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
 output "byok" { value = aws_kms_external_key.byok.id }
 output "signing" { value = aws_kms_key.signing.id }
 output "mac" { value = aws_kms_key.mac.id }
@@ -114,10 +124,18 @@ def test_terraform_manages_imported_keys_and_bucket_encryption(shared_server, tm
     assert kms.verify_mac(KeyId=out["mac"], Message=b"m", MacAlgorithm="HMAC_SHA_256",
                           Mac=mac)["MacValid"]
 
+    assert s3.get_bucket_versioning(Bucket="tf-versioned")["Status"] == "Enabled"
+    v1 = s3.put_object(Bucket="tf-versioned", Key="doc", Body=b"one")["VersionId"]
+    s3.put_object(Bucket="tf-versioned", Key="doc", Body=b"two")
+    assert s3.get_object(Bucket="tf-versioned", Key="doc", VersionId=v1)["Body"].read() == b"one"
+
     # What Terraform reads back matches what it wrote: no drift.
     tf("plan", "-detailed-exitcode")
 
     s3.delete_object(Bucket="tf-byok", Key="o")
+    # A versioned bucket is empty only when every version is gone.
+    for v in s3.list_object_versions(Bucket="tf-versioned").get("Versions", []):
+        s3.delete_object(Bucket="tf-versioned", Key=v["Key"], VersionId=v["VersionId"])
     tf("destroy", "-auto-approve")
     for k in out.values():
         assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion"
