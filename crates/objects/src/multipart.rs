@@ -428,10 +428,7 @@ impl Objects {
             last_modified: record.last_modified,
             checksum: record.meta.checksum,
             sse: record.meta.sse,
-            version_id: crate::versions::wire_version(
-                written.versioning,
-                written.version_id.as_deref(),
-            ),
+            version_id: crate::versions::written_version(&written),
             source_version_id: None,
         })
     }

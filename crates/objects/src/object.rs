@@ -200,10 +200,7 @@ impl Objects {
             Ok(written) => {
                 self.publish(record).await;
                 self.dropped(written.replaced.as_ref());
-                Ok(crate::versions::wire_version(
-                    written.versioning,
-                    written.version_id.as_deref(),
-                ))
+                Ok(crate::versions::written_version(&written))
             }
             Err(e) => {
                 self.discard(&record.extents).await;

@@ -45,6 +45,13 @@ pub fn wire_version(versioning: Versioning, version_id: Option<&str>) -> Option<
     }
 }
 
+/// The version a write reports (`x-amz-version-id`): the id it got in a versioning-enabled
+/// bucket; nothing otherwise — a write in a suspended bucket makes the null version, and
+/// S3 answers it without the header (reads and deletes of it say `null`).
+pub(crate) fn written_version(written: &coffer_storage::Written) -> Option<String> {
+    written.version_id.clone()
+}
+
 /// What a DeleteObject did: the version it wrote (a delete marker) or removed, as S3
 /// reports it, and whether that version is a delete marker.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
