@@ -60,14 +60,23 @@ fn coffer_sigv4_like_encode(s: &str) -> String {
     utf8_percent_encode(s, SET).to_string()
 }
 
-fn object_entry(o: ObjectSummary, enc: &Encoder, with_owner: Option<&Owner>) -> Object {
-    Object {
-        checksum_algorithm: o
-            .meta
-            .checksum
+/// The checksum fields of a listing entry.
+fn checksum_fields(
+    meta: &coffer_objects::ObjectMeta,
+) -> (Option<Vec<ChecksumAlgorithm>>, Option<ChecksumType>) {
+    (
+        meta.checksum
             .as_ref()
             .map(|c| vec![checksum_algorithm(c.algorithm)]),
-        checksum_type: o.meta.checksum.as_ref().map(crate::convert::checksum_type),
+        meta.checksum.as_ref().map(crate::convert::checksum_type),
+    )
+}
+
+fn object_entry(o: ObjectSummary, enc: &Encoder, with_owner: Option<&Owner>) -> Object {
+    let (checksum_algorithm, checksum_type) = checksum_fields(&o.meta);
+    Object {
+        checksum_algorithm,
+        checksum_type,
         e_tag: Some(etag(&o.etag)),
         key: Some(enc.enc(&o.key)),
         last_modified: Some(timestamp(o.last_modified)),
@@ -78,9 +87,9 @@ fn object_entry(o: ObjectSummary, enc: &Encoder, with_owner: Option<&Owner>) -> 
     }
 }
 
-fn prefixes(l: &Listing, enc: &Encoder) -> Option<Vec<CommonPrefix>> {
-    (!l.common_prefixes.is_empty()).then(|| {
-        l.common_prefixes
+fn prefixes(common_prefixes: &[String], enc: &Encoder) -> Option<Vec<CommonPrefix>> {
+    (!common_prefixes.is_empty()).then(|| {
+        common_prefixes
             .iter()
             .map(|p| CommonPrefix {
                 prefix: Some(enc.enc(p)),
@@ -143,7 +152,7 @@ pub async fn objects_v2(api: &S3Api, req: S3Request<ListObjectsV2Input>) -> R<Li
     )
     .await?;
     let with_owner = i.fetch_owner.unwrap_or(false).then_some(&owner);
-    let common_prefixes = prefixes(&listing, &enc);
+    let common_prefixes = prefixes(&listing.common_prefixes, &enc);
     let key_count = listing.objects.len() + listing.common_prefixes.len();
     let next = listing
         .next
@@ -185,7 +194,7 @@ pub async fn objects_v1(api: &S3Api, req: S3Request<ListObjectsInput>) -> R<List
         max,
     )
     .await?;
-    let common_prefixes = prefixes(&listing, &enc);
+    let common_prefixes = prefixes(&listing.common_prefixes, &enc);
     // NextMarker is returned only with a delimiter, as AWS does.
     let next_marker = if i.delimiter.is_some() {
         enc.opt(listing.next.as_ref())
@@ -234,37 +243,28 @@ pub async fn versions(
         )
         .await
         .map_err(to_s3_error)?;
-    let common_prefixes = (!listing.common_prefixes.is_empty()).then(|| {
-        listing
-            .common_prefixes
-            .iter()
-            .map(|p| CommonPrefix {
-                prefix: Some(enc.enc(p)),
-            })
-            .collect()
-    });
+    let common_prefixes = prefixes(&listing.common_prefixes, &enc);
     let mut versions = Vec::new();
     let mut delete_markers = Vec::new();
     for v in listing.versions {
         let is_latest = v.is_latest;
         match v.version {
-            VersionSummary::Object(o) => versions.push(ObjectVersion {
-                checksum_algorithm: o
-                    .meta
-                    .checksum
-                    .as_ref()
-                    .map(|c| vec![checksum_algorithm(c.algorithm)]),
-                checksum_type: o.meta.checksum.as_ref().map(crate::convert::checksum_type),
-                e_tag: Some(etag(&o.etag)),
-                is_latest: Some(is_latest),
-                key: Some(enc.enc(&o.key)),
-                last_modified: Some(timestamp(o.last_modified)),
-                owner: Some(owner.clone()),
-                restore_status: None,
-                size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
-                storage_class: Some(ObjectVersionStorageClass::from(storage_class(&o.meta))),
-                version_id: Some(o.version_id.unwrap_or_else(|| "null".into())),
-            }),
+            VersionSummary::Object(o) => {
+                let (checksum_algorithm, checksum_type) = checksum_fields(&o.meta);
+                versions.push(ObjectVersion {
+                    checksum_algorithm,
+                    checksum_type,
+                    e_tag: Some(etag(&o.etag)),
+                    is_latest: Some(is_latest),
+                    key: Some(enc.enc(&o.key)),
+                    last_modified: Some(timestamp(o.last_modified)),
+                    owner: Some(owner.clone()),
+                    restore_status: None,
+                    size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
+                    storage_class: Some(ObjectVersionStorageClass::from(storage_class(&o.meta))),
+                    version_id: Some(o.version_id.unwrap_or_else(|| "null".into())),
+                })
+            }
             VersionSummary::Marker(m) => delete_markers.push(DeleteMarkerEntry {
                 is_latest: Some(is_latest),
                 key: Some(enc.enc(&m.key)),
