@@ -13,14 +13,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 use coffer_storage::{
     BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, ListPage, ListedVersion, MetaStore,
     ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord,
-    UploadListQuery, UploadRecord, VersionListQuery, VersionRef, VersionStart, VersionSummary,
-    Versioning, Written,
+    UploadListQuery, UploadRecord, VersionListQuery, VersionRef, Versioning, Written,
 };
 
 use crate::OpenError;
 use crate::error::{backend, corrupt};
 use crate::rows::*;
 use crate::schema;
+use crate::versions::{
+    self, NewRow, add_version, bucket_versioning, free, owned, put_version, set_meta, version_row,
+};
 use crate::writer::Writer;
 
 /// SQLite-backed metadata store.
@@ -424,47 +426,8 @@ impl MetaStore for SqliteMeta {
         version: VersionRef<'_>,
     ) -> Result<Option<Entry>> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), owned(version));
-        self.write(move |conn| {
-            if !bucket_exists(conn, &bucket)? {
-                return Err(Error::NoSuchBucket(bucket));
-            }
-            let Some((row, current)) = version_row(conn, &bucket, &key, version.as_ref())? else {
-                return Ok(None);
-            };
-            if current {
-                exec(
-                    conn,
-                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key.as_bytes()],
-                )?;
-                // The newest remaining version becomes current.
-                let next = query_one(
-                    conn,
-                    &format!(
-                        "SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2
-                         ORDER BY seq DESC LIMIT 1"
-                    ),
-                    params![bucket, key.as_bytes()],
-                    object_row,
-                )?;
-                if let Some(next) = next {
-                    exec(
-                        conn,
-                        "DELETE FROM versions WHERE bucket = ?1 AND key = ?2 AND seq = ?3",
-                        params![bucket, key.as_bytes(), next.seq],
-                    )?;
-                    insert_row(conn, "objects", &bucket, &next)?;
-                }
-            } else {
-                exec(
-                    conn,
-                    "DELETE FROM versions WHERE bucket = ?1 AND key = ?2 AND seq = ?3",
-                    params![bucket, key.as_bytes(), row.seq],
-                )?;
-            }
-            free(conn, &bucket, row, &BTreeSet::new()).map(Some)
-        })
-        .await
+        self.write(move |conn| versions::delete(conn, bucket, key, version))
+            .await
     }
 
     async fn list_versions(
@@ -472,86 +435,8 @@ impl MetaStore for SqliteMeta {
         bucket: &str,
         query: &VersionListQuery<'_>,
     ) -> Result<ListPage<ListedVersion>> {
-        let bucket = bucket.to_owned();
-        let prefix = query.prefix.to_owned();
-        // (the key, whether it is included, the version marker)
-        let (key_marker, included, version_marker) = match query.start {
-            VersionStart::Beginning => (None, false, None),
-            VersionStart::FromKey(k) => (Some(k.to_owned()), true, None),
-            VersionStart::AfterKey(k) => (Some(k.to_owned()), false, None),
-            VersionStart::AfterVersion(k, v) => (Some(k.to_owned()), false, Some(owned(v))),
-        };
-        let limit = query.limit;
-        self.read(move |conn| {
-            // Current versions after the key marker; noncurrent ones after the version
-            // marker within its key (its seq), then after the key marker. A key's current
-            // version has its highest seq, so (key, seq DESC) is the listing's order, and
-            // both scans deliver it from their primary keys: SQLite merges them unsorted.
-            let mut after_seq = None;
-            if let (Some(k), Some(v)) = (&key_marker, &version_marker) {
-                match version_row(conn, &bucket, k, v.as_ref())? {
-                    Some((row, _)) => after_seq = Some(row.seq),
-                    None => return Err(v.as_ref().missing(&bucket, k)),
-                }
-            }
-            let start = match &key_marker {
-                Some(k) if included => Bound::Included(k.as_str()),
-                Some(k) => Bound::Excluded(k.as_str()),
-                None => Bound::Unbounded,
-            };
-            let (cond_current, mut args) = key_range_at(&prefix, start, 2);
-            let first = args.len() + 2;
-            let (cond_old, old_args, extra) = match (&key_marker, after_seq) {
-                (Some(k), Some(seq)) => {
-                    let (c, mut a) = key_range_at(&prefix, Bound::Included(k.as_str()), first);
-                    let n = first + a.len();
-                    a.push(k.as_bytes().to_vec());
-                    (c, a, Some((n, seq)))
-                }
-                _ => {
-                    let (c, a) = key_range_at(&prefix, start, first);
-                    (c, a, None)
-                }
-            };
-            let extra_cond = match extra {
-                Some((n, _)) => format!(" AND (key > ?{n} OR seq < ?{})", n + 1),
-                None => String::new(),
-            };
-            args.extend(old_args);
-            let sql = format!(
-                "SELECT {OBJECT_COLUMNS}, 0 AS nc FROM objects WHERE bucket = ?1{cond_current}
-                 UNION ALL
-                 SELECT {OBJECT_COLUMNS}, 1 AS nc FROM versions WHERE bucket = ?1{cond_old}{extra_cond}
-                 ORDER BY key, seq DESC LIMIT {}",
-                limit.saturating_add(1)
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&bucket];
-            for a in &args {
-                params.push(a);
-            }
-            let seq_param = extra.map(|(_, seq)| seq);
-            if let Some(seq) = &seq_param {
-                params.push(seq);
-            }
-            let rows = stmt
-                .query_map(params.as_slice(), |r| {
-                    Ok((object_row(r)?, r.get::<_, i64>(9)? == 0))
-                })
-                .map_err(backend)?;
-            let mut items = Vec::new();
-            for row in rows {
-                let (row, is_latest) = row.map_err(backend)?;
-                let version = if row.marker {
-                    VersionSummary::Marker(marker(&bucket, row)?)
-                } else {
-                    VersionSummary::Object(summary(row)?)
-                };
-                items.push(ListedVersion { is_latest, version });
-            }
-            Ok(ListPage::from_overfetch(items, limit))
-        })
-        .await
+        let q = versions::ListQuery::new(bucket, query);
+        self.read(move |conn| versions::list(conn, q)).await
     }
 
     async fn list_objects(
@@ -886,55 +771,6 @@ fn bucket_record(
     })
 }
 
-/// A [`VersionRef`] that can move into a blocking task.
-enum OwnedVersion {
-    Latest,
-    Null,
-    Id(String),
-}
-
-impl OwnedVersion {
-    fn as_ref(&self) -> VersionRef<'_> {
-        match self {
-            OwnedVersion::Latest => VersionRef::Latest,
-            OwnedVersion::Null => VersionRef::Null,
-            OwnedVersion::Id(id) => VersionRef::Id(id),
-        }
-    }
-}
-
-fn owned(v: VersionRef<'_>) -> OwnedVersion {
-    match v {
-        VersionRef::Latest => OwnedVersion::Latest,
-        VersionRef::Null => OwnedVersion::Null,
-        VersionRef::Id(id) => OwnedVersion::Id(id.to_owned()),
-    }
-}
-
-/// Replaces the metadata of a version's row, where it lives.
-fn set_meta(
-    conn: &Connection,
-    bucket: &str,
-    row: &ObjectRow,
-    current: bool,
-    meta: &str,
-) -> Result<()> {
-    if current {
-        exec(
-            conn,
-            "UPDATE objects SET meta = ?3 WHERE bucket = ?1 AND key = ?2",
-            params![bucket, row.key, meta],
-        )?;
-    } else {
-        exec(
-            conn,
-            "UPDATE versions SET meta = ?4 WHERE bucket = ?1 AND key = ?2 AND seq = ?3",
-            params![bucket, row.key, row.seq, meta],
-        )?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -945,66 +781,6 @@ mod tests {
         assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff\xff"), None);
         assert_eq!(prefix_end(b""), None);
-    }
-
-    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("prepare")
-            .query_map(params, |r| r.get::<_, String>(3))
-            .expect("plan")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
-        plan.join(" | ")
-    }
-
-    /// Reading a version is one index seek however many versions the key has, and a
-    /// listing of versions merges two ordered index scans without sorting.
-    #[test]
-    fn versions_are_read_by_seeks_and_listed_without_a_sort() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        schema::migrate(&mut conn).expect("schema");
-        let by_id = plan(
-            &conn,
-            &format!(
-                "SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"
-            ),
-            params!["b", b"k".to_vec(), "v"],
-        );
-        assert!(by_id.contains("USING INDEX versions_by_id"), "{by_id}");
-        let newest = plan(
-            &conn,
-            &format!(
-                "SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket = ?1 AND key = ?2
-                 ORDER BY seq DESC LIMIT 1"
-            ),
-            params!["b", b"k".to_vec()],
-        );
-        assert!(newest.contains("USING PRIMARY KEY"), "{newest}");
-        assert!(!newest.contains("TEMP B-TREE"), "{newest}");
-        let (c1, _) = key_range_at("p/", Bound::Excluded("p/a"), 2);
-        let (c2, _) = key_range_at("p/", Bound::Included("p/a"), 4);
-        let listing = plan(
-            &conn,
-            &format!(
-                "SELECT {OBJECT_COLUMNS}, 0 AS nc FROM objects WHERE bucket = ?1{c1}
-                 UNION ALL
-                 SELECT {OBJECT_COLUMNS}, 1 AS nc FROM versions WHERE bucket = ?1{c2}
-                 AND (key > ?6 OR seq < ?7)
-                 ORDER BY key, seq DESC LIMIT 1001"
-            ),
-            params![
-                "b",
-                b"p/a".to_vec(),
-                b"p0".to_vec(),
-                b"p/a".to_vec(),
-                b"p0".to_vec(),
-                b"p/a".to_vec(),
-                5
-            ],
-        );
-        assert!(!listing.contains("TEMP B-TREE"), "{listing}");
-        assert!(listing.contains("MERGE"), "{listing}");
     }
 
     #[test]
