@@ -1,8 +1,9 @@
 """Terraform's AWS provider (from the machine's local mirror) managing keys and bucket
 encryption as code against Coffer: a bring-your-own-key `aws_kms_external_key` (the
 provider runs GetParametersForImport and ImportKeyMaterial itself), ECC signing and HMAC
-keys, a bucket whose default encryption is the imported key, and a versioned bucket
-(`aws_s3_bucket_versioning`). A second plan must show no drift, and destroy must schedule
+keys, a bucket whose default encryption is the imported key, a versioned bucket
+(`aws_s3_bucket_versioning`) and an Object Lock bucket with a default retention
+(`object_lock_enabled`, `aws_s3_bucket_object_lock_configuration`). A second plan must show no drift, and destroy must schedule
 the keys' deletion."""
 
 import base64
@@ -85,6 +86,19 @@ resource "aws_s3_bucket_versioning" "v" {
     status = "Enabled"
   }
 }
+resource "aws_s3_bucket" "worm" {
+  bucket              = "tf-worm"
+  object_lock_enabled = true
+}
+resource "aws_s3_bucket_object_lock_configuration" "worm" {
+  bucket = aws_s3_bucket.worm.id
+  rule {
+    default_retention {
+      mode = "GOVERNANCE"
+      days = 1
+    }
+  }
+}
 output "byok" { value = aws_kms_external_key.byok.id }
 output "signing" { value = aws_kms_key.signing.id }
 output "mac" { value = aws_kms_key.mac.id }
@@ -129,6 +143,11 @@ def test_terraform_manages_imported_keys_and_bucket_encryption(shared_server, tm
     s3.put_object(Bucket="tf-versioned", Key="doc", Body=b"two")
     assert s3.get_object(Bucket="tf-versioned", Key="doc", VersionId=v1)["Body"].read() == b"one"
 
+    assert s3.get_object_lock_configuration(Bucket="tf-worm")["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}
+    kept = s3.put_object(Bucket="tf-worm", Key="record", Body=b"kept")["VersionId"]
+    assert s3.head_object(Bucket="tf-worm", Key="record")["ObjectLockMode"] == "GOVERNANCE"
+
     # What Terraform reads back matches what it wrote: no drift.
     tf("plan", "-detailed-exitcode")
 
@@ -136,6 +155,8 @@ def test_terraform_manages_imported_keys_and_bucket_encryption(shared_server, tm
     # A versioned bucket is empty only when every version is gone.
     for v in s3.list_object_versions(Bucket="tf-versioned").get("Versions", []):
         s3.delete_object(Bucket="tf-versioned", Key=v["Key"], VersionId=v["VersionId"])
+    # A bucket holding a locked version cannot be destroyed; bypassing GOVERNANCE frees it.
+    s3.delete_object(Bucket="tf-worm", Key="record", VersionId=kept, BypassGovernanceRetention=True)
     tf("destroy", "-auto-approve")
     for k in out.values():
         assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion"

@@ -188,21 +188,32 @@ impl Access {
         let mut context = base_context.clone();
         request_keys(&mut context, r, owner.as_deref());
         let owner_root = p.is_root() && owner.as_deref() == Some(p.account.id.as_str());
-        let decision = if owner_root && operation.owner_root_always() {
-            Decision::Allow
-        } else {
+        let ask = |action: &str, context| {
             self.authorizer.check(&Ask {
                 principal: &p,
-                action: if names_version(r.query) {
-                    operation.iam_action_for_version()
-                } else {
-                    operation.iam_action()
-                },
+                action,
                 resource: &resource,
                 resource_account: owner.as_deref(),
                 resource_policy: policy.as_deref(),
                 context,
             })
+        };
+        let decision = if owner_root && operation.owner_root_always() {
+            Decision::Allow
+        } else {
+            let action = if names_version(r.query) {
+                operation.iam_action_for_version()
+            } else {
+                operation.iam_action()
+            };
+            // What the request's headers ask for besides the operation needs its own
+            // permission too, as on AWS.
+            let extra = header_actions(operation, r.headers);
+            extra
+                .iter()
+                .map(|a| ask(a, context.clone()))
+                .find(|d| !matches!(d, Decision::Allow))
+                .unwrap_or_else(|| ask(action, context))
         };
         let decision = match decision {
             // A copy also reads its source: s3:GetObject on it, under its bucket's owner
@@ -375,6 +386,34 @@ fn request_keys(c: &mut coffer_policy::eval::Context, r: &AccessRequest<'_>, own
 
 /// Decodes a query string into (name, value) pairs (undecodable pairs are skipped).
 /// Whether a query string names a version (`versionId`).
+/// The permissions a request's headers need beyond its operation's action: bypassing
+/// GOVERNANCE retention (`x-amz-bypass-governance-retention: true`), and setting a
+/// version's retention or legal hold as it is written (`x-amz-object-lock-*`).
+fn header_actions(operation: Operation, headers: &http::HeaderMap) -> Vec<&'static str> {
+    let mut extra = Vec::new();
+    if headers
+        .get("x-amz-bypass-governance-retention")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        extra.push("s3:BypassGovernanceRetention");
+    }
+    if matches!(
+        operation,
+        Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
+    ) {
+        if headers.contains_key("x-amz-object-lock-mode")
+            || headers.contains_key("x-amz-object-lock-retain-until-date")
+        {
+            extra.push("s3:PutObjectRetention");
+        }
+        if headers.contains_key("x-amz-object-lock-legal-hold") {
+            extra.push("s3:PutObjectLegalHold");
+        }
+    }
+    extra
+}
+
 fn names_version(query: Option<&str>) -> bool {
     form_urlencoded(query.unwrap_or(""))
         .iter()

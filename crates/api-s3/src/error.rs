@@ -36,6 +36,23 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::BucketNotEmpty,
             "The bucket you tried to delete is not empty".into(),
         ),
+        Error::InvalidBucketState(m) => {
+            let mut e = S3Error::with_message(C::InvalidBucketState, m);
+            e.set_status_code(http::StatusCode::CONFLICT);
+            return e;
+        }
+        Error::ObjectLocked { .. } => (
+            C::AccessDenied,
+            "Access Denied because object protected by object lock.".into(),
+        ),
+        Error::NoSuchObjectLockConfiguration => {
+            let mut e = S3Error::with_message(
+                C::NoSuchObjectLockConfiguration,
+                "The specified object does not have a ObjectLock configuration",
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return e;
+        }
         Error::InvalidLocationConstraint(_) => (
             C::InvalidLocationConstraint,
             "The specified location-constraint is not valid".into(),
@@ -298,6 +315,24 @@ mod tests {
                 409,
             ),
             (Error::BucketNotEmpty("b".into()), "BucketNotEmpty", 409),
+            (
+                Error::InvalidBucketState("s".into()),
+                "InvalidBucketState",
+                409,
+            ),
+            (
+                Error::ObjectLocked {
+                    key: "k".into(),
+                    version_id: "v".into(),
+                },
+                "AccessDenied",
+                403,
+            ),
+            (
+                Error::NoSuchObjectLockConfiguration,
+                "NoSuchObjectLockConfiguration",
+                404,
+            ),
             (
                 Error::InvalidLocationConstraint("x".into()),
                 "InvalidLocationConstraint",

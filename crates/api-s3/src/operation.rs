@@ -54,6 +54,9 @@ operations!(
     GetBucketVersioning,
     GetObject,
     GetObjectAttributes,
+    GetObjectLegalHold,
+    GetObjectLockConfiguration,
+    GetObjectRetention,
     GetObjectTagging,
     GetPublicAccessBlock,
     HeadBucket,
@@ -69,6 +72,9 @@ operations!(
     PutBucketPolicy,
     PutBucketVersioning,
     PutObject,
+    PutObjectLegalHold,
+    PutObjectLockConfiguration,
+    PutObjectRetention,
     PutObjectTagging,
     PutPublicAccessBlock,
     UpdateObjectEncryption,
@@ -125,6 +131,12 @@ impl Operation {
             PutObjectTagging => "s3:PutObjectTagging",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
             UpdateObjectEncryption => "s3:UpdateObjectEncryption",
+            PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+            GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            PutObjectRetention => "s3:PutObjectRetention",
+            GetObjectRetention => "s3:GetObjectRetention",
+            PutObjectLegalHold => "s3:PutObjectLegalHold",
+            GetObjectLegalHold => "s3:GetObjectLegalHold",
             PutBucketPolicy => "s3:PutBucketPolicy",
             GetBucketPolicy => "s3:GetBucketPolicy",
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
@@ -175,6 +187,9 @@ impl Operation {
             | GetBucketVersioning
             | GetObject
             | GetObjectAttributes
+            | GetObjectLegalHold
+            | GetObjectLockConfiguration
+            | GetObjectRetention
             | GetObjectTagging
             | GetPublicAccessBlock
             | HeadBucket
@@ -186,6 +201,9 @@ impl Operation {
             | PutBucketPolicy
             | PutBucketVersioning
             | PutObject
+            | PutObjectLegalHold
+            | PutObjectLockConfiguration
+            | PutObjectRetention
             | PutObjectTagging
             | PutPublicAccessBlock
             | UpdateObjectEncryption
@@ -206,6 +224,9 @@ impl Operation {
             | GetBucketVersioning
             | GetObject
             | GetObjectAttributes
+            | GetObjectLegalHold
+            | GetObjectLockConfiguration
+            | GetObjectRetention
             | GetObjectTagging
             | GetPublicAccessBlock
             | HeadBucket
@@ -233,6 +254,9 @@ impl Operation {
             | PutBucketPolicy
             | PutBucketVersioning
             | PutObject
+            | PutObjectLegalHold
+            | PutObjectLockConfiguration
+            | PutObjectRetention
             | PutObjectTagging
             | PutPublicAccessBlock
             | UpdateObjectEncryption
@@ -293,9 +317,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketTagging",
     "GetBucketWebsite",
     "GetObjectAcl",
-    "GetObjectLegalHold",
-    "GetObjectLockConfiguration",
-    "GetObjectRetention",
     "GetObjectTorrent",
     "ListBucketAnalyticsConfigurations",
     "ListBucketIntelligentTieringConfigurations",
@@ -321,9 +342,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketTagging",
     "PutBucketWebsite",
     "PutObjectAcl",
-    "PutObjectLegalHold",
-    "PutObjectLockConfiguration",
-    "PutObjectRetention",
     "RenameObject",
     "RestoreObject",
     "SelectObjectContent",

@@ -232,6 +232,16 @@ pub struct ServeArgs {
     )]
     pub kms_day_seconds: f64,
 
+    /// How many seconds an S3 "day" lasts (Object Lock retention days, and later
+    /// lifecycle days and restores); fractions allowed. For tests and demos only.
+    #[arg(
+        long,
+        env = "COFFER_S3_DAY_SECONDS",
+        default_value_t = 86_400.0,
+        hide = true
+    )]
+    pub s3_day_seconds: f64,
+
     /// Seal the open audit trail file (write its signed digest) after this many seconds.
     #[arg(long, env = "COFFER_AUDIT_ROTATE_SECONDS", hide = true)]
     pub audit_rotate_seconds: Option<u64>,
@@ -258,6 +268,8 @@ impl ServeArgs {
                 DefaultEncryptionArg::None => coffer_objects::DefaultEncryption::None,
             },
             kms_day: std::time::Duration::try_from_secs_f64(self.kms_day_seconds.max(0.001))
+                .unwrap_or(std::time::Duration::from_secs(86_400)),
+            s3_day: std::time::Duration::try_from_secs_f64(self.s3_day_seconds.max(0.001))
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
             audit_rotate: self
                 .audit_rotate_seconds

@@ -61,9 +61,15 @@ impl Delivery {
                     },
                     tags: Vec::new(),
                     declared_len: Some(len),
-                    checksums: ChecksumRequest::default(),
+                    // Stored with a SHA-256 of its bytes; this also meets Object Lock's
+                    // demand for an integrity check, so a trail can go to a WORM bucket.
+                    checksums: ChecksumRequest {
+                        algorithm: Some(coffer_objects::ChecksumAlgorithm::Sha256),
+                        ..ChecksumRequest::default()
+                    },
                     precondition: Precondition::None,
                     sse: SseRequest::Default,
+                    lock: Default::default(),
                 },
                 stream,
             )

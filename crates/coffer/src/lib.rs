@@ -46,6 +46,8 @@ pub struct Config {
     pub root_key: rootkey::RootSource,
     /// How long a KMS "day" is.
     pub kms_day: Duration,
+    /// How long an S3 "day" is (Object Lock retention, lifecycle).
+    pub s3_day: Duration,
     /// Accept SSE-C requests over plain HTTP.
     pub allow_insecure_sse_c: bool,
     /// What buckets without their own default encryption apply (SSE-S3 unless opted out).
@@ -102,6 +104,8 @@ impl App {
                 coffer_objects::Config {
                     region: config.region.clone(),
                     default_encryption: config.default_encryption,
+                    day: time::Duration::try_from(config.s3_day)
+                        .context("COFFER_S3_DAY_SECONDS is too large")?,
                     ..coffer_objects::Config::default()
                 },
             )

@@ -10,7 +10,8 @@ use crate::{Error, Objects, Result};
 
 impl Objects {
     /// Creates a bucket owned by `owner` (an account id), with all four Block Public Access
-    /// settings on. `location` is the
+    /// settings on; with `object_lock`, versioning-enabled and with Object Lock (no default
+    /// retention), for good. `location` is the
     /// `LocationConstraint`; it must name this server's region (absent means us-east-1,
     /// which only a us-east-1 server accepts, as on AWS).
     pub async fn create_bucket(
@@ -18,6 +19,7 @@ impl Objects {
         owner: &str,
         name: &str,
         location: Option<&str>,
+        object_lock: bool,
     ) -> Result<BucketRecord> {
         check_bucket_name(name)?;
         let region = &self.config.region;
@@ -36,17 +38,23 @@ impl Objects {
             owner: owner.to_owned(),
             region: region.clone(),
             created: now(),
-            versioning: coffer_storage::Versioning::Unversioned,
+            versioning: if object_lock {
+                coffer_storage::Versioning::Enabled
+            } else {
+                coffer_storage::Versioning::Unversioned
+            },
         };
         // A new bucket blocks public access until its owner says otherwise, as on AWS since
         // April 2023; stored with the bucket, so it never exists without the block.
         let block = serde_json::to_string(&PublicAccessBlock::all())
             .map_err(|e| Error::Internal(e.to_string()))?;
-        match self
-            .meta
-            .create_bucket_with_settings(&record, &[(settings::PUBLIC_ACCESS_BLOCK, &block)])
-            .await
-        {
+        let lock = serde_json::to_string(&crate::LockConfiguration::default())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut first = vec![(settings::PUBLIC_ACCESS_BLOCK, block.as_str())];
+        if object_lock {
+            first.push((settings::OBJECT_LOCK, lock.as_str()));
+        }
+        match self.meta.create_bucket_with_settings(&record, &first).await {
             Ok(()) => {
                 self.settings.forget(name);
                 Ok(record)

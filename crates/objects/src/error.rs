@@ -21,6 +21,15 @@ pub enum Error {
     BucketAlreadyExists(String),
     #[error("bucket {0:?} is not empty")]
     BucketNotEmpty(String),
+    /// The bucket's state does not allow the request (S3's `InvalidBucketState`).
+    #[error("{0}")]
+    InvalidBucketState(String),
+    /// Object Lock protects the version (or its lock) from the request.
+    #[error("version {version_id:?} of key {key:?} is protected by Object Lock")]
+    ObjectLocked { key: String, version_id: String },
+    /// The version has no retention (GetObjectRetention).
+    #[error("the object has no Object Lock configuration")]
+    NoSuchObjectLockConfiguration,
     #[error("the location constraint {0:?} is incompatible with this region")]
     InvalidLocationConstraint(String),
     #[error("key {0:?} does not exist")]
@@ -117,6 +126,9 @@ impl From<coffer_storage::Error> for Error {
                 version_id,
                 last_modified: None,
             },
+            S::ObjectLocked {
+                key, version_id, ..
+            } => Error::ObjectLocked { key, version_id },
             S::PreconditionFailed => Error::PreconditionFailed,
             S::InvalidPart(n) => Error::InvalidPart(n),
             S::NoSuchBlob(_)

@@ -14,6 +14,7 @@ pub mod checksum;
 mod encrypted;
 mod error;
 mod list;
+mod lock;
 mod multipart;
 pub mod names;
 mod object;
@@ -32,6 +33,7 @@ pub use body::{BodyStream, DEFAULT_INLINE_MAX};
 pub use checksum::ChecksumRequest;
 pub use error::{BodyError, Error, Result};
 pub use list::{ListQuery, Listing, UploadListing, UploadQuery};
+pub use lock::{DefaultRetention, LockConfiguration, LockRequest, Period};
 pub use multipart::{CompletePart, CompleteUpload, CreateUpload, PartCopy, UploadPart};
 pub use object::{CopyObject, GetObject, Got, PutObject, Written};
 pub use read::{ByteRange, Conditions, ObjectStream, RangeSpec};
@@ -45,9 +47,9 @@ pub use versions::{Removal, VersionListing, VersionQuery, version_ref, wire_vers
 pub use coffer_crypto::Secret;
 pub use coffer_kms::{Caller, Error as KmsError};
 pub use coffer_storage::{
-    Checksum, ChecksumAlgorithm, DeleteMarker, ListedVersion, ObjectMeta, ObjectRecord,
-    ObjectSummary, Precondition, SseKind, SseRecord, UploadRecord, VersionRef, VersionSummary,
-    Versioning,
+    Checksum, ChecksumAlgorithm, DeleteMarker, ListedVersion, LockChange, LockMode, ObjectMeta,
+    ObjectRecord, ObjectSummary, Precondition, Retention, SseKind, SseRecord, UploadRecord,
+    VersionRef, VersionSummary, Versioning,
 };
 
 /// Largest body of a single PUT or part (5 GiB), as S3.
@@ -67,6 +69,9 @@ pub struct Config {
     /// What a bucket without its own default encryption applies to writes that ask for
     /// none: SSE-S3, as AWS since January 2023, unless the operator opted out.
     pub default_encryption: DefaultEncryption,
+    /// How long a day of Object Lock retention lasts (and, later, of lifecycle rules and
+    /// restores): one day, unless tests and demos shorten it (`COFFER_S3_DAY_SECONDS`).
+    pub day: time::Duration,
 }
 
 impl Default for Config {
@@ -75,6 +80,7 @@ impl Default for Config {
             region: "us-east-1".into(),
             inline_max: DEFAULT_INLINE_MAX,
             default_encryption: DefaultEncryption::SseS3,
+            day: time::Duration::DAY,
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct CreateUpload {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// `x-amz-checksum-type: FULL_OBJECT` (CRC algorithms only).
     pub full_object_checksum: bool,
+    pub lock: crate::LockRequest,
 }
 
 #[derive(Debug)]
@@ -121,6 +122,13 @@ impl Objects {
             ));
         }
         self.bucket(&req.bucket).await?;
+        // The lock asked for is checked now and kept with the upload; a default
+        // retention is applied when the object is written (at completion).
+        self.lock_new_version(&req.bucket, &req.lock, &mut meta, now())
+            .await?;
+        if req.lock.retention.is_none() {
+            meta.retention = None;
+        }
         let prepared = self
             .prepare_encryption(
                 &req.caller,
@@ -397,13 +405,16 @@ impl Objects {
                 checksum: p.checksum.as_ref().map(|c| c.value.clone()),
             })
             .collect();
+        let last_modified = now();
+        self.lock_completed_upload(&req.bucket, &mut meta, last_modified)
+            .await?;
         let record = ObjectRecord {
             bucket: req.bucket.clone(),
             key: req.key.clone(),
             version_id: Some(crate::versions::new_version_id()),
             size,
             etag: checksum::multipart_etag(&etags)?,
-            last_modified: now(),
+            last_modified,
             meta,
             extents: chosen.iter().map(|p| p.extent.clone()).collect(),
         };

@@ -13,6 +13,7 @@ use crate::body::{BodyStream, Ingest, Ingested};
 use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
 use crate::encrypted::Decryption;
+use crate::lock::LockRequest;
 use crate::names::{check_key, check_tags, storage_class};
 use crate::read::{ByteRange, Conditions, ObjectStream, RangeSpec, stream_range};
 use crate::sse::{CustomerKey, Prepared, SseRequest};
@@ -34,6 +35,7 @@ pub struct PutObject {
     /// `If-None-Match: *` or `If-Match`.
     pub precondition: Precondition,
     pub sse: SseRequest,
+    pub lock: LockRequest,
 }
 
 /// The outcome of a write that created an object version.
@@ -106,10 +108,12 @@ pub struct CopyObject {
     pub source_conditions: Conditions,
     pub precondition: Option<Precondition>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// The copy's own Object Lock (a source's lock is never copied).
+    pub lock: LockRequest,
 }
 
 /// The metadata a new object (or upload) starts with: storage class and tags checked,
-/// no parts yet.
+/// no parts yet, no lock but what the write asks for (see `lock.rs`).
 pub(crate) fn new_object_meta(
     mut meta: ObjectMeta,
     tags: &[(String, String)],
@@ -117,6 +121,8 @@ pub(crate) fn new_object_meta(
     meta.storage_class = storage_class(meta.storage_class.as_deref())?;
     meta.tags = check_tags(tags)?;
     meta.parts.clear();
+    meta.retention = None;
+    meta.legal_hold = None;
     Ok(meta)
 }
 
@@ -130,6 +136,17 @@ impl Objects {
         let mut meta = new_object_meta(req.meta, &req.tags)?;
         // Fail before reading the body if the bucket is not there.
         self.bucket(&req.bucket).await?;
+        self.lock_new_version(&req.bucket, &req.lock, &mut meta, now())
+            .await?;
+        // A locked version must arrive with an integrity check (as on S3).
+        if (meta.retention.is_some() || !req.lock.is_empty())
+            && req.checksums.algorithm.is_none()
+            && req.checksums.content_md5.is_none()
+        {
+            return Err(Error::InvalidRequest(
+                "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),
+            ));
+        }
         let prepared = self
             .prepare_encryption(
                 &req.caller,
@@ -402,6 +419,10 @@ impl Objects {
         };
         meta.sse = None;
         meta.parts.clear();
+        meta.retention = None;
+        meta.legal_hold = None;
+        self.lock_new_version(&req.dst_bucket, &req.lock, &mut meta, now())
+            .await?;
         meta.storage_class = if req.storage_class.is_some() {
             new_class
         } else {

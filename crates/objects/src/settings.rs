@@ -13,6 +13,8 @@ use crate::{Error, Objects, Result};
 pub(crate) const ENCRYPTION: &str = "encryption";
 pub(crate) const POLICY: &str = "policy";
 pub(crate) const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
+/// Present once a bucket has Object Lock (it cannot be turned off).
+pub(crate) const OBJECT_LOCK: &str = "object-lock";
 
 type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 

@@ -8,8 +8,8 @@
 //! `null` nor shaped like an id is refused before any lookup, as S3 does.
 
 use coffer_storage::{
-    DeleteMarker, Entry, ListedVersion, ObjectRecord, VersionListQuery, VersionRef, VersionStart,
-    Versioning,
+    Authority, DeleteMarker, Entry, ListedVersion, ObjectRecord, VersionListQuery, VersionRef,
+    VersionStart, Versioning,
 };
 
 use crate::list::{Cursor, common_prefix};
@@ -91,6 +91,14 @@ impl Objects {
             ));
         }
         self.bucket(bucket).await?;
+        if versioning == Versioning::Suspended
+            && self.get_object_lock_configuration(bucket).await?.is_some()
+        {
+            return Err(Error::InvalidBucketState(
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                    .into(),
+            ));
+        }
         self.meta.set_versioning(bucket, versioning).await?;
         self.forget_bucket(bucket);
         Ok(())
@@ -176,19 +184,25 @@ impl Objects {
 
     /// DeleteObject: without a version id, deletes the key (a delete marker in a
     /// versioned bucket); with one, removes that version for good (no error if there is
-    /// none, as on S3). A missing bucket is an error.
+    /// none, as on S3), unless Object Lock protects it (`ObjectLocked`; GOVERNANCE gives
+    /// way to `bypass_governance`: asked for and permitted). A missing bucket is an error.
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
     ) -> Result<Removal> {
         let version = version_ref(version_id)?;
         let versioning = self.bucket(bucket).await?.versioning;
+        let by = Authority {
+            now: crate::bucket::now(),
+            bypass_governance,
+        };
         if version == VersionRef::Latest {
             let deleted = self
                 .meta
-                .delete_object(bucket, key, &new_version_id())
+                .delete_object(bucket, key, &new_version_id(), &by)
                 .await?;
             self.dropped(deleted.removed.as_ref());
             return Ok(match deleted.marker {
@@ -199,7 +213,7 @@ impl Objects {
                 None => Removal::default(),
             });
         }
-        let removed = self.meta.delete_version(bucket, key, version).await?;
+        let removed = self.meta.delete_version(bucket, key, version, &by).await?;
         self.dropped(removed.as_ref());
         Ok(Removal {
             version_id: version_id.map(str::to_owned),

@@ -65,7 +65,7 @@ fn fixture() -> &'static Fixture {
             )
             .with_kms(kms);
             objects
-                .create_bucket("111122223333", "enc", None)
+                .create_bucket("111122223333", "enc", None, false)
                 .await
                 .expect("bucket");
             (objects, key_id)
@@ -148,6 +148,7 @@ async fn put_with(
                 checksums: ChecksumRequest::default(),
                 precondition: Precondition::None,
                 sse,
+                lock: Default::default(),
             },
             body(data, 10_000),
         )
@@ -168,6 +169,7 @@ async fn put_multipart(f: &Fixture, key: &str, parts: &[Vec<u8>]) {
             tags: vec![],
             checksum_algorithm: None,
             full_object_checksum: false,
+            lock: Default::default(),
         })
         .await
         .expect("create");
@@ -297,7 +299,7 @@ fn a_write_without_headers_is_sse_s3_unless_the_operator_opted_out() {
             },
         );
         plain
-            .create_bucket("111122223333", "enc", None)
+            .create_bucket("111122223333", "enc", None, false)
             .await
             .expect("bucket");
         assert_eq!(plain.get_bucket_encryption("enc").await.expect("get"), None);

@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use coffer_storage::{
-    BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, ListPage, ListedVersion, MetaStore,
-    ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result, SseRecord,
-    UploadListQuery, UploadRecord, VersionListQuery, VersionRef, Versioning, Written,
+    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, ListPage, ListedVersion,
+    LockChange, MetaStore, ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Precondition,
+    Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef, Versioning,
+    Written,
 };
 
 use crate::OpenError;
@@ -372,8 +373,46 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str, marker_id: &str) -> Result<Deleted> {
-        let (bucket, key, marker_id) = (bucket.to_owned(), key.to_owned(), marker_id.to_owned());
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        change: LockChange,
+        by: &Authority,
+    ) -> Result<()> {
+        let (bucket, key, by) = (bucket.to_owned(), key.to_owned(), *by);
+        let version = owned(version);
+        self.write(move |conn| {
+            let v = version.as_ref();
+            let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
+                return Err(v.missing(&bucket, &key));
+            };
+            let version_id = version_id(&row.version_id).unwrap_or("null").to_owned();
+            if row.marker {
+                return Err(Error::IsDeleteMarker { key, version_id });
+            }
+            let mut meta: ObjectMeta = unjson(&row.meta)?;
+            meta.change_lock(change, &by)
+                .map_err(|refusal| Error::ObjectLocked {
+                    key,
+                    version_id,
+                    refusal,
+                })?;
+            set_meta(conn, &bucket, &row, current, &json(&meta)?)
+        })
+        .await
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        by: &Authority,
+    ) -> Result<Deleted> {
+        let (bucket, key, marker_id, by) =
+            (bucket.to_owned(), key.to_owned(), marker_id.to_owned(), *by);
         self.write(move |conn| {
             let Some(versioning) = bucket_versioning(conn, &bucket)? else {
                 return Err(Error::NoSuchBucket(bucket));
@@ -393,7 +432,7 @@ impl MetaStore for SqliteMeta {
                 )?;
                 return Ok(Deleted {
                     marker: None,
-                    removed: Some(free(conn, &bucket, row, &BTreeSet::new())?),
+                    removed: Some(free(conn, &bucket, row, &BTreeSet::new(), &by)?),
                 });
             }
             let mtime_ms = ms(time::OffsetDateTime::now_utc());
@@ -405,6 +444,7 @@ impl MetaStore for SqliteMeta {
                 NewRow::Marker { mtime_ms },
                 &marker_id,
                 current,
+                &by,
             )?;
             Ok(Deleted {
                 marker: Some(DeleteMarker {
@@ -424,9 +464,10 @@ impl MetaStore for SqliteMeta {
         bucket: &str,
         key: &str,
         version: VersionRef<'_>,
+        by: &Authority,
     ) -> Result<Option<Entry>> {
-        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), owned(version));
-        self.write(move |conn| versions::delete(conn, bucket, key, version))
+        let (bucket, key, version, by) = (bucket.to_owned(), key.to_owned(), owned(version), *by);
+        self.write(move |conn| versions::delete(conn, bucket, key, version, &by))
             .await
     }
 

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use coffer_storage::{
-    Entry, Error, Fate, ListPage, ListedVersion, NewVersion, ObjectRecord, Result,
+    Authority, Entry, Error, Fate, ListPage, ListedVersion, NewVersion, ObjectRecord, Result,
     VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning, Written,
 };
 
@@ -90,15 +90,19 @@ pub(crate) fn insert_row(
     Ok(())
 }
 
-/// Frees a version's data (but blobs in `keep`) and returns it as it was.
+/// Frees a version's data (but blobs in `keep`) and returns it as it was, if Object Lock
+/// lets `by` remove it (`ObjectLocked` otherwise: the caller's transaction, which may
+/// already have moved rows, is then rolled back whole).
 pub(crate) fn free(
     conn: &Connection,
     bucket: &str,
     row: ObjectRow,
     keep: &BTreeSet<String>,
+    by: &Authority,
 ) -> Result<Entry> {
     let stored = row.extents.clone();
     let entry = entry(conn, bucket, row)?;
+    entry.check_removal(by)?;
     drop_extents(conn, &stored, keep)?;
     Ok(entry)
 }
@@ -140,6 +144,7 @@ pub(crate) fn put_version(
         NewRow::Object(object),
         &candidate,
         current,
+        &Authority::now(),
     )
 }
 
@@ -151,7 +156,9 @@ pub(crate) enum NewRow<'a> {
 
 /// Writes a new current version of `bucket`/`key` by [`NewVersion::plan`]: the current
 /// version (`current`, as read in this transaction) becomes noncurrent or is replaced,
-/// and so is a noncurrent null version when the plan says so.
+/// and so is a noncurrent null version when the plan says so (if Object Lock lets `by`
+/// remove it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn add_version(
     conn: &Connection,
     versioning: Versioning,
@@ -160,6 +167,7 @@ pub(crate) fn add_version(
     new: NewRow<'_>,
     candidate: &str,
     current: Option<ObjectRow>,
+    by: &Authority,
 ) -> Result<Written> {
     let plan = NewVersion::plan(
         versioning,
@@ -175,7 +183,7 @@ pub(crate) fn add_version(
     if let Some(row) = current {
         match plan.current {
             Fate::Kept => insert_row(conn, "versions", bucket, &row)?,
-            Fate::Replaced => replaced = Some(free(conn, bucket, row, &keep)?),
+            Fate::Replaced => replaced = Some(free(conn, bucket, row, &keep, by)?),
         }
     }
     if plan.replaces_noncurrent_null
@@ -193,7 +201,7 @@ pub(crate) fn add_version(
             "DELETE FROM versions WHERE bucket = ?1 AND key = ?2 AND seq = ?3",
             params![bucket, key.as_bytes(), row.seq],
         )?;
-        replaced = Some(free(conn, bucket, row, &keep)?);
+        replaced = Some(free(conn, bucket, row, &keep, by)?);
     }
     let row = match new {
         NewRow::Object(o) => ObjectRow {
@@ -397,6 +405,7 @@ pub(crate) fn delete(
     bucket: String,
     key: String,
     version: OwnedVersion,
+    by: &Authority,
 ) -> Result<Option<Entry>> {
     if !bucket_exists(conn, &bucket)? {
         return Err(Error::NoSuchBucket(bucket));
@@ -435,7 +444,7 @@ pub(crate) fn delete(
             params![bucket, key.as_bytes(), row.seq],
         )?;
     }
-    free(conn, &bucket, row, &BTreeSet::new()).map(Some)
+    free(conn, &bucket, row, &BTreeSet::new(), by).map(Some)
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@ pub enum Error {
     /// The operation does not apply to the version named: it is a delete marker.
     #[error("version {version_id:?} of {key:?} is a delete marker")]
     IsDeleteMarker { key: String, version_id: String },
+    /// Object Lock keeps the version (or its lock) as it is: see [`crate::lock`].
+    #[error("version {version_id:?} of {key:?} is protected by Object Lock ({refusal:?})")]
+    ObjectLocked {
+        key: String,
+        version_id: String,
+        refusal: crate::Refusal,
+    },
     #[error("multipart upload {0:?} does not exist")]
     NoSuchUpload(String),
     #[error("a precondition of the write did not hold")]

@@ -19,6 +19,7 @@ mod blob;
 mod error;
 mod iam;
 mod kms;
+mod lock;
 mod meta;
 mod record;
 mod sse;
@@ -32,6 +33,7 @@ pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
 pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
+pub use lock::{Authority, LockChange, LockMode, Refusal, Retention};
 pub use meta::{ListPage, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
 pub use record::{
     BlobId, BucketRecord, Checksum, ChecksumAlgorithm, DeleteMarker, Deleted, Entry, Extent, Fate,

@@ -7,8 +7,9 @@ use std::ops::Bound;
 use async_trait::async_trait;
 
 use crate::{
-    BlobId, BucketRecord, Deleted, Entry, ListedVersion, ObjectRecord, ObjectSummary, PartRecord,
-    Precondition, Result, SseRecord, UploadRecord, VersionRef, Versioning, Written,
+    Authority, BlobId, BucketRecord, Deleted, Entry, ListedVersion, LockChange, ObjectRecord,
+    ObjectSummary, PartRecord, Precondition, Result, SseRecord, UploadRecord, VersionRef,
+    Versioning, Written,
 };
 
 /// Which multipart uploads of a bucket to list, in (key, upload id) order.
@@ -131,7 +132,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Writes a new version of an object if `precondition` holds at commit time for the
     /// current version (a delete marker counts as no object), under the bucket's
     /// versioning as the transaction reads it ([`crate::NewVersion::plan`]; the record's
-    /// `version_id` is the id to use if versioning is enabled). Fails with `NoSuchBucket`
+    /// `version_id` is the id to use if versioning is enabled). A version the write would
+    /// replace that Object Lock protects fails it with `ObjectLocked`. Fails with `NoSuchBucket`
     /// if the bucket is gone, `PreconditionFailed` (or `NoSuchKey` for `EtagMatches` on a
     /// missing key).
     async fn put_object(
@@ -163,13 +165,34 @@ pub trait MetaStore: Send + Sync + 'static {
         sse: &SseRecord,
     ) -> Result<()>;
 
+    /// Changes the Object Lock of a version of an object if the lock rule lets `by` make
+    /// the change ([`crate::lock`], checked in the transaction): `NoSuchKey`/
+    /// `NoSuchVersion` if it does not exist, `IsDeleteMarker` for a delete marker,
+    /// `ObjectLocked` if refused.
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        change: LockChange,
+        by: &Authority,
+    ) -> Result<()>;
+
     /// Deletes a key without naming a version, under the bucket's versioning: removes the
     /// object of an unversioned bucket; in a versioned bucket writes a delete marker
     /// (with id `marker_id` if versioning is enabled, else the null one, replacing the
-    /// null version). `NoSuchBucket` if the bucket is gone.
-    async fn delete_object(&self, bucket: &str, key: &str, marker_id: &str) -> Result<Deleted>;
+    /// null version). `NoSuchBucket` if the bucket is gone; `ObjectLocked` if the version
+    /// it would remove is locked against `by`.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        by: &Authority,
+    ) -> Result<Deleted>;
 
-    /// Removes one version (object or delete marker) for good; if it was the current
+    /// Removes one version (object or delete marker) for good, unless Object Lock keeps
+    /// it from `by` (`ObjectLocked`, checked in the transaction); if it was the current
     /// one, the newest remaining version becomes current. Returns it, or `None` if the
     /// key has no such version. `version` is never `Latest`.
     async fn delete_version(
@@ -177,6 +200,7 @@ pub trait MetaStore: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         version: VersionRef<'_>,
+        by: &Authority,
     ) -> Result<Option<Entry>>;
 
     /// Every version and delete marker of the keys the query names, in order (see

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::lock::Retention;
 use crate::sse::SseRecord;
 use crate::{Error, Result};
 use time::OffsetDateTime;
@@ -392,6 +393,13 @@ pub struct ObjectMeta {
     pub parts: Vec<PartInfo>,
     /// Server-side encryption: present when the stored bytes are encrypted.
     pub sse: Option<SseRecord>,
+    /// Object Lock retention ([`crate::lock`]); absent in records of unlocked versions,
+    /// which therefore encode as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold: `None` if never set (S3 tells it from `OFF`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
 }
 
 /// One part of a completed multipart object.

@@ -20,7 +20,12 @@ pub async fn create(api: &S3Api, req: S3Request<CreateBucketInput>) -> R<CreateB
         .map(|l| l.as_str().to_owned());
     let b = api
         .objects
-        .create_bucket(&p.account.id, &req.input.bucket, location.as_deref())
+        .create_bucket(
+            &p.account.id,
+            &req.input.bucket,
+            location.as_deref(),
+            req.input.object_lock_enabled_for_bucket.unwrap_or(false),
+        )
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::new(CreateBucketOutput {

@@ -4,6 +4,7 @@
 
 mod bucket;
 mod list;
+mod lock;
 mod multipart;
 mod object;
 pub(crate) mod policy;
@@ -174,6 +175,44 @@ impl S3 for S3Api {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> R<DeleteObjectTaggingOutput> {
         object::delete_tags(self, req).await
+    }
+
+    // --- Object Lock ---
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> R<PutObjectLockConfigurationOutput> {
+        lock::put_configuration(self, req).await
+    }
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> R<GetObjectLockConfigurationOutput> {
+        lock::get_configuration(self, req).await
+    }
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> R<PutObjectRetentionOutput> {
+        lock::put_retention(self, req).await
+    }
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> R<GetObjectRetentionOutput> {
+        lock::get_retention(self, req).await
+    }
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> R<PutObjectLegalHoldOutput> {
+        lock::put_legal_hold(self, req).await
+    }
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> R<GetObjectLegalHoldOutput> {
+        lock::get_legal_hold(self, req).await
     }
 
     // --- listing ---

@@ -63,6 +63,11 @@ pub async fn create(
         (a, _) => a,
     };
     let meta = meta_input!(i).into_meta();
+    let lock = super::lock::lock_request(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
     let up = api
         .objects
         .create_upload(CreateUpload {
@@ -75,6 +80,7 @@ pub async fn create(
             tags: tagging_header(i.tagging.as_deref())?,
             checksum_algorithm: algorithm,
             full_object_checksum: full_object,
+            lock,
         })
         .await
         .map_err(to_s3_error)?;

@@ -6,7 +6,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use coffer_objects::Precondition;
 use coffer_objects::{CopyObject, GetObject, Got, PutObject, Written};
 
-use super::R;
+use super::{R, lock};
 use crate::S3Api;
 use crate::convert::{
     self, MetaInput, checksum_request, checksum_type, declared_checksums, etag, fill_checksum,
@@ -47,6 +47,11 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
     let meta = meta_input!(i).into_meta();
+    let lock = lock::lock_request(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
     let written = api
         .objects
         .put_object(
@@ -60,6 +65,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
                 checksums,
                 precondition,
                 sse: encryption,
+                lock,
             },
             convert::body(i.body),
         )
@@ -95,6 +101,7 @@ pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectO
                 checksums,
                 precondition: Precondition::None,
                 sse: encryption,
+                lock: Default::default(),
             },
             convert::body(i.body),
         )
@@ -184,6 +191,11 @@ macro_rules! describe_into {
             $out.checksum_type = m.checksum.as_ref().map(checksum_type);
         }
         let _ = fill_sse!($out, m.sse.as_ref());
+        (
+            $out.object_lock_mode,
+            $out.object_lock_retain_until_date,
+            $out.object_lock_legal_hold_status,
+        ) = lock::describe(m);
     }};
 }
 
@@ -250,9 +262,10 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
 
 pub async fn delete(api: &S3Api, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
     let i = req.input;
+    let bypass = lock::bypass(api, &i.bucket, i.bypass_governance_retention).await?;
     let removal = api
         .objects
-        .delete_object(&i.bucket, &i.key, i.version_id.as_deref())
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), bypass)
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -274,13 +287,14 @@ pub async fn delete_many(
         ));
     }
     api.objects.bucket(&i.bucket).await.map_err(to_s3_error)?;
+    let bypass = lock::bypass(api, &i.bucket, i.bypass_governance_retention).await?;
     let quiet = i.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for o in i.delete.objects {
         let result = api
             .objects
-            .delete_object(&i.bucket, &o.key, o.version_id.as_deref())
+            .delete_object(&i.bucket, &o.key, o.version_id.as_deref(), bypass)
             .await
             .map_err(to_s3_error);
         match result {
@@ -348,6 +362,11 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let encryption = sse_request!(req.input, customer)?;
     let i = req.input;
     let (src_bucket, src_key, src_version_id) = copy_source(&i.copy_source)?;
+    let lock = lock::lock_request(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
     let replace_meta = directive(
         i.metadata_directive.as_ref().map(|d| d.as_str()),
         "metadata directive",
@@ -403,6 +422,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
             source_conditions: convert::conditions(&req.headers, "x-amz-copy-source-"),
             precondition: None,
             checksum_algorithm,
+            lock,
         })
         .await
         .map_err(to_s3_error)?;

@@ -13,11 +13,11 @@ use proptest::test_runner::{Config, TestRunner};
 
 use super::objects::{bucket, now};
 use crate::{
-    BlobId, Entry, Error, Extent, ListedVersion, MetaStore, ObjectMeta, ObjectRecord, Precondition,
-    VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning,
+    Authority, BlobId, Entry, Error, Extent, ListedVersion, MetaStore, ObjectMeta, ObjectRecord,
+    Precondition, VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning,
 };
 
-fn object(bucket: &str, key: &str, candidate: &str, body: &str) -> ObjectRecord {
+pub(crate) fn object(bucket: &str, key: &str, candidate: &str, body: &str) -> ObjectRecord {
     ObjectRecord {
         bucket: bucket.into(),
         key: key.into(),
@@ -31,7 +31,7 @@ fn object(bucket: &str, key: &str, candidate: &str, body: &str) -> ObjectRecord 
 }
 
 /// What a listing of versions shows: (key, version id, latest, marker, etag).
-type Row = (String, Option<String>, bool, bool, String);
+pub(crate) type Row = (String, Option<String>, bool, bool, String);
 
 fn row(v: &ListedVersion) -> Row {
     match &v.version {
@@ -52,7 +52,7 @@ fn row(v: &ListedVersion) -> Row {
     }
 }
 
-async fn versions(store: &dyn MetaStore, bucket: &str, prefix: &str) -> Vec<Row> {
+pub(crate) async fn versions(store: &dyn MetaStore, bucket: &str, prefix: &str) -> Vec<Row> {
     let page = store
         .list_versions(
             bucket,
@@ -168,7 +168,10 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
     );
 
     // A delete writes a marker: the key reads as deleted, its versions stay.
-    let d = store.delete_object("b", "k", "m1").await.expect("delete");
+    let d = store
+        .delete_object("b", "k", "m1", &Authority::now())
+        .await
+        .expect("delete");
     let marker = d.marker.expect("a marker");
     assert_eq!(marker.version_id.as_deref(), Some("m1"));
     assert!(d.removed.is_none());
@@ -208,7 +211,7 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
 
     // Removing the marker brings the newest version back.
     let removed = store
-        .delete_version("b", "k", VersionRef::Id("m1"))
+        .delete_version("b", "k", VersionRef::Id("m1"), &Authority::now())
         .await
         .expect("delete marker");
     assert!(matches!(removed, Some(Entry::Marker(_))));
@@ -218,20 +221,23 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
     // Removing a version for good frees its data; removing the current one promotes
     // the next newest.
     let removed = store
-        .delete_version("b", "k", VersionRef::Id("id2"))
+        .delete_version("b", "k", VersionRef::Id("id2"), &Authority::now())
         .await
         .expect("delete version");
     assert!(matches!(removed, Some(Entry::Object(ref o)) if o.etag == "etag-three"));
     assert_eq!(body_of(store, "b", "k", VersionRef::Latest).await, "two");
     assert!(
         store
-            .delete_version("b", "k", VersionRef::Id("id2"))
+            .delete_version("b", "k", VersionRef::Id("id2"), &Authority::now())
             .await
             .expect("again")
             .is_none()
     );
     // A bucket with versions left cannot be deleted; without them it can.
-    store.delete_object("b", "k", "m2").await.expect("marker");
+    store
+        .delete_object("b", "k", "m2", &Authority::now())
+        .await
+        .expect("marker");
     assert!(current_keys(store, "b").await.is_empty());
     assert!(matches!(
         store.delete_bucket("b").await,
@@ -240,7 +246,7 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
     for id in ["m2", "id1", "id0"] {
         assert!(
             store
-                .delete_version("b", "k", VersionRef::Id(id))
+                .delete_version("b", "k", VersionRef::Id(id), &Authority::now())
                 .await
                 .expect("delete")
                 .is_some()
@@ -307,7 +313,10 @@ pub async fn suspended_versioning_writes_the_null_version(store: &dyn MetaStore)
         .expect("put");
     assert!(matches!(w.replaced, Some(Entry::Object(ref o)) if o.etag == "etag-suspended"));
     // A delete while suspended writes a null marker in the null version's place.
-    let d = store.delete_object("b", "k", "m").await.expect("delete");
+    let d = store
+        .delete_object("b", "k", "m", &Authority::now())
+        .await
+        .expect("delete");
     assert_eq!(d.marker.expect("marker").version_id, None);
     assert!(matches!(d.removed, Some(Entry::Object(ref o)) if o.etag == "etag-again"));
     assert_eq!(
@@ -351,7 +360,7 @@ pub async fn listing_versions_pages(store: &dyn MetaStore) {
         n += 1;
         if key != "c" {
             store
-                .delete_object("b", key, &format!("v{n:03}"))
+                .delete_object("b", key, &format!("v{n:03}"), &Authority::now())
                 .await
                 .expect("marker");
         }
@@ -574,7 +583,7 @@ pub async fn versioned_operations_match_a_model(store: &dyn MetaStore) {
                 }
                 Op::Delete(k) => {
                     store
-                        .delete_object(&b, keys[*k], &id)
+                        .delete_object(&b, keys[*k], &id, &Authority::now())
                         .await
                         .expect("delete");
                     model.delete(keys[*k], id.clone());
@@ -595,7 +604,7 @@ pub async fn versioned_operations_match_a_model(store: &dyn MetaStore) {
                         None => VersionRef::Null,
                     };
                     let removed = store
-                        .delete_version(&b, keys[*k], version)
+                        .delete_version(&b, keys[*k], version, &Authority::now())
                         .await
                         .expect("delete version");
                     let expected = model.delete_version(keys[*k], target.as_deref());
@@ -603,7 +612,7 @@ pub async fn versioned_operations_match_a_model(store: &dyn MetaStore) {
                 }
                 Op::DeleteNull(k) => {
                     let removed = store
-                        .delete_version(&b, keys[*k], VersionRef::Null)
+                        .delete_version(&b, keys[*k], VersionRef::Null, &Authority::now())
                         .await
                         .expect("delete null");
                     let expected = model.delete_version(keys[*k], None);

@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, ListedVersion,
-    MetaStore, NewVersion, ObjectRecord, ObjectSummary, PartRecord, Precondition, Result,
-    SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef, VersionStart,
-    VersionSummary, Versioning, Written,
+    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Fate, ListPage,
+    ListedVersion, LockChange, MetaStore, NewVersion, ObjectRecord, ObjectSummary, PartRecord,
+    Precondition, Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef,
+    VersionStart, VersionSummary, Versioning, Written,
 };
 
 #[derive(Default)]
@@ -75,7 +75,17 @@ impl State {
     }
 
     /// Adds a new current version to a key, by [`NewVersion::plan`].
-    fn add_version(&mut self, mut entry: Entry, candidate: &str) -> Result<Written> {
+    fn add_version(&mut self, entry: Entry, candidate: &str) -> Result<Written> {
+        self.add_version_as(entry, candidate, &Authority::now())
+    }
+
+    /// [`Self::add_version`], replacing only versions Object Lock lets `by` remove.
+    fn add_version_as(
+        &mut self,
+        mut entry: Entry,
+        candidate: &str,
+        by: &Authority,
+    ) -> Result<Written> {
         let (bucket, key) = match &entry {
             Entry::Object(o) => (o.bucket.clone(), o.key.clone()),
             Entry::Marker(m) => (m.bucket.clone(), m.key.clone()),
@@ -88,13 +98,22 @@ impl State {
             versions.first().map(Entry::version_id),
         );
         entry.set_version_id(plan.version_id.clone());
-        let mut replaced = None;
+        // Which versions the write replaces, checked against Object Lock before any goes.
+        let mut doomed = Vec::new();
         if plan.current == Fate::Replaced && !versions.is_empty() {
-            replaced = Some(versions.remove(0));
+            doomed.push(0);
         }
         if plan.replaces_noncurrent_null
             && let Some(i) = versions.iter().position(|e| e.version_id().is_none())
+            && !doomed.contains(&i)
         {
+            doomed.push(i);
+        }
+        for &i in &doomed {
+            versions[i].check_removal(by)?;
+        }
+        let mut replaced = None;
+        for i in doomed.into_iter().rev() {
             replaced = Some(versions.remove(i));
         }
         versions.insert(0, entry.clone());
@@ -334,14 +353,55 @@ impl MetaStore for MemoryMeta {
         }
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str, marker_id: &str) -> Result<Deleted> {
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        change: LockChange,
+        by: &Authority,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let entry = st
+            .objects
+            .get_mut(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|v| position(v, version).map(|i| &mut v[i]));
+        match entry {
+            Some(Entry::Object(o)) => {
+                o.meta
+                    .change_lock(change, by)
+                    .map_err(|refusal| Error::ObjectLocked {
+                        key: key.into(),
+                        version_id: o.version_id.clone().unwrap_or_else(|| "null".into()),
+                        refusal,
+                    })
+            }
+            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
+                key: key.into(),
+                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
+            }),
+            None => Err(version.missing(bucket, key)),
+        }
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        by: &Authority,
+    ) -> Result<Deleted> {
         let mut st = self.lock();
         if st.versioning(bucket)? == Versioning::Unversioned {
             let id = (bucket.to_owned(), key.to_owned());
-            let removed = st.objects.remove(&id).and_then(|mut v| {
-                // An unversioned bucket holds one version per key.
-                (!v.is_empty()).then(|| v.remove(0))
-            });
+            // An unversioned bucket holds one version per key.
+            if let Some(current) = st.objects.get(&id).and_then(|v| v.first()) {
+                current.check_removal(by)?;
+            }
+            let removed = st
+                .objects
+                .remove(&id)
+                .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
             if let Some(old) = &removed {
                 st.garbage_replaced(old, None);
             }
@@ -356,7 +416,7 @@ impl MetaStore for MemoryMeta {
             version_id: None,
             last_modified: time::OffsetDateTime::now_utc(),
         };
-        let written = st.add_version(Entry::Marker(marker.clone()), marker_id)?;
+        let written = st.add_version_as(Entry::Marker(marker.clone()), marker_id, by)?;
         Ok(Deleted {
             marker: Some(DeleteMarker {
                 version_id: written.version_id,
@@ -371,6 +431,7 @@ impl MetaStore for MemoryMeta {
         bucket: &str,
         key: &str,
         version: VersionRef<'_>,
+        by: &Authority,
     ) -> Result<Option<Entry>> {
         let mut st = self.lock();
         st.versioning(bucket)?;
@@ -381,6 +442,7 @@ impl MetaStore for MemoryMeta {
         let Some(i) = position(versions, version) else {
             return Ok(None);
         };
+        versions[i].check_removal(by)?;
         let removed = versions.remove(i);
         if versions.is_empty() {
             st.objects.remove(&id);
