@@ -131,24 +131,26 @@ def test_kms_records_show_what_cloudtrail_shows_of_each_reply(srv):
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
     kms.cancel_key_deletion(KeyId=key["KeyId"])
 
+    # LookupEvents answers newest first, so each name's first record is this test's own
+    # (the window may also hold the previous test's calls of the same second).
     mine = {}
     for e in events(srv, StartTime=start):
         d = detail(e)
         if d.get("eventSource") == "kms.amazonaws.com":
             mine.setdefault(d["eventName"], []).append(d)
-    created = mine["CreateGrant"][-1]
+    created = mine["CreateGrant"][0]
     assert created["responseElements"] == {"grantId": grant["GrantId"]}, created
     assert grant["GrantToken"] not in json.dumps(created)
-    scheduled = mine["ScheduleKeyDeletion"][-1]["responseElements"]
+    scheduled = mine["ScheduleKeyDeletion"][0]["responseElements"]
     assert scheduled["keyId"] == key["Arn"] and scheduled["keyState"] == "PendingDeletion", scheduled
     assert scheduled["pendingWindowInDays"] == 7 and "deletionDate" in scheduled, scheduled
-    assert mine["CancelKeyDeletion"][-1]["responseElements"] == {"keyId": key["Arn"]}
+    assert mine["CancelKeyDeletion"][0]["responseElements"] == {"keyId": key["Arn"]}
     for name in ("CreateKey", "CreateGrant", "DescribeKey", "Encrypt", "ListGrants",
                  "ScheduleKeyDeletion", "CancelKeyDeletion"):
-        resources = mine[name][-1].get("resources")
+        resources = mine[name][0].get("resources")
         assert resources == [{"accountId": account, "type": "AWS::KMS::Key", "ARN": key["Arn"]}], (name, resources)
-    assert not mine["GenerateRandom"][-1].get("resources")
-    assert "responseElements" not in mine["Encrypt"][-1] or mine["Encrypt"][-1]["responseElements"] is None
+    assert not mine["GenerateRandom"][0].get("resources")
+    assert "responseElements" not in mine["Encrypt"][0] or mine["Encrypt"][0]["responseElements"] is None
 
 
 def test_background_kms_actions_are_service_events(srv):
