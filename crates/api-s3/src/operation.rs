@@ -42,12 +42,14 @@ operations!(
     CreateMultipartUpload,
     DeleteBucket,
     DeleteBucketEncryption,
+    DeleteBucketLifecycle,
     DeleteBucketPolicy,
     DeletePublicAccessBlock,
     DeleteObject,
     DeleteObjectTagging,
     DeleteObjects,
     GetBucketEncryption,
+    GetBucketLifecycleConfiguration,
     GetBucketLocation,
     GetBucketPolicy,
     GetBucketPolicyStatus,
@@ -69,6 +71,7 @@ operations!(
     ListParts,
     PostObject,
     PutBucketEncryption,
+    PutBucketLifecycleConfiguration,
     PutBucketPolicy,
     PutBucketVersioning,
     PutObject,
@@ -132,6 +135,10 @@ impl Operation {
             DeleteObjectTagging => "s3:DeleteObjectTagging",
             UpdateObjectEncryption => "s3:UpdateObjectEncryption",
             PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+            PutBucketLifecycleConfiguration | DeleteBucketLifecycle => {
+                "s3:PutLifecycleConfiguration"
+            }
+            GetBucketLifecycleConfiguration => "s3:GetLifecycleConfiguration",
             GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             PutObjectRetention => "s3:PutObjectRetention",
             GetObjectRetention => "s3:GetObjectRetention",
@@ -176,11 +183,13 @@ impl Operation {
             | CreateMultipartUpload
             | DeleteBucket
             | DeleteBucketEncryption
+            | DeleteBucketLifecycle
             | DeleteBucketPolicy
             | DeletePublicAccessBlock
             | DeleteObject
             | DeleteObjectTagging
             | GetBucketEncryption
+            | GetBucketLifecycleConfiguration
             | GetBucketLocation
             | GetBucketPolicy
             | GetBucketPolicyStatus
@@ -198,6 +207,7 @@ impl Operation {
             | ListParts
             | PostObject
             | PutBucketEncryption
+            | PutBucketLifecycleConfiguration
             | PutBucketPolicy
             | PutBucketVersioning
             | PutObject
@@ -218,6 +228,7 @@ impl Operation {
         use Operation::*;
         match self {
             GetBucketEncryption
+            | GetBucketLifecycleConfiguration
             | GetBucketLocation
             | GetBucketPolicy
             | GetBucketPolicyStatus
@@ -244,6 +255,7 @@ impl Operation {
             | CreateMultipartUpload
             | DeleteBucket
             | DeleteBucketEncryption
+            | DeleteBucketLifecycle
             | DeleteBucketPolicy
             | DeletePublicAccessBlock
             | DeleteObject
@@ -251,6 +263,7 @@ impl Operation {
             | DeleteObjects
             | PostObject
             | PutBucketEncryption
+            | PutBucketLifecycleConfiguration
             | PutBucketPolicy
             | PutBucketVersioning
             | PutObject
@@ -288,7 +301,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "DeleteBucketCors",
     "DeleteBucketIntelligentTieringConfiguration",
     "DeleteBucketInventoryConfiguration",
-    "DeleteBucketLifecycle",
     "DeleteBucketMetadataConfiguration",
     "DeleteBucketMetadataTableConfiguration",
     "DeleteBucketMetricsConfiguration",
@@ -304,7 +316,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketIntelligentTieringConfiguration",
     "GetBucketInventoryConfiguration",
     "GetBucketLifecycle",
-    "GetBucketLifecycleConfiguration",
     "GetBucketLogging",
     "GetBucketMetadataConfiguration",
     "GetBucketMetadataTableConfiguration",
@@ -331,7 +342,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketIntelligentTieringConfiguration",
     "PutBucketInventoryConfiguration",
     "PutBucketLifecycle",
-    "PutBucketLifecycleConfiguration",
     "PutBucketLogging",
     "PutBucketMetricsConfiguration",
     "PutBucketNotification",

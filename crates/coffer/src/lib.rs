@@ -323,6 +323,12 @@ pub async fn serve(
     };
     let collector = app.objects.spawn_collector();
     let kms_ticker = spawn_kms_ticker(app.kms.clone(), app.audit.clone(), config.kms_day);
+    let lifecycle = app.objects.spawn_lifecycle(
+        Arc::new(LifecycleRecorder { app: app.clone() }),
+        config
+            .s3_day
+            .clamp(Duration::from_millis(200), Duration::from_secs(3600)),
+    );
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -380,12 +386,48 @@ pub async fn serve(
     }
     collector.abort();
     kms_ticker.abort();
+    lifecycle.abort();
     if let Err(e) = app.kms.flush_usage().await {
         tracing::warn!(error = %e, "could not write the last KMS key usage records");
     }
     let audit = app.audit.clone();
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     Ok(())
+}
+
+/// Records each action of the lifecycle worker as S3 would have it seen: an
+/// `AwsServiceEvent` in the trail (named as S3's server access logs name lifecycle
+/// actions), and a count in the metrics.
+struct LifecycleRecorder {
+    app: Arc<App>,
+}
+
+impl coffer_objects::LifecycleSink for LifecycleRecorder {
+    fn acted(&self, a: &coffer_objects::LifecycleAction) {
+        let name = a.kind.name(a.marker_version_id.is_some());
+        self.app
+            .metrics
+            .lifecycle_action(&a.bucket, &a.rule_id, a.kind.label());
+        self.app.audit.service(coffer_audit::service_event(
+            &self.app.objects.config().region,
+            "s3.amazonaws.com",
+            name,
+            &a.owner,
+            Resource {
+                arn: format!("arn:aws:s3:::{}/{}", a.bucket, a.key),
+                account_id: Some(a.owner.clone()),
+                kind: "AWS::S3::Object".into(),
+            },
+            serde_json::json!({
+                "bucketName": a.bucket,
+                "key": a.key,
+                "versionId": a.version_id,
+                "deleteMarkerVersionId": a.marker_version_id,
+                "lifecycleRuleId": a.rule_id,
+                "action": a.kind.label(),
+            }),
+        ));
+    }
 }
 
 /// Runs the KMS background step (scheduled deletions, rotations, last-usage records)

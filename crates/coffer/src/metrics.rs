@@ -29,6 +29,8 @@ struct Inner {
     bytes_in: BTreeMap<&'static str, u64>,
     bytes_out: BTreeMap<&'static str, u64>,
     kms: BTreeMap<(String, &'static str), u64>,
+    /// Lifecycle actions by bucket, rule and action.
+    lifecycle: BTreeMap<(String, String, &'static str), u64>,
 }
 
 #[derive(Default)]
@@ -55,6 +57,14 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts one action of the lifecycle worker.
+    pub fn lifecycle_action(&self, bucket: &str, rule: &str, action: &'static str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.lifecycle
+            .entry((bucket.to_owned(), rule.to_owned(), action))
+            .or_default() += 1;
+    }
+
     /// Counts one finished call.
     pub fn observe(&self, e: &Event, elapsed: Duration, bytes_in: u64, bytes_out: u64) {
         let a = api(e.who.service);
@@ -146,6 +156,16 @@ impl Metrics {
                 out,
                 "coffer_kms_operations_total{{key=\"{}\",operation=\"{op}\"}} {n}",
                 label(key)
+            );
+        }
+        out += "# HELP coffer_s3_lifecycle_actions_total Actions of the lifecycle worker by bucket, rule and action.\n";
+        out += "# TYPE coffer_s3_lifecycle_actions_total counter\n";
+        for ((bucket, rule, action), n) in &m.lifecycle {
+            let _ = writeln!(
+                out,
+                "coffer_s3_lifecycle_actions_total{{bucket=\"{}\",rule=\"{}\",action=\"{action}\"}} {n}",
+                label(bucket),
+                label(rule)
             );
         }
         out += "# HELP coffer_audit_write_lag_seconds How long the newest audit batch waited before it was written.\n";

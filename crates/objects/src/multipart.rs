@@ -256,6 +256,7 @@ impl Objects {
                     sse: upload.meta.sse.clone(),
                     version_id: None,
                     source_version_id: None,
+                    expiration: None,
                 })
             }
             Err(e) => {
@@ -433,6 +434,7 @@ impl Objects {
             // Unused parts of a plaintext upload were freed.
             self.meta.scrub_freed();
         }
+        let expiration = self.expiration_of_record(&record).await;
         Ok(Written {
             etag: record.etag,
             size: record.size,
@@ -441,6 +443,7 @@ impl Objects {
             sse: record.meta.sse,
             version_id: crate::versions::written_version(&written),
             source_version_id: None,
+            expiration,
         })
     }
 

@@ -51,6 +51,8 @@ pub struct Written {
     pub version_id: Option<String>,
     /// For a copy: the version of the source that was copied, as S3 reports it.
     pub source_version_id: Option<String>,
+    /// When a lifecycle rule expires the new object, and the rule's id.
+    pub expiration: Option<(OffsetDateTime, String)>,
 }
 
 /// A GetObject / HeadObject request.
@@ -194,6 +196,7 @@ impl Objects {
             extents: vec![ingested.extent],
         };
         let version_id = self.commit(&record, precondition).await?;
+        let expiration = self.expiration_of_record(&record).await;
         Ok(Written {
             etag: record.etag,
             size: record.size,
@@ -202,6 +205,7 @@ impl Objects {
             sse: record.meta.sse,
             version_id,
             source_version_id: None,
+            expiration,
         })
     }
 

@@ -15,6 +15,7 @@ pub(crate) const POLICY: &str = "policy";
 pub(crate) const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 /// Present once a bucket has Object Lock (it cannot be turned off).
 pub(crate) const OBJECT_LOCK: &str = "object-lock";
+pub(crate) const LIFECYCLE: &str = "lifecycle";
 
 type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 

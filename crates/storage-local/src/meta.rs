@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use coffer_storage::{
-    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, ListPage, ListedVersion,
+    Authority, BlobId, BucketRecord, Deleted, Entry, Error, ListPage, Listed, ListedVersion,
     LockChange, MetaStore, ObjectMeta, ObjectRecord, ObjectSummary, PartRecord, Precondition,
     Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef, Versioning,
     Written,
@@ -21,9 +21,7 @@ use crate::OpenError;
 use crate::error::{backend, corrupt};
 use crate::rows::*;
 use crate::schema;
-use crate::versions::{
-    self, NewRow, add_version, bucket_versioning, free, owned, put_version, set_meta, version_row,
-};
+use crate::versions::{self, bucket_versioning, owned, put_version, set_meta, version_row};
 use crate::writer::Writer;
 
 /// SQLite-backed metadata store.
@@ -413,50 +411,25 @@ impl MetaStore for SqliteMeta {
     ) -> Result<Deleted> {
         let (bucket, key, marker_id, by) =
             (bucket.to_owned(), key.to_owned(), marker_id.to_owned(), *by);
-        self.write(move |conn| {
-            let Some(versioning) = bucket_versioning(conn, &bucket)? else {
-                return Err(Error::NoSuchBucket(bucket));
-            };
-            let current = get_object_row(conn, &bucket, &key)?;
-            if versioning == Versioning::Unversioned {
-                let Some(row) = current else {
-                    return Ok(Deleted {
-                        marker: None,
-                        removed: None,
-                    });
-                };
-                exec(
-                    conn,
-                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key.as_bytes()],
-                )?;
-                return Ok(Deleted {
-                    marker: None,
-                    removed: Some(free(conn, &bucket, row, &BTreeSet::new(), &by)?),
-                });
-            }
-            let mtime_ms = ms(time::OffsetDateTime::now_utc());
-            let written = add_version(
-                conn,
-                versioning,
-                &bucket,
-                &key,
-                NewRow::Marker { mtime_ms },
-                &marker_id,
-                current,
-                &by,
-            )?;
-            Ok(Deleted {
-                marker: Some(DeleteMarker {
-                    bucket,
-                    key,
-                    version_id: written.version_id,
-                    last_modified: from_ms(mtime_ms)?,
-                }),
-                removed: written.replaced,
-            })
-        })
-        .await
+        self.write(move |conn| versions::delete_current(conn, bucket, key, &marker_id, &by))
+            .await
+    }
+
+    async fn expire(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        by: &Authority,
+    ) -> Result<Option<Deleted>> {
+        let (bucket, key, listed, by) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            versions::OwnedListed::new(listed),
+            *by,
+        );
+        self.write(move |conn| versions::expire(conn, bucket, key, &listed, &by))
+            .await
     }
 
     async fn delete_version(

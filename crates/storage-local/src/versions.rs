@@ -11,8 +11,9 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use coffer_storage::{
-    Authority, Entry, Error, Fate, ListPage, ListedVersion, NewVersion, ObjectRecord, Result,
-    VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning, Written,
+    Authority, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, ListedVersion, NewVersion,
+    ObjectRecord, Result, VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning,
+    Written,
 };
 
 use crate::error::{backend, corrupt};
@@ -396,6 +397,102 @@ pub(crate) fn list(conn: &Connection, q: ListQuery) -> Result<ListPage<ListedVer
         items.push(ListedVersion { is_latest, version });
     }
     Ok(ListPage::from_overfetch(items, limit))
+}
+
+/// Deletes a key without naming a version, under the bucket's versioning (see
+/// `MetaStore::delete_object`).
+pub(crate) fn delete_current(
+    conn: &Connection,
+    bucket: String,
+    key: String,
+    marker_id: &str,
+    by: &Authority,
+) -> Result<Deleted> {
+    let Some(versioning) = bucket_versioning(conn, &bucket)? else {
+        return Err(Error::NoSuchBucket(bucket));
+    };
+    let current = get_object_row(conn, &bucket, &key)?;
+    if versioning == Versioning::Unversioned {
+        let Some(row) = current else {
+            return Ok(Deleted {
+                marker: None,
+                removed: None,
+            });
+        };
+        exec(
+            conn,
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key.as_bytes()],
+        )?;
+        return Ok(Deleted {
+            marker: None,
+            removed: Some(free(conn, &bucket, row, &BTreeSet::new(), by)?),
+        });
+    }
+    let mtime_ms = ms(OffsetDateTime::now_utc());
+    let written = add_version(
+        conn,
+        versioning,
+        &bucket,
+        &key,
+        NewRow::Marker { mtime_ms },
+        marker_id,
+        current,
+        by,
+    )?;
+    Ok(Deleted {
+        marker: Some(DeleteMarker {
+            bucket,
+            key,
+            version_id: written.version_id,
+            last_modified: from_ms(mtime_ms)?,
+        }),
+        removed: written.replaced,
+    })
+}
+
+/// Lifecycle's write (see `MetaStore::expire`): acts only if the version is still as
+/// listed.
+pub(crate) fn expire(
+    conn: &Connection,
+    bucket: String,
+    key: String,
+    listed: &OwnedListed,
+    by: &Authority,
+) -> Result<Option<Deleted>> {
+    let Some((row, current)) = version_row(conn, &bucket, &key, listed.version.as_ref())? else {
+        return Ok(None);
+    };
+    if row.mtime_ms != ms(listed.last_modified) || current != listed.current {
+        return Ok(None);
+    }
+    if current && !row.marker {
+        return delete_current(conn, bucket, key, &listed.marker_id, by).map(Some);
+    }
+    let removed = delete(conn, bucket, key, owned(listed.version.as_ref()), by)?;
+    Ok(Some(Deleted {
+        marker: None,
+        removed,
+    }))
+}
+
+/// A [`coffer_storage::Listed`] that can move into a blocking task.
+pub(crate) struct OwnedListed {
+    pub(crate) version: OwnedVersion,
+    pub(crate) last_modified: OffsetDateTime,
+    pub(crate) current: bool,
+    pub(crate) marker_id: String,
+}
+
+impl OwnedListed {
+    pub(crate) fn new(l: &coffer_storage::Listed<'_>) -> Self {
+        Self {
+            version: owned(l.version),
+            last_modified: l.last_modified,
+            current: l.current,
+            marker_id: l.marker_id.to_owned(),
+        }
+    }
 }
 
 /// Removes one version for good; if it was the current one, the newest remaining version

@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use lock::{Authority, LockChange, LockMode, Refusal, Retention};
-pub use meta::{ListPage, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
+pub use meta::{ListPage, Listed, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
 pub use record::{
     BlobId, BucketRecord, Checksum, ChecksumAlgorithm, DeleteMarker, Deleted, Entry, Extent, Fate,
     ListedVersion, NewVersion, ObjectMeta, ObjectRecord, ObjectSummary, PartInfo, PartRecord,

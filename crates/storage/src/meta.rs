@@ -45,6 +45,18 @@ pub enum VersionStart<'a> {
     AfterVersion(&'a str, VersionRef<'a>),
 }
 
+/// A version as a listing showed it, for [`MetaStore::expire`].
+#[derive(Debug, Clone, Copy)]
+pub struct Listed<'a> {
+    /// `Null` or `Id`, never `Latest`.
+    pub version: VersionRef<'a>,
+    pub last_modified: time::OffsetDateTime,
+    pub current: bool,
+    /// The id of the delete marker expiring a current object writes, if versioning is
+    /// enabled.
+    pub marker_id: &'a str,
+}
+
 /// One page of a listing and whether the scan stopped before the end.
 #[derive(Debug, Clone)]
 pub struct ListPage<T> {
@@ -202,6 +214,21 @@ pub trait MetaStore: Send + Sync + 'static {
         version: VersionRef<'_>,
         by: &Authority,
     ) -> Result<Option<Entry>>;
+
+    /// Lifecycle's one write, for a version a listing showed: if it is still as listed
+    /// (same last-modified time, still current or still noncurrent), a current object is
+    /// deleted as [`MetaStore::delete_object`] deletes it (a delete marker with id
+    /// `listed.marker_id` in a versioned bucket), and a noncurrent version or a current
+    /// delete marker is removed as [`MetaStore::delete_version`] removes it. Returns
+    /// `None`, changing nothing, if the version changed or went meanwhile (so a write
+    /// that raced the listing is never expired by it); `ObjectLocked` as those methods.
+    async fn expire(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        by: &Authority,
+    ) -> Result<Option<Deleted>>;
 
     /// Every version and delete marker of the keys the query names, in order (see
     /// [`VersionListQuery`]), at most `limit`.

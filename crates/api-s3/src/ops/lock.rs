@@ -29,7 +29,7 @@ fn invalid_argument(message: &str) -> S3Error {
 
 /// S3 requires an integrity check on these configuration writes: `Content-MD5` or an
 /// `x-amz-checksum-*` header (the SDKs send one by themselves).
-fn integrity_required(headers: &http::HeaderMap) -> S3Result<()> {
+pub(super) fn integrity_required(headers: &http::HeaderMap) -> S3Result<()> {
     let has = headers.contains_key("content-md5")
         || headers.contains_key("x-amz-sdk-checksum-algorithm")
         || headers

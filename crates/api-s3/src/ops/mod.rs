@@ -3,6 +3,7 @@
 //! `NotImplemented`, as s3s's default.
 
 mod bucket;
+mod lifecycle;
 mod list;
 mod lock;
 mod multipart;
@@ -175,6 +176,26 @@ impl S3 for S3Api {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> R<DeleteObjectTaggingOutput> {
         object::delete_tags(self, req).await
+    }
+
+    // --- lifecycle ---
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> R<PutBucketLifecycleConfigurationOutput> {
+        lifecycle::put(self, req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> R<GetBucketLifecycleConfigurationOutput> {
+        lifecycle::get(self, req).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> R<DeleteBucketLifecycleOutput> {
+        lifecycle::delete(self, req).await
     }
 
     // --- Object Lock ---

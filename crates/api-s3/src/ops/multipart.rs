@@ -248,6 +248,7 @@ pub async fn complete(
         e_tag: Some(etag(&written.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
         version_id: written.version_id.clone(),
+        expiration: super::lifecycle::expiration_header(written.expiration.as_ref()),
         ..CompleteMultipartUploadOutput::default()
     };
     fill_checksum!(out, &written.checksum);

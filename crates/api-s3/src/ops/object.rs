@@ -6,7 +6,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use coffer_objects::Precondition;
 use coffer_objects::{CopyObject, GetObject, Got, PutObject, Written};
 
-use super::{R, lock};
+use super::{R, lifecycle, lock};
 use crate::S3Api;
 use crate::convert::{
     self, MetaInput, checksum_request, checksum_type, declared_checksums, etag, fill_checksum,
@@ -74,6 +74,7 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let mut out = PutObjectOutput {
         e_tag: Some(etag(&written.etag)),
         version_id: written.version_id.clone(),
+        expiration: lifecycle::expiration_header(written.expiration.as_ref()),
         ..PutObjectOutput::default()
     };
     fill_checksum!(out, &written.checksum);
@@ -225,6 +226,9 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
         .map_err(to_s3_error)?;
     let mut out = GetObjectOutput::default();
     describe_into!(out, got, want_checksum);
+    out.expiration =
+        lifecycle::read_expiration(api, &get.bucket, get.version_id.as_deref(), &got.object)
+            .await?;
     out.tag_count = (!got.object.meta.tags.is_empty())
         .then(|| i32::try_from(got.object.meta.tags.len()).unwrap_or(i32::MAX));
     out.body = got.body.map(convert::object_body);
@@ -253,6 +257,9 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
         .map_err(to_s3_error)?;
     let mut out = HeadObjectOutput::default();
     describe_into!(out, got, want_checksum);
+    out.expiration =
+        lifecycle::read_expiration(api, &get.bucket, get.version_id.as_deref(), &got.object)
+            .await?;
     let mut resp = S3Response::new(out);
     if got.range.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -437,6 +444,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
         copy_object_result: Some(result),
         copy_source_version_id: written.source_version_id.clone(),
         version_id: written.version_id.clone(),
+        expiration: lifecycle::expiration_header(written.expiration.as_ref()),
         ..CopyObjectOutput::default()
     };
     out.ssekms_encryption_context = fill_sse!(out, written.sse.as_ref());

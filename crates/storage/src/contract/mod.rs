@@ -13,6 +13,7 @@
 mod blobs;
 mod iam;
 mod kms;
+mod lifecycle;
 mod lock;
 mod objects;
 mod versions;
@@ -20,6 +21,7 @@ mod versions;
 pub use blobs::*;
 pub use iam::*;
 pub use kms::*;
+pub use lifecycle::*;
 pub use lock::*;
 pub use objects::*;
 pub use versions::*;
@@ -40,7 +42,8 @@ macro_rules! meta_contract {
                 sse_records_are_replaced_in_place,
                 buckets_keep_their_versioning, versions_are_kept_and_read_by_id,
                 suspended_versioning_writes_the_null_version, listing_versions_pages,
-                versioned_operations_match_a_model, object_lock_is_enforced_by_the_store);
+                versioned_operations_match_a_model, object_lock_is_enforced_by_the_store,
+                expire_acts_only_on_the_version_listed);
         }
     };
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Fate, ListPage,
+    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, Listed,
     ListedVersion, LockChange, MetaStore, NewVersion, ObjectRecord, ObjectSummary, PartRecord,
     Precondition, Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef,
     VersionStart, VersionSummary, Versioning, Written,
@@ -125,6 +125,73 @@ impl State {
             versioning,
             replaced,
         })
+    }
+
+    /// `MetaStore::delete_object`.
+    fn delete_current(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        marker_id: &str,
+        by: &Authority,
+    ) -> Result<Deleted> {
+        if self.versioning(bucket)? == Versioning::Unversioned {
+            let id = (bucket.to_owned(), key.to_owned());
+            // An unversioned bucket holds one version per key.
+            if let Some(current) = self.objects.get(&id).and_then(|v| v.first()) {
+                current.check_removal(by)?;
+            }
+            let removed = self
+                .objects
+                .remove(&id)
+                .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
+            if let Some(old) = &removed {
+                self.garbage_replaced(old, None);
+            }
+            return Ok(Deleted {
+                marker: None,
+                removed,
+            });
+        }
+        let marker = DeleteMarker {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: None,
+            last_modified: time::OffsetDateTime::now_utc(),
+        };
+        let written = self.add_version_as(Entry::Marker(marker.clone()), marker_id, by)?;
+        Ok(Deleted {
+            marker: Some(DeleteMarker {
+                version_id: written.version_id,
+                ..marker
+            }),
+            removed: written.replaced,
+        })
+    }
+
+    /// `MetaStore::delete_version`.
+    fn delete_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        by: &Authority,
+    ) -> Result<Option<Entry>> {
+        self.versioning(bucket)?;
+        let id = (bucket.to_owned(), key.to_owned());
+        let Some(versions) = self.objects.get_mut(&id) else {
+            return Ok(None);
+        };
+        let Some(i) = position(versions, version) else {
+            return Ok(None);
+        };
+        versions[i].check_removal(by)?;
+        let removed = versions.remove(i);
+        if versions.is_empty() {
+            self.objects.remove(&id);
+        }
+        self.garbage_replaced(&removed, None);
+        Ok(Some(removed))
     }
 
     fn has_upload(&self, bucket: &str, upload_id: &str) -> bool {
@@ -391,39 +458,7 @@ impl MetaStore for MemoryMeta {
         marker_id: &str,
         by: &Authority,
     ) -> Result<Deleted> {
-        let mut st = self.lock();
-        if st.versioning(bucket)? == Versioning::Unversioned {
-            let id = (bucket.to_owned(), key.to_owned());
-            // An unversioned bucket holds one version per key.
-            if let Some(current) = st.objects.get(&id).and_then(|v| v.first()) {
-                current.check_removal(by)?;
-            }
-            let removed = st
-                .objects
-                .remove(&id)
-                .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
-            if let Some(old) = &removed {
-                st.garbage_replaced(old, None);
-            }
-            return Ok(Deleted {
-                marker: None,
-                removed,
-            });
-        }
-        let marker = DeleteMarker {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version_id: None,
-            last_modified: time::OffsetDateTime::now_utc(),
-        };
-        let written = st.add_version_as(Entry::Marker(marker.clone()), marker_id, by)?;
-        Ok(Deleted {
-            marker: Some(DeleteMarker {
-                version_id: written.version_id,
-                ..marker
-            }),
-            removed: written.replaced,
-        })
+        self.lock().delete_current(bucket, key, marker_id, by)
     }
 
     async fn delete_version(
@@ -433,22 +468,40 @@ impl MetaStore for MemoryMeta {
         version: VersionRef<'_>,
         by: &Authority,
     ) -> Result<Option<Entry>> {
+        self.lock().delete_version(bucket, key, version, by)
+    }
+
+    async fn expire(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        by: &Authority,
+    ) -> Result<Option<Deleted>> {
         let mut st = self.lock();
-        st.versioning(bucket)?;
-        let id = (bucket.to_owned(), key.to_owned());
-        let Some(versions) = st.objects.get_mut(&id) else {
+        let Some(versions) = st.objects.get(&(bucket.to_owned(), key.to_owned())) else {
             return Ok(None);
         };
-        let Some(i) = position(versions, version) else {
+        let Some(i) = position(versions, listed.version) else {
             return Ok(None);
         };
-        versions[i].check_removal(by)?;
-        let removed = versions.remove(i);
-        if versions.is_empty() {
-            st.objects.remove(&id);
+        let (last_modified, object) = match &versions[i] {
+            Entry::Object(o) => (o.last_modified, true),
+            Entry::Marker(m) => (m.last_modified, false),
+        };
+        if last_modified != listed.last_modified || (i == 0) != listed.current {
+            return Ok(None);
         }
-        st.garbage_replaced(&removed, None);
-        Ok(Some(removed))
+        if listed.current && object {
+            return st
+                .delete_current(bucket, key, listed.marker_id, by)
+                .map(Some);
+        }
+        let removed = st.delete_version(bucket, key, listed.version, by)?;
+        Ok(Some(Deleted {
+            marker: None,
+            removed,
+        }))
     }
 
     async fn list_versions(

@@ -1,0 +1,548 @@
+//! The lifecycle worker: one pass scans each bucket with rules in key order and acts on
+//! what the rules select, through `MetaStore::expire` (see the module above).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+
+use coffer_storage::{
+    Authority, Listed, ListedVersion, UploadListQuery, VersionListQuery, VersionRef, VersionStart,
+    VersionSummary,
+};
+
+use super::LifecycleConfiguration;
+use crate::versions::new_version_id;
+use crate::{Error, Objects, Result};
+
+/// What the worker did to one version or upload, for the audit trail and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// A current object expired: a delete marker written (versioned bucket) or the
+    /// object removed (unversioned).
+    Expire,
+    /// A noncurrent version removed for good.
+    ExpireNoncurrent,
+    /// A delete marker that was its key's only version removed.
+    RemoveDeleteMarker,
+    /// An incomplete multipart upload aborted.
+    AbortUpload,
+}
+
+impl ActionKind {
+    /// The operation name S3's server access logs give the action: a current object's
+    /// expiration writes a delete marker in a versioned bucket (`marker_written`) and
+    /// removes the object otherwise.
+    pub fn name(self, marker_written: bool) -> &'static str {
+        match self {
+            ActionKind::Expire if marker_written => "S3.CREATE.DELETEMARKER",
+            ActionKind::Expire | ActionKind::ExpireNoncurrent | ActionKind::RemoveDeleteMarker => {
+                "S3.EXPIRE.OBJECT"
+            }
+            ActionKind::AbortUpload => "S3.DELETE.UPLOAD",
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ActionKind::Expire => "expire",
+            ActionKind::ExpireNoncurrent => "expire_noncurrent",
+            ActionKind::RemoveDeleteMarker => "remove_delete_marker",
+            ActionKind::AbortUpload => "abort_upload",
+        }
+    }
+}
+
+/// One action the worker took.
+#[derive(Debug, Clone)]
+pub struct LifecycleAction {
+    pub bucket: String,
+    /// The bucket owner's account id.
+    pub owner: String,
+    pub rule_id: String,
+    pub kind: ActionKind,
+    pub key: String,
+    /// The version removed or the upload aborted (`None`: the null version).
+    pub version_id: Option<String>,
+    /// For `Expire` in a versioned bucket: the delete marker written.
+    pub marker_version_id: Option<String>,
+}
+
+/// Told of every action as it is taken (the binary records each in the audit trail and
+/// counts it in the metrics).
+pub trait LifecycleSink: Send + Sync {
+    fn acted(&self, action: &LifecycleAction);
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub actions: u64,
+    /// Versions a rule applied to that Object Lock kept.
+    pub locked: u64,
+    /// Versions that changed between the listing and the action (left for the next pass).
+    pub raced: u64,
+}
+
+/// How many versions one listing page reads.
+const PAGE: usize = 1000;
+/// How many actions of a page run at once (they share group commits).
+const PARALLEL: usize = 32;
+
+/// A planned action on a version.
+struct Planned {
+    rule: usize,
+    kind: ActionKind,
+    key: String,
+    version_id: Option<String>,
+    last_modified: OffsetDateTime,
+    current: bool,
+}
+
+/// Where the scan of a key is: what the rules need from the versions already seen.
+#[derive(Default)]
+struct KeyState {
+    key: String,
+    /// Noncurrent versions seen so far (the next one is the `noncurrent + 1`th newest).
+    noncurrent: u32,
+    /// When the last version seen was written: the time the next one became noncurrent.
+    successor: Option<OffsetDateTime>,
+    /// A current delete marker waiting to learn whether its key has other versions.
+    pending_marker: Option<(usize, String, Option<String>, OffsetDateTime)>,
+}
+
+impl Objects {
+    /// One pass of the lifecycle worker over every bucket with rules, at `now`.
+    pub async fn lifecycle_pass(
+        &self,
+        now: OffsetDateTime,
+        sink: &dyn LifecycleSink,
+    ) -> Result<PassReport> {
+        let mut report = PassReport::default();
+        for b in self.meta.list_buckets().await? {
+            let cfg = match self.get_bucket_lifecycle(&b.name).await {
+                Ok(Some(c)) => c,
+                Ok(None) | Err(Error::NoSuchBucket(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !cfg.rules.iter().any(|r| r.enabled) {
+                continue;
+            }
+            self.lifecycle_versions(&b.name, &b.owner, &cfg, now, sink, &mut report)
+                .await?;
+            self.lifecycle_uploads(&b.name, &b.owner, &cfg, now, sink, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Which action, if any, the rules take on a version.
+    fn plan_version(
+        &self,
+        cfg: &LifecycleConfiguration,
+        st: &KeyState,
+        v: &ListedVersion,
+        now: OffsetDateTime,
+    ) -> Option<(usize, ActionKind)> {
+        let key = v.key();
+        for (i, r) in cfg.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            match (&v.version, v.is_latest) {
+                (VersionSummary::Object(o), true) => {
+                    let Some(e) = &r.expiration else { continue };
+                    if !r.filter.matches_object(key, &o.meta, o.size) {
+                        continue;
+                    }
+                    let due = match (e.days, e.date) {
+                        (Some(d), _) => self.after_days(o.last_modified, d) <= now,
+                        (None, Some(date)) => date <= now,
+                        (None, None) => false,
+                    };
+                    if due {
+                        return Some((i, ActionKind::Expire));
+                    }
+                }
+                (VersionSummary::Marker(_), true) => {}
+                (version, false) => {
+                    let Some(n) = &r.noncurrent_expiration else {
+                        continue;
+                    };
+                    let matches = match version {
+                        VersionSummary::Object(o) => r.filter.matches_object(key, &o.meta, o.size),
+                        VersionSummary::Marker(_) => r.filter.matches_key(key),
+                    };
+                    let Some(since) = st.successor else { continue };
+                    let old_enough = n
+                        .noncurrent_days
+                        .is_none_or(|d| self.after_days(since, d) <= now);
+                    let beyond_kept = n
+                        .newer_noncurrent_versions
+                        .is_none_or(|keep| st.noncurrent > keep);
+                    if matches && old_enough && beyond_kept {
+                        return Some((i, ActionKind::ExpireNoncurrent));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The rule that removes a current delete marker once it is its key's only version:
+    /// one with `ExpiredObjectDeleteMarker`, or an expiration in days the marker is old
+    /// enough for (S3 cleans such markers up with `Days` too).
+    fn marker_rule(
+        &self,
+        cfg: &LifecycleConfiguration,
+        key: &str,
+        written: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<usize> {
+        cfg.rules.iter().position(|r| {
+            r.enabled
+                && r.filter.matches_key(key)
+                && r.expiration.as_ref().is_some_and(|e| {
+                    e.expired_object_delete_marker == Some(true)
+                        || e.days.is_some_and(|d| self.after_days(written, d) <= now)
+                })
+        })
+    }
+
+    async fn lifecycle_versions(
+        &self,
+        bucket: &str,
+        owner: &str,
+        cfg: &LifecycleConfiguration,
+        now: OffsetDateTime,
+        sink: &dyn LifecycleSink,
+        report: &mut PassReport,
+    ) -> Result<()> {
+        let prefix = common_rule_prefix(cfg);
+        let mut resume: Option<(String, Option<String>)> = None;
+        let mut st = KeyState::default();
+        loop {
+            let start = match &resume {
+                None => VersionStart::Beginning,
+                Some((k, v)) => VersionStart::AfterVersion(k, VersionRef::of(v.as_deref())),
+            };
+            let page = match self
+                .meta
+                .list_versions(
+                    bucket,
+                    &VersionListQuery {
+                        prefix: &prefix,
+                        start,
+                        limit: PAGE,
+                    },
+                )
+                .await
+            {
+                Ok(p) => p,
+                // The version the page resumes after was removed (by this pass): go on
+                // with the next key; the rest of this one waits for the next pass.
+                Err(coffer_storage::Error::NoSuchVersion { .. }) => {
+                    let Some((k, _)) = resume.take() else {
+                        return Ok(());
+                    };
+                    st = KeyState::default();
+                    match self
+                        .meta
+                        .list_versions(
+                            bucket,
+                            &VersionListQuery {
+                                prefix: &prefix,
+                                start: VersionStart::AfterKey(&k),
+                                limit: PAGE,
+                            },
+                        )
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(coffer_storage::Error::NoSuchBucket(_)) => return Ok(()),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(coffer_storage::Error::NoSuchBucket(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut planned = Vec::new();
+            for v in &page.items {
+                let key = v.key();
+                if key != st.key {
+                    // The previous key ended: a current marker waiting there was its only
+                    // version.
+                    if let Some((rule, k, id, at)) = st.pending_marker.take() {
+                        planned.push(Planned {
+                            rule,
+                            kind: ActionKind::RemoveDeleteMarker,
+                            key: k,
+                            version_id: id,
+                            last_modified: at,
+                            current: true,
+                        });
+                    }
+                    st = KeyState {
+                        key: key.to_owned(),
+                        ..KeyState::default()
+                    };
+                } else {
+                    st.pending_marker = None;
+                }
+                let last_modified = match &v.version {
+                    VersionSummary::Object(o) => o.last_modified,
+                    VersionSummary::Marker(m) => m.last_modified,
+                };
+                // Noncurrent delete markers do not count as newer noncurrent versions.
+                if !v.is_latest && matches!(v.version, VersionSummary::Object(_)) {
+                    st.noncurrent += 1;
+                }
+                if v.is_latest
+                    && matches!(v.version, VersionSummary::Marker(_))
+                    && let Some(rule) = self.marker_rule(cfg, key, last_modified, now)
+                {
+                    st.pending_marker = Some((
+                        rule,
+                        key.to_owned(),
+                        v.version_id().map(str::to_owned),
+                        last_modified,
+                    ));
+                } else if let Some((rule, kind)) = self.plan_version(cfg, &st, v, now) {
+                    planned.push(Planned {
+                        rule,
+                        kind,
+                        key: key.to_owned(),
+                        version_id: v.version_id().map(str::to_owned),
+                        last_modified,
+                        current: v.is_latest,
+                    });
+                }
+                st.successor = Some(last_modified);
+            }
+            if !page.truncated
+                && let Some((rule, k, id, at)) = st.pending_marker.take()
+            {
+                planned.push(Planned {
+                    rule,
+                    kind: ActionKind::RemoveDeleteMarker,
+                    key: k,
+                    version_id: id,
+                    last_modified: at,
+                    current: true,
+                });
+            }
+            resume = page
+                .items
+                .last()
+                .map(|v| (v.key().to_owned(), v.version_id().map(str::to_owned)));
+            self.apply(bucket, owner, cfg, planned, sink, report)
+                .await?;
+            if !page.truncated {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs a page's planned actions, a few at a time.
+    async fn apply(
+        &self,
+        bucket: &str,
+        owner: &str,
+        cfg: &LifecycleConfiguration,
+        planned: Vec<Planned>,
+        sink: &dyn LifecycleSink,
+        report: &mut PassReport,
+    ) -> Result<()> {
+        let by = Authority::now();
+        let mut done = futures::stream::iter(planned.into_iter().map(|p| async move {
+            let marker_id = new_version_id();
+            let listed = Listed {
+                version: VersionRef::of(p.version_id.as_deref()),
+                last_modified: p.last_modified,
+                current: p.current,
+                marker_id: &marker_id,
+            };
+            let r = self.meta.expire(bucket, &p.key, &listed, &by).await;
+            (p, r)
+        }))
+        .buffer_unordered(PARALLEL);
+        while let Some((p, r)) = done.next().await {
+            match r {
+                Ok(Some(deleted)) => {
+                    self.dropped(deleted.removed.as_ref());
+                    report.actions += 1;
+                    sink.acted(&LifecycleAction {
+                        bucket: bucket.to_owned(),
+                        owner: owner.to_owned(),
+                        rule_id: cfg.rules[p.rule].id.clone(),
+                        kind: p.kind,
+                        key: p.key,
+                        version_id: match (&deleted.marker, &deleted.removed) {
+                            (_, Some(e)) => e.version_id().map(str::to_owned),
+                            _ => p.version_id,
+                        },
+                        marker_version_id: deleted.marker.and_then(|m| m.version_id),
+                    });
+                }
+                Ok(None) => report.raced += 1,
+                Err(coffer_storage::Error::ObjectLocked { .. }) => report.locked += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn lifecycle_uploads(
+        &self,
+        bucket: &str,
+        owner: &str,
+        cfg: &LifecycleConfiguration,
+        now: OffsetDateTime,
+        sink: &dyn LifecycleSink,
+        report: &mut PassReport,
+    ) -> Result<()> {
+        if !cfg
+            .rules
+            .iter()
+            .any(|r| r.enabled && r.abort_incomplete_days.is_some())
+        {
+            return Ok(());
+        }
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let query = UploadListQuery {
+                prefix: "",
+                start: match &after {
+                    None => std::ops::Bound::Unbounded,
+                    Some((k, _)) => std::ops::Bound::Excluded(k.as_str()),
+                },
+                upload_id_marker: after.as_ref().map(|(_, u)| u.as_str()),
+                limit: PAGE,
+            };
+            let page = match self.meta.list_uploads(bucket, &query).await {
+                Ok(p) => p,
+                Err(coffer_storage::Error::NoSuchBucket(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            for u in &page.items {
+                let rule = cfg.rules.iter().position(|r| {
+                    r.enabled
+                        && r.filter.matches_key(&u.key)
+                        && r.abort_incomplete_days
+                            .is_some_and(|d| self.after_days(u.initiated, d) <= now)
+                });
+                let Some(rule) = rule else { continue };
+                match self.meta.abort_upload(bucket, &u.upload_id).await {
+                    Ok(()) => {
+                        self.garbage_queued();
+                        if u.meta.sse.is_none() {
+                            self.meta.scrub_freed();
+                        }
+                        report.actions += 1;
+                        sink.acted(&LifecycleAction {
+                            bucket: bucket.to_owned(),
+                            owner: owner.to_owned(),
+                            rule_id: cfg.rules[rule].id.clone(),
+                            kind: ActionKind::AbortUpload,
+                            key: u.key.clone(),
+                            version_id: Some(u.upload_id.clone()),
+                            marker_version_id: None,
+                        });
+                    }
+                    // Completed or aborted meanwhile.
+                    Err(coffer_storage::Error::NoSuchUpload(_)) => report.raced += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            after = page
+                .items
+                .last()
+                .map(|u| (u.key.clone(), u.upload_id.clone()));
+            if !page.truncated {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs the worker until the returned task is dropped or aborted: a pass every
+    /// `period` (failures are logged and retried at the next pass).
+    pub fn spawn_lifecycle(
+        self: &Arc<Self>,
+        sink: Arc<dyn LifecycleSink>,
+        period: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(e) = this
+                    .lifecycle_pass(OffsetDateTime::now_utc(), sink.as_ref())
+                    .await
+                {
+                    tracing::warn!(error = %e, "lifecycle pass failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// The longest prefix every enabled rule's filter starts with: the scan reads no key
+/// outside it.
+fn common_rule_prefix(cfg: &LifecycleConfiguration) -> String {
+    let mut prefixes = cfg
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.filter.prefix());
+    let Some(first) = prefixes.next() else {
+        return String::new();
+    };
+    let mut common = first.to_owned();
+    for p in prefixes {
+        let n = common
+            .char_indices()
+            .zip(p.chars())
+            .take_while(|((_, a), b)| a == b)
+            .count();
+        let end = common
+            .char_indices()
+            .nth(n)
+            .map_or(common.len(), |(i, _)| i);
+        common.truncate(end);
+    }
+    common
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::{Expiration, Filter, Rule};
+
+    fn rule(id: &str) -> Rule {
+        Rule {
+            id: id.into(),
+            enabled: true,
+            expiration: Some(Expiration {
+                days: Some(1),
+                ..Expiration::default()
+            }),
+            ..Rule::default()
+        }
+    }
+
+    #[test]
+    fn the_scan_is_bounded_by_the_rules_common_prefix() {
+        let with = |ps: &[&str]| LifecycleConfiguration {
+            rules: ps
+                .iter()
+                .map(|p| Rule {
+                    filter: Filter::Prefix((*p).into()),
+                    ..rule(p)
+                })
+                .collect(),
+        };
+        assert_eq!(common_rule_prefix(&with(&["logs/a", "logs/b"])), "logs/");
+        assert_eq!(common_rule_prefix(&with(&["logs/", "data/"])), "");
+        assert_eq!(common_rule_prefix(&with(&["é1", "é2"])), "é");
+    }
+}
