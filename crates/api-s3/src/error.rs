@@ -45,6 +45,19 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::AccessDenied,
             "Access Denied because object protected by object lock.".into(),
         ),
+        Error::InvalidObjectState(m) => {
+            let mut e = S3Error::with_message(C::InvalidObjectState, m);
+            e.set_status_code(http::StatusCode::FORBIDDEN);
+            return e;
+        }
+        Error::RestoreAlreadyInProgress => {
+            let mut e = S3Error::with_message(
+                C::RestoreAlreadyInProgress,
+                "Object restore is already in progress",
+            );
+            e.set_status_code(http::StatusCode::CONFLICT);
+            return e;
+        }
         Error::NoSuchObjectLockConfiguration => {
             let mut e = S3Error::with_message(
                 C::NoSuchObjectLockConfiguration,
@@ -327,6 +340,16 @@ mod tests {
                 },
                 "AccessDenied",
                 403,
+            ),
+            (
+                Error::InvalidObjectState("s".into()),
+                "InvalidObjectState",
+                403,
+            ),
+            (
+                Error::RestoreAlreadyInProgress,
+                "RestoreAlreadyInProgress",
+                409,
             ),
             (
                 Error::NoSuchObjectLockConfiguration,

@@ -172,7 +172,15 @@ fn aws_shape(
     }
 }
 
+/// A success status an operation answers with where s3s's serializer writes a fixed one
+/// (RestoreObject's 202): put in the response's extensions by the operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Status(pub StatusCode);
+
 fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
+    if let Some(Status(s)) = resp.extensions_mut().remove::<Status>() {
+        *resp.status_mut() = s;
+    }
     if !resp.status().is_client_error() && !resp.status().is_server_error() {
         return Answer {
             response: resp,

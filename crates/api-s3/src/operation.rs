@@ -80,6 +80,7 @@ operations!(
     PutObjectRetention,
     PutObjectTagging,
     PutPublicAccessBlock,
+    RestoreObject,
     UpdateObjectEncryption,
     UploadPart,
     UploadPartCopy,
@@ -144,6 +145,7 @@ impl Operation {
             GetObjectRetention => "s3:GetObjectRetention",
             PutObjectLegalHold => "s3:PutObjectLegalHold",
             GetObjectLegalHold => "s3:GetObjectLegalHold",
+            RestoreObject => "s3:RestoreObject",
             PutBucketPolicy => "s3:PutBucketPolicy",
             GetBucketPolicy => "s3:GetBucketPolicy",
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
@@ -216,6 +218,7 @@ impl Operation {
             | PutObjectRetention
             | PutObjectTagging
             | PutPublicAccessBlock
+            | RestoreObject
             | UpdateObjectEncryption
             | UploadPart
             | UploadPartCopy
@@ -272,6 +275,7 @@ impl Operation {
             | PutObjectRetention
             | PutObjectTagging
             | PutPublicAccessBlock
+            | RestoreObject
             | UpdateObjectEncryption
             | UploadPart
             | UploadPartCopy => false,
@@ -353,7 +357,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketWebsite",
     "PutObjectAcl",
     "RenameObject",
-    "RestoreObject",
     "SelectObjectContent",
     "UpdateBucketMetadataInventoryTableConfiguration",
     "UpdateBucketMetadataJournalTableConfiguration",

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Work with the audit trail of a data directory.
     Audit(AuditArgs),
     /// Requests per account, service, operation and KMS key in a time range, read from
@@ -183,6 +183,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
 
+    /// Where objects of the archive storage classes (GLACIER, DEEP_ARCHIVE) keep their
+    /// bytes: mount cheaper storage here. Default: DATA_DIR/archive.
+    #[arg(long, env = "COFFER_ARCHIVE_DIR")]
+    pub archive_dir: Option<PathBuf>,
+
     /// Address to listen on; port 0 picks a free port and prints it.
     #[arg(long, env = "COFFER_LISTEN", default_value = "127.0.0.1:7373")]
     pub listen: SocketAddr,
@@ -276,6 +281,9 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
             audit_delivery_bucket: self.audit_delivery_bucket,
+            archive_dir: self
+                .archive_dir
+                .unwrap_or_else(|| self.data_dir.join("archive")),
             data_dir: self.data_dir,
             listen: self.listen,
             region: self.region,

@@ -37,6 +37,8 @@ use coffer_storage_local::LocalStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where archived objects' bytes live.
+    pub archive_dir: PathBuf,
     pub listen: SocketAddr,
     pub region: String,
     pub domain: Option<String>,
@@ -79,6 +81,10 @@ impl App {
     pub async fn open(config: &Config) -> anyhow::Result<(Self, identity::Identity)> {
         let store = LocalStore::open(&config.data_dir)
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
+        let archive =
+            coffer_storage_local::FileBlobs::open(&config.archive_dir).with_context(|| {
+                format!("opening archive directory {}", config.archive_dir.display())
+            })?;
         let identity = identity::Identity::load_or_create(&config.data_dir)?;
         let (root_keys, unfinished_rotation) =
             rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
@@ -109,7 +115,8 @@ impl App {
                     ..coffer_objects::Config::default()
                 },
             )
-            .with_kms(kms.clone()),
+            .with_kms(kms.clone())
+            .with_archive(Arc::new(archive)),
         );
         let recovery = objects
             .recover()

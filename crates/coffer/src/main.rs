@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Audit(coffer::cli::AuditArgs {
             command: coffer::cli::AuditCommand::Verify { data_dir, root_key },
         }) => {

@@ -107,6 +107,13 @@ pub enum Error {
     /// An SSE-C write to a bucket whose default encryption blocks SSE-C.
     #[error("SSE-C writes are blocked for this bucket")]
     EncryptionTypeBlocked,
+    /// An archived version read before it is restored, or a restore of a version that
+    /// is not archived.
+    #[error("{0}")]
+    InvalidObjectState(String),
+    /// A restore of a version whose restore is still under way.
+    #[error("a restore of this object is already in progress")]
+    RestoreAlreadyInProgress,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -8,6 +8,7 @@
 //! visible and leaves no data behind. Blobs that writes replace are deleted by a background
 //! collector after the record that dropped them committed ([`Objects::collect_garbage`]).
 
+mod archive;
 mod body;
 mod bucket;
 pub mod checksum;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use coffer_storage::{BlobStore, MetaStore};
 use tokio::sync::Notify;
 
+pub use archive::{RestoreStatus, Restored, Tier, restore_status};
 pub use body::{BodyStream, DEFAULT_INLINE_MAX};
 pub use checksum::ChecksumRequest;
 pub use error::{BodyError, Error, Result};
@@ -111,6 +113,8 @@ pub struct Recovery {
 pub struct Objects {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    /// Where versions of the archive classes keep their bytes (see `archive.rs`).
+    archive: Arc<dyn BlobStore>,
     /// The KMS that server-side encryption asks for data keys.
     kms: Option<Arc<coffer_kms::Kms>>,
     config: Config,
@@ -125,6 +129,7 @@ impl Objects {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: Config) -> Self {
         Self {
             meta,
+            archive: blobs.clone(),
             blobs,
             kms: None,
             config,
@@ -150,13 +155,15 @@ impl Objects {
     /// then queued garbage is collected. Run once at start-up, before serving.
     pub async fn recover(&self) -> Result<Recovery> {
         let mut report = Recovery::default();
-        for id in self.blobs.staged().await? {
-            if self.meta.blob_referenced(&id).await? {
-                self.blobs.publish(&id).await?;
-                report.published += 1;
-            } else {
-                self.blobs.delete(&id).await?;
-                report.discarded += 1;
+        for store in self.stores() {
+            for id in store.staged().await? {
+                if self.meta.blob_referenced(&id).await? {
+                    store.publish(&id).await?;
+                    report.published += 1;
+                } else {
+                    store.delete(&id).await?;
+                    report.discarded += 1;
+                }
             }
         }
         self.collect_garbage().await?;
@@ -172,7 +179,7 @@ impl Objects {
                 return Ok(total);
             }
             for id in &batch {
-                self.blobs.delete(id).await?;
+                self.delete_blob(id).await?;
             }
             self.meta.forget_garbage(&batch).await?;
             total += batch.len();

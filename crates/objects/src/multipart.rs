@@ -175,10 +175,12 @@ impl Objects {
             .await?;
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), req.part_number)?;
         let ingested = Ingest {
-            blobs: self.blobs.as_ref(),
+            blobs: self
+                .store_for(upload.meta.storage_class.as_deref())
+                .as_ref(),
             sealer,
             md5_etag,
-            inline_max: self.config.inline_max,
+            inline_max: self.inline_max_for(upload.meta.storage_class.as_deref()),
             declared_len: req.declared_len,
             max_len: MAX_PUT_SIZE,
             checksums,
@@ -242,7 +244,10 @@ impl Objects {
         {
             Ok(()) => {
                 if let Some(id) = part.extent.blob_id()
-                    && let Err(e) = self.blobs.publish(id).await
+                    && let Err(e) = self
+                        .store_for(upload.meta.storage_class.as_deref())
+                        .publish(id)
+                        .await
                 {
                     tracing::warn!(blob = id.as_str(), error = %e, "publishing a part failed");
                 }
@@ -305,10 +310,12 @@ impl Objects {
             .await?;
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), req.part_number)?;
         let ingested = Ingest {
-            blobs: self.blobs.as_ref(),
+            blobs: self
+                .store_for(upload.meta.storage_class.as_deref())
+                .as_ref(),
             sealer,
             md5_etag,
-            inline_max: self.config.inline_max,
+            inline_max: self.inline_max_for(upload.meta.storage_class.as_deref()),
             declared_len: Some(range.len()),
             max_len: MAX_PUT_SIZE,
             checksums: ChecksumRequest {

@@ -161,10 +161,10 @@ impl Objects {
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;
         meta.sse = prepared.map(|p| p.record);
         let ingested = Ingest {
-            blobs: self.blobs.as_ref(),
+            blobs: self.store_for(meta.storage_class.as_deref()).as_ref(),
             sealer,
             md5_etag,
-            inline_max: self.config.inline_max,
+            inline_max: self.inline_max_for(meta.storage_class.as_deref()),
             declared_len: req.declared_len,
             max_len: MAX_PUT_SIZE,
             checksums: req.checksums,
@@ -234,7 +234,11 @@ impl Objects {
         for id in record.blob_ids() {
             // Not fatal: start-up recovery publishes any committed blob left in staging,
             // and reads find staged blobs too.
-            if let Err(e) = self.blobs.publish(id).await {
+            if let Err(e) = self
+                .store_for(record.meta.storage_class.as_deref())
+                .publish(id)
+                .await
+            {
                 tracing::warn!(blob = id.as_str(), error = %e, "publishing a blob failed");
             }
         }
@@ -242,7 +246,7 @@ impl Objects {
 
     pub(crate) async fn discard(&self, extents: &[Extent]) {
         for id in extents.iter().filter_map(Extent::blob_id) {
-            if let Err(e) = self.blobs.delete(id).await {
+            if let Err(e) = self.delete_blob(id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "deleting an uncommitted blob failed");
             }
         }
@@ -263,6 +267,9 @@ impl Objects {
             .object_version_reported(&req.bucket, &req.key, req.version_id.as_deref())
             .await?;
         req.conditions.check(&object.etag, object.last_modified)?;
+        if with_body {
+            self.check_readable(&object)?;
+        }
         if req.range.is_some() && req.part_number.is_some() {
             return Err(Error::InvalidRequest(
                 "Cannot specify both Range header and partNumber query parameter".into(),
@@ -287,9 +294,14 @@ impl Objects {
                     "The encryption parameters are not applicable to this object.".into(),
                 ));
             }
-            (None, true) => {
-                Some(stream_range(self.blobs.clone(), &object, range.unwrap_or(full)).await?)
-            }
+            (None, true) => Some(
+                stream_range(
+                    self.store_for(object.meta.storage_class.as_deref()).clone(),
+                    &object,
+                    range.unwrap_or(full),
+                )
+                .await?,
+            ),
             (None, false) => None,
             (Some(sse), true) => Some(
                 self.decrypting_stream(
@@ -341,7 +353,7 @@ impl Objects {
             .object_key(caller, sse, customer, OffsetDateTime::now_utc())
             .await?;
         crate::encrypted::stream_range(
-            self.blobs.clone(),
+            self.store_for(object.meta.storage_class.as_deref()).clone(),
             object,
             range,
             Decryption {
@@ -371,7 +383,12 @@ impl Objects {
                         "The encryption parameters are not applicable to this object.".into(),
                     ));
                 }
-                stream_range(self.blobs.clone(), object, range).await
+                stream_range(
+                    self.store_for(object.meta.storage_class.as_deref()).clone(),
+                    object,
+                    range,
+                )
+                .await
             }
         }
     }
@@ -427,11 +444,10 @@ impl Objects {
         meta.legal_hold = None;
         self.lock_new_version(&req.dst_bucket, &req.lock, &mut meta, now())
             .await?;
-        meta.storage_class = if req.storage_class.is_some() {
-            new_class
-        } else {
-            src.meta.storage_class.clone()
-        };
+        // A copy is STANDARD unless it asks for a class (AWS's rule): an archived
+        // source's copy is readable.
+        meta.storage_class = new_class;
+        meta.restore = None;
         meta.tags = match &req.replace_tags {
             Some(t) => check_tags(t)?,
             None => src.meta.tags.clone(),
@@ -459,10 +475,10 @@ impl Objects {
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;
         meta.sse = prepared.map(|p| p.record);
         let ingested = Ingest {
-            blobs: self.blobs.as_ref(),
+            blobs: self.store_for(meta.storage_class.as_deref()).as_ref(),
             sealer,
             md5_etag,
-            inline_max: self.config.inline_max,
+            inline_max: self.inline_max_for(meta.storage_class.as_deref()),
             declared_len: Some(src.size),
             max_len: MAX_PUT_SIZE,
             checksums: ChecksumRequest {
@@ -494,6 +510,10 @@ impl Objects {
             Err(Error::IsDeleteMarker { .. }) => Err(Error::InvalidRequest(
                 "The source of a copy request may not specifically refer to a delete marker by version id.".into(),
             )),
+            Ok((o, v)) => {
+                self.check_readable(&o)?;
+                Ok((o, v))
+            }
             other => other,
         }
     }

@@ -432,6 +432,52 @@ impl MetaStore for SqliteMeta {
             .await
     }
 
+    async fn transition(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        storage_class: &str,
+        extents: &[coffer_storage::Extent],
+    ) -> Result<Option<Entry>> {
+        let (bucket, key, listed, class, extents) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            versions::OwnedListed::new(listed),
+            storage_class.to_owned(),
+            extents.to_vec(),
+        );
+        self.write(move |conn| versions::transition(conn, &bucket, &key, &listed, &class, &extents))
+            .await
+    }
+
+    async fn set_object_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        restore: &coffer_storage::Restore,
+    ) -> Result<()> {
+        let (bucket, key, restore) = (bucket.to_owned(), key.to_owned(), *restore);
+        let version = owned(version);
+        self.write(move |conn| {
+            let v = version.as_ref();
+            let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
+                return Err(v.missing(&bucket, &key));
+            };
+            if row.marker {
+                return Err(Error::IsDeleteMarker {
+                    key,
+                    version_id: version_id(&row.version_id).unwrap_or("null").to_owned(),
+                });
+            }
+            let mut meta: ObjectMeta = unjson(&row.meta)?;
+            meta.restore = Some(restore);
+            set_meta(conn, &bucket, &row, current, &json(&meta)?)
+        })
+        .await
+    }
+
     async fn delete_version(
         &self,
         bucket: &str,

@@ -476,6 +476,39 @@ pub(crate) fn expire(
     }))
 }
 
+/// Lifecycle's transition (see `MetaStore::transition`): acts only if the object version
+/// is still as listed.
+pub(crate) fn transition(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    listed: &OwnedListed,
+    storage_class: &str,
+    extents: &[coffer_storage::Extent],
+) -> Result<Option<Entry>> {
+    let Some((row, current)) = version_row(conn, bucket, key, listed.version.as_ref())? else {
+        return Ok(None);
+    };
+    if row.marker || row.mtime_ms != ms(listed.last_modified) || current != listed.current {
+        return Ok(None);
+    }
+    let mut meta: coffer_storage::ObjectMeta = unjson(&row.meta)?;
+    meta.storage_class = Some(storage_class.to_owned());
+    let stored = store_extents(conn, extents)?;
+    let (old_stored, row_key, seq) = (row.extents.clone(), row.key.clone(), row.seq);
+    let old = entry(conn, bucket, row)?;
+    drop_extents(conn, &old_stored, &blob_set(extents))?;
+    let table = if current { "objects" } else { "versions" };
+    exec(
+        conn,
+        &format!(
+            "UPDATE {table} SET meta = ?4, extents = ?5 WHERE bucket = ?1 AND key = ?2 AND seq = ?3"
+        ),
+        params![bucket, row_key, seq, json(&meta)?, stored],
+    )?;
+    Ok(Some(old))
+}
+
 /// A [`coffer_storage::Listed`] that can move into a blocking task.
 pub(crate) struct OwnedListed {
     pub(crate) version: OwnedVersion,

@@ -230,6 +230,31 @@ pub trait MetaStore: Send + Sync + 'static {
         by: &Authority,
     ) -> Result<Option<Deleted>>;
 
+    /// Lifecycle's transition, for an object version a listing showed: if it is still as
+    /// listed, its storage class becomes `storage_class` and its bytes `extents` (already
+    /// durable in the blob store the class keeps them in); the extents it had are freed
+    /// (blobs queued as garbage) but for blobs it keeps. Returns the version as it was,
+    /// or `None`, changing nothing, if the version changed or went meanwhile (the caller
+    /// then discards the new blobs).
+    async fn transition(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        storage_class: &str,
+        extents: &[crate::Extent],
+    ) -> Result<Option<Entry>>;
+
+    /// Records a restore of a version of an object (its bytes untouched):
+    /// `NoSuchKey`/`NoSuchVersion` if it does not exist, `IsDeleteMarker` for a marker.
+    async fn set_object_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        restore: &crate::Restore,
+    ) -> Result<()>;
+
     /// Every version and delete marker of the keys the query names, in order (see
     /// [`VersionListQuery`]), at most `limit`.
     async fn list_versions(

@@ -400,6 +400,27 @@ pub struct ObjectMeta {
     /// Object Lock legal hold: `None` if never set (S3 tells it from `OFF`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legal_hold: Option<bool>,
+    /// A restore of an archived version (RestoreObject), if one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
+}
+
+/// Storage classes whose bytes live in the archive tier: not readable until restored.
+pub const ARCHIVE_CLASSES: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
+
+/// Whether a version of this storage class (`None`: STANDARD) keeps its bytes in the
+/// archive blob store. The one rule that says where a version's blobs are.
+pub fn is_archived(storage_class: Option<&str>) -> bool {
+    storage_class.is_some_and(|c| ARCHIVE_CLASSES.contains(&c))
+}
+
+/// A restore of an archived version: readable from `ready_at` until `expires`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    #[serde(with = "time::serde::rfc3339")]
+    pub ready_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
 }
 
 /// One part of a completed multipart object.

@@ -287,7 +287,20 @@ fn wire_rule(r: &lc::Rule) -> LifecycleRule {
 }
 
 /// S3's default since September 2024: objects under 128 KiB are not transitioned.
-const MIN_TRANSITION_SIZE: &str = "all_storage_classes_128K";
+const ALL_CLASSES_128K: &str = "all_storage_classes_128K";
+/// ... except to the archive classes.
+const VARIES_BY_CLASS: &str = "varies_by_storage_class";
+
+fn minimum_size(small_objects_to_archive: bool) -> TransitionDefaultMinimumObjectSize {
+    TransitionDefaultMinimumObjectSize::from(
+        if small_objects_to_archive {
+            VARIES_BY_CLASS
+        } else {
+            ALL_CLASSES_128K
+        }
+        .to_owned(),
+    )
+}
 
 pub async fn put(
     api: &S3Api,
@@ -301,14 +314,32 @@ pub async fn put(
         .into_iter()
         .map(rule)
         .collect::<S3Result<Vec<_>>>()?;
+    let small_objects_to_archive = match i
+        .transition_default_minimum_object_size
+        .as_ref()
+        .map(|m| m.as_str())
+    {
+        None | Some(ALL_CLASSES_128K) => false,
+        Some(VARIES_BY_CLASS) => true,
+        Some(other) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!("Invalid TransitionDefaultMinimumObjectSize found: {other}"),
+            ));
+        }
+    };
     api.objects
-        .put_bucket_lifecycle(&i.bucket, &lc::LifecycleConfiguration { rules })
+        .put_bucket_lifecycle(
+            &i.bucket,
+            &lc::LifecycleConfiguration {
+                rules,
+                small_objects_to_archive,
+            },
+        )
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::new(PutBucketLifecycleConfigurationOutput {
-        transition_default_minimum_object_size: Some(TransitionDefaultMinimumObjectSize::from(
-            MIN_TRANSITION_SIZE.to_owned(),
-        )),
+        transition_default_minimum_object_size: Some(minimum_size(small_objects_to_archive)),
     }))
 }
 
@@ -331,9 +362,7 @@ pub async fn get(
     };
     Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
         rules: Some(cfg.rules.iter().map(wire_rule).collect()),
-        transition_default_minimum_object_size: Some(TransitionDefaultMinimumObjectSize::from(
-            MIN_TRANSITION_SIZE.to_owned(),
-        )),
+        transition_default_minimum_object_size: Some(minimum_size(cfg.small_objects_to_archive)),
     }))
 }
 

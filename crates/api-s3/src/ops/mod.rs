@@ -2,6 +2,7 @@
 //! hands each operation to the function that implements it. Operations not listed answer
 //! `NotImplemented`, as s3s's default.
 
+mod archive;
 mod bucket;
 mod lifecycle;
 mod list;
@@ -176,6 +177,10 @@ impl S3 for S3Api {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> R<DeleteObjectTaggingOutput> {
         object::delete_tags(self, req).await
+    }
+
+    async fn restore_object(&self, req: S3Request<RestoreObjectInput>) -> R<RestoreObjectOutput> {
+        archive::restore(self, req).await
     }
 
     // --- lifecycle ---

@@ -197,6 +197,7 @@ macro_rules! describe_into {
             $out.object_lock_retain_until_date,
             $out.object_lock_legal_hold_status,
         ) = lock::describe(m);
+        $out.restore = super::archive::header(m);
     }};
 }
 

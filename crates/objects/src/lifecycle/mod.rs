@@ -26,6 +26,11 @@ use crate::{Error, Objects, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleConfiguration {
     pub rules: Vec<Rule>,
+    /// S3's `x-amz-transition-default-minimum-object-size: varies_by_storage_class`:
+    /// objects under 128 KiB may still go to GLACIER and DEEP_ARCHIVE (by default
+    /// `all_storage_classes_128K`: they go nowhere).
+    #[serde(default)]
+    pub small_objects_to_archive: bool,
 }
 
 /// One rule, kept as it was written (so that reading it back shows the same shape).
@@ -113,6 +118,18 @@ impl Filter {
         }
     }
 
+    fn has_size(&self) -> bool {
+        match self {
+            Filter::SizeGreaterThan(_) | Filter::SizeLessThan(_) => true,
+            Filter::And {
+                size_greater_than,
+                size_less_than,
+                ..
+            } => size_greater_than.is_some() || size_less_than.is_some(),
+            _ => false,
+        }
+    }
+
     fn has_tags(&self) -> bool {
         match self {
             Filter::Tag(..) => true,
@@ -170,6 +187,10 @@ fn positive(n: Option<u32>, message: &str) -> Result<()> {
 fn midnight(d: &OffsetDateTime) -> bool {
     d.offset().is_utc() && d.time() == time::Time::MIDNIGHT
 }
+
+/// Objects smaller than this are not transitioned by default (S3's
+/// `all_storage_classes_128K`, since September 2024).
+const MIN_TRANSITION_SIZE: u64 = 128 * 1024;
 
 /// Storage classes a transition can move to.
 const TRANSITION_CLASSES: &[&str] = &[
@@ -465,12 +486,18 @@ mod tests {
     fn configurations_are_checked_as_s3_checks_them() {
         let ok = LifecycleConfiguration {
             rules: vec![rule("a"), rule("b")],
+            ..Default::default()
         };
         assert!(ok.check().is_ok());
         let bad = |f: &dyn Fn(&mut Rule)| {
             let mut r = rule("a");
             f(&mut r);
-            LifecycleConfiguration { rules: vec![r] }.check().is_err()
+            LifecycleConfiguration {
+                rules: vec![r],
+                ..Default::default()
+            }
+            .check()
+            .is_err()
         };
         assert!(bad(&|r| r.expiration = None));
         assert!(bad(&|r| r.expiration = Some(Expiration {
@@ -507,6 +534,7 @@ mod tests {
             })));
         let dup = LifecycleConfiguration {
             rules: vec![rule("a"), rule("a")],
+            ..Default::default()
         };
         assert!(dup.check().is_err());
         assert!(LifecycleConfiguration::default().check().is_err());

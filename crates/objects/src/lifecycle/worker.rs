@@ -27,6 +27,9 @@ pub enum ActionKind {
     RemoveDeleteMarker,
     /// An incomplete multipart upload aborted.
     AbortUpload,
+    /// A version moved to another storage class (into the archive tier for GLACIER and
+    /// DEEP_ARCHIVE).
+    Transition(&'static str),
 }
 
 impl ActionKind {
@@ -40,6 +43,14 @@ impl ActionKind {
                 "S3.EXPIRE.OBJECT"
             }
             ActionKind::AbortUpload => "S3.DELETE.UPLOAD",
+            ActionKind::Transition(class) => match class {
+                "STANDARD_IA" => "S3.TRANSITION_SIA.OBJECT",
+                "ONEZONE_IA" => "S3.TRANSITION_ZIA.OBJECT",
+                "INTELLIGENT_TIERING" => "S3.TRANSITION_INT.OBJECT",
+                "GLACIER_IR" => "S3.TRANSITION_GIR.OBJECT",
+                "DEEP_ARCHIVE" => "S3.TRANSITION_GDA.OBJECT",
+                _ => "S3.TRANSITION.OBJECT",
+            },
         }
     }
 
@@ -50,6 +61,7 @@ impl ActionKind {
             ActionKind::ExpireNoncurrent => "expire_noncurrent",
             ActionKind::RemoveDeleteMarker => "remove_delete_marker",
             ActionKind::AbortUpload => "abort_upload",
+            ActionKind::Transition(_) => "transition",
         }
     }
 }
@@ -184,7 +196,73 @@ impl Objects {
                 }
             }
         }
-        None
+        self.plan_transition(cfg, st, v, now)
+    }
+
+    /// The deepest transition the rules have made due for an object version (S3 moves
+    /// objects one way only, down its waterfall of classes), if any.
+    fn plan_transition(
+        &self,
+        cfg: &LifecycleConfiguration,
+        st: &KeyState,
+        v: &ListedVersion,
+        now: OffsetDateTime,
+    ) -> Option<(usize, ActionKind)> {
+        let VersionSummary::Object(o) = &v.version else {
+            return None;
+        };
+        let here = rank(o.meta.storage_class.as_deref());
+        let mut best: Option<(usize, &'static str)> = None;
+        for (i, r) in cfg.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            if !r.filter.matches_object(&o.key, &o.meta, o.size) {
+                continue;
+            }
+            let due: Vec<&str> = if v.is_latest {
+                r.transitions
+                    .iter()
+                    .filter(|t| match (t.days, t.date) {
+                        (Some(d), _) => self.after_days(o.last_modified, d) <= now,
+                        (None, Some(date)) => date <= now,
+                        (None, None) => false,
+                    })
+                    .map(|t| t.storage_class.as_str())
+                    .collect()
+            } else {
+                let Some(since) = st.successor else { continue };
+                r.noncurrent_transitions
+                    .iter()
+                    .filter(|t| {
+                        t.noncurrent_days
+                            .is_none_or(|d| self.after_days(since, d) <= now)
+                            && t.newer_noncurrent_versions
+                                .is_none_or(|keep| st.noncurrent > keep)
+                    })
+                    .map(|t| t.storage_class.as_str())
+                    .collect()
+            };
+            for class in due {
+                let Some(class) = super::TRANSITION_CLASSES
+                    .iter()
+                    .copied()
+                    .find(|c| *c == class)
+                else {
+                    continue;
+                };
+                // Small objects stay put unless the rule filters by size, or the bucket
+                // lets them go to the archive classes (S3's default since 2024).
+                let small_ok = r.filter.has_size()
+                    || (cfg.small_objects_to_archive && coffer_storage::is_archived(Some(class)));
+                if o.size < super::MIN_TRANSITION_SIZE && !small_ok {
+                    continue;
+                }
+                if rank(Some(class)) > here
+                    && best.is_none_or(|(_, b)| rank(Some(class)) > rank(Some(b)))
+                {
+                    best = Some((i, class));
+                }
+            }
+        }
+        best.map(|(i, class)| (i, ActionKind::Transition(class)))
     }
 
     /// The rule that removes a current delete marker once it is its key's only version:
@@ -360,7 +438,22 @@ impl Objects {
                 current: p.current,
                 marker_id: &marker_id,
             };
-            let r = self.meta.expire(bucket, &p.key, &listed, &by).await;
+            let r = match p.kind {
+                ActionKind::Transition(class) => self
+                    .transition_version(bucket, &p.key, &listed, class)
+                    .await
+                    .map(|moved| {
+                        moved.map(|_| coffer_storage::Deleted {
+                            marker: None,
+                            removed: None,
+                        })
+                    }),
+                _ => self
+                    .meta
+                    .expire(bucket, &p.key, &listed, &by)
+                    .await
+                    .map_err(Error::from),
+            };
             (p, r)
         }))
         .buffer_unordered(PARALLEL);
@@ -383,11 +476,90 @@ impl Objects {
                     });
                 }
                 Ok(None) => report.raced += 1,
-                Err(coffer_storage::Error::ObjectLocked { .. }) => report.locked += 1,
-                Err(e) => return Err(e.into()),
+                Err(Error::ObjectLocked { .. }) => report.locked += 1,
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Moves a version to `class`: into the archive tier, its bytes are copied as stored
+    /// (ciphertext stays ciphertext), one archive blob per extent so that part boundaries
+    /// hold, made durable before the record changes; within a tier only the class
+    /// changes. `None` if the version changed meanwhile (the copies are then deleted).
+    async fn transition_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        class: &'static str,
+    ) -> Result<Option<coffer_storage::Entry>> {
+        let Some(coffer_storage::Entry::Object(o)) =
+            self.meta.get_entry(bucket, key, listed.version).await?
+        else {
+            return Ok(None);
+        };
+        if o.last_modified != listed.last_modified {
+            return Ok(None);
+        }
+        let from = o.meta.storage_class.as_deref();
+        let moves = !Arc::ptr_eq(self.store_for(from), self.store_for(Some(class)))
+            || (coffer_storage::is_archived(Some(class)) && !coffer_storage::is_archived(from));
+        let extents = if moves {
+            self.copy_extents(&o, class).await?
+        } else {
+            o.extents.clone()
+        };
+        match self
+            .meta
+            .transition(bucket, key, listed, class, &extents)
+            .await
+        {
+            Ok(Some(old)) => {
+                if moves {
+                    for id in extents.iter().filter_map(coffer_storage::Extent::blob_id) {
+                        if let Err(e) = self.store_for(Some(class)).publish(id).await {
+                            tracing::warn!(blob = id.as_str(), error = %e, "publishing an archived blob failed");
+                        }
+                    }
+                }
+                self.dropped(Some(&old));
+                Ok(Some(old))
+            }
+            other => {
+                if moves {
+                    self.discard(&extents).await;
+                }
+                Ok(other?)
+            }
+        }
+    }
+
+    /// Copies an object's extents, as stored, into new blobs of the store `class` uses.
+    async fn copy_extents(
+        &self,
+        o: &coffer_storage::ObjectRecord,
+        class: &str,
+    ) -> Result<Vec<coffer_storage::Extent>> {
+        let from = self.store_for(o.meta.storage_class.as_deref());
+        let to = self.store_for(Some(class));
+        let mut out = Vec::with_capacity(o.extents.len());
+        for e in &o.extents {
+            let mut w = to.create().await?;
+            match e {
+                coffer_storage::Extent::Inline(b) => w.write(b.clone()).await?,
+                coffer_storage::Extent::Blob { id, len } => {
+                    let mut r = from.read(id, 0, *len).await?;
+                    while let Some(chunk) = r.next().await {
+                        w.write(chunk?).await?;
+                    }
+                }
+            }
+            let id = w.id().clone();
+            let len = w.finish().await?;
+            out.push(coffer_storage::Extent::Blob { id, len });
+        }
+        Ok(out)
     }
 
     async fn lifecycle_uploads(
@@ -486,6 +658,19 @@ impl Objects {
     }
 }
 
+/// A storage class's place in S3's transition waterfall.
+fn rank(class: Option<&str>) -> u8 {
+    match class {
+        Some("STANDARD_IA") => 1,
+        Some("INTELLIGENT_TIERING") => 2,
+        Some("ONEZONE_IA") => 3,
+        Some("GLACIER_IR") => 4,
+        Some("GLACIER") => 5,
+        Some("DEEP_ARCHIVE") => 6,
+        _ => 0,
+    }
+}
+
 /// The longest prefix every enabled rule's filter starts with: the scan reads no key
 /// outside it.
 fn common_rule_prefix(cfg: &LifecycleConfiguration) -> String {
@@ -540,6 +725,7 @@ mod tests {
                     ..rule(p)
                 })
                 .collect(),
+            ..Default::default()
         };
         assert_eq!(common_rule_prefix(&with(&["logs/a", "logs/b"])), "logs/");
         assert_eq!(common_rule_prefix(&with(&["logs/", "data/"])), "");

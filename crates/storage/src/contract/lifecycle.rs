@@ -158,3 +158,96 @@ pub async fn expire_acts_only_on_the_version_listed(store: &dyn MetaStore) {
     let left = versions(store, "s", "").await;
     assert_eq!((left.len(), left[0].4.as_str()), (1, "etag-new"));
 }
+
+pub async fn transition_moves_a_listed_version_and_frees_its_old_bytes(store: &dyn MetaStore) {
+    use crate::{BlobId, Extent, Restore};
+    store.create_bucket(&bucket("b")).await.expect("bucket");
+    store
+        .set_versioning("b", Versioning::Enabled)
+        .await
+        .expect("enable");
+    let hot = BlobId::generate();
+    let mut o = object("b", "k", "v1", "one");
+    o.extents = vec![Extent::Blob {
+        id: hot.clone(),
+        len: 3,
+    }];
+    store
+        .put_object(&o, &Precondition::None)
+        .await
+        .expect("put");
+    let t = mtime(store, "b", "k", VersionRef::Id("v1")).await;
+    let cold = BlobId::generate();
+    let moved = vec![Extent::Blob {
+        id: cold.clone(),
+        len: 3,
+    }];
+    // A stale listing changes nothing.
+    assert!(
+        store
+            .transition(
+                "b",
+                "k",
+                &listed(VersionRef::Id("v1"), t, false),
+                "GLACIER",
+                &moved
+            )
+            .await
+            .expect("transition")
+            .is_none()
+    );
+    let old = store
+        .transition(
+            "b",
+            "k",
+            &listed(VersionRef::Id("v1"), t, true),
+            "GLACIER",
+            &moved,
+        )
+        .await
+        .expect("transition")
+        .expect("acted");
+    assert!(matches!(old, Entry::Object(ref o) if o.meta.storage_class.is_none()));
+    match store
+        .get_entry("b", "k", VersionRef::Id("v1"))
+        .await
+        .expect("get")
+    {
+        Some(Entry::Object(now)) => {
+            assert_eq!(now.meta.storage_class.as_deref(), Some("GLACIER"));
+            assert_eq!(now.extents, moved);
+            assert_eq!(
+                (now.etag, now.last_modified),
+                (o.etag.clone(), t),
+                "the same version"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.take_garbage(10).await.expect("garbage"), vec![hot]);
+    assert!(store.blob_referenced(&cold).await.expect("referenced"));
+
+    // A restore is recorded on the version; markers and missing versions are refused.
+    let r = Restore {
+        ready_at: now(),
+        expires: now() + Duration::hours(1),
+    };
+    store
+        .set_object_restore("b", "k", VersionRef::Id("v1"), &r)
+        .await
+        .expect("restore");
+    match store
+        .get_entry("b", "k", VersionRef::Latest)
+        .await
+        .expect("get")
+    {
+        Some(Entry::Object(o)) => assert_eq!(o.meta.restore, Some(r)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store
+            .set_object_restore("b", "k", VersionRef::Id("nope"), &r)
+            .await,
+        Err(Error::NoSuchVersion { .. })
+    ));
+}

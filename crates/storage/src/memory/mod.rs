@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, Listed,
-    ListedVersion, LockChange, MetaStore, NewVersion, ObjectRecord, ObjectSummary, PartRecord,
-    Precondition, Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery, VersionRef,
-    VersionStart, VersionSummary, Versioning, Written,
+    Authority, BlobId, BucketRecord, DeleteMarker, Deleted, Entry, Error, Extent, Fate, ListPage,
+    Listed, ListedVersion, LockChange, MetaStore, NewVersion, ObjectRecord, ObjectSummary,
+    PartRecord, Precondition, Result, SseRecord, UploadListQuery, UploadRecord, VersionListQuery,
+    VersionRef, VersionStart, VersionSummary, Versioning, Written,
 };
 
 #[derive(Default)]
@@ -502,6 +502,60 @@ impl MetaStore for MemoryMeta {
             marker: None,
             removed,
         }))
+    }
+
+    async fn transition(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: &Listed<'_>,
+        storage_class: &str,
+        extents: &[Extent],
+    ) -> Result<Option<Entry>> {
+        let mut st = self.lock();
+        let Some(versions) = st.objects.get_mut(&(bucket.to_owned(), key.to_owned())) else {
+            return Ok(None);
+        };
+        let Some(i) = position(versions, listed.version) else {
+            return Ok(None);
+        };
+        let Entry::Object(o) = &mut versions[i] else {
+            return Ok(None);
+        };
+        if o.last_modified != listed.last_modified || (i == 0) != listed.current {
+            return Ok(None);
+        }
+        let old = Entry::Object(o.clone());
+        o.meta.storage_class = Some(storage_class.to_owned());
+        o.extents = extents.to_vec();
+        let new = Entry::Object(o.clone());
+        st.garbage_replaced(&old, Some(&new));
+        Ok(Some(old))
+    }
+
+    async fn set_object_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        restore: &crate::Restore,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let entry = st
+            .objects
+            .get_mut(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|v| position(v, version).map(|i| &mut v[i]));
+        match entry {
+            Some(Entry::Object(o)) => {
+                o.meta.restore = Some(*restore);
+                Ok(())
+            }
+            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
+                key: key.into(),
+                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
+            }),
+            None => Err(version.missing(bucket, key)),
+        }
     }
 
     async fn list_versions(
