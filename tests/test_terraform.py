@@ -3,7 +3,8 @@ encryption as code against Coffer: a bring-your-own-key `aws_kms_external_key` (
 provider runs GetParametersForImport and ImportKeyMaterial itself), ECC signing and HMAC
 keys, a bucket whose default encryption is the imported key, a versioned bucket
 (`aws_s3_bucket_versioning`) and an Object Lock bucket with a default retention
-(`object_lock_enabled`, `aws_s3_bucket_object_lock_configuration`). A second plan must show no drift, and destroy must schedule
+(`object_lock_enabled`, `aws_s3_bucket_object_lock_configuration`) with lifecycle rules
+(`aws_s3_bucket_lifecycle_configuration`). A second plan must show no drift, and destroy must schedule
 the keys' deletion."""
 
 import base64
@@ -99,6 +100,52 @@ resource "aws_s3_bucket_object_lock_configuration" "worm" {
     }
   }
 }
+resource "aws_s3_bucket_lifecycle_configuration" "v" {
+  bucket = aws_s3_bucket.v.id
+  depends_on = [aws_s3_bucket_versioning.v]
+  rule {
+    id     = "logs"
+    status = "Enabled"
+    filter {
+      prefix = "logs/"
+    }
+    expiration {
+      days = 30
+    }
+    noncurrent_version_expiration {
+      noncurrent_days           = 7
+      newer_noncurrent_versions = 3
+    }
+    transition {
+      days          = 10
+      storage_class = "GLACIER"
+    }
+  }
+  rule {
+    id     = "uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 2
+    }
+  }
+  rule {
+    id     = "tagged"
+    status = "Disabled"
+    filter {
+      and {
+        prefix = "tmp/"
+        tags = {
+          class = "scratch"
+        }
+        object_size_greater_than = 1024
+      }
+    }
+    expiration {
+      days = 1
+    }
+  }
+}
 output "byok" { value = aws_kms_external_key.byok.id }
 output "signing" { value = aws_kms_key.signing.id }
 output "mac" { value = aws_kms_key.mac.id }
@@ -145,6 +192,10 @@ def test_terraform_manages_imported_keys_and_bucket_encryption(shared_server, tm
 
     assert s3.get_object_lock_configuration(Bucket="tf-worm")["ObjectLockConfiguration"] == {
         "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket="tf-versioned")["Rules"]}
+    assert set(rules) == {"logs", "uploads", "tagged"}
+    assert rules["logs"]["Transitions"] == [{"Days": 10, "StorageClass": "GLACIER"}]
+    assert rules["tagged"]["Filter"]["And"]["Tags"] == [{"Key": "class", "Value": "scratch"}]
     kept = s3.put_object(Bucket="tf-worm", Key="record", Body=b"kept")["VersionId"]
     assert s3.head_object(Bucket="tf-worm", Key="record")["ObjectLockMode"] == "GOVERNANCE"
 
