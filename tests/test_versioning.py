@@ -1164,3 +1164,32 @@ def test_audit_records_name_the_version(srv, s3):
     assert get[0].get("responseElements") is None, get
     delete = [d for d in mine if d["eventName"] == "DeleteObject"]
     assert [d["requestParameters"].get("versionId") for d in delete] == [v1], delete
+
+
+def test_metrics_count_each_buckets_versions_and_their_bytes(s3, srv):
+    import urllib.request
+
+    b = new_bucket(s3, "usage", "Enabled")
+    s3.put_object(Bucket=b, Key="a", Body=b"x" * 100)
+    s3.put_object(Bucket=b, Key="a", Body=b"x" * 30)
+    s3.put_object(Bucket=b, Key="b", Body=b"x" * 7)
+    s3.delete_object(Bucket=b, Key="b")
+    s3.delete_object(Bucket=b, Key="never")
+
+    def gauges():
+        with urllib.request.urlopen(srv.endpoint + "/_coffer/metrics") as r:
+            lines = r.read().decode().splitlines()
+        out = {}
+        for line in lines:
+            if f'{{bucket="{b}"}}' in line:
+                name, value = line.split(" ")
+                out[name.split("{")[0]] = int(value)
+        return out
+
+    assert gauges() == {
+        "coffer_s3_objects": 1,
+        "coffer_s3_object_bytes": 30,
+        "coffer_s3_noncurrent_versions": 2,
+        "coffer_s3_noncurrent_version_bytes": 107,
+        "coffer_s3_delete_markers": 2,
+    }

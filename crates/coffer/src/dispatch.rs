@@ -110,7 +110,11 @@ impl Dispatcher {
             return (health(&req), None);
         }
         if req.uri().path() == "/_coffer/metrics" && req.method() == http::Method::GET {
-            let text = self.app.metrics.render(self.app.audit.write_lag());
+            let usage = self.app.objects.usage().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "counting bucket usage for the metrics failed");
+                Vec::new()
+            });
+            let text = self.app.metrics.render(self.app.audit.write_lag(), &usage);
             let mut r = Response::new(full(text));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

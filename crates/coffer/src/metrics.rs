@@ -95,7 +95,12 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, audit_lag: Duration) -> String {
+    /// The Prometheus text: the counters, and what each bucket holds (`usage`).
+    pub fn render(
+        &self,
+        audit_lag: Duration,
+        usage: &[(String, coffer_objects::BucketUsage)],
+    ) -> String {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out += "# HELP coffer_requests_total API calls by API, operation and HTTP status.\n";
@@ -168,6 +173,39 @@ impl Metrics {
                 label(rule)
             );
         }
+        for (name, help, value) in [
+            (
+                "coffer_s3_objects",
+                "Current objects (latest versions that are not delete markers) by bucket.",
+                (|u: &coffer_objects::BucketUsage| u.objects)
+                    as fn(&coffer_objects::BucketUsage) -> u64,
+            ),
+            (
+                "coffer_s3_object_bytes",
+                "Bytes of current objects by bucket.",
+                |u| u.object_bytes,
+            ),
+            (
+                "coffer_s3_noncurrent_versions",
+                "Noncurrent object versions by bucket.",
+                |u| u.noncurrent_versions,
+            ),
+            (
+                "coffer_s3_noncurrent_version_bytes",
+                "Bytes of noncurrent object versions by bucket.",
+                |u| u.noncurrent_bytes,
+            ),
+            (
+                "coffer_s3_delete_markers",
+                "Delete markers (current or not) by bucket.",
+                |u| u.delete_markers,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (bucket, u) in usage {
+                let _ = writeln!(out, "{name}{{bucket=\"{}\"}} {}", label(bucket), value(u));
+            }
+        }
         out += "# HELP coffer_audit_write_lag_seconds How long the newest audit batch waited before it was written.\n";
         out += "# TYPE coffer_audit_write_lag_seconds gauge\n";
         let _ = writeln!(
@@ -200,7 +238,7 @@ mod tests {
         let e = Event::from_context(&cx, 200, None);
         m.observe(&e, Duration::from_millis(3), 10, 20);
         m.observe(&e, Duration::from_millis(30), 10, 20);
-        let text = m.render(Duration::from_millis(1));
+        let text = m.render(Duration::from_millis(1), &[]);
         assert!(
             text.contains(
                 "coffer_requests_total{api=\"kms\",operation=\"Encrypt\",status=\"200\"} 2"

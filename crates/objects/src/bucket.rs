@@ -104,6 +104,21 @@ impl Objects {
         Ok(all)
     }
 
+    /// What each bucket holds (current objects, noncurrent versions, delete markers and
+    /// their bytes), by name: counted by a scan of each bucket's versions.
+    pub async fn usage(&self) -> Result<Vec<(String, coffer_storage::BucketUsage)>> {
+        let mut out = Vec::new();
+        for b in self.meta.list_buckets().await? {
+            match self.meta.bucket_usage(&b.name).await {
+                Ok(u) => out.push((b.name, u)),
+                // Deleted since it was listed.
+                Err(coffer_storage::Error::NoSuchBucket(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes an empty bucket (no versions, no delete markers); multipart uploads in
     /// progress are aborted with it, as on S3, and their parts' data is freed.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {

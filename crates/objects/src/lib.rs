@@ -51,9 +51,9 @@ pub use versions::{Removal, VersionListing, VersionQuery, version_ref, wire_vers
 pub use coffer_crypto::Secret;
 pub use coffer_kms::{Caller, Error as KmsError};
 pub use coffer_storage::{
-    Checksum, ChecksumAlgorithm, DeleteMarker, ListedVersion, LockChange, LockMode, ObjectMeta,
-    ObjectRecord, ObjectSummary, Precondition, Retention, SseKind, SseRecord, UploadRecord,
-    VersionRef, VersionSummary, Versioning,
+    BucketUsage, Checksum, ChecksumAlgorithm, DeleteMarker, ListedVersion, LockChange, LockMode,
+    ObjectMeta, ObjectRecord, ObjectSummary, Precondition, Retention, SseKind, SseRecord,
+    UploadRecord, VersionRef, VersionSummary, Versioning,
 };
 
 /// Largest body of a single PUT or part (5 GiB), as S3.

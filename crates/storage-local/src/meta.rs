@@ -432,6 +432,38 @@ impl MetaStore for SqliteMeta {
             .await
     }
 
+    async fn bucket_usage(&self, bucket: &str) -> Result<coffer_storage::BucketUsage> {
+        let bucket = bucket.to_owned();
+        self.read(move |conn| {
+            if !bucket_exists(conn, &bucket)? {
+                return Err(Error::NoSuchBucket(bucket));
+            }
+            let count = |table: &str| {
+                conn.query_row(
+                    &format!(
+                        "SELECT COALESCE(SUM(1 - marker), 0), COALESCE(SUM(CASE WHEN marker = 0 THEN size ELSE 0 END), 0),
+                                COALESCE(SUM(marker), 0)
+                         FROM {table} WHERE bucket = ?1"
+                    ),
+                    [&bucket],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                )
+                .map_err(backend)
+            };
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            let (objects, object_bytes, markers) = count("objects")?;
+            let (noncurrent, noncurrent_bytes, old_markers) = count("versions")?;
+            Ok(coffer_storage::BucketUsage {
+                objects: n(objects),
+                object_bytes: n(object_bytes),
+                noncurrent_versions: n(noncurrent),
+                noncurrent_bytes: n(noncurrent_bytes),
+                delete_markers: n(markers) + n(old_markers),
+            })
+        })
+        .await
+    }
+
     async fn transition(
         &self,
         bucket: &str,

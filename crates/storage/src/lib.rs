@@ -36,9 +36,9 @@ pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use lock::{Authority, LockChange, LockMode, Refusal, Retention};
 pub use meta::{ListPage, Listed, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
 pub use record::{
-    ARCHIVE_CLASSES, BlobId, BucketRecord, Checksum, ChecksumAlgorithm, DeleteMarker, Deleted,
-    Entry, Extent, Fate, ListedVersion, NewVersion, ObjectMeta, ObjectRecord, ObjectSummary,
-    PartInfo, PartRecord, Precondition, Restore, UploadRecord, VersionRef, VersionSummary,
-    Versioning, Written, is_archived,
+    ARCHIVE_CLASSES, BlobId, BucketRecord, BucketUsage, Checksum, ChecksumAlgorithm, DeleteMarker,
+    Deleted, Entry, Extent, Fate, ListedVersion, NewVersion, ObjectMeta, ObjectRecord,
+    ObjectSummary, PartInfo, PartRecord, Precondition, Restore, UploadRecord, VersionRef,
+    VersionSummary, Versioning, Written, is_archived,
 };
 pub use sse::{SseKind, SseRecord};

@@ -112,6 +112,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// bucket never returns to `Unversioned` is the domain's rule.)
     async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<()>;
 
+    /// What the bucket holds (`NoSuchBucket` if it is gone): counted, not cached, so an
+    /// ordered scan of the bucket's versions.
+    async fn bucket_usage(&self, bucket: &str) -> Result<crate::BucketUsage>;
+
     /// A named bucket setting (encryption configuration, later policy, ...), as JSON.
     async fn get_bucket_setting(&self, bucket: &str, name: &str) -> Result<Option<String>>;
 

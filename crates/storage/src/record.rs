@@ -195,6 +195,17 @@ impl ListedVersion {
     }
 }
 
+/// What a bucket holds: its current objects, its noncurrent versions and its delete
+/// markers (current or not), with the bytes of each kind of object version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketUsage {
+    pub objects: u64,
+    pub object_bytes: u64,
+    pub noncurrent_versions: u64,
+    pub noncurrent_bytes: u64,
+    pub delete_markers: u64,
+}
+
 /// What writing a new version of a key did: the id it got (`None`: the null version),
 /// the bucket's versioning it was written under, and the version it replaced, if any,
 /// whose data is now freed (an overwrite in an unversioned bucket, or of the null version

@@ -43,6 +43,7 @@ macro_rules! meta_contract {
                 buckets_keep_their_versioning, versions_are_kept_and_read_by_id,
                 suspended_versioning_writes_the_null_version, listing_versions_pages,
                 versioned_operations_match_a_model, object_lock_is_enforced_by_the_store,
+                bucket_usage_counts_every_version,
                 expire_acts_only_on_the_version_listed,
                 transition_moves_a_listed_version_and_frees_its_old_bytes);
         }

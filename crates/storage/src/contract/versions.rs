@@ -650,3 +650,58 @@ pub async fn versioned_operations_match_a_model(store: &dyn MetaStore) {
         }
     }
 }
+
+pub async fn bucket_usage_counts_every_version(store: &dyn MetaStore) {
+    use crate::BucketUsage;
+    store.create_bucket(&bucket("b")).await.expect("bucket");
+    store.create_bucket(&bucket("other")).await.expect("bucket");
+    assert_eq!(
+        store.bucket_usage("b").await.expect("usage"),
+        BucketUsage::default()
+    );
+    store
+        .put_object(&object("b", "a", "unused", "12345"), &Precondition::None)
+        .await
+        .expect("put");
+    store
+        .set_versioning("b", Versioning::Enabled)
+        .await
+        .expect("enable");
+    store
+        .put_object(&object("b", "a", "v1", "123"), &Precondition::None)
+        .await
+        .expect("put");
+    store
+        .put_object(&object("b", "k", "v2", "1"), &Precondition::None)
+        .await
+        .expect("put");
+    store
+        .delete_object("b", "k", "m1", &Authority::now())
+        .await
+        .expect("marker");
+    store
+        .delete_object("b", "gone", "m2", &Authority::now())
+        .await
+        .expect("marker");
+    store
+        .put_object(
+            &object("other", "x", "unused", "ignored"),
+            &Precondition::None,
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        store.bucket_usage("b").await.expect("usage"),
+        BucketUsage {
+            objects: 1,
+            object_bytes: 3,
+            noncurrent_versions: 2,
+            noncurrent_bytes: 6,
+            delete_markers: 2,
+        }
+    );
+    assert!(matches!(
+        store.bucket_usage("nope").await,
+        Err(Error::NoSuchBucket(_))
+    ));
+}

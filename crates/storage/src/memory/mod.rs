@@ -504,6 +504,32 @@ impl MetaStore for MemoryMeta {
         }))
     }
 
+    async fn bucket_usage(&self, bucket: &str) -> Result<crate::BucketUsage> {
+        let st = self.lock();
+        st.versioning(bucket)?;
+        let mut u = crate::BucketUsage::default();
+        let from = (bucket.to_owned(), String::new());
+        for ((b, _), versions) in st.objects.range(from..) {
+            if b != bucket {
+                break;
+            }
+            for (i, e) in versions.iter().enumerate() {
+                match (e, i == 0) {
+                    (Entry::Marker(_), _) => u.delete_markers += 1,
+                    (Entry::Object(o), true) => {
+                        u.objects += 1;
+                        u.object_bytes += o.size;
+                    }
+                    (Entry::Object(o), false) => {
+                        u.noncurrent_versions += 1;
+                        u.noncurrent_bytes += o.size;
+                    }
+                }
+            }
+        }
+        Ok(u)
+    }
+
     async fn transition(
         &self,
         bucket: &str,
