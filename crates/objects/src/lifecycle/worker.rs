@@ -411,8 +411,16 @@ impl Objects {
                 .items
                 .last()
                 .map(|v| (v.key().to_owned(), v.version_id().map(str::to_owned)));
+            let busy = std::time::Instant::now();
+            let acted = !planned.is_empty();
             self.apply(bucket, owner, cfg, planned, sink, report)
                 .await?;
+            if acted {
+                // Rest as long as the page's actions took: the worker keeps to half of
+                // the store's write capacity, leaving the rest to foreground requests
+                // (scripts/bench-lifecycle measures what it costs them).
+                tokio::time::sleep(busy.elapsed()).await;
+            }
             if !page.truncated {
                 return Ok(());
             }
