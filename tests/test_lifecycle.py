@@ -269,9 +269,16 @@ def test_incomplete_multipart_uploads_are_aborted(s3, srv):
     b = new_bucket(s3, "lc-uploads")
     rules(s3, b, {"ID": "abort", "Status": "Enabled", "Filter": {"Prefix": "up/"},
                   "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}})
-    up = s3.create_multipart_upload(Bucket=b, Key="up/big")["UploadId"]
+    created = s3.create_multipart_upload(Bucket=b, Key="up/big")
+    up = created["UploadId"]
+    # x-amz-abort-date / x-amz-abort-rule-id: when the rule will abort it.
+    assert created["AbortRuleId"] == "abort"
+    assert -timedelta(seconds=1) < created["AbortDate"] - datetime.now(timezone.utc) <= timedelta(seconds=2)
     s3.upload_part(Bucket=b, Key="up/big", UploadId=up, PartNumber=1, Body=b"p" * 1024)
-    other = s3.create_multipart_upload(Bucket=b, Key="elsewhere")["UploadId"]
+    assert s3.list_parts(Bucket=b, Key="up/big", UploadId=up)["AbortRuleId"] == "abort"
+    other_created = s3.create_multipart_upload(Bucket=b, Key="elsewhere")
+    assert "AbortDate" not in other_created and "AbortRuleId" not in other_created
+    other = other_created["UploadId"]
     wait_for("the upload to be aborted",
              lambda: [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=b).get("Uploads", [])] == [other])
     assert err(s3.list_parts, Bucket=b, Key="up/big", UploadId=up)[:2] == (404, "NoSuchUpload")

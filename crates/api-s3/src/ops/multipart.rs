@@ -84,7 +84,10 @@ pub async fn create(
         })
         .await
         .map_err(to_s3_error)?;
+    let (abort_date, abort_rule_id) = abort_date(api, &up).await?;
     let mut out = CreateMultipartUploadOutput {
+        abort_date,
+        abort_rule_id,
         bucket: Some(up.bucket),
         key: Some(up.key),
         upload_id: Some(up.upload_id),
@@ -94,6 +97,22 @@ pub async fn create(
     };
     out.ssekms_encryption_context = fill_sse!(out, up.meta.sse.as_ref());
     Ok(S3Response::new(out))
+}
+
+/// `x-amz-abort-date` and `x-amz-abort-rule-id` of an upload a lifecycle rule will abort.
+async fn abort_date(
+    api: &S3Api,
+    up: &coffer_objects::UploadRecord,
+) -> S3Result<(Option<Timestamp>, Option<String>)> {
+    let at = api
+        .objects
+        .abort_date_of(&up.bucket, &up.key, up.initiated)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(match at {
+        Some((at, rule)) => (Some(timestamp(at)), Some(rule)),
+        None => (None, None),
+    })
 }
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> R<UploadPartOutput> {
@@ -313,7 +332,10 @@ pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> R<ListPa
             part
         })
         .collect();
+    let (abort_date, abort_rule_id) = abort_date(api, &up).await?;
     Ok(S3Response::new(ListPartsOutput {
+        abort_date,
+        abort_rule_id,
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(i.upload_id),

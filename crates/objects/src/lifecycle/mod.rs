@@ -450,6 +450,30 @@ impl Objects {
             .min_by_key(|(at, _)| *at))
     }
 
+    /// When a rule aborts an upload of `key` begun at `initiated`, and the rule's id (S3's
+    /// `x-amz-abort-date` and `x-amz-abort-rule-id`); the earliest if several apply.
+    pub async fn abort_date_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        initiated: OffsetDateTime,
+    ) -> Result<Option<(OffsetDateTime, String)>> {
+        let Some(cfg) = self.get_bucket_lifecycle(bucket).await? else {
+            return Ok(None);
+        };
+        Ok(cfg
+            .rules
+            .iter()
+            .filter(|r| r.enabled && r.filter.matches_key(key))
+            .filter_map(|r| {
+                Some((
+                    self.after_days(initiated, r.abort_incomplete_days?),
+                    r.id.clone(),
+                ))
+            })
+            .min_by_key(|(at, _)| *at))
+    }
+
     /// [`Objects::expiration_of`] for a version just written; a failure to read the rules
     /// (the write already succeeded) only leaves the header out.
     pub(crate) async fn expiration_of_record(
