@@ -69,6 +69,39 @@ def test_cp_64mib_multipart_roundtrip_is_byte_identical(shared_server, tmp):
     assert sha256_file(dst) == sha256_file(src)
 
 
+def test_sync_of_a_tree_with_empty_files_does_not_stall(shared_server, tmp):
+    """botocore (before 1.43.77) sends `Expect: 100-continue` with every PUT and misreads a
+    connection whose empty-bodied PUT was answered without a 100: its next request on that
+    connection then stalled a minute. The server closes such connections after answering,
+    so a sync of a few hundred files, empty ones among them, takes seconds."""
+    import socket
+    import subprocess
+
+    src = tmp / "tree"
+    (src / "sub").mkdir(parents=True)
+    for i in range(150):
+        (src / f"f{i:03d}.txt").write_bytes(b"data %d\n" % i)
+        (src / "sub" / f"empty{i:03d}").write_bytes(b"")
+    b = unique("sync")
+    shared_server.aws("s3", "mb", f"s3://{b}")
+    # The stall was 60 s per connection: a sync that stalls once does not finish in time.
+    shared_server.aws("s3", "sync", str(src), f"s3://{b}/", "--only-show-errors", timeout=45)
+    keys = shared_server.client().get_paginator("list_objects_v2").paginate(Bucket=b).build_full_result()
+    assert len(keys["Contents"]) == 300
+    # On the wire: an empty PUT that expected a 100 is answered with Connection: close.
+    import s3raw
+    host, port = shared_server.endpoint.split("//")[1].split(":")
+    headers = s3raw.sign("PUT", f"{shared_server.endpoint}/{b}/raw-empty",
+                         {"Expect": "100-continue", "Content-Length": "0"})
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        lines = [f"PUT /{b}/raw-empty HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "host"]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = sock.recv(65536).decode("latin-1").lower()
+    assert head.startswith("http/1.1 200"), head
+    assert "connection: close" in head, head
+
+
 def test_ls_lists_buckets_objects_and_prefixes(shared_server, tmp):
     srv = shared_server
     b = unique("cli-ls")

@@ -72,16 +72,20 @@ impl Dispatcher {
             user_agent,
             self.tls,
         ));
-        // A client that sent `Expect: 100-continue` and gets a final error answer before
-        // any 100 (the body was never asked for) does not send the body; the connection
-        // must not be reused, or its next request would be read as this one's body.
+        // A client that sent `Expect: 100-continue` and gets its final answer without a
+        // 100 first — an error before the body was asked for, or any answer to an empty
+        // body, which is never read — must not reuse the connection: after an error its
+        // unsent body would be read as the next request, and botocore before 1.43.77
+        // misreads the connection after such an answer and stalls its next request for a
+        // minute (`aws s3 sync` of a tree with empty files).
         let expects_continue = req
             .headers()
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let empty_body = bytes_in == 0;
         let (mut resp, error_code) = self.route(req, cx.clone()).await;
         stamp_request_id(&mut resp, &id);
-        if expects_continue && resp.status().as_u16() >= 400 {
+        if expects_continue && (resp.status().as_u16() >= 400 || empty_body) {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
