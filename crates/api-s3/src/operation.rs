@@ -44,6 +44,7 @@ operations!(
     DeleteBucketEncryption,
     DeleteBucketLifecycle,
     DeleteBucketPolicy,
+    DeleteBucketTagging,
     DeletePublicAccessBlock,
     DeleteObject,
     DeleteObjectTagging,
@@ -53,6 +54,7 @@ operations!(
     GetBucketLocation,
     GetBucketPolicy,
     GetBucketPolicyStatus,
+    GetBucketTagging,
     GetBucketVersioning,
     GetObject,
     GetObjectAttributes,
@@ -73,6 +75,7 @@ operations!(
     PutBucketEncryption,
     PutBucketLifecycleConfiguration,
     PutBucketPolicy,
+    PutBucketTagging,
     PutBucketVersioning,
     PutObject,
     PutObjectLegalHold,
@@ -140,6 +143,8 @@ impl Operation {
                 "s3:PutLifecycleConfiguration"
             }
             GetBucketLifecycleConfiguration => "s3:GetLifecycleConfiguration",
+            PutBucketTagging | DeleteBucketTagging => "s3:PutBucketTagging",
+            GetBucketTagging => "s3:GetBucketTagging",
             GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             PutObjectRetention => "s3:PutObjectRetention",
             GetObjectRetention => "s3:GetObjectRetention",
@@ -187,6 +192,7 @@ impl Operation {
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
+            | DeleteBucketTagging
             | DeletePublicAccessBlock
             | DeleteObject
             | DeleteObjectTagging
@@ -195,6 +201,7 @@ impl Operation {
             | GetBucketLocation
             | GetBucketPolicy
             | GetBucketPolicyStatus
+            | GetBucketTagging
             | GetBucketVersioning
             | GetObject
             | GetObjectAttributes
@@ -211,6 +218,7 @@ impl Operation {
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
             | PutBucketPolicy
+            | PutBucketTagging
             | PutBucketVersioning
             | PutObject
             | PutObjectLegalHold
@@ -235,6 +243,7 @@ impl Operation {
             | GetBucketLocation
             | GetBucketPolicy
             | GetBucketPolicyStatus
+            | GetBucketTagging
             | GetBucketVersioning
             | GetObject
             | GetObjectAttributes
@@ -260,6 +269,7 @@ impl Operation {
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
+            | DeleteBucketTagging
             | DeletePublicAccessBlock
             | DeleteObject
             | DeleteObjectTagging
@@ -268,6 +278,7 @@ impl Operation {
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
             | PutBucketPolicy
+            | PutBucketTagging
             | PutBucketVersioning
             | PutObject
             | PutObjectLegalHold
@@ -310,7 +321,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "DeleteBucketMetricsConfiguration",
     "DeleteBucketOwnershipControls",
     "DeleteBucketReplication",
-    "DeleteBucketTagging",
     "DeleteBucketWebsite",
     "GetBucketAbac",
     "GetBucketAccelerateConfiguration",
@@ -329,7 +339,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketOwnershipControls",
     "GetBucketReplication",
     "GetBucketRequestPayment",
-    "GetBucketTagging",
     "GetBucketWebsite",
     "GetObjectAcl",
     "GetObjectTorrent",
@@ -353,7 +362,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketOwnershipControls",
     "PutBucketReplication",
     "PutBucketRequestPayment",
-    "PutBucketTagging",
     "PutBucketWebsite",
     "PutObjectAcl",
     "RenameObject",

@@ -84,6 +84,20 @@ pub fn check_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, String>>
             "object tags cannot be greater than 10".into(),
         ));
     }
+    check_tag_set(tags)
+}
+
+/// A bucket's tag set: at most 50 tags, each as for objects.
+pub fn check_bucket_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, String>> {
+    if tags.len() > 50 {
+        return Err(Error::InvalidTag(
+            "Bucket tag count cannot be greater than 50".into(),
+        ));
+    }
+    check_tag_set(tags)
+}
+
+fn check_tag_set(tags: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {

@@ -16,6 +16,7 @@ pub(crate) const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 /// Present once a bucket has Object Lock (it cannot be turned off).
 pub(crate) const OBJECT_LOCK: &str = "object-lock";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
+pub(crate) const TAGGING: &str = "tagging";
 
 type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 
@@ -110,6 +111,27 @@ impl Objects {
 
     pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<()> {
         self.set_setting(bucket, POLICY, None).await
+    }
+
+    /// The bucket's tag set, `None` if it has none (S3's `NoSuchTagSet`).
+    pub async fn get_bucket_tagging(&self, bucket: &str) -> Result<Option<Vec<(String, String)>>> {
+        match self.setting(bucket, TAGGING).await? {
+            Some(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("stored bucket tags: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the bucket's tag set (checked as S3 checks it; the order given is kept).
+    pub async fn put_bucket_tagging(&self, bucket: &str, tags: &[(String, String)]) -> Result<()> {
+        crate::names::check_bucket_tags(tags)?;
+        let json = serde_json::to_string(tags).map_err(|e| Error::Internal(e.to_string()))?;
+        self.set_setting(bucket, TAGGING, Some(&json)).await
+    }
+
+    pub async fn delete_bucket_tagging(&self, bucket: &str) -> Result<()> {
+        self.set_setting(bucket, TAGGING, None).await
     }
 
     pub async fn get_public_access_block(&self, bucket: &str) -> Result<Option<PublicAccessBlock>> {

@@ -174,3 +174,68 @@ pub async fn delete_encryption(
         http::StatusCode::NO_CONTENT,
     ))
 }
+
+pub async fn put_tagging(
+    api: &S3Api,
+    req: S3Request<PutBucketTaggingInput>,
+) -> R<PutBucketTaggingOutput> {
+    super::lock::integrity_required(&req.headers)?;
+    let i = req.input;
+    let mut tags = Vec::with_capacity(i.tagging.tag_set.len());
+    for t in i.tagging.tag_set {
+        match (t.key, t.value) {
+            (Some(k), Some(v)) => tags.push((k, v)),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        }
+    }
+    api.objects
+        .put_bucket_tagging(&i.bucket, &tags)
+        .await
+        .map_err(to_s3_error)?;
+    // AWS answers 204; s3s writes 200 for this operation.
+    let mut resp = S3Response::new(PutBucketTaggingOutput::default());
+    resp.extensions
+        .insert(crate::front::Status(http::StatusCode::NO_CONTENT));
+    Ok(resp)
+}
+
+pub async fn get_tagging(
+    api: &S3Api,
+    req: S3Request<GetBucketTaggingInput>,
+) -> R<GetBucketTaggingOutput> {
+    let Some(tags) = api
+        .objects
+        .get_bucket_tagging(&req.input.bucket)
+        .await
+        .map_err(to_s3_error)?
+    else {
+        let mut e = s3_error!(NoSuchTagSet, "The TagSet does not exist");
+        e.set_status_code(http::StatusCode::NOT_FOUND);
+        return Err(e);
+    };
+    Ok(S3Response::new(GetBucketTaggingOutput {
+        tag_set: tags
+            .into_iter()
+            .map(|(key, value)| Tag {
+                key: Some(key),
+                value: Some(value),
+            })
+            .collect(),
+    }))
+}
+
+pub async fn delete_tagging(
+    api: &S3Api,
+    req: S3Request<DeleteBucketTaggingInput>,
+) -> R<DeleteBucketTaggingOutput> {
+    api.objects
+        .delete_bucket_tagging(&req.input.bucket)
+        .await
+        .map_err(to_s3_error)?;
+    Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+}

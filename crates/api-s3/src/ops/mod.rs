@@ -183,6 +183,26 @@ impl S3 for S3Api {
         archive::restore(self, req).await
     }
 
+    // --- bucket tagging ---
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> R<PutBucketTaggingOutput> {
+        bucket::put_tagging(self, req).await
+    }
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> R<GetBucketTaggingOutput> {
+        bucket::get_tagging(self, req).await
+    }
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> R<DeleteBucketTaggingOutput> {
+        bucket::delete_tagging(self, req).await
+    }
+
     // --- lifecycle ---
     async fn put_bucket_lifecycle_configuration(
         &self,
