@@ -8,8 +8,8 @@
 //! `null` nor shaped like an id is refused before any lookup, as S3 does.
 
 use coffer_storage::{
-    Authority, DeleteMarker, Entry, ListedVersion, ObjectRecord, VersionListQuery, VersionRef,
-    VersionStart, Versioning,
+    Authority, DeleteMarker, Entry, ListedVersion, ObjectRecord, Precondition, VersionListQuery,
+    VersionRef, VersionStart, Versioning,
 };
 
 use crate::list::{Cursor, common_prefix};
@@ -186,12 +186,15 @@ impl Objects {
     /// versioned bucket); with one, removes that version for good (no error if there is
     /// none, as on S3), unless Object Lock protects it (`ObjectLocked`; GOVERNANCE gives
     /// way to `bypass_governance`: asked for and permitted). A missing bucket is an error.
+    /// `if_match` (S3's conditional delete) must be the ETag of the version deleted: of
+    /// the current one, checked in the delete's transaction, or of the version named.
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         bypass_governance: bool,
+        if_match: Option<&str>,
     ) -> Result<Removal> {
         let version = version_ref(version_id)?;
         let versioning = self.bucket(bucket).await?.versioning;
@@ -199,10 +202,14 @@ impl Objects {
             now: crate::bucket::now(),
             bypass_governance,
         };
+        let precondition = match if_match {
+            Some(e) => Precondition::EtagMatches(e.trim().trim_matches('"').to_owned()),
+            None => Precondition::None,
+        };
         if version == VersionRef::Latest {
             let deleted = self
                 .meta
-                .delete_object(bucket, key, &new_version_id(), &by)
+                .delete_object(bucket, key, &new_version_id(), &by, &precondition)
                 .await?;
             self.dropped(deleted.removed.as_ref());
             return Ok(match deleted.marker {
@@ -212,6 +219,13 @@ impl Objects {
                 },
                 None => Removal::default(),
             });
+        }
+        if precondition != Precondition::None {
+            let etag = match self.meta.get_entry(bucket, key, version).await? {
+                Some(Entry::Object(o)) => Some(o.etag),
+                _ => None,
+            };
+            precondition.check(etag.as_deref(), bucket, key)?;
         }
         let removed = self.meta.delete_version(bucket, key, version, &by).await?;
         self.dropped(removed.as_ref());

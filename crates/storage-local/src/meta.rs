@@ -408,11 +408,30 @@ impl MetaStore for SqliteMeta {
         key: &str,
         marker_id: &str,
         by: &Authority,
+        precondition: &Precondition,
     ) -> Result<Deleted> {
-        let (bucket, key, marker_id, by) =
-            (bucket.to_owned(), key.to_owned(), marker_id.to_owned(), *by);
-        self.write(move |conn| versions::delete_current(conn, bucket, key, &marker_id, &by))
-            .await
+        let (bucket, key, marker_id, by, precondition) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            marker_id.to_owned(),
+            *by,
+            precondition.clone(),
+        );
+        self.write(move |conn| {
+            if precondition != Precondition::None {
+                let current = get_object_row(conn, &bucket, &key)?;
+                precondition.check(
+                    current
+                        .as_ref()
+                        .filter(|r| !r.marker)
+                        .map(|r| r.etag.as_str()),
+                    &bucket,
+                    &key,
+                )?;
+            }
+            versions::delete_current(conn, bucket, key, &marker_id, &by)
+        })
+        .await
     }
 
     async fn expire(

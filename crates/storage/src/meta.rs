@@ -198,13 +198,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// object of an unversioned bucket; in a versioned bucket writes a delete marker
     /// (with id `marker_id` if versioning is enabled, else the null one, replacing the
     /// null version). `NoSuchBucket` if the bucket is gone; `ObjectLocked` if the version
-    /// it would remove is locked against `by`.
+    /// it would remove is locked against `by`; `PreconditionFailed` (or `NoSuchKey`) if
+    /// `precondition` does not hold for the current version at commit time (a delete
+    /// marker counts as no object): S3's conditional delete (`If-Match`).
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         marker_id: &str,
         by: &Authority,
+        precondition: &Precondition,
     ) -> Result<Deleted>;
 
     /// Removes one version (object or delete marker) for good, unless Object Lock keeps

@@ -268,12 +268,30 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
     Ok(resp)
 }
 
+/// The ETag a conditional delete names (`If-Match`); `If-Match: *` is not one.
+fn delete_if_match(c: Option<&ETagCondition>) -> S3Result<Option<&str>> {
+    match c {
+        None => Ok(None),
+        Some(ETagCondition::ETag(e)) => Ok(Some(e.value())),
+        Some(ETagCondition::Any) => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented"
+        )),
+    }
+}
+
 pub async fn delete(api: &S3Api, req: S3Request<DeleteObjectInput>) -> R<DeleteObjectOutput> {
     let i = req.input;
     let bypass = lock::bypass(api, &i.bucket, i.bypass_governance_retention).await?;
     let removal = api
         .objects
-        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), bypass)
+        .delete_object(
+            &i.bucket,
+            &i.key,
+            i.version_id.as_deref(),
+            bypass,
+            delete_if_match(i.if_match.as_ref())?,
+        )
         .await
         .map_err(to_s3_error)?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -302,7 +320,13 @@ pub async fn delete_many(
     for o in i.delete.objects {
         let result = api
             .objects
-            .delete_object(&i.bucket, &o.key, o.version_id.as_deref(), bypass)
+            .delete_object(
+                &i.bucket,
+                &o.key,
+                o.version_id.as_deref(),
+                bypass,
+                o.e_tag.as_ref().map(|e| e.value()),
+            )
             .await
             .map_err(to_s3_error);
         match result {

@@ -103,7 +103,7 @@ pub async fn object_lock_is_enforced_by_the_store(store: &dyn MetaStore) {
 
     // A delete marker can always be written over locked versions.
     let d = store
-        .delete_object("b", "k", "m1", &by(0, false))
+        .delete_object("b", "k", "m1", &by(0, false), &Precondition::None)
         .await
         .expect("a delete marker");
     assert!(d.marker.is_some() && d.removed.is_none());
@@ -201,14 +201,16 @@ pub async fn object_lock_is_enforced_by_the_store(store: &dyn MetaStore) {
         Refusal::Retention(Governance),
     );
     locked(
-        store.delete_object("s", "k", "m", &by(0, false)).await,
+        store
+            .delete_object("s", "k", "m", &by(0, false), &Precondition::None)
+            .await,
         Refusal::Retention(Governance),
     );
     let left = versions(store, "s", "").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].4, "etag-null");
     store
-        .delete_object("s", "k", "m", &by(0, true))
+        .delete_object("s", "k", "m", &by(0, true), &Precondition::None)
         .await
         .expect("bypassed: the null marker replaces it");
     assert!(matches!(

@@ -94,7 +94,7 @@ pub async fn buckets(store: &dyn MetaStore) {
         Err(Error::BucketNotEmpty(_))
     ));
     store
-        .delete_object("b1", "k", "unused", &Authority::now())
+        .delete_object("b1", "k", "unused", &Authority::now(), &Precondition::None)
         .await
         .expect("delete object");
     store
@@ -197,7 +197,7 @@ pub async fn replacing_queues_garbage(store: &dyn MetaStore) {
     assert!(garbage(store).await.is_empty());
 
     let deleted = store
-        .delete_object("b", "k", "unused", &Authority::now())
+        .delete_object("b", "k", "unused", &Authority::now(), &Precondition::None)
         .await
         .expect("delete");
     assert_eq!(deleted.removed, Some(Entry::Object(second.clone())));
@@ -211,7 +211,7 @@ pub async fn replacing_queues_garbage(store: &dyn MetaStore) {
     );
     assert!(
         store
-            .delete_object("b", "k", "unused", &Authority::now())
+            .delete_object("b", "k", "unused", &Authority::now(), &Precondition::None)
             .await
             .expect("delete again")
             .removed

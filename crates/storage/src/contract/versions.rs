@@ -169,7 +169,7 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
 
     // A delete writes a marker: the key reads as deleted, its versions stay.
     let d = store
-        .delete_object("b", "k", "m1", &Authority::now())
+        .delete_object("b", "k", "m1", &Authority::now(), &Precondition::None)
         .await
         .expect("delete");
     let marker = d.marker.expect("a marker");
@@ -235,7 +235,7 @@ pub async fn versions_are_kept_and_read_by_id(store: &dyn MetaStore) {
     );
     // A bucket with versions left cannot be deleted; without them it can.
     store
-        .delete_object("b", "k", "m2", &Authority::now())
+        .delete_object("b", "k", "m2", &Authority::now(), &Precondition::None)
         .await
         .expect("marker");
     assert!(current_keys(store, "b").await.is_empty());
@@ -314,7 +314,7 @@ pub async fn suspended_versioning_writes_the_null_version(store: &dyn MetaStore)
     assert!(matches!(w.replaced, Some(Entry::Object(ref o)) if o.etag == "etag-suspended"));
     // A delete while suspended writes a null marker in the null version's place.
     let d = store
-        .delete_object("b", "k", "m", &Authority::now())
+        .delete_object("b", "k", "m", &Authority::now(), &Precondition::None)
         .await
         .expect("delete");
     assert_eq!(d.marker.expect("marker").version_id, None);
@@ -360,7 +360,13 @@ pub async fn listing_versions_pages(store: &dyn MetaStore) {
         n += 1;
         if key != "c" {
             store
-                .delete_object("b", key, &format!("v{n:03}"), &Authority::now())
+                .delete_object(
+                    "b",
+                    key,
+                    &format!("v{n:03}"),
+                    &Authority::now(),
+                    &Precondition::None,
+                )
                 .await
                 .expect("marker");
         }
@@ -583,7 +589,7 @@ pub async fn versioned_operations_match_a_model(store: &dyn MetaStore) {
                 }
                 Op::Delete(k) => {
                     store
-                        .delete_object(&b, keys[*k], &id, &Authority::now())
+                        .delete_object(&b, keys[*k], &id, &Authority::now(), &Precondition::None)
                         .await
                         .expect("delete");
                     model.delete(keys[*k], id.clone());
@@ -676,11 +682,11 @@ pub async fn bucket_usage_counts_every_version(store: &dyn MetaStore) {
         .await
         .expect("put");
     store
-        .delete_object("b", "k", "m1", &Authority::now())
+        .delete_object("b", "k", "m1", &Authority::now(), &Precondition::None)
         .await
         .expect("marker");
     store
-        .delete_object("b", "gone", "m2", &Authority::now())
+        .delete_object("b", "gone", "m2", &Authority::now(), &Precondition::None)
         .await
         .expect("marker");
     store

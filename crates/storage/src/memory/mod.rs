@@ -457,8 +457,16 @@ impl MetaStore for MemoryMeta {
         key: &str,
         marker_id: &str,
         by: &Authority,
+        precondition: &Precondition,
     ) -> Result<Deleted> {
-        self.lock().delete_current(bucket, key, marker_id, by)
+        let mut st = self.lock();
+        st.versioning(bucket)?;
+        precondition.check(
+            st.current_object(bucket, key).map(|o| o.etag.as_str()),
+            bucket,
+            key,
+        )?;
+        st.delete_current(bucket, key, marker_id, by)
     }
 
     async fn delete_version(
