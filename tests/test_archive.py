@@ -112,7 +112,7 @@ def test_archived_objects_are_read_only_after_a_restore_that_runs_its_course(env
     wait_for("the restore to expire", lambda: "Restore" not in s3.head_object(Bucket=b, Key="deep"))
     assert err(s3.get_object, Bucket=b, Key="deep") == (403, "InvalidObjectState")
     # Only archived objects are restored.
-    assert err(s3.restore_object, Bucket=b, Key="copy", RestoreRequest={"Days": 1}) == (403, "InvalidObjectState")
+    assert err(s3.restore_object, Bucket=b, Key="copy", RestoreRequest={"Days": 1}) == (403, "ObjectAlreadyInActiveTierError")
     # Other classes read directly.
     s3.put_object(Bucket=b, Key="ir", Body=b"instant", StorageClass="GLACIER_IR")
     assert s3.get_object(Bucket=b, Key="ir")["Body"].read() == b"instant"

@@ -190,6 +190,28 @@ def test_malformed_configurations_get_awss_errors_and_change_nothing(s3, srv):
 # --- the worker --------------------------------------------------------------------------
 
 
+def test_days_beyond_the_calendar_neither_fail_requests_nor_stop_the_worker(s3, srv):
+    """A rule's days come from clients: 2**31-1 real days lie past the year 9999 (the day
+    arithmetic saturates there: objects' unit test day_arithmetic_saturates_instead_of_panicking).
+    Requests the rule applies to still answer, and the worker goes on for every other
+    bucket."""
+    far = new_bucket(s3, "lc-far")
+    rules(s3, far,
+          {"ID": "forever", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 2147483647},
+           "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2147483647}},
+          {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": "old/"},
+           "NoncurrentVersionExpiration": {"NoncurrentDays": 2147483647}})
+    put = s3.put_object(Bucket=far, Key="k", Body=b"x")
+    assert put["Expiration"].startswith('expiry-date="') and 'rule-id="forever"' in put["Expiration"]
+    assert s3.head_object(Bucket=far, Key="k")["Expiration"] == put["Expiration"]
+    assert s3.create_multipart_upload(Bucket=far, Key="u")["AbortRuleId"] == "forever"
+    near = new_bucket(s3, "lc-near")
+    rules(s3, near, {"ID": "soon", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}})
+    s3.put_object(Bucket=near, Key="k", Body=b"x")
+    wait_for("the other bucket's expiry", lambda: "Contents" not in s3.list_objects_v2(Bucket=near))
+    assert s3.get_object(Bucket=far, Key="k")["Body"].read() == b"x"
+
+
 def test_current_objects_expire_with_the_header_saying_when(s3, srv):
     b = new_bucket(s3, "lc-expire")
     rules(s3, b, {"ID": "tmp-files", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 2}},

@@ -50,6 +50,14 @@ pub fn to_s3_error(e: Error) -> S3Error {
             e.set_status_code(http::StatusCode::FORBIDDEN);
             return e;
         }
+        Error::ObjectAlreadyInActiveTier => {
+            let mut e = S3Error::with_message(
+                C::Custom("ObjectAlreadyInActiveTierError".into()),
+                "This operation is not allowed against this storage tier.",
+            );
+            e.set_status_code(http::StatusCode::FORBIDDEN);
+            return e;
+        }
         Error::RestoreAlreadyInProgress => {
             let mut e = S3Error::with_message(
                 C::RestoreAlreadyInProgress,
@@ -350,6 +358,11 @@ mod tests {
                 Error::RestoreAlreadyInProgress,
                 "RestoreAlreadyInProgress",
                 409,
+            ),
+            (
+                Error::ObjectAlreadyInActiveTier,
+                "ObjectAlreadyInActiveTierError",
+                403,
             ),
             (
                 Error::NoSuchObjectLockConfiguration,

@@ -16,6 +16,10 @@ use crate::bucket::now;
 use crate::versions::version_ref;
 use crate::{Error, Objects, Result};
 
+/// Longest restore asked for, in days (100 years; no client needs more, and dates stay
+/// far from the calendar's end).
+const MAX_RESTORE_DAYS: u32 = 36_500;
+
 /// A restore's retrieval tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
@@ -156,12 +160,15 @@ impl Objects {
         let o = self.object_version(bucket, key, version_id).await?;
         let class = o.meta.storage_class.clone().unwrap_or_default();
         if !is_archived(Some(&class)) {
-            return Err(Error::InvalidObjectState(
-                "Restore is not allowed for the object's current storage class".into(),
-            ));
+            return Err(Error::ObjectAlreadyInActiveTier);
         }
         let now = now();
-        let length = self.config.day * i32::try_from(days).unwrap_or(i32::MAX);
+        if days > MAX_RESTORE_DAYS {
+            return Err(Error::InvalidArgument(format!(
+                "Restore Days must not exceed {MAX_RESTORE_DAYS}"
+            )));
+        }
+        let length = crate::bucket::days_after(now, self.config.day, days) - now;
         let (restore, outcome) = match restore_status(&o.meta, now) {
             Some(RestoreStatus::Ongoing) => return Err(Error::RestoreAlreadyInProgress),
             Some(RestoreStatus::Done { .. }) => (

@@ -105,8 +105,26 @@ impl Objects {
     }
 
     /// What each bucket holds (current objects, noncurrent versions, delete markers and
-    /// their bytes), by name: counted by a scan of each bucket's versions.
+    /// their bytes), by name: counted by a scan of each bucket's versions, at most once
+    /// per [`USAGE_TTL`] (the metrics endpoint is unauthenticated; a scraper hammering it
+    /// must not make the server scan every bucket per request).
     pub async fn usage(&self) -> Result<Vec<(String, coffer_storage::BucketUsage)>> {
+        if let Some((at, u)) = self
+            .usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && at.elapsed() < USAGE_TTL
+        {
+            return Ok(u.clone());
+        }
+        let out = self.count_usage().await?;
+        *self.usage.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), out.clone()));
+        Ok(out)
+    }
+
+    async fn count_usage(&self) -> Result<Vec<(String, coffer_storage::BucketUsage)>> {
         let mut out = Vec::new();
         for b in self.meta.list_buckets().await? {
             match self.meta.bucket_usage(&b.name).await {
@@ -133,6 +151,17 @@ impl Objects {
     }
 }
 
+/// How long counted usage is reused.
+pub const USAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The last usage counted, and when.
+pub(crate) type UsageCache = std::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        Vec<(String, coffer_storage::BucketUsage)>,
+    )>,
+>;
+
 /// Bucket records known to exist. `generation` counts deletes, so that a lookup racing a
 /// delete never caches the deleted bucket.
 #[derive(Default)]
@@ -151,9 +180,39 @@ impl Buckets {
     }
 }
 
+/// `t` plus `days` days of `day` each, or the last representable moment if that is
+/// beyond what dates can hold (a rule's or a restore's days come from clients): never
+/// panics.
+pub(crate) fn days_after(t: OffsetDateTime, day: time::Duration, days: u32) -> OffsetDateTime {
+    let last = time::PrimitiveDateTime::MAX.assume_utc();
+    i32::try_from(days)
+        .ok()
+        .and_then(|n| day.checked_mul(n))
+        .and_then(|d| t.checked_add(d))
+        .unwrap_or(last)
+}
+
 /// Now, at the millisecond precision records keep.
 pub(crate) fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .expect("a truncated nanosecond is in range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_arithmetic_saturates_instead_of_panicking() {
+        let t = time::macros::datetime!(2026-01-01 0:00 UTC);
+        assert_eq!(
+            days_after(t, time::Duration::DAY, 2),
+            time::macros::datetime!(2026-01-03 0:00 UTC)
+        );
+        let last = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(days_after(t, time::Duration::DAY, u32::MAX), last);
+        assert_eq!(days_after(t, time::Duration::DAY, i32::MAX as u32), last);
+        assert_eq!(days_after(last, time::Duration::SECOND, 1), last);
+    }
 }

@@ -111,6 +111,9 @@ pub enum Error {
     /// is not archived.
     #[error("{0}")]
     InvalidObjectState(String),
+    /// A restore of a version that is not archived (it is readable as it is).
+    #[error("this operation is not allowed against this storage tier")]
+    ObjectAlreadyInActiveTier,
     /// A restore of a version whose restore is still under way.
     #[error("a restore of this object is already in progress")]
     RestoreAlreadyInProgress,

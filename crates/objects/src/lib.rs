@@ -123,6 +123,7 @@ pub struct Objects {
     bucket_keys: sse::BucketKeys,
     /// Bucket settings by bucket and name (see `settings.rs`).
     settings: settings::SettingCache,
+    usage: bucket::UsageCache,
 }
 
 impl Objects {
@@ -137,6 +138,7 @@ impl Objects {
             buckets: bucket::Buckets::default(),
             bucket_keys: sse::BucketKeys::default(),
             settings: settings::SettingCache::default(),
+            usage: bucket::UsageCache::default(),
         }
     }
 

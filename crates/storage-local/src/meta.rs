@@ -488,18 +488,22 @@ impl MetaStore for SqliteMeta {
         bucket: &str,
         key: &str,
         listed: &Listed<'_>,
+        from: &[coffer_storage::Extent],
         storage_class: &str,
         extents: &[coffer_storage::Extent],
     ) -> Result<Option<Entry>> {
-        let (bucket, key, listed, class, extents) = (
+        let (bucket, key, listed, from, class, extents) = (
             bucket.to_owned(),
             key.to_owned(),
             versions::OwnedListed::new(listed),
+            from.to_vec(),
             storage_class.to_owned(),
             extents.to_vec(),
         );
-        self.write(move |conn| versions::transition(conn, &bucket, &key, &listed, &class, &extents))
-            .await
+        self.write(move |conn| {
+            versions::transition(conn, &bucket, &key, &listed, &from, &class, &extents)
+        })
+        .await
     }
 
     async fn set_object_restore(

@@ -463,7 +463,18 @@ pub(crate) fn expire(
     let Some((row, current)) = version_row(conn, &bucket, &key, listed.version.as_ref())? else {
         return Ok(None);
     };
-    if row.mtime_ms != ms(listed.last_modified) || current != listed.current {
+    if row.mtime_ms != ms(listed.last_modified)
+        || current != listed.current
+        || row.etag != listed.etag
+    {
+        return Ok(None);
+    }
+    if !row.marker {
+        let meta: coffer_storage::ObjectMeta = unjson(&row.meta)?;
+        if meta.tags != listed.tags {
+            return Ok(None);
+        }
+    } else if !listed.tags.is_empty() {
         return Ok(None);
     }
     if current && !row.marker {
@@ -483,20 +494,29 @@ pub(crate) fn transition(
     bucket: &str,
     key: &str,
     listed: &OwnedListed,
+    from: &[coffer_storage::Extent],
     storage_class: &str,
     extents: &[coffer_storage::Extent],
 ) -> Result<Option<Entry>> {
     let Some((row, current)) = version_row(conn, bucket, key, listed.version.as_ref())? else {
         return Ok(None);
     };
-    if row.marker || row.mtime_ms != ms(listed.last_modified) || current != listed.current {
+    if row.marker
+        || row.mtime_ms != ms(listed.last_modified)
+        || current != listed.current
+        || row.etag != listed.etag
+    {
         return Ok(None);
     }
     let mut meta: coffer_storage::ObjectMeta = unjson(&row.meta)?;
     meta.storage_class = Some(storage_class.to_owned());
-    let stored = store_extents(conn, extents)?;
     let (old_stored, row_key, seq) = (row.extents.clone(), row.key.clone(), row.seq);
     let old = entry(conn, bucket, row)?;
+    // The bytes copied must be the bytes the version still has.
+    if !matches!(&old, Entry::Object(o) if o.extents == from) {
+        return Ok(None);
+    }
+    let stored = store_extents(conn, extents)?;
     drop_extents(conn, &old_stored, &blob_set(extents))?;
     let table = if current { "objects" } else { "versions" };
     exec(
@@ -514,6 +534,8 @@ pub(crate) struct OwnedListed {
     pub(crate) version: OwnedVersion,
     pub(crate) last_modified: OffsetDateTime,
     pub(crate) current: bool,
+    pub(crate) etag: String,
+    pub(crate) tags: std::collections::BTreeMap<String, String>,
     pub(crate) marker_id: String,
 }
 
@@ -523,6 +545,8 @@ impl OwnedListed {
             version: owned(l.version),
             last_modified: l.last_modified,
             current: l.current,
+            etag: l.etag.to_owned(),
+            tags: l.tags.clone(),
             marker_id: l.marker_id.to_owned(),
         }
     }

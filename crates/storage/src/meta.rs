@@ -52,6 +52,11 @@ pub struct Listed<'a> {
     pub version: VersionRef<'a>,
     pub last_modified: time::OffsetDateTime,
     pub current: bool,
+    /// The ETag and tags the listing showed (a delete marker: empty ones). A version
+    /// rewritten in the same millisecond, or whose tags changed since (rules filter on
+    /// them), is not the one listed.
+    pub etag: &'a str,
+    pub tags: &'a std::collections::BTreeMap<String, String>,
     /// The id of the delete marker expiring a current object writes, if versioning is
     /// enabled.
     pub marker_id: &'a str,
@@ -238,16 +243,18 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<Option<Deleted>>;
 
     /// Lifecycle's transition, for an object version a listing showed: if it is still as
-    /// listed, its storage class becomes `storage_class` and its bytes `extents` (already
-    /// durable in the blob store the class keeps them in); the extents it had are freed
-    /// (blobs queued as garbage) but for blobs it keeps. Returns the version as it was,
-    /// or `None`, changing nothing, if the version changed or went meanwhile (the caller
-    /// then discards the new blobs).
+    /// listed and its bytes are still `from` (the extents the caller copied), its storage
+    /// class becomes `storage_class` and its bytes `extents` (already durable in the blob
+    /// store the class keeps them in); the extents it had are freed (blobs queued as
+    /// garbage) but for blobs it keeps. Returns the version as it was, or `None`,
+    /// changing nothing, if the version changed or went meanwhile (the caller then
+    /// discards the new blobs).
     async fn transition(
         &self,
         bucket: &str,
         key: &str,
         listed: &Listed<'_>,
+        from: &[crate::Extent],
         storage_class: &str,
         extents: &[crate::Extent],
     ) -> Result<Option<Entry>>;

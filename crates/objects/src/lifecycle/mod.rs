@@ -368,6 +368,11 @@ impl Rule {
             check_class(&t.storage_class, t.days, "Days")?;
         }
         for t in &self.noncurrent_transitions {
+            if t.noncurrent_days.is_none() {
+                return Err(Error::MalformedXml(
+                    "NoncurrentVersionTransition needs NoncurrentDays".into(),
+                ));
+            }
             check_class(&t.storage_class, t.noncurrent_days, "NoncurrentDays")?;
         }
         Ok(())
@@ -409,7 +414,7 @@ impl Objects {
     /// `t` plus `days` lifecycle days. With real days, rounded up to the next midnight
     /// UTC, as S3 does; shortened days (tests) are exact.
     fn after_days(&self, t: OffsetDateTime, days: u32) -> OffsetDateTime {
-        let end = t + self.config.day * i32::try_from(days).unwrap_or(i32::MAX);
+        let end = crate::bucket::days_after(t, self.config.day, days);
         if self.config.day != Duration::DAY {
             return end;
         }
@@ -417,7 +422,9 @@ impl Objects {
         if end.time() == time::Time::MIDNIGHT {
             end
         } else {
-            end.replace_time(time::Time::MIDNIGHT) + Duration::DAY
+            end.replace_time(time::Time::MIDNIGHT)
+                .checked_add(Duration::DAY)
+                .unwrap_or(end)
         }
     }
 

@@ -95,6 +95,8 @@ pub struct PassReport {
     pub locked: u64,
     /// Versions that changed between the listing and the action (left for the next pass).
     pub raced: u64,
+    /// Actions that failed (logged; retried at the next pass).
+    pub failed: u64,
 }
 
 /// How many versions one listing page reads.
@@ -110,6 +112,10 @@ struct Planned {
     version_id: Option<String>,
     last_modified: OffsetDateTime,
     current: bool,
+    /// What the listing showed of it (empty for a delete marker): the store acts only
+    /// if the version still has them.
+    etag: String,
+    tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Where the scan of a key is: what the rules need from the versions already seen.
@@ -356,6 +362,8 @@ impl Objects {
                             version_id: id,
                             last_modified: at,
                             current: true,
+                            etag: String::new(),
+                            tags: Default::default(),
                         });
                     }
                     st = KeyState {
@@ -384,6 +392,10 @@ impl Objects {
                         last_modified,
                     ));
                 } else if let Some((rule, kind)) = self.plan_version(cfg, &st, v, now) {
+                    let (etag, tags) = match &v.version {
+                        VersionSummary::Object(o) => (o.etag.clone(), o.meta.tags.clone()),
+                        VersionSummary::Marker(_) => (String::new(), Default::default()),
+                    };
                     planned.push(Planned {
                         rule,
                         kind,
@@ -391,6 +403,8 @@ impl Objects {
                         version_id: v.version_id().map(str::to_owned),
                         last_modified,
                         current: v.is_latest,
+                        etag,
+                        tags,
                     });
                 }
                 st.successor = Some(last_modified);
@@ -405,6 +419,8 @@ impl Objects {
                     version_id: id,
                     last_modified: at,
                     current: true,
+                    etag: String::new(),
+                    tags: Default::default(),
                 });
             }
             resume = page
@@ -444,6 +460,8 @@ impl Objects {
                 version: VersionRef::of(p.version_id.as_deref()),
                 last_modified: p.last_modified,
                 current: p.current,
+                etag: &p.etag,
+                tags: &p.tags,
                 marker_id: &marker_id,
             };
             let r = match p.kind {
@@ -485,7 +503,13 @@ impl Objects {
                 }
                 Ok(None) => report.raced += 1,
                 Err(Error::ObjectLocked { .. }) => report.locked += 1,
-                Err(e) => return Err(e),
+                // One version that cannot be acted on (its blob unreadable, the archive
+                // directory full) must not stop the rules for every key after it: it is
+                // logged, counted, and tried again at the next pass.
+                Err(e) => {
+                    tracing::warn!(bucket, key = %p.key, error = %e, "lifecycle action failed; will retry");
+                    report.failed += 1;
+                }
             }
         }
         Ok(())
@@ -520,7 +544,7 @@ impl Objects {
         };
         match self
             .meta
-            .transition(bucket, key, listed, class, &extents)
+            .transition(bucket, key, listed, &o.extents, class, &extents)
             .await
         {
             Ok(Some(old)) => {
@@ -553,19 +577,14 @@ impl Objects {
         let to = self.store_for(Some(class));
         let mut out = Vec::with_capacity(o.extents.len());
         for e in &o.extents {
-            let mut w = to.create().await?;
-            match e {
-                coffer_storage::Extent::Inline(b) => w.write(b.clone()).await?,
-                coffer_storage::Extent::Blob { id, len } => {
-                    let mut r = from.read(id, 0, *len).await?;
-                    while let Some(chunk) = r.next().await {
-                        w.write(chunk?).await?;
-                    }
+            match copy_extent(from.as_ref(), to.as_ref(), e).await {
+                Ok(copy) => out.push(copy),
+                Err(err) => {
+                    // The copies finished so far are nobody's: remove them now.
+                    self.discard(&out).await;
+                    return Err(err);
                 }
             }
-            let id = w.id().clone();
-            let len = w.finish().await?;
-            out.push(coffer_storage::Extent::Blob { id, len });
         }
         Ok(out)
     }
@@ -664,6 +683,28 @@ impl Objects {
             }
         })
     }
+}
+
+/// Copies one extent, as stored, into a new durable blob of `to` (an unfinished writer
+/// is discarded when dropped).
+async fn copy_extent(
+    from: &dyn coffer_storage::BlobStore,
+    to: &dyn coffer_storage::BlobStore,
+    e: &coffer_storage::Extent,
+) -> Result<coffer_storage::Extent> {
+    let mut w = to.create().await?;
+    match e {
+        coffer_storage::Extent::Inline(b) => w.write(b.clone()).await?,
+        coffer_storage::Extent::Blob { id, len } => {
+            let mut r = from.read(id, 0, *len).await?;
+            while let Some(chunk) = r.next().await {
+                w.write(chunk?).await?;
+            }
+        }
+    }
+    let id = w.id().clone();
+    let len = w.finish().await?;
+    Ok(coffer_storage::Extent::Blob { id, len })
 }
 
 /// A storage class's place in S3's transition waterfall.

@@ -2,6 +2,8 @@
 //! listing showed only while that version is still as listed, so a write that raced the
 //! listing is never expired by it, and it never removes a locked version.
 
+use std::collections::BTreeMap;
+
 use time::Duration;
 
 use super::objects::{bucket, now};
@@ -21,15 +23,27 @@ async fn mtime(
     }
 }
 
+static NO_TAGS: BTreeMap<String, String> = BTreeMap::new();
+
 fn listed<'a>(
     version: VersionRef<'a>,
     last_modified: time::OffsetDateTime,
     current: bool,
 ) -> Listed<'a> {
+    // The contract's objects are named by version and carry the ETag of their body.
+    let etag = match version {
+        VersionRef::Id("v1") => "etag-one",
+        VersionRef::Id("v2") => "etag-two",
+        VersionRef::Id("vh") => "etag-held",
+        VersionRef::Null => "etag-old",
+        _ => "",
+    };
     Listed {
         version,
         last_modified,
         current,
+        etag,
+        tags: &NO_TAGS,
         marker_id: "marker",
     }
 }
@@ -71,6 +85,23 @@ pub async fn expire_acts_only_on_the_version_listed(store: &dyn MetaStore) {
         );
     }
     assert_eq!(versions(store, "b", "").await.len(), 2);
+    // Tags changed since the listing (a rule may filter on them): not the version listed.
+    let tagged: BTreeMap<String, String> = [("keep".to_string(), "yes".to_string())].into();
+    store
+        .set_object_tags("b", "k", VersionRef::Id("v2"), &tagged)
+        .await
+        .expect("tag");
+    assert!(
+        store
+            .expire("b", "k", &listed(VersionRef::Id("v2"), t2, true), &by)
+            .await
+            .expect("expire")
+            .is_none()
+    );
+    store
+        .set_object_tags("b", "k", VersionRef::Id("v2"), &BTreeMap::new())
+        .await
+        .expect("untag");
 
     // The current object expires into a delete marker; listed again, it is stale.
     let d = store
@@ -189,6 +220,22 @@ pub async fn transition_moves_a_listed_version_and_frees_its_old_bytes(store: &d
                 "b",
                 "k",
                 &listed(VersionRef::Id("v1"), t, false),
+                &o.extents,
+                "GLACIER",
+                &moved
+            )
+            .await
+            .expect("transition")
+            .is_none()
+    );
+    // Bytes other than those copied (the version was rewritten): nothing changes.
+    assert!(
+        store
+            .transition(
+                "b",
+                "k",
+                &listed(VersionRef::Id("v1"), t, true),
+                &moved,
                 "GLACIER",
                 &moved
             )
@@ -201,6 +248,7 @@ pub async fn transition_moves_a_listed_version_and_frees_its_old_bytes(store: &d
             "b",
             "k",
             &listed(VersionRef::Id("v1"), t, true),
+            &o.extents,
             "GLACIER",
             &moved,
         )

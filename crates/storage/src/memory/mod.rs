@@ -493,11 +493,16 @@ impl MetaStore for MemoryMeta {
         let Some(i) = position(versions, listed.version) else {
             return Ok(None);
         };
-        let (last_modified, object) = match &versions[i] {
-            Entry::Object(o) => (o.last_modified, true),
-            Entry::Marker(m) => (m.last_modified, false),
+        let empty = BTreeMap::new();
+        let (last_modified, object, etag, tags) = match &versions[i] {
+            Entry::Object(o) => (o.last_modified, true, o.etag.as_str(), &o.meta.tags),
+            Entry::Marker(m) => (m.last_modified, false, "", &empty),
         };
-        if last_modified != listed.last_modified || (i == 0) != listed.current {
+        if last_modified != listed.last_modified
+            || (i == 0) != listed.current
+            || etag != listed.etag
+            || tags != listed.tags
+        {
             return Ok(None);
         }
         if listed.current && object {
@@ -543,6 +548,7 @@ impl MetaStore for MemoryMeta {
         bucket: &str,
         key: &str,
         listed: &Listed<'_>,
+        from: &[Extent],
         storage_class: &str,
         extents: &[Extent],
     ) -> Result<Option<Entry>> {
@@ -556,7 +562,11 @@ impl MetaStore for MemoryMeta {
         let Entry::Object(o) = &mut versions[i] else {
             return Ok(None);
         };
-        if o.last_modified != listed.last_modified || (i == 0) != listed.current {
+        if o.last_modified != listed.last_modified
+            || (i == 0) != listed.current
+            || o.etag != listed.etag
+            || o.extents != from
+        {
             return Ok(None);
         }
         let old = Entry::Object(o.clone());
