@@ -1109,6 +1109,10 @@ def test_naming_a_version_needs_the_version_actions(srv, s3):
     assert code(user.delete_object, Bucket=b, Key="k", VersionId=v1) == (403, "AccessDenied")
     assert code(user.copy_object, Bucket=b, Key="copy",
                 CopySource={"Bucket": b, "Key": "k", "VersionId": v1}) == (403, "AccessDenied")
+    # DeleteObjects names versions in its body: each such key needs the version action.
+    r = user.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "k", "VersionId": v1}, {"Key": "other"}]})
+    assert [(e["Key"], e["Code"]) for e in r.get("Errors", [])] == [("k", "AccessDenied")]
+    assert [d["Key"] for d in r["Deleted"]] == ["other"]
     assert body(s3, b, "k", VersionId=v1) == b"one", "the denied calls changed nothing"
 
     allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion",

@@ -59,6 +59,10 @@ pub type PolicyCache = HashMap<String, (Arc<str>, Arc<Document>)>;
 pub struct Resolved {
     pub principal: Principal,
     pub caller: Caller,
+    /// For DeleteObjects, whose keys and versions are named in the body: whether the
+    /// caller may also delete named versions (`s3:DeleteObjectVersion`, asked on the
+    /// bucket's objects as `s3:DeleteObject` is).
+    pub may_delete_versions: bool,
 }
 
 /// What the access check reads from one request.
@@ -198,6 +202,11 @@ impl Access {
                 context,
             })
         };
+        let may_delete_versions = operation == Operation::DeleteObjects
+            && matches!(
+                ask("s3:DeleteObjectVersion", context.clone()),
+                Decision::Allow
+            );
         let decision = if owner_root && operation.owner_root_always() {
             Decision::Allow
         } else {
@@ -239,6 +248,7 @@ impl Access {
                 Ok(Resolved {
                     principal: p,
                     caller,
+                    may_delete_versions,
                 })
             }
             Decision::Deny(why) => {

@@ -305,6 +305,7 @@ pub async fn delete_many(
     api: &S3Api,
     req: S3Request<DeleteObjectsInput>,
 ) -> R<DeleteObjectsOutput> {
+    let may_delete_versions = super::resolved(&req)?.may_delete_versions;
     let i = req.input;
     if i.delete.objects.len() > 1000 {
         return Err(s3_error!(
@@ -318,6 +319,16 @@ pub async fn delete_many(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for o in i.delete.objects {
+        // Naming a version needs s3:DeleteObjectVersion too, key by key, as on AWS.
+        if o.version_id.is_some() && !may_delete_versions {
+            errors.push(Error {
+                code: Some("AccessDenied".to_owned()),
+                key: Some(o.key),
+                message: Some("Access Denied".to_owned()),
+                version_id: o.version_id,
+            });
+            continue;
+        }
         let result = api
             .objects
             .delete_object(
