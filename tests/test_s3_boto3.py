@@ -371,8 +371,30 @@ def test_conditional_get_and_put(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"n"
 
 
-def test_recreate_bucket_is_already_owned_by_you(s3, bucket):
-    expect_error(lambda: s3.create_bucket(Bucket=bucket), "BucketAlreadyOwnedByYou", 409)
+def test_recreating_your_own_bucket_succeeds_in_us_east_1_only(s3, bucket, data_dir):
+    """AWS: re-creating a bucket you own answers 200 in us-east-1 (legacy behaviour) and
+    409 BucketAlreadyOwnedByYou in every other region. Another owner's name is 409
+    BucketAlreadyExists everywhere (tests/test_tenants.py)."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"k")
+    assert s3.create_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"k", "and changes nothing"
+    import boto3
+    import botocore.config
+
+    from conftest import ACCESS_KEY, SECRET_KEY
+
+    west = Server(data_dir, extra_args=["--region", "eu-west-1"]).start()
+    try:
+        c = boto3.client("s3", endpoint_url=west.endpoint, region_name="eu-west-1",
+                         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                         config=botocore.config.Config(s3={"addressing_style": "path"},
+                                                       retries={"max_attempts": 1}))
+        cfg = {"LocationConstraint": "eu-west-1"}
+        c.create_bucket(Bucket="mine", CreateBucketConfiguration=cfg)
+        expect_error(lambda: c.create_bucket(Bucket="mine", CreateBucketConfiguration=cfg),
+                     "BucketAlreadyOwnedByYou", 409)
+    finally:
+        west.stop()
 
 
 @pytest.mark.parametrize("name", ["Bad_Name", "ab", "-leading-dash", "a..b", "192.168.1.1", "x" * 64])
@@ -788,3 +810,22 @@ def test_virtual_hosted_style_put_and_get(data_dir):
         assert b"<Key>dir/vh.txt</Key>" in body
     finally:
         srv.stop()
+
+
+def test_a_completion_repeated_after_it_succeeded_answers_the_same(s3, bucket):
+    """AWS answers a CompleteMultipartUpload repeated after it succeeded with 200 and the
+    same ETag (clients retry completions whose answer they lost), not NoSuchUpload."""
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    p = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"part")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]}
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=parts)
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=parts)
+    assert again["ETag"] == first["ETag"] and again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"part"
+    # Once the key holds something else, the upload is gone for good.
+    s3.put_object(Bucket=bucket, Key="mp", Body=b"other")
+    expect_error(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=parts),
+                 "NoSuchUpload", 404)
+    # An upload id that never completed is unknown, as before.
+    expect_error(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId="0" * 32,
+                                                      MultipartUpload=parts), "NoSuchUpload", 404)

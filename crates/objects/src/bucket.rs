@@ -59,6 +59,13 @@ impl Objects {
                 self.settings.forget(name);
                 Ok(record)
             }
+            // S3's legacy behaviour in us-east-1: creating a bucket you already own
+            // there succeeds (and changes nothing); elsewhere it is an error.
+            Err(coffer_storage::Error::BucketAlreadyExists { owner: o, .. })
+                if o == owner && region == "us-east-1" =>
+            {
+                self.bucket(name).await
+            }
             Err(coffer_storage::Error::BucketAlreadyExists { owner: o, .. }) if o == owner => {
                 Err(Error::BucketAlreadyOwnedByYou(name.to_owned()))
             }
