@@ -333,7 +333,15 @@ impl Objects {
     }
 
     pub async fn complete_upload(&self, req: CompleteUpload) -> Result<Written> {
-        let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
+        let upload = match self.upload(&req.bucket, &req.key, &req.upload_id).await {
+            Err(Error::NoSuchUpload(id)) => {
+                return match self.completed(&req.bucket, &req.key, &req.upload_id).await? {
+                    Some(w) => Ok(w),
+                    None => Err(Error::NoSuchUpload(id)),
+                };
+            }
+            other => other?,
+        };
         if req.parts.is_empty() {
             return Err(Error::MalformedXml(
                 "You must specify at least one part".into(),
@@ -414,6 +422,7 @@ impl Objects {
             })
             .collect();
         let last_modified = now();
+        meta.upload_id = Some(req.upload_id.clone());
         self.lock_completed_upload(&req.bucket, &mut meta, last_modified)
             .await?;
         let record = ObjectRecord {
@@ -452,6 +461,30 @@ impl Objects {
             source_version_id: None,
             expiration,
         })
+    }
+
+    /// A completion repeated after it succeeded: the object it made, if it is still the
+    /// key's current version (S3 answers 200 with the same ETag).
+    async fn completed(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<Written>> {
+        let (o, version_id) = match self.object_version_reported(bucket, key, None).await {
+            Ok(found) => found,
+            Err(Error::NoSuchKey(_) | Error::DeletedKey { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if o.meta.upload_id.as_deref() != Some(upload_id) {
+            return Ok(None);
+        }
+        let expiration = self.expiration_of_record(&o).await;
+        Ok(Some(Written {
+            etag: o.etag,
+            size: o.size,
+            last_modified: o.last_modified,
+            checksum: o.meta.checksum,
+            sse: o.meta.sse,
+            version_id,
+            source_version_id: None,
+            expiration,
+        }))
     }
 
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {

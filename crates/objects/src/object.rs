@@ -125,6 +125,8 @@ pub(crate) fn new_object_meta(
     meta.parts.clear();
     meta.retention = None;
     meta.legal_hold = None;
+    meta.restore = None;
+    meta.upload_id = None;
     Ok(meta)
 }
 
@@ -440,6 +442,7 @@ impl Objects {
         };
         meta.sse = None;
         meta.parts.clear();
+        meta.upload_id = None;
         meta.retention = None;
         meta.legal_hold = None;
         self.lock_new_version(&req.dst_bucket, &req.lock, &mut meta, now())

@@ -414,6 +414,10 @@ pub struct ObjectMeta {
     /// A restore of an archived version (RestoreObject), if one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<Restore>,
+    /// The multipart upload that completed into this version, if one did (S3 answers a
+    /// completion repeated after it succeeded with the same result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// Storage classes whose bytes live in the archive tier: not readable until restored.
