@@ -335,7 +335,10 @@ impl Objects {
     pub async fn complete_upload(&self, req: CompleteUpload) -> Result<Written> {
         let upload = match self.upload(&req.bucket, &req.key, &req.upload_id).await {
             Err(Error::NoSuchUpload(id)) => {
-                return match self.completed(&req.bucket, &req.key, &req.upload_id).await? {
+                return match self
+                    .completed(&req.bucket, &req.key, &req.upload_id)
+                    .await?
+                {
                     Some(w) => Ok(w),
                     None => Err(Error::NoSuchUpload(id)),
                 };
