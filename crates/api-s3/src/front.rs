@@ -177,9 +177,35 @@ fn aws_shape(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Status(pub StatusCode);
 
+/// Put in a response's extensions by GetObjectAttributes: AWS writes that reply's `ETag`
+/// without the quotes s3s puts around every ETag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnquotedEtag;
+
+/// The body with its first `<ETag>"…"</ETag>` unquoted.
+fn unquote_etag(body: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<ETag>\"")? + "<ETag>".len();
+    let end = start + 1 + text[start + 1..].find("\"</ETag>")?;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push_str(&text[start + 1..end]);
+    out.push_str(&text[end + 1..]);
+    Some(out.into_bytes())
+}
+
 fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
     if let Some(Status(s)) = resp.extensions_mut().remove::<Status>() {
         *resp.status_mut() = s;
+    }
+    if resp.extensions_mut().remove::<UnquotedEtag>().is_some()
+        && let Some(fixed) = resp.body().bytes().and_then(|b| unquote_etag(&b))
+    {
+        resp.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(fixed.len()),
+        );
+        *resp.body_mut() = Body::from(Bytes::from(fixed));
     }
     if !resp.status().is_client_error() && !resp.status().is_server_error() {
         return Answer {
@@ -246,6 +272,16 @@ fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_object_attributes_etags_lose_their_quotes() {
+        let body = b"<GetObjectAttributesResponse><ETag>\"abc\"</ETag><ObjectSize>1</ObjectSize></GetObjectAttributesResponse>";
+        assert_eq!(
+            unquote_etag(body).as_deref(),
+            Some(&b"<GetObjectAttributesResponse><ETag>abc</ETag><ObjectSize>1</ObjectSize></GetObjectAttributesResponse>"[..])
+        );
+        assert_eq!(unquote_etag(b"<X><ObjectSize>1</ObjectSize></X>"), None);
+    }
 
     #[test]
     fn request_id_goes_into_error_bodies() {

@@ -573,7 +573,9 @@ pub async fn attributes(
             total_parts_count: Some(i32::try_from(o.meta.parts.len()).unwrap_or(i32::MAX)),
         });
     }
-    Ok(S3Response::new(out))
+    let mut resp = S3Response::new(out);
+    resp.extensions.insert(crate::front::UnquotedEtag);
+    Ok(resp)
 }
 
 pub async fn get_tags(
