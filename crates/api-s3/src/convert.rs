@@ -44,7 +44,7 @@ impl MetaInput {
             .collect();
         ObjectMeta {
             content_type: self.content_type,
-            content_encoding: self.content_encoding,
+            content_encoding: self.content_encoding.as_deref().and_then(stored_encoding),
             content_disposition: self.content_disposition,
             content_language: self.content_language,
             cache_control: self.cache_control,
@@ -55,6 +55,18 @@ impl MetaInput {
             ..ObjectMeta::default()
         }
     }
+}
+
+/// The `Content-Encoding` an object keeps: without `aws-chunked`, which describes how the
+/// request's body was framed, not the object (`gzip,aws-chunked` is stored as `gzip`, a
+/// lone `aws-chunked` as none), as S3 does.
+fn stored_encoding(v: &str) -> Option<String> {
+    let kept: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
 }
 
 /// `Mon, 02 Jan 2006 15:04:05 GMT`
@@ -314,6 +326,17 @@ pub fn object_body(s: ObjectStream) -> StreamingBlob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_part_of_a_stored_encoding() {
+        assert_eq!(stored_encoding("gzip,aws-chunked").as_deref(), Some("gzip"));
+        assert_eq!(
+            stored_encoding("aws-chunked, gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(stored_encoding("aws-chunked"), None);
+        assert_eq!(stored_encoding("br").as_deref(), Some("br"));
+    }
 
     #[test]
     fn tagging_header_decodes() {
