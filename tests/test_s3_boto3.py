@@ -830,3 +830,16 @@ def test_a_completion_repeated_after_it_succeeded_answers_the_same(s3, bucket):
     # An upload id that never completed is unknown, as before.
     expect_error(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId="0" * 32,
                                                       MultipartUpload=parts), "NoSuchUpload", 404)
+
+
+def test_stored_content_encoding_drops_aws_chunked(s3, bucket, shared_server):
+    """`aws-chunked` describes the request's framing, not the object: S3 stores
+    `gzip,aws-chunked` as `gzip`, and a lone `aws-chunked` as no encoding."""
+    import s3raw
+
+    for sent, kept in (("gzip,aws-chunked", "gzip"), ("aws-chunked", None), ("br", "br")):
+        key = f"enc-{sent}"
+        status, _, data = s3raw.request(shared_server.endpoint, "PUT", f"/{bucket}/{key}", body=b"x",
+                                        headers={"Content-Encoding": sent})
+        assert status == 200, data
+        assert s3.head_object(Bucket=bucket, Key=key).get("ContentEncoding") == kept, sent
