@@ -339,3 +339,17 @@ def test_secure_transport_and_request_alias_reach_the_policies(srv):
     u.encrypt(KeyId=f"arn:aws:kms:us-east-1:{acct}:alias/app-key", Plaintext=b"x")
     assert code(u.encrypt, KeyId="alias/other-name", Plaintext=b"x") == (400, "AccessDeniedException")
     assert code(u.encrypt, KeyId=kid, Plaintext=b"x") == (400, "AccessDeniedException")
+
+
+def test_a_missing_bucket_is_no_such_bucket_to_any_signed_caller(srv):
+    """AWS answers NoSuchBucket for a bucket that does not exist before any decision that
+    needs the bucket: a user allowed nothing sees 404 there, and 403 on a bucket that
+    exists."""
+    srv.client("s3").create_bucket(Bucket="exists-for-sure")
+    nobody = as_user(srv, "s3", new_user(srv, "nothing-allowed"))
+    assert code(nobody.get_object, Bucket="no-such-bucket-here", Key="k") == (404, "NoSuchBucket")
+    assert code(nobody.list_objects_v2, Bucket="no-such-bucket-here") == (404, "NoSuchBucket")
+    assert code(nobody.put_object, Bucket="no-such-bucket-here", Key="k", Body=b"x") == (404, "NoSuchBucket")
+    assert code(nobody.get_object, Bucket="exists-for-sure", Key="k") == (403, "AccessDenied")
+    # CreateBucket is not about an existing bucket: the user's missing permission decides.
+    assert code(nobody.create_bucket, Bucket="no-such-bucket-here") == (403, "AccessDenied")

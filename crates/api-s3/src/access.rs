@@ -168,7 +168,15 @@ impl Access {
             // CreateBucket asks to create a bucket of the caller's own account; if the name
             // is taken, the operation says so (BucketAlreadyExists), as on AWS.
             Some(_) if operation == Operation::CreateBucket => Some(p.account.id.clone()),
-            Some(b) => self.objects.bucket(b).await.ok().map(|r| r.owner),
+            // A bucket that does not exist is NoSuchBucket to every signed caller, before
+            // any decision that needs the bucket (its owner, its policy), as on AWS.
+            Some(b) => match self.objects.bucket(b).await {
+                Ok(r) => Some(r.owner),
+                Err(e @ coffer_objects::Error::NoSuchBucket(_)) => {
+                    return Err(crate::error::to_s3_error(e));
+                }
+                Err(_) => None,
+            },
             None => None,
         };
         let policy = match (bucket, &owner) {
