@@ -843,3 +843,16 @@ def test_stored_content_encoding_drops_aws_chunked(s3, bucket, shared_server):
                                         headers={"Content-Encoding": sent})
         assert status == 200, data
         assert s3.head_object(Bucket=bucket, Key=key).get("ContentEncoding") == kept, sent
+
+
+def test_max_keys_zero_is_an_empty_complete_page(s3, bucket):
+    """max-keys=0 lists nothing and is not truncated, with nothing to go on from, in every
+    listing (AWS; LocalStack and versitygw agree)."""
+    for k in ("a", "b/c"):
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    v2 = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    assert (v2["KeyCount"], v2["IsTruncated"], "Contents" in v2, "NextContinuationToken" in v2) == (0, False, False, False)
+    v1 = s3.list_objects(Bucket=bucket, MaxKeys=0, Delimiter="/")
+    assert (v1["IsTruncated"], "Contents" in v1, "CommonPrefixes" in v1, "NextMarker" in v1) == (False, False, False, False)
+    vs = s3.list_object_versions(Bucket=bucket, MaxKeys=0)
+    assert (vs["IsTruncated"], "Versions" in vs, "NextKeyMarker" in vs) == (False, False, False)

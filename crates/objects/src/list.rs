@@ -86,6 +86,10 @@ impl Objects {
         self.bucket(bucket).await?;
         let delimiter = q.delimiter.as_deref();
         let mut out = Listing::default();
+        // Zero keys asked for: an empty, complete page (no marker to go on from), as S3.
+        if q.max_keys == 0 {
+            return Ok(out);
+        }
         let mut cursor = match &q.after {
             None => Cursor::Start,
             // Resuming after a common prefix skips everything under it.

@@ -241,6 +241,10 @@ impl Objects {
     /// skipped with one seek each.
     pub async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<VersionListing> {
         self.bucket(bucket).await?;
+        // Zero keys asked for: an empty, complete page, as S3.
+        if q.max_keys == 0 {
+            return Ok(VersionListing::default());
+        }
         let delimiter = q.delimiter.as_deref();
         let mut resume = match (&q.key_marker, q.version_id_marker.as_deref()) {
             (None, Some(v)) if !v.is_empty() => {
