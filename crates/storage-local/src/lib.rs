@@ -19,6 +19,7 @@ mod kms;
 mod meta;
 mod rows;
 mod schema;
+mod uploads;
 mod versions;
 mod writer;
 

@@ -21,6 +21,7 @@ use crate::OpenError;
 use crate::error::{backend, corrupt};
 use crate::rows::*;
 use crate::schema;
+use crate::uploads;
 use crate::versions::{self, bucket_versioning, owned, put_version, set_meta, version_row};
 use crate::writer::Writer;
 
@@ -325,19 +326,10 @@ impl MetaStore for SqliteMeta {
         let (bucket, key, tags) = (bucket.to_owned(), key.to_owned(), tags.clone());
         let version = owned(version);
         self.write(move |conn| {
-            let v = version.as_ref();
-            let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
-                return Err(v.missing(&bucket, &key));
-            };
-            if row.marker {
-                return Err(Error::IsDeleteMarker {
-                    key,
-                    version_id: version_id(&row.version_id).unwrap_or("null").to_owned(),
-                });
-            }
-            let mut meta: ObjectMeta = unjson(&row.meta)?;
-            meta.tags = tags;
-            set_meta(conn, &bucket, &row, current, &json(&meta)?)
+            versions::update_meta(conn, &bucket, &key, version.as_ref(), |meta, _| {
+                meta.tags = tags;
+                Ok(())
+            })
         })
         .await
     }
@@ -382,22 +374,14 @@ impl MetaStore for SqliteMeta {
         let (bucket, key, by) = (bucket.to_owned(), key.to_owned(), *by);
         let version = owned(version);
         self.write(move |conn| {
-            let v = version.as_ref();
-            let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
-                return Err(v.missing(&bucket, &key));
-            };
-            let version_id = version_id(&row.version_id).unwrap_or("null").to_owned();
-            if row.marker {
-                return Err(Error::IsDeleteMarker { key, version_id });
-            }
-            let mut meta: ObjectMeta = unjson(&row.meta)?;
-            meta.change_lock(change, &by)
-                .map_err(|refusal| Error::ObjectLocked {
-                    key,
-                    version_id,
-                    refusal,
-                })?;
-            set_meta(conn, &bucket, &row, current, &json(&meta)?)
+            versions::update_meta(conn, &bucket, &key, version.as_ref(), |meta, id| {
+                meta.change_lock(change, &by)
+                    .map_err(|refusal| Error::ObjectLocked {
+                        key: key.clone(),
+                        version_id: id.to_owned(),
+                        refusal,
+                    })
+            })
         })
         .await
     }
@@ -418,18 +402,7 @@ impl MetaStore for SqliteMeta {
             precondition.clone(),
         );
         self.write(move |conn| {
-            if precondition != Precondition::None {
-                let current = get_object_row(conn, &bucket, &key)?;
-                precondition.check(
-                    current
-                        .as_ref()
-                        .filter(|r| !r.marker)
-                        .map(|r| r.etag.as_str()),
-                    &bucket,
-                    &key,
-                )?;
-            }
-            versions::delete_current(conn, bucket, key, &marker_id, &by)
+            versions::delete_current(conn, bucket, key, &marker_id, &by, &precondition)
         })
         .await
     }
@@ -453,34 +426,7 @@ impl MetaStore for SqliteMeta {
 
     async fn bucket_usage(&self, bucket: &str) -> Result<coffer_storage::BucketUsage> {
         let bucket = bucket.to_owned();
-        self.read(move |conn| {
-            if !bucket_exists(conn, &bucket)? {
-                return Err(Error::NoSuchBucket(bucket));
-            }
-            let count = |table: &str| {
-                conn.query_row(
-                    &format!(
-                        "SELECT COALESCE(SUM(1 - marker), 0), COALESCE(SUM(CASE WHEN marker = 0 THEN size ELSE 0 END), 0),
-                                COALESCE(SUM(marker), 0)
-                         FROM {table} WHERE bucket = ?1"
-                    ),
-                    [&bucket],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-                )
-                .map_err(backend)
-            };
-            let n = |v: i64| u64::try_from(v).unwrap_or(0);
-            let (objects, object_bytes, markers) = count("objects")?;
-            let (noncurrent, noncurrent_bytes, old_markers) = count("versions")?;
-            Ok(coffer_storage::BucketUsage {
-                objects: n(objects),
-                object_bytes: n(object_bytes),
-                noncurrent_versions: n(noncurrent),
-                noncurrent_bytes: n(noncurrent_bytes),
-                delete_markers: n(markers) + n(old_markers),
-            })
-        })
-        .await
+        self.read(move |conn| versions::usage(conn, bucket)).await
     }
 
     async fn transition(
@@ -516,19 +462,10 @@ impl MetaStore for SqliteMeta {
         let (bucket, key, restore) = (bucket.to_owned(), key.to_owned(), *restore);
         let version = owned(version);
         self.write(move |conn| {
-            let v = version.as_ref();
-            let Some((row, current)) = version_row(conn, &bucket, &key, v)? else {
-                return Err(v.missing(&bucket, &key));
-            };
-            if row.marker {
-                return Err(Error::IsDeleteMarker {
-                    key,
-                    version_id: version_id(&row.version_id).unwrap_or("null").to_owned(),
-                });
-            }
-            let mut meta: ObjectMeta = unjson(&row.meta)?;
-            meta.restore = Some(restore);
-            set_meta(conn, &bucket, &row, current, &json(&meta)?)
+            versions::update_meta(conn, &bucket, &key, version.as_ref(), |meta, _| {
+                meta.restore = Some(restore);
+                Ok(())
+            })
         })
         .await
     }
@@ -593,83 +530,19 @@ impl MetaStore for SqliteMeta {
 
     async fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
         let u = upload.clone();
-        self.write(move |conn| {
-            if !bucket_exists(conn, &u.bucket)? {
-                return Err(Error::NoSuchBucket(u.bucket.clone()));
-            }
-            exec(
-                conn,
-                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    u.upload_id,
-                    u.bucket,
-                    u.key.as_bytes(),
-                    ms(u.initiated),
-                    u.initiator,
-                    json(&u.meta)?
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| uploads::create(conn, &u)).await
     }
 
     async fn get_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<UploadRecord>> {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
-        self.read(move |conn| {
-            conn.query_row(
-                &format!(
-                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket = ?2"
-                ),
-                params![upload_id, bucket],
-                upload_row,
-            )
-            .optional()
-            .map_err(backend)?
-            .map(upload_record)
-            .transpose()
-        })
-        .await
+        self.read(move |conn| uploads::get(conn, &bucket, &upload_id))
+            .await
     }
 
     async fn put_part(&self, bucket: &str, upload_id: &str, part: &PartRecord) -> Result<()> {
         let (bucket, upload_id, part) = (bucket.to_owned(), upload_id.to_owned(), part.clone());
-        self.write(move |conn| {
-            if !upload_exists(conn, &bucket, &upload_id)? {
-                return Err(Error::NoSuchUpload(upload_id));
-            }
-            let old: Option<String> = conn
-                .query_row(
-                    "SELECT extent FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-                    params![upload_id, part.part_number],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            if let Some(old) = old {
-                drop_extents(conn, &old, &blob_set(std::slice::from_ref(&part.extent)))?;
-            }
-            let extent = store_extents(conn, std::slice::from_ref(&part.extent))?;
-            let checksum = part.checksum.as_ref().map(json).transpose()?;
-            exec(
-                conn,
-                &format!(
-                    "INSERT OR REPLACE INTO parts (upload_id, {PART_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ),
-                params![
-                    upload_id,
-                    part.part_number,
-                    to_i64(part.size),
-                    part.etag,
-                    ms(part.last_modified),
-                    checksum,
-                    extent
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| uploads::put_part(conn, &bucket, upload_id, &part))
+            .await
     }
 
     async fn list_parts(
@@ -680,31 +553,8 @@ impl MetaStore for SqliteMeta {
         limit: usize,
     ) -> Result<ListPage<PartRecord>> {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
-        self.read(move |conn| {
-            if !upload_exists(conn, &bucket, &upload_id)? {
-                return Err(Error::NoSuchUpload(upload_id));
-            }
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {PART_COLUMNS} FROM parts WHERE upload_id = ?1 AND part_number > ?2
-                     ORDER BY part_number LIMIT ?3"
-                ))
-                .map_err(backend)?;
-            let mut rows = stmt
-                .query(params![upload_id, after, to_i64(limit as u64 + 1)])
-                .map_err(backend)?;
-            let mut items = Vec::new();
-            let mut truncated = false;
-            while let Some(r) = rows.next().map_err(backend)? {
-                if items.len() == limit {
-                    truncated = true;
-                    break;
-                }
-                items.push(part_row(conn, r)?);
-            }
-            Ok(ListPage { items, truncated })
-        })
-        .await
+        self.read(move |conn| uploads::list_parts(conn, &bucket, upload_id, after, limit))
+            .await
     }
 
     async fn list_uploads(
@@ -773,51 +623,14 @@ impl MetaStore for SqliteMeta {
     ) -> Result<Written> {
         let (upload_id, used, object) = (upload_id.to_owned(), used.to_vec(), object.clone());
         let precondition = precondition.clone();
-        self.write(move |conn| {
-            let found: Option<(String, Vec<u8>)> = conn
-                .query_row(
-                    "SELECT bucket, key FROM uploads WHERE upload_id = ?1",
-                    [&upload_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            match found {
-                Some((b, k)) if b == object.bucket && k == object.key.as_bytes() => {}
-                _ => return Err(Error::NoSuchUpload(upload_id)),
-            }
-            let Some(versioning) = bucket_versioning(conn, &object.bucket)? else {
-                return Err(Error::NoSuchBucket(object.bucket.clone()));
-            };
-            for (number, etag) in &used {
-                let stored: Option<String> = conn
-                    .query_row(
-                        "SELECT etag FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-                        params![upload_id, number],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(backend)?;
-                if stored.as_ref() != Some(etag) {
-                    return Err(Error::InvalidPart(*number));
-                }
-            }
-            // (A failed precondition rolls the whole transaction back, the upload too.)
-            remove_upload(conn, &upload_id, &blob_set(&object.extents))?;
-            put_version(conn, versioning, &object, &precondition)
-        })
-        .await
+        self.write(move |conn| uploads::complete(conn, upload_id, &used, &object, &precondition))
+            .await
     }
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
-        self.write(move |conn| {
-            if !upload_exists(conn, &bucket, &upload_id)? {
-                return Err(Error::NoSuchUpload(upload_id));
-            }
-            remove_upload(conn, &upload_id, &BTreeSet::new())
-        })
-        .await
+        self.write(move |conn| uploads::abort(conn, &bucket, upload_id))
+            .await
     }
 
     async fn blob_referenced(&self, id: &BlobId) -> Result<bool> {

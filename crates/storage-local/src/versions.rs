@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use coffer_storage::{
     Authority, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, ListedVersion, NewVersion,
-    ObjectRecord, Result, VersionListQuery, VersionRef, VersionStart, VersionSummary, Versioning,
-    Written,
+    ObjectMeta, ObjectRecord, Precondition, Result, VersionListQuery, VersionRef, VersionStart,
+    VersionSummary, Versioning, Written,
 };
 
 use crate::error::{backend, corrupt};
@@ -261,6 +261,67 @@ pub(crate) fn owned(v: VersionRef<'_>) -> OwnedVersion {
     }
 }
 
+/// Changes the metadata of a version of an object in place (its bytes untouched), as
+/// `change` says (given the version's id as S3 reports it; it may refuse):
+/// `NoSuchKey`/`NoSuchVersion` if the version is missing, `IsDeleteMarker` for a marker.
+pub(crate) fn update_meta(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    version: VersionRef<'_>,
+    change: impl FnOnce(&mut ObjectMeta, &str) -> Result<()>,
+) -> Result<()> {
+    let Some((row, current)) = version_row(conn, bucket, key, version)? else {
+        return Err(version.missing(bucket, key));
+    };
+    let id = version_id(&row.version_id).unwrap_or("null").to_owned();
+    if row.marker {
+        return Err(Error::IsDeleteMarker {
+            key: key.to_owned(),
+            version_id: id,
+        });
+    }
+    let mut meta: ObjectMeta = unjson(&row.meta)?;
+    change(&mut meta, &id)?;
+    set_meta(conn, bucket, &row, current, &json(&meta)?)
+}
+
+/// What a bucket holds (see `MetaStore::bucket_usage`): one aggregate over each table.
+pub(crate) fn usage(conn: &Connection, bucket: String) -> Result<coffer_storage::BucketUsage> {
+    if !bucket_exists(conn, &bucket)? {
+        return Err(Error::NoSuchBucket(bucket));
+    }
+    let count = |table: &str| {
+        conn.query_row(
+            &format!(
+                "SELECT COALESCE(SUM(1 - marker), 0),
+                        COALESCE(SUM(CASE WHEN marker = 0 THEN size ELSE 0 END), 0),
+                        COALESCE(SUM(marker), 0)
+                 FROM {table} WHERE bucket = ?1"
+            ),
+            [&bucket],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .map_err(backend)
+    };
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let (objects, object_bytes, markers) = count("objects")?;
+    let (noncurrent, noncurrent_bytes, old_markers) = count("versions")?;
+    Ok(coffer_storage::BucketUsage {
+        objects: n(objects),
+        object_bytes: n(object_bytes),
+        noncurrent_versions: n(noncurrent),
+        noncurrent_bytes: n(noncurrent_bytes),
+        delete_markers: n(markers) + n(old_markers),
+    })
+}
+
 /// Replaces the metadata of a version's row, where it lives.
 pub(crate) fn set_meta(
     conn: &Connection,
@@ -407,11 +468,20 @@ pub(crate) fn delete_current(
     key: String,
     marker_id: &str,
     by: &Authority,
+    precondition: &Precondition,
 ) -> Result<Deleted> {
     let Some(versioning) = bucket_versioning(conn, &bucket)? else {
         return Err(Error::NoSuchBucket(bucket));
     };
     let current = get_object_row(conn, &bucket, &key)?;
+    precondition.check(
+        current
+            .as_ref()
+            .filter(|r| !r.marker)
+            .map(|r| r.etag.as_str()),
+        &bucket,
+        &key,
+    )?;
     if versioning == Versioning::Unversioned {
         let Some(row) = current else {
             return Ok(Deleted {
@@ -478,7 +548,15 @@ pub(crate) fn expire(
         return Ok(None);
     }
     if current && !row.marker {
-        return delete_current(conn, bucket, key, &listed.marker_id, by).map(Some);
+        return delete_current(
+            conn,
+            bucket,
+            key,
+            &listed.marker_id,
+            by,
+            &Precondition::None,
+        )
+        .map(Some);
     }
     let removed = delete(conn, bucket, key, owned(listed.version.as_ref()), by)?;
     Ok(Some(Deleted {

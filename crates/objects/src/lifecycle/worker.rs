@@ -130,6 +130,24 @@ struct KeyState {
     pending_marker: Option<(usize, String, Option<String>, OffsetDateTime)>,
 }
 
+impl KeyState {
+    /// The removal of the waiting current delete marker, once its key turned out to have
+    /// no other version.
+    fn lone_marker(&mut self) -> Option<Planned> {
+        let (rule, key, version_id, last_modified) = self.pending_marker.take()?;
+        Some(Planned {
+            rule,
+            kind: ActionKind::RemoveDeleteMarker,
+            key,
+            version_id,
+            last_modified,
+            current: true,
+            etag: String::new(),
+            tags: Default::default(),
+        })
+    }
+}
+
 impl Objects {
     /// One pass of the lifecycle worker over every bucket with rules, at `now`.
     pub async fn lifecycle_pass(
@@ -354,18 +372,7 @@ impl Objects {
                 if key != st.key {
                     // The previous key ended: a current marker waiting there was its only
                     // version.
-                    if let Some((rule, k, id, at)) = st.pending_marker.take() {
-                        planned.push(Planned {
-                            rule,
-                            kind: ActionKind::RemoveDeleteMarker,
-                            key: k,
-                            version_id: id,
-                            last_modified: at,
-                            current: true,
-                            etag: String::new(),
-                            tags: Default::default(),
-                        });
-                    }
+                    planned.extend(st.lone_marker());
                     st = KeyState {
                         key: key.to_owned(),
                         ..KeyState::default()
@@ -409,19 +416,8 @@ impl Objects {
                 }
                 st.successor = Some(last_modified);
             }
-            if !page.truncated
-                && let Some((rule, k, id, at)) = st.pending_marker.take()
-            {
-                planned.push(Planned {
-                    rule,
-                    kind: ActionKind::RemoveDeleteMarker,
-                    key: k,
-                    version_id: id,
-                    last_modified: at,
-                    current: true,
-                    etag: String::new(),
-                    tags: Default::default(),
-                });
+            if !page.truncated {
+                planned.extend(st.lone_marker());
             }
             resume = page
                 .items

@@ -127,6 +127,28 @@ impl State {
         })
     }
 
+    /// A version of an object, to change in place: `NoSuchKey`/`NoSuchVersion` if it is
+    /// missing, `IsDeleteMarker` for a marker.
+    fn object_mut(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+    ) -> Result<&mut ObjectRecord> {
+        let entry = self
+            .objects
+            .get_mut(&(bucket.to_owned(), key.to_owned()))
+            .and_then(|v| position(v, version).map(|i| &mut v[i]));
+        match entry {
+            Some(Entry::Object(o)) => Ok(o),
+            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
+                key: key.into(),
+                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
+            }),
+            None => Err(version.missing(bucket, key)),
+        }
+    }
+
     /// `MetaStore::delete_object`.
     fn delete_current(
         &mut self,
@@ -376,21 +398,8 @@ impl MetaStore for MemoryMeta {
         tags: &BTreeMap<String, String>,
     ) -> Result<()> {
         let mut st = self.lock();
-        let entry = st
-            .objects
-            .get_mut(&(bucket.to_owned(), key.to_owned()))
-            .and_then(|v| position(v, version).map(|i| &mut v[i]));
-        match entry {
-            Some(Entry::Object(o)) => {
-                o.meta.tags = tags.clone();
-                Ok(())
-            }
-            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
-                key: key.into(),
-                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
-            }),
-            None => Err(version.missing(bucket, key)),
-        }
+        st.object_mut(bucket, key, version)?.meta.tags = tags.clone();
+        Ok(())
     }
 
     async fn set_object_sse(
@@ -429,26 +438,14 @@ impl MetaStore for MemoryMeta {
         by: &Authority,
     ) -> Result<()> {
         let mut st = self.lock();
-        let entry = st
-            .objects
-            .get_mut(&(bucket.to_owned(), key.to_owned()))
-            .and_then(|v| position(v, version).map(|i| &mut v[i]));
-        match entry {
-            Some(Entry::Object(o)) => {
-                o.meta
-                    .change_lock(change, by)
-                    .map_err(|refusal| Error::ObjectLocked {
-                        key: key.into(),
-                        version_id: o.version_id.clone().unwrap_or_else(|| "null".into()),
-                        refusal,
-                    })
-            }
-            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
+        let o = st.object_mut(bucket, key, version)?;
+        o.meta
+            .change_lock(change, by)
+            .map_err(|refusal| Error::ObjectLocked {
                 key: key.into(),
-                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
-            }),
-            None => Err(version.missing(bucket, key)),
-        }
+                version_id: o.version_id.clone().unwrap_or_else(|| "null".into()),
+                refusal,
+            })
     }
 
     async fn delete_object(
@@ -585,21 +582,8 @@ impl MetaStore for MemoryMeta {
         restore: &crate::Restore,
     ) -> Result<()> {
         let mut st = self.lock();
-        let entry = st
-            .objects
-            .get_mut(&(bucket.to_owned(), key.to_owned()))
-            .and_then(|v| position(v, version).map(|i| &mut v[i]));
-        match entry {
-            Some(Entry::Object(o)) => {
-                o.meta.restore = Some(*restore);
-                Ok(())
-            }
-            Some(Entry::Marker(m)) => Err(Error::IsDeleteMarker {
-                key: key.into(),
-                version_id: m.version_id.clone().unwrap_or_else(|| "null".into()),
-            }),
-            None => Err(version.missing(bucket, key)),
-        }
+        st.object_mut(bucket, key, version)?.meta.restore = Some(*restore);
+        Ok(())
     }
 
     async fn list_versions(
