@@ -15,6 +15,7 @@ use coffer_audit::RequestContext;
 
 pub struct S3Front {
     service: S3Service,
+    cors: crate::cors::Cors,
 }
 
 /// The response as s3s made it (corrected), and the AWS error code if it failed.
@@ -24,8 +25,8 @@ pub(crate) struct Answer {
 }
 
 impl S3Front {
-    pub fn new(service: S3Service) -> Self {
-        Self { service }
+    pub(crate) fn new(service: S3Service, cors: crate::cors::Cors) -> Self {
+        Self { service, cors }
     }
 
     async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
@@ -54,10 +55,25 @@ impl coffer_api::ApiHandler for S3Front {
 
     async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
         let (mut parts, body) = req.into_parts();
+        if parts.method == http::Method::OPTIONS {
+            let resp = self
+                .cors
+                .preflight(&parts.method, &parts.uri, &parts.headers, cx)
+                .await;
+            let answer = finish(resp, &cx.request_id);
+            return Reply {
+                response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+                error_code: answer.error_code,
+            };
+        }
+        let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         parts.extensions.insert(cx.clone());
-        let answer = self
+        let mut answer = self
             .call(Request::from_parts(parts, Body::from(body)), &cx.request_id)
             .await;
+        if let Some(a) = asked {
+            self.cors.decorate(&a, &mut answer.response).await;
+        }
         // The version a write made, as CloudTrail shows it among the response elements.
         if answer.error_code.is_none()
             && let Some(v) = answer
@@ -95,14 +111,14 @@ impl coffer_api::ApiHandler for S3Front {
     }
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
         xml_escape(code),
@@ -146,6 +162,10 @@ const STANDARD_MESSAGES: &[(&str, &str)] = &[
         "The XML you provided was not well-formed or did not validate against our published schema.",
     ),
     ("AccessDenied", "Access Denied"),
+    (
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    ),
     ("NoSuchBucket", "The specified bucket does not exist."),
     ("NoSuchKey", "The specified key does not exist."),
 ];

@@ -11,6 +11,7 @@
 
 mod access;
 mod convert;
+mod cors;
 mod error;
 mod front;
 mod operation;
@@ -65,12 +66,18 @@ pub fn service(
     };
     b.set_access(access.clone());
     b.set_route(route::Routes {
-        objects,
+        objects: objects.clone(),
         access,
         domain: config.domain.as_deref().map(access::Domain::new),
     });
     if let Some(domain) = &config.domain {
         b.set_host(access::Domain::new(domain));
     }
-    S3Front::new(b.build())
+    S3Front::new(
+        b.build(),
+        cors::Cors {
+            objects,
+            domain: config.domain.as_deref().map(access::Domain::new),
+        },
+    )
 }

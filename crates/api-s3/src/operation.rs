@@ -41,6 +41,7 @@ operations!(
     CreateBucket,
     CreateMultipartUpload,
     DeleteBucket,
+    DeleteBucketCors,
     DeleteBucketEncryption,
     DeleteBucketLifecycle,
     DeleteBucketPolicy,
@@ -49,6 +50,7 @@ operations!(
     DeleteObject,
     DeleteObjectTagging,
     DeleteObjects,
+    GetBucketCors,
     GetBucketEncryption,
     GetBucketLifecycleConfiguration,
     GetBucketLocation,
@@ -72,6 +74,7 @@ operations!(
     ListObjectsV2,
     ListParts,
     PostObject,
+    PutBucketCors,
     PutBucketEncryption,
     PutBucketLifecycleConfiguration,
     PutBucketPolicy,
@@ -145,6 +148,8 @@ impl Operation {
             GetBucketLifecycleConfiguration => "s3:GetLifecycleConfiguration",
             PutBucketTagging | DeleteBucketTagging => "s3:PutBucketTagging",
             GetBucketTagging => "s3:GetBucketTagging",
+            PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
+            GetBucketCors => "s3:GetBucketCORS",
             GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             PutObjectRetention => "s3:PutObjectRetention",
             GetObjectRetention => "s3:GetObjectRetention",
@@ -189,6 +194,7 @@ impl Operation {
             | CreateBucket
             | CreateMultipartUpload
             | DeleteBucket
+            | DeleteBucketCors
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
@@ -196,6 +202,7 @@ impl Operation {
             | DeletePublicAccessBlock
             | DeleteObject
             | DeleteObjectTagging
+            | GetBucketCors
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
@@ -215,6 +222,7 @@ impl Operation {
             | ListBuckets
             | ListParts
             | PostObject
+            | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
             | PutBucketPolicy
@@ -238,7 +246,8 @@ impl Operation {
     pub fn read_only(self) -> bool {
         use Operation::*;
         match self {
-            GetBucketEncryption
+            GetBucketCors
+            | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
             | GetBucketPolicy
@@ -266,6 +275,7 @@ impl Operation {
             | CreateBucket
             | CreateMultipartUpload
             | DeleteBucket
+            | DeleteBucketCors
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
@@ -275,6 +285,7 @@ impl Operation {
             | DeleteObjectTagging
             | DeleteObjects
             | PostObject
+            | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
             | PutBucketPolicy
@@ -313,7 +324,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "CreateBucketMetadataTableConfiguration",
     "CreateSession",
     "DeleteBucketAnalyticsConfiguration",
-    "DeleteBucketCors",
     "DeleteBucketIntelligentTieringConfiguration",
     "DeleteBucketInventoryConfiguration",
     "DeleteBucketMetadataConfiguration",
@@ -326,7 +336,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketAccelerateConfiguration",
     "GetBucketAcl",
     "GetBucketAnalyticsConfiguration",
-    "GetBucketCors",
     "GetBucketIntelligentTieringConfiguration",
     "GetBucketInventoryConfiguration",
     "GetBucketLifecycle",
@@ -351,7 +360,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketAccelerateConfiguration",
     "PutBucketAcl",
     "PutBucketAnalyticsConfiguration",
-    "PutBucketCors",
     "PutBucketIntelligentTieringConfiguration",
     "PutBucketInventoryConfiguration",
     "PutBucketLifecycle",

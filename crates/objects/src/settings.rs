@@ -17,6 +17,7 @@ pub(crate) const PUBLIC_ACCESS_BLOCK: &str = "public-access-block";
 pub(crate) const OBJECT_LOCK: &str = "object-lock";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const TAGGING: &str = "tagging";
+pub(crate) const CORS: &str = "cors";
 
 type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 

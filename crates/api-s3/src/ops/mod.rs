@@ -4,6 +4,7 @@
 
 mod archive;
 mod bucket;
+mod cors;
 mod lifecycle;
 mod list;
 mod lock;
@@ -201,6 +202,20 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> R<DeleteBucketTaggingOutput> {
         bucket::delete_tagging(self, req).await
+    }
+
+    // --- CORS ---
+    async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> R<PutBucketCorsOutput> {
+        cors::put(self, req).await
+    }
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> R<GetBucketCorsOutput> {
+        cors::get(self, req).await
+    }
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> R<DeleteBucketCorsOutput> {
+        cors::delete(self, req).await
     }
 
     // --- lifecycle ---
