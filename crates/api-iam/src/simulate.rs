@@ -107,6 +107,7 @@ pub(crate) fn run(d: &Directory, call: &Call<'_>, op: Simulate) -> Result<String
                 &PolicySet {
                     identity: &identity,
                     caller_is_root: false,
+                    anonymous: false,
                     resource_policy: resource_policy.as_ref(),
                     resource_account: owner.as_deref(),
                 },

@@ -63,6 +63,19 @@ pub struct Resolved {
     /// caller may also delete named versions (`s3:DeleteObjectVersion`, asked on the
     /// bucket's objects as `s3:DeleteObject` is).
     pub may_delete_versions: bool,
+    /// For reads of an object (GetObject, HeadObject, GetObjectAttributes): whether the
+    /// caller may list the bucket, which decides between 404 and 403 for a missing key.
+    pub may_list: bool,
+}
+
+/// What the access step tells the front about a request, beyond its decision: shared
+/// through the request's extensions (the front puts it there, the access check fills it).
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    /// A missing key must answer 403 AccessDenied rather than 404 NoSuchKey: the caller
+    /// may not list the bucket (AWS's GetObject/HeadObject: "If you don't have the
+    /// s3:ListBucket permission, Amazon S3 will return an HTTP status code 403").
+    pub hide_missing: std::sync::atomic::AtomicBool,
 }
 
 /// What the access check reads from one request.
@@ -78,11 +91,18 @@ pub struct AccessRequest<'a> {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let operation = Operation::from_name(cx.s3_op().name());
+        // A POST form names its key in the form, which is read after this step: the
+        // operation asks (`S3Api::access`) once it has the key, so that a policy on a
+        // prefix applies to it as to a PUT.
+        if operation == Operation::PostObject {
+            return Ok(());
+        }
         let rc = cx.extensions_mut().get::<Arc<RequestContext>>().cloned();
         let p = {
             let r = AccessRequest {
                 access_key: cx.credentials().map(|c| c.access_key.as_str()),
-                operation: Operation::from_name(cx.s3_op().name()),
+                operation,
                 bucket: cx.s3_path().get_bucket_name().map(str::to_owned),
                 key: cx.s3_path().get_object_key().map(str::to_owned),
                 headers: cx.headers(),
@@ -90,6 +110,11 @@ impl S3Access for Access {
             };
             self.decide(&r, rc.as_ref()).await?
         };
+        if let Some(notes) = cx.extensions_mut().get::<Arc<Notes>>() {
+            notes
+                .hide_missing
+                .store(!p.may_list, std::sync::atomic::Ordering::Relaxed);
+        }
         cx.extensions_mut().insert(p);
         Ok(())
     }
@@ -118,10 +143,11 @@ impl Access {
         rc: Option<&Arc<RequestContext>>,
     ) -> S3Result<Resolved> {
         let (operation, bucket, key) = (r.operation, &r.bucket, &r.key);
-        let principal: Option<Principal> = r
-            .access_key
-            .and_then(|k| self.credentials.lookup(k))
-            .map(|(_, p)| p);
+        // An unsigned request is anonymous: it gets what the bucket policy grants everyone.
+        let principal: Option<Principal> = match r.access_key {
+            Some(k) => self.credentials.lookup(k).map(|(_, p)| p),
+            None => Some(Principal::anonymous()),
+        };
         if let Some(rc) = rc {
             rc.fill(|f| {
                 f.service = Some("s3.amazonaws.com");
@@ -147,6 +173,10 @@ impl Access {
         let Some(p) = principal else {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
+        // Anonymous callers own nothing: they cannot create or list buckets.
+        if p.is_anonymous() && (bucket.is_none() || operation == Operation::CreateBucket) {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
         let token = r
             .headers
             .get("x-amz-security-token")
@@ -179,6 +209,12 @@ impl Access {
             },
             None => None,
         };
+        // An anonymous call is recorded in the trail of the bucket's owner.
+        if p.is_anonymous()
+            && let Some(rc) = rc
+        {
+            rc.fill(|f| f.recipient_account.clone_from(&owner));
+        }
         let policy = match (bucket, &owner) {
             (Some(_), Some(_)) if operation == Operation::CreateBucket => None,
             (Some(b), Some(o)) => self.bucket_policy_for(b, o, &p).await,
@@ -232,6 +268,27 @@ impl Access {
                 .find(|d| !matches!(d, Decision::Allow))
                 .unwrap_or_else(|| ask(action, context))
         };
+        // Whether a missing key may be reported as such (404) or must look forbidden (403).
+        let may_list = match (operation, bucket) {
+            (
+                Operation::GetObject | Operation::HeadObject | Operation::GetObjectAttributes,
+                Some(b),
+            ) if matches!(decision, Decision::Allow) => {
+                (owner_root && policy.is_none())
+                    || matches!(
+                        self.authorizer.check(&Ask {
+                            principal: &p,
+                            action: "s3:ListBucket",
+                            resource: &format!("arn:aws:s3:::{b}"),
+                            resource_account: owner.as_deref(),
+                            resource_policy: policy.as_deref(),
+                            context: context_for_list(&base_context, r, owner.as_deref()),
+                        }),
+                        Decision::Allow
+                    )
+            }
+            _ => true,
+        };
         let decision = match decision {
             // A copy also reads its source: s3:GetObject on it, under its bucket's owner
             // and policy, as on AWS.
@@ -257,11 +314,17 @@ impl Access {
                     principal: p,
                     caller,
                     may_delete_versions,
+                    may_list,
                 })
             }
             Decision::Deny(why) => {
                 if let Some(rc) = rc {
                     rc.fill(|f| f.error_message = Some(format!("Access Denied: {why}")));
+                }
+                // Callers outside the bucket's account learn no reason (AWS: "a generic
+                // Access Denied message"); the trail keeps it.
+                if p.is_anonymous() {
+                    return Err(s3_error!(AccessDenied, "Access Denied"));
                 }
                 Err(s3_error!(AccessDenied, "Access Denied: {}", why))
             }
@@ -313,8 +376,9 @@ impl Access {
     }
 
     /// The bucket's policy as it applies to `principal`: a public policy of a bucket whose
-    /// Block Public Access says `RestrictPublicBuckets` grants nothing to other accounts
-    /// (AWS: access is restricted to authorized users of the bucket owner's account).
+    /// Block Public Access in force (its own or its account's) says
+    /// `RestrictPublicBuckets` grants nothing to other accounts or anonymous callers (AWS:
+    /// access is restricted to authorized users of the bucket owner's account).
     async fn bucket_policy_for(
         &self,
         bucket: &str,
@@ -326,11 +390,9 @@ impl Access {
             && crate::ops::policy::is_public(&policy)
             && self
                 .objects
-                .get_public_access_block(bucket)
+                .public_access_block_in_force(bucket, owner)
                 .await
-                .ok()
-                .flatten()
-                .is_some_and(|b| b.restrict_public_buckets)
+                .map_or(true, |b| b.restrict_public_buckets)
         {
             return None;
         }
@@ -365,6 +427,17 @@ impl Access {
             }
         }
     }
+}
+
+/// The context of the ListBucket question a read of a missing key raises.
+fn context_for_list(
+    base: &coffer_policy::eval::Context,
+    r: &AccessRequest<'_>,
+    owner: Option<&str>,
+) -> coffer_policy::eval::Context {
+    let mut c = base.clone();
+    request_keys(&mut c, r, owner);
+    c
 }
 
 /// S3's request condition keys ("Actions, resources, and condition keys for Amazon S3"):

@@ -68,9 +68,22 @@ impl coffer_api::ApiHandler for S3Front {
         }
         let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         parts.extensions.insert(cx.clone());
+        let notes = Arc::new(crate::access::Notes::default());
+        parts.extensions.insert(notes.clone());
         let mut answer = self
             .call(Request::from_parts(parts, Body::from(body)), &cx.request_id)
             .await;
+        if answer.response.status() == StatusCode::NOT_FOUND
+            && answer
+                .error_code
+                .as_deref()
+                .is_none_or(|c| c == "NoSuchKey")
+            && notes
+                .hide_missing
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            answer = hidden_missing(answer, &cx.request_id);
+        }
         if let Some(a) = asked {
             self.cors.decorate(&a, &mut answer.response).await;
         }
@@ -190,6 +203,23 @@ fn aws_shape(
         )),
         _ => None,
     }
+}
+
+/// A missing key, answered to a caller that may not list the bucket: 403 AccessDenied,
+/// as S3 answers, so that the caller learns nothing about which keys exist. The response
+/// keeps its headers but for the body's.
+fn hidden_missing(answer: Answer, request_id: &str) -> Answer {
+    let mut headers = answer.response.headers().clone();
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.remove(http::header::CONTENT_TYPE);
+    let mut a = finish(
+        error_response(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"),
+        request_id,
+    );
+    for (k, v) in &headers {
+        a.response.headers_mut().insert(k.clone(), v.clone());
+    }
+    a
 }
 
 /// A success status an operation answers with where s3s's serializer writes a fixed one

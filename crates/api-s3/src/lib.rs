@@ -33,6 +33,9 @@ pub use operation::Operation;
 pub struct S3Api {
     objects: Arc<Objects>,
     config: Config,
+    /// The access step, for the one operation whose resource is known only once its body
+    /// is read: a POST form names its key in the form.
+    access: access::Access,
 }
 
 /// Settings of the S3 front end.
@@ -51,19 +54,18 @@ pub fn service(
     authorizer: Arc<coffer_authz::Authorizer>,
     config: &Config,
 ) -> S3Front {
-    let mut b = S3ServiceBuilder::new(S3Api {
-        objects: objects.clone(),
-        config: config.clone(),
-    });
-    b.set_auth(access::Auth {
-        credentials: credentials.clone(),
-    });
     let access = access::Access {
         objects: objects.clone(),
-        credentials,
+        credentials: credentials.clone(),
         authorizer,
         policies: Default::default(),
     };
+    let mut b = S3ServiceBuilder::new(S3Api {
+        objects: objects.clone(),
+        config: config.clone(),
+        access: access.clone(),
+    });
+    b.set_auth(access::Auth { credentials });
     b.set_access(access.clone());
     b.set_route(route::Routes {
         objects: objects.clone(),

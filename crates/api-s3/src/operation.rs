@@ -41,6 +41,7 @@ operations!(
     CreateBucket,
     CreateMultipartUpload,
     DeleteBucket,
+    DeleteAccountPublicAccessBlock,
     DeleteBucketCors,
     DeleteBucketEncryption,
     DeleteBucketLifecycle,
@@ -50,6 +51,7 @@ operations!(
     DeleteObject,
     DeleteObjectTagging,
     DeleteObjects,
+    GetAccountPublicAccessBlock,
     GetBucketCors,
     GetBucketEncryption,
     GetBucketLifecycleConfiguration,
@@ -74,6 +76,7 @@ operations!(
     ListObjectsV2,
     ListParts,
     PostObject,
+    PutAccountPublicAccessBlock,
     PutBucketCors,
     PutBucketEncryption,
     PutBucketLifecycleConfiguration,
@@ -149,6 +152,10 @@ impl Operation {
             PutBucketTagging | DeleteBucketTagging => "s3:PutBucketTagging",
             GetBucketTagging => "s3:GetBucketTagging",
             PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
+            PutAccountPublicAccessBlock | DeleteAccountPublicAccessBlock => {
+                "s3:PutAccountPublicAccessBlock"
+            }
+            GetAccountPublicAccessBlock => "s3:GetAccountPublicAccessBlock",
             GetBucketCors => "s3:GetBucketCORS",
             GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             PutObjectRetention => "s3:PutObjectRetention",
@@ -194,6 +201,7 @@ impl Operation {
             | CreateBucket
             | CreateMultipartUpload
             | DeleteBucket
+            | DeleteAccountPublicAccessBlock
             | DeleteBucketCors
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
@@ -202,6 +210,7 @@ impl Operation {
             | DeletePublicAccessBlock
             | DeleteObject
             | DeleteObjectTagging
+            | GetAccountPublicAccessBlock
             | GetBucketCors
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
@@ -222,6 +231,7 @@ impl Operation {
             | ListBuckets
             | ListParts
             | PostObject
+            | PutAccountPublicAccessBlock
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
@@ -246,7 +256,8 @@ impl Operation {
     pub fn read_only(self) -> bool {
         use Operation::*;
         match self {
-            GetBucketCors
+            GetAccountPublicAccessBlock
+            | GetBucketCors
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
@@ -275,6 +286,7 @@ impl Operation {
             | CreateBucket
             | CreateMultipartUpload
             | DeleteBucket
+            | DeleteAccountPublicAccessBlock
             | DeleteBucketCors
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
@@ -285,6 +297,7 @@ impl Operation {
             | DeleteObjectTagging
             | DeleteObjects
             | PostObject
+            | PutAccountPublicAccessBlock
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration

@@ -4,6 +4,10 @@
 //! - `PUT /BUCKET?encryption` and `GET /BUCKET?encryption`: bucket default encryption with
 //!   `BlockedEncryptionTypes` (s3s's model predates it and rejects the element).
 //! - `PUT /BUCKET/KEY?encryption`: UpdateObjectEncryption.
+//! - `PUT|GET|DELETE /v20180820/configuration/publicAccessBlock` with `x-amz-account-id`:
+//!   S3 Control's account-level Block Public Access (botocore sends it to
+//!   `ACCOUNT.HOST`, or to the endpoint itself with `--region snow`; the path decides,
+//!   whatever the host).
 //!
 //! Access goes through the same [`Access::authorize`] as every other operation.
 
@@ -43,7 +47,16 @@ enum Extra {
         key: String,
         version_id: Option<String>,
     },
+    PutAccountPublicAccessBlock,
+    GetAccountPublicAccessBlock,
+    DeleteAccountPublicAccessBlock,
 }
+
+/// S3 Control's path of the account's Block Public Access.
+const ACCOUNT_PAB_PATH: &str = "/v20180820/configuration/publicAccessBlock";
+
+/// The namespace of S3 Control's documents.
+const S3_CONTROL_NS: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
 
 impl Extra {
     fn operation(&self) -> Operation {
@@ -51,6 +64,9 @@ impl Extra {
             Extra::PutBucketEncryption { .. } => Operation::PutBucketEncryption,
             Extra::GetBucketEncryption { .. } => Operation::GetBucketEncryption,
             Extra::UpdateObjectEncryption { .. } => Operation::UpdateObjectEncryption,
+            Extra::PutAccountPublicAccessBlock => Operation::PutAccountPublicAccessBlock,
+            Extra::GetAccountPublicAccessBlock => Operation::GetAccountPublicAccessBlock,
+            Extra::DeleteAccountPublicAccessBlock => Operation::DeleteAccountPublicAccessBlock,
         }
     }
 }
@@ -86,6 +102,14 @@ impl Routes {
     }
 
     fn classify(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Extra> {
+        if uri.path() == ACCOUNT_PAB_PATH && headers.contains_key("x-amz-account-id") {
+            return match *method {
+                Method::PUT => Some(Extra::PutAccountPublicAccessBlock),
+                Method::GET => Some(Extra::GetAccountPublicAccessBlock),
+                Method::DELETE => Some(Extra::DeleteAccountPublicAccessBlock),
+                _ => None,
+            };
+        }
         if !has_param(uri, "encryption") {
             return None;
         }
@@ -135,17 +159,20 @@ impl S3Route for Routes {
             .ok_or_else(|| s3_error!(InternalError))?;
         let (bucket, key) = match &extra {
             Extra::PutBucketEncryption { bucket } | Extra::GetBucketEncryption { bucket } => {
-                (bucket.clone(), None)
+                (Some(bucket.clone()), None)
             }
             Extra::UpdateObjectEncryption { bucket, key, .. } => {
-                (bucket.clone(), Some(key.clone()))
+                (Some(bucket.clone()), Some(key.clone()))
             }
+            Extra::PutAccountPublicAccessBlock
+            | Extra::GetAccountPublicAccessBlock
+            | Extra::DeleteAccountPublicAccessBlock => (None, None),
         };
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         let request = crate::access::AccessRequest {
             access_key: access_key.as_deref(),
             operation: extra.operation(),
-            bucket: Some(bucket),
+            bucket,
             key,
             headers: &req.headers,
             query: req.uri.query(),
@@ -191,8 +218,97 @@ impl S3Route for Routes {
                     .map_err(to_s3_error)?;
                 Ok(S3Response::new(Body::empty()))
             }
+            Extra::PutAccountPublicAccessBlock => {
+                let account = own_account(&req)?;
+                let doc = read_document(&mut req).await?;
+                let cfg = account_public_access_block(&doc)?;
+                self.objects
+                    .set_account_public_access_block(&account, Some(&cfg))
+                    .await
+                    .map_err(to_s3_error)?;
+                Ok(S3Response::new(Body::empty()))
+            }
+            Extra::GetAccountPublicAccessBlock => {
+                let account = own_account(&req)?;
+                let Some(c) = self
+                    .objects
+                    .get_account_public_access_block(&account)
+                    .await
+                    .map_err(to_s3_error)?
+                else {
+                    return Err(crate::ops::policy::no_such_pab());
+                };
+                let mut r = S3Response::new(Body::from(Bytes::from(format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PublicAccessBlockConfiguration xmlns=\"{S3_CONTROL_NS}\"><BlockPublicAcls>{}</BlockPublicAcls><IgnorePublicAcls>{}</IgnorePublicAcls><BlockPublicPolicy>{}</BlockPublicPolicy><RestrictPublicBuckets>{}</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+                    c.block_public_acls,
+                    c.ignore_public_acls,
+                    c.block_public_policy,
+                    c.restrict_public_buckets
+                ))));
+                r.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/xml"),
+                );
+                Ok(r)
+            }
+            Extra::DeleteAccountPublicAccessBlock => {
+                let account = own_account(&req)?;
+                self.objects
+                    .set_account_public_access_block(&account, None)
+                    .await
+                    .map_err(to_s3_error)?;
+                let mut r = S3Response::new(Body::empty());
+                r.status = Some(StatusCode::NO_CONTENT);
+                Ok(r)
+            }
         }
     }
+}
+
+/// The account an S3 Control request names (`x-amz-account-id`), which must be the
+/// caller's own: an account's settings are its own business.
+fn own_account(req: &S3Request<Body>) -> S3Result<String> {
+    let named = req
+        .headers
+        .get("x-amz-account-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let p = req
+        .extensions
+        .get::<crate::access::Resolved>()
+        .map(|r| &r.principal)
+        .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+    if named != p.account.id {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    Ok(named.to_owned())
+}
+
+/// S3 Control's `PublicAccessBlockConfiguration`: absent settings are off, and at least
+/// one must be given.
+fn account_public_access_block(doc: &Element) -> S3Result<coffer_objects::PublicAccessBlock> {
+    const FIELDS: [&str; 4] = [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    ];
+    if doc.name != "PublicAccessBlockConfiguration" || !doc.only(&FIELDS) {
+        return Err(malformed());
+    }
+    if doc.children.is_empty() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Must specify at least one configuration."
+        ));
+    }
+    let flag = |name: &str| doc.text_of(name).map_or(Ok(false), parse_bool);
+    Ok(coffer_objects::PublicAccessBlock {
+        block_public_acls: flag("BlockPublicAcls")?,
+        ignore_public_acls: flag("IgnorePublicAcls")?,
+        block_public_policy: flag("BlockPublicPolicy")?,
+        restrict_public_buckets: flag("RestrictPublicBuckets")?,
+    })
 }
 
 impl Routes {

@@ -81,6 +81,9 @@ pub struct Filled {
     pub error_message: Option<String>,
     pub host: Option<String>,
     pub kms_uses: Vec<KmsUse>,
+    /// The account whose trail records the call when the caller has none of its own (an
+    /// anonymous request: the bucket owner, CloudTrail's `recipientAccountId`).
+    pub recipient_account: Option<String>,
 }
 
 impl RequestContext {
@@ -172,9 +175,9 @@ impl Event {
             },
         };
         let account = w
-            .identity
-            .as_ref()
-            .map(|i| i.account_id.clone())
+            .recipient_account
+            .clone()
+            .or_else(|| w.identity.as_ref().map(|i| i.account_id.clone()))
             .unwrap_or_else(|| operator_account.to_owned());
         // A call to another account's resource is that account's record (CloudTrail
         // delivers it to both; Coffer files it under the caller and names the owner).
@@ -306,9 +309,10 @@ fn user_identity(i: &Identity, invoked_by: Option<&str>) -> UserIdentity {
     UserIdentity {
         kind: i.kind.into(),
         principal_id: Some(i.principal_id.clone()),
-        arn: Some(i.arn.clone()),
+        // An anonymous caller has neither (CloudTrail leaves them out).
+        arn: (!i.arn.is_empty()).then(|| i.arn.clone()),
         account_id: Some(i.account_id.clone()),
-        access_key_id: Some(i.access_key_id.clone()),
+        access_key_id: (!i.access_key_id.is_empty()).then(|| i.access_key_id.clone()),
         user_name: i.user_name.clone(),
         invoked_by: invoked_by.map(str::to_owned),
         session_context: i.session_issuer.as_ref().map(|role| {

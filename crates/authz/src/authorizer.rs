@@ -82,14 +82,18 @@ impl Authorizer {
         }
         c.set_one("aws:userid", p.user_id());
         c.set_one("aws:PrincipalAccount", p.account.id.clone());
-        // For a role session, aws:PrincipalArn is the role's ARN (as on AWS).
-        c.set_one("aws:PrincipalArn", p.role_arn().unwrap_or_else(|| p.arn()));
+        // For a role session, aws:PrincipalArn is the role's ARN (as on AWS); an anonymous
+        // caller has none.
+        if !p.is_anonymous() {
+            c.set_one("aws:PrincipalArn", p.role_arn().unwrap_or_else(|| p.arn()));
+        }
         c.set_one(
             "aws:PrincipalType",
             match p.kind {
                 coffer_iam::PrincipalKind::Root => "Account",
                 coffer_iam::PrincipalKind::User { .. } => "User",
                 coffer_iam::PrincipalKind::AssumedRole { .. } => "AssumedRole",
+                coffer_iam::PrincipalKind::Anonymous => "Anonymous",
             },
         );
         c.set_one("aws:SecureTransport", secure.to_string());
@@ -107,7 +111,7 @@ impl Authorizer {
     /// The caller's identity policies, parsed (a stored policy that no longer parses is
     /// skipped and logged: it was validated when stored).
     fn identity(&self, p: &Principal) -> Arc<Vec<Document>> {
-        if p.is_root() {
+        if p.is_root() || p.is_anonymous() {
             return Arc::new(Vec::new());
         }
         let generation = self.directory.generation();
@@ -150,6 +154,7 @@ impl Authorizer {
             &PolicySet {
                 identity: &identity,
                 caller_is_root: ask.principal.is_root(),
+                anonymous: ask.principal.is_anonymous(),
                 resource_policy: ask.resource_policy,
                 resource_account: ask.resource_account,
             },

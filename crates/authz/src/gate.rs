@@ -25,6 +25,14 @@ pub struct PrincipalGate {
 
 impl KeyGate for PrincipalGate {
     fn check(&self, key: &KeyUse<'_>) -> Result<(), String> {
+        // The KMS serves only signed callers: an anonymous request reaches no key, whatever
+        // the key policy says (an SSE-KMS object is unreadable to it, as on AWS).
+        if self.principal.is_anonymous() {
+            return Err(format!(
+                "An anonymous caller is not authorized to use {}",
+                key.key_arn
+            ));
+        }
         let Some(policy) = self.authorizer.key_policy(key.key_policy) else {
             return Err(format!(
                 "The key policy of {} cannot be evaluated",

@@ -48,6 +48,9 @@ pub enum PrincipalKind {
         /// Hex SHA-256 of the session token the request must carry.
         token_sha256: String,
     },
+    /// An unsigned request (S3 only): no account, no identity policies; only what a
+    /// resource policy grants to everyone (`"Principal": "*"`) reaches it.
+    Anonymous,
 }
 
 /// An authenticated caller.
@@ -58,10 +61,33 @@ pub struct Principal {
     pub access_key_id: String,
 }
 
+/// What AWS puts in `aws:userid` and `aws:PrincipalAccount` for an anonymous caller.
+pub const ANONYMOUS: &str = "anonymous";
+
 impl Principal {
-    /// `arn:aws:iam::ACCOUNT:root` for the root user, `...:user/NAME` for a user.
+    /// The caller of an unsigned request. Its "account" is AWS's `anonymous`; it belongs to
+    /// no tenant. Its canonical id is the one AWS shows for anonymous requesters.
+    pub fn anonymous() -> Self {
+        Self {
+            account: Account {
+                id: ANONYMOUS.to_owned(),
+                name: ANONYMOUS.to_owned(),
+                canonical_id: "65a011a29cdf8ec533ec3d1ccaae921c".to_owned(),
+            },
+            kind: PrincipalKind::Anonymous,
+            access_key_id: String::new(),
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.kind == PrincipalKind::Anonymous
+    }
+
+    /// `arn:aws:iam::ACCOUNT:root` for the root user, `...:user/NAME` for a user; empty for
+    /// an anonymous caller (AWS gives it no `aws:PrincipalArn`).
     pub fn arn(&self) -> String {
         match &self.kind {
+            PrincipalKind::Anonymous => String::new(),
             PrincipalKind::Root => format!("arn:aws:iam::{}:root", self.account.id),
             PrincipalKind::User { name, .. } => {
                 format!("arn:aws:iam::{}:user/{name}", self.account.id)
@@ -92,11 +118,24 @@ impl Principal {
 
     /// How the audit trail names this caller.
     pub fn audit_identity(&self) -> coffer_audit::Identity {
+        if self.is_anonymous() {
+            // As CloudTrail records an unsigned S3 request.
+            return coffer_audit::Identity {
+                kind: "AWSAccount",
+                arn: String::new(),
+                account_id: "ANONYMOUS_PRINCIPAL".to_owned(),
+                principal_id: String::new(),
+                access_key_id: String::new(),
+                user_name: None,
+                session_issuer: None,
+            };
+        }
         coffer_audit::Identity {
             kind: match self.kind {
                 PrincipalKind::Root => "Root",
                 PrincipalKind::User { .. } => "IAMUser",
                 PrincipalKind::AssumedRole { .. } => "AssumedRole",
+                PrincipalKind::Anonymous => "AWSAccount",
             },
             arn: self.arn(),
             account_id: self.account.id.clone(),
@@ -125,7 +164,9 @@ impl Principal {
     pub fn user_name(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::User { name, .. } => Some(name),
-            PrincipalKind::Root | PrincipalKind::AssumedRole { .. } => None,
+            PrincipalKind::Root | PrincipalKind::AssumedRole { .. } | PrincipalKind::Anonymous => {
+                None
+            }
         }
     }
 
@@ -135,6 +176,7 @@ impl Principal {
         match &self.kind {
             PrincipalKind::User { id, .. } => id.clone(),
             PrincipalKind::Root => self.account.id.clone(),
+            PrincipalKind::Anonymous => ANONYMOUS.to_owned(),
             PrincipalKind::AssumedRole {
                 role_id, session, ..
             } => format!("{role_id}:{session}"),

@@ -125,6 +125,8 @@ pub struct Objects {
     bucket_keys: sse::BucketKeys,
     /// Bucket settings by bucket and name (see `settings.rs`).
     settings: settings::SettingCache,
+    /// Account-level settings by account.
+    account_settings: settings::AccountCache,
     usage: bucket::UsageCache,
 }
 
@@ -140,6 +142,7 @@ impl Objects {
             buckets: bucket::Buckets::default(),
             bucket_keys: sse::BucketKeys::default(),
             settings: settings::SettingCache::default(),
+            account_settings: settings::AccountCache::default(),
             usage: bucket::UsageCache::default(),
         }
     }

@@ -24,6 +24,17 @@ type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 #[derive(Default)]
 pub(crate) struct SettingCache(Mutex<(u64, Cached)>);
 
+/// Account-level Block Public Access by account (`None`: not configured), with a change
+/// generation as in [`SettingCache`].
+#[derive(Default)]
+pub(crate) struct AccountCache(Mutex<(u64, HashMap<String, Option<PublicAccessBlock>>)>);
+
+impl AccountCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<String, Option<PublicAccessBlock>>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl SettingCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Cached)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -47,6 +58,17 @@ pub struct PublicAccessBlock {
 }
 
 impl PublicAccessBlock {
+    /// The most restrictive combination of two levels (bucket and account), as S3 applies
+    /// them: each setting is on if either level turns it on.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            block_public_acls: self.block_public_acls || other.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
+            block_public_policy: self.block_public_policy || other.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
+        }
+    }
+
     /// All four settings on: what a new bucket starts with.
     pub fn all() -> Self {
         Self {
@@ -156,5 +178,79 @@ impl Objects {
 
     pub async fn delete_public_access_block(&self, bucket: &str) -> Result<()> {
         self.set_setting(bucket, PUBLIC_ACCESS_BLOCK, None).await
+    }
+
+    /// The account's own Block Public Access (S3 Control's PublicAccessBlock), `None` if
+    /// it has none.
+    pub async fn get_account_public_access_block(
+        &self,
+        account: &str,
+    ) -> Result<Option<PublicAccessBlock>> {
+        if let Some(v) = self.account_settings.lock().1.get(account) {
+            return Ok(*v);
+        }
+        let generation = self.account_settings.lock().0;
+        let value = match self
+            .meta
+            .get_account_setting(account, PUBLIC_ACCESS_BLOCK)
+            .await?
+        {
+            Some(j) => Some(serde_json::from_str(&j).map_err(|e| {
+                Error::Internal(format!("stored account public access block: {e}"))
+            })?),
+            None => None,
+        };
+        let mut c = self.account_settings.lock();
+        if c.0 == generation {
+            if c.1.len() > 10_000 {
+                c.1.clear();
+            }
+            c.1.insert(account.to_owned(), value);
+        }
+        Ok(value)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the account's Block Public Access.
+    pub async fn set_account_public_access_block(
+        &self,
+        account: &str,
+        cfg: Option<&PublicAccessBlock>,
+    ) -> Result<()> {
+        match cfg {
+            Some(cfg) => {
+                let json =
+                    serde_json::to_string(cfg).map_err(|e| Error::Internal(e.to_string()))?;
+                self.meta
+                    .put_account_setting(account, PUBLIC_ACCESS_BLOCK, &json)
+                    .await?;
+            }
+            None => {
+                self.meta
+                    .delete_account_setting(account, PUBLIC_ACCESS_BLOCK)
+                    .await?
+            }
+        }
+        let mut c = self.account_settings.lock();
+        c.0 += 1;
+        c.1.remove(account);
+        Ok(())
+    }
+
+    /// The Block Public Access in force for a bucket of `owner`: its own settings and its
+    /// account's, combined as S3 combines them.
+    pub async fn public_access_block_in_force(
+        &self,
+        bucket: &str,
+        owner: &str,
+    ) -> Result<PublicAccessBlock> {
+        let own = self
+            .get_public_access_block(bucket)
+            .await?
+            .unwrap_or_default();
+        let account = self
+            .get_account_public_access_block(owner)
+            .await?
+            .unwrap_or_default();
+        Ok(own.or(account))
     }
 }

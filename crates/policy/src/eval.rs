@@ -191,6 +191,10 @@ pub struct PolicySet<'a> {
     /// The caller is the root user of `q.principal_account` (root is implicitly allowed
     /// everything in its own account, except what a resource policy explicitly denies).
     pub caller_is_root: bool,
+    /// The caller is anonymous (an unsigned S3 request): it has no identity side and no
+    /// account, so only a resource-policy statement naming everyone (`*`, or a NotPrincipal
+    /// that does not except it) can allow it.
+    pub anonymous: bool,
     /// The resource's policy (bucket policy), if any.
     pub resource_policy: Option<&'a Document>,
     /// The account owning the resource; None for actions on no resource (ListBuckets,
@@ -224,6 +228,8 @@ fn identity_side(identity: &[Document], caller_is_root: bool, q: &Query<'_>) -> 
 /// 3. cross-account: Allow only if the resource policy allows (Allow or AllowAccount) AND the
 ///    identity side allows (a root caller's identity side allows);
 /// 4. otherwise implicit Deny.
+///
+/// An anonymous caller is allowed only by a resource-policy Allow that reaches it directly.
 pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
     let (identity_denies, identity_allows) = identity_side(set.identity, set.caller_is_root, q);
     let resource = set
@@ -231,6 +237,13 @@ pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
         .map_or(Outcome::NotApplicable, |d| evaluate(d, q, true));
     if identity_denies || resource == Outcome::ExplicitDeny {
         return Decision::Deny(EXPLICIT_DENY);
+    }
+    if set.anonymous {
+        return if resource == Outcome::Allow {
+            Decision::Allow
+        } else {
+            Decision::Deny("no policy allows anonymous access")
+        };
     }
     let same_account = set
         .resource_account

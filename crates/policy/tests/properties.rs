@@ -282,6 +282,7 @@ fn decisions(s: &Scenario) -> (Decision, Decision) {
     let set = PolicySet {
         identity: &s.identity,
         caller_is_root: s.caller.2,
+        anonymous: false,
         resource_policy: s.resource.as_ref(),
         resource_account: s.resource_account,
     };
@@ -494,6 +495,7 @@ fn parse_and_evaluate(text: &str) {
             let set = PolicySet {
                 identity: &identity,
                 caller_is_root: false,
+                anonymous: false,
                 resource_policy: resource.then_some(&doc),
                 resource_account: Some("444455556666"),
             };

@@ -285,6 +285,45 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn get_account_setting(&self, account: &str, name: &str) -> Result<Option<String>> {
+        let (account, name) = (account.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT value FROM account_settings WHERE account = ?1 AND name = ?2",
+                params![account, name],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn put_account_setting(&self, account: &str, name: &str, value: &str) -> Result<()> {
+        let (account, name, value) = (account.to_owned(), name.to_owned(), value.to_owned());
+        self.write(move |conn| {
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO account_settings (account, name, value) VALUES (?1, ?2, ?3)",
+                params![account, name, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_account_setting(&self, account: &str, name: &str) -> Result<()> {
+        let (account, name) = (account.to_owned(), name.to_owned());
+        self.write(move |conn| {
+            exec(
+                conn,
+                "DELETE FROM account_settings WHERE account = ?1 AND name = ?2",
+                params![account, name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_entry(
         &self,
         bucket: &str,

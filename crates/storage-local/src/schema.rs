@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use crate::OpenError;
 
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1: &str = "
 CREATE TABLE buckets (
@@ -174,6 +174,16 @@ pub fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Version 6: named account settings (S3's account-level Block Public Access).
+const V6: &str = "
+CREATE TABLE account_settings (
+    account TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+";
+
 /// Creates or checks the schema.
 pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -184,7 +194,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
         });
     }
     // Each step upgrades one version, in one transaction.
-    let steps: [(i64, &str); 5] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+    let steps: [(i64, &str); 6] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
     for (to, sql) in steps {
         if version < to {
             let tx = conn.transaction()?;

@@ -130,6 +130,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes a bucket setting (no error if absent). Deleting a bucket removes them all.
     async fn delete_bucket_setting(&self, bucket: &str, name: &str) -> Result<()>;
 
+    /// A named setting of an account (S3's account-level Block Public Access), as JSON.
+    async fn get_account_setting(&self, account: &str, name: &str) -> Result<Option<String>>;
+
+    /// Sets an account setting.
+    async fn put_account_setting(&self, account: &str, name: &str, value: &str) -> Result<()>;
+
+    /// Removes an account setting (no error if absent).
+    async fn delete_account_setting(&self, account: &str, name: &str) -> Result<()>;
+
     // --- objects ---
 
     /// A version of a key, objects with their extents (inline bytes included): `Latest`

@@ -83,7 +83,17 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     Ok(S3Response::new(out))
 }
 
-pub async fn post(api: &S3Api, req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
+pub async fn post(api: &S3Api, mut req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
+    let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+    let ask = crate::access::AccessRequest {
+        access_key: access_key.as_deref(),
+        operation: crate::operation::Operation::PostObject,
+        bucket: Some(req.input.bucket.clone()),
+        key: Some(req.input.key.clone()),
+        headers: &req.headers,
+        query: req.uri.query(),
+    };
+    api.access.authorize(&ask, &mut req.extensions).await?;
     let caller = super::caller(&req)?;
     let encryption = sse_request!(req.input, None)?;
     let i = req.input;

@@ -95,15 +95,17 @@ pub fn is_public(doc: &Document) -> bool {
 pub async fn put(api: &S3Api, req: S3Request<PutBucketPolicyInput>) -> R<PutBucketPolicyOutput> {
     let bucket = &req.input.bucket;
     let doc = validate(&req.input.policy, bucket)?;
+    let owner = api.objects.bucket(bucket).await.map_err(to_s3_error)?.owner;
     let pab = api
         .objects
-        .get_public_access_block(bucket)
+        .public_access_block_in_force(bucket, &owner)
         .await
         .map_err(to_s3_error)?;
-    if pab.is_some_and(|p| p.block_public_policy) && is_public(&doc) {
+    if pab.block_public_policy && is_public(&doc) {
+        let who = super::principal(&req)?.arn();
         return Err(s3_error!(
             AccessDenied,
-            "User is not authorized to perform s3:PutBucketPolicy: BlockPublicPolicy is enabled and the policy grants public access"
+            "User: {who} is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::{bucket}\" because public policies are blocked by the BlockPublicPolicy block public access setting."
         ));
     }
     api.objects
@@ -189,7 +191,7 @@ pub async fn put_public_access_block(
     Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
 }
 
-fn no_such_pab() -> S3Error {
+pub(crate) fn no_such_pab() -> S3Error {
     let mut e = S3Error::with_message(
         S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
         "The public access block configuration was not found",

@@ -504,7 +504,7 @@ impl Directory {
         let st = self.read();
         let acct = &p.account.id;
         match &p.kind {
-            PrincipalKind::Root => Vec::new(),
+            PrincipalKind::Root | PrincipalKind::Anonymous => Vec::new(),
             PrincipalKind::User { name, .. } => {
                 let Some(u) = st.users.get(&(acct.clone(), name.clone())) else {
                     return Vec::new();

@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
             let set = PolicySet {
                 identity: &identity,
                 caller_is_root: false,
+                anonymous: false,
                 resource_policy: resource.then_some(&doc),
                 resource_account: owner,
             };

@@ -593,6 +593,36 @@ pub async fn listing_uploads(store: &dyn MetaStore) {
     );
 }
 
+/// Account settings are per account and name, replaced whole, and need no bucket.
+pub async fn account_settings(store: &dyn MetaStore) {
+    let get = |a: &'static str| async move {
+        store
+            .get_account_setting(a, "public-access-block")
+            .await
+            .expect("get")
+    };
+    assert_eq!(get("111122223333").await, None);
+    store
+        .put_account_setting("111122223333", "public-access-block", "{\"a\":1}")
+        .await
+        .expect("put");
+    store
+        .put_account_setting("111122223333", "public-access-block", "{\"a\":2}")
+        .await
+        .expect("replace");
+    assert_eq!(get("111122223333").await.as_deref(), Some("{\"a\":2}"));
+    assert_eq!(get("444455556666").await, None, "settings are per account");
+    store
+        .delete_account_setting("111122223333", "public-access-block")
+        .await
+        .expect("delete");
+    store
+        .delete_account_setting("111122223333", "public-access-block")
+        .await
+        .expect("deleting nothing is fine");
+    assert_eq!(get("111122223333").await, None);
+}
+
 pub async fn bucket_settings(store: &dyn MetaStore) {
     store.create_bucket(&bucket("b")).await.expect("bucket");
     assert!(

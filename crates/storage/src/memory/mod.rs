@@ -27,6 +27,7 @@ use crate::{
 struct State {
     buckets: BTreeMap<String, BucketRecord>,
     settings: BTreeMap<(String, String), String>,
+    account_settings: BTreeMap<(String, String), String>,
     /// Every version of every key, newest first: the first is the current version.
     objects: BTreeMap<(String, String), Vec<Entry>>,
     uploads: BTreeMap<String, UploadRecord>,
@@ -357,6 +358,28 @@ impl MetaStore for MemoryMeta {
         self.lock()
             .settings
             .remove(&(bucket.to_owned(), name.to_owned()));
+        Ok(())
+    }
+
+    async fn get_account_setting(&self, account: &str, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .account_settings
+            .get(&(account.to_owned(), name.to_owned()))
+            .cloned())
+    }
+
+    async fn put_account_setting(&self, account: &str, name: &str, value: &str) -> Result<()> {
+        self.lock()
+            .account_settings
+            .insert((account.to_owned(), name.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    async fn delete_account_setting(&self, account: &str, name: &str) -> Result<()> {
+        self.lock()
+            .account_settings
+            .remove(&(account.to_owned(), name.to_owned()));
         Ok(())
     }
 

@@ -543,6 +543,60 @@ fn cross_account_bucket_access_needs_both_sides() {
     );
 }
 
+// S3 User Guide, "Examples of Amazon S3 bucket policies": granting read-only permission to
+// anonymous users ("Principal": "*"), and IAM's "Principal" page: for anonymous users
+// `"*"` and `{"AWS": "*"}` are equivalent, an account principal never reaches them, and a
+// Deny with NotPrincipal denies everyone not excepted — anonymous callers included.
+// `aws:PrincipalArn` is absent for them, so `...IfExists` conditions on it hold.
+#[rustfmt::skip]
+#[test]
+fn anonymous_callers_get_only_what_everyone_is_granted() {
+    let public_read = r#"{"Version": "2012-10-17", "Statement": [
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+         "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"},
+        {"Sid": "AwsStar", "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket"},
+        {"Sid": "AccountOnly", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": "s3:PutObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"},
+        {"Sid": "OnlyFromRoles", "Effect": "Allow", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+         "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/*"}}},
+        {"Sid": "TaggingUnlessNamed", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObjectTagging",
+         "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*",
+         "Condition": {"ArnNotEqualsIfExists": {"aws:PrincipalArn": "arn:aws:iam::111122223333:user/alice"}}}
+    ]}"#;
+    const NONE: Option<&str> = Some("no policy allows anonymous access");
+    check_decide(
+        Some(public_read),
+        Some("111122223333"),
+        &[
+            call("anonymous read", "", &[], "s3:GetObject", OBJECT, &[], None),
+            call("{AWS: *} is everyone too", "", &[], "s3:ListBucket", BUCKET, &[], None),
+            call("an account grant does not reach anonymous", "", &[], "s3:PutObject", OBJECT, &[], NONE),
+            call("a condition on an absent key fails", "", &[], "s3:DeleteObject", OBJECT, &[], NONE),
+            call("...IfExists on an absent key holds", "", &[], "s3:GetObjectTagging", OBJECT, &[], None),
+            call("nothing else", "", &[], "s3:PutBucketPolicy", BUCKET, &[], NONE),
+        ],
+    );
+    let deny_but_owner = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:user/alice"]},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket/secret/*"}
+    ]}"#;
+    check_decide(
+        Some(deny_but_owner),
+        Some("111122223333"),
+        &[
+            call("public part", "", &[], "s3:GetObject", OBJECT, &[], None),
+            call("NotPrincipal denies anonymous", "", &[], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/secret/a", &[], Some("explicit deny")),
+            call("and not the excepted user", ALICE, &[], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/secret/a", &[], None),
+        ],
+    );
+    check_decide(None, Some("111122223333"), &[
+        call("no policy: nothing", "", &[], "s3:GetObject", OBJECT, &[], NONE),
+    ]);
+}
+
 const ALLOW_DAVE: &str = r#"{"Version": "2012-10-17", "Statement": {"Sid": "Example",
     "Effect": "Allow", "Action": "s3:*",
     "Resource": ["arn:aws:s3:::amzn-s3-demo-bucket", "arn:aws:s3:::amzn-s3-demo-bucket/*"]}}"#;

@@ -59,9 +59,17 @@ fn context(pairs: Ctx) -> Context {
     c
 }
 
+/// The caller's account: an empty ARN stands for an anonymous caller, whose account AWS
+/// calls `anonymous`.
 fn account_of(arn: &str) -> &str {
+    if arn.is_empty() {
+        return ANONYMOUS;
+    }
     arn.split(':').nth(4).unwrap_or("")
 }
+
+/// The principal of an unsigned request (no ARN).
+const ANONYMOUS: &str = "anonymous";
 
 fn parse(text: &str, kind: Kind) -> Document {
     match Document::parse(text, kind) {
@@ -167,6 +175,7 @@ fn check_decide(bucket_policy: Option<&str>, owner: Option<&str>, calls: &[Call<
         let set = PolicySet {
             identity,
             caller_is_root: c.principal.ends_with(":root"),
+            anonymous: c.principal.is_empty(),
             resource_policy: rp.as_ref(),
             resource_account: owner,
         };
