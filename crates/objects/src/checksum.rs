@@ -10,6 +10,10 @@ use md5::Digest as _;
 
 use crate::{Error, Result};
 
+/// The checksum S3 computes for a new object when the client asks for none (since 2025:
+/// "Amazon S3 ... automatically calculates a CRC64NVME checksum").
+pub const DEFAULT_ALGORITHM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
+
 /// What the client told us about the body's integrity.
 #[derive(Default)]
 pub struct ChecksumRequest {

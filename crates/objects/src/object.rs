@@ -135,7 +135,7 @@ fn etag_of(md5: &[u8; 16]) -> String {
 }
 
 impl Objects {
-    pub async fn put_object(&self, req: PutObject, body: BodyStream) -> Result<Written> {
+    pub async fn put_object(&self, mut req: PutObject, body: BodyStream) -> Result<Written> {
         check_key(&req.key)?;
         let mut meta = new_object_meta(req.meta, &req.tags)?;
         // Fail before reading the body if the bucket is not there.
@@ -151,6 +151,11 @@ impl Objects {
                 "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),
             ));
         }
+        // As S3 since 2025: an object the client sent no checksum for gets a CRC64NVME of
+        // its whole body.
+        req.checksums
+            .algorithm
+            .get_or_insert(crate::checksum::DEFAULT_ALGORITHM);
         let prepared = self
             .prepare_encryption(
                 &req.caller,
@@ -457,7 +462,8 @@ impl Objects {
         };
         let algorithm = req
             .checksum_algorithm
-            .or(src.meta.checksum.as_ref().map(|c| c.algorithm));
+            .or(src.meta.checksum.as_ref().map(|c| c.algorithm))
+            .or(Some(crate::checksum::DEFAULT_ALGORITHM));
         let full = ByteRange {
             start: 0,
             end: src.size,

@@ -1,0 +1,85 @@
+"""Checksums as S3 computes them since 2025: a new object the client sent no checksum for
+gets a full-object CRC64NVME (PutObject, POST forms, copies), reported with
+`x-amz-checksum-mode: ENABLED` on GET and HEAD, in GetObjectAttributes, and with its
+`x-amz-checksum-type`; a declared checksum that does not match is BadDigest and stores
+nothing. The CRC64NVME here is computed independently (CRC-64/NVME, reflected polynomial
+0x9a6c9329ac4bc9b5), checked against the catalogue's check value."""
+
+import base64
+import os
+import subprocess
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+_POLY = 0x9A6C9329AC4BC9B5
+_TABLE = []
+for _i in range(256):
+    _c = _i
+    for _ in range(8):
+        _c = (_c >> 1) ^ _POLY if _c & 1 else _c >> 1
+    _TABLE.append(_c)
+
+
+def crc64nvme(data: bytes) -> str:
+    c = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        c = _TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return base64.b64encode((c ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")).decode()
+
+
+def test_the_reference_crc_is_crc64_nvme():
+    assert base64.b64decode(crc64nvme(b"123456789")).hex() == "ae8b14860a799888"
+
+
+@pytest.fixture
+def plain(shared_server):
+    """A client that sends no checksum unless an operation requires one (botocore's
+    default is to send CRC32)."""
+    return shared_server.client(request_checksum_calculation="when_required",
+                                response_checksum_validation="when_required")
+
+
+def test_objects_written_without_a_checksum_get_crc64nvme(shared_server, plain):
+    b = f"crc-{uuid.uuid4().hex[:10]}"
+    plain.create_bucket(Bucket=b)
+    data = os.urandom(200_000)
+    plain.put_object(Bucket=b, Key="sdk", Body=data)
+    head = plain.head_object(Bucket=b, Key="sdk", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == crc64nvme(data)
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert "ChecksumCRC64NVME" not in plain.head_object(Bucket=b, Key="sdk"), "only when asked for"
+    got = plain.get_object(Bucket=b, Key="sdk", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC64NVME"] == crc64nvme(data) and got["Body"].read() == data
+    attrs = plain.get_object_attributes(Bucket=b, Key="sdk", ObjectAttributes=["Checksum", "ObjectSize"])
+    assert attrs["Checksum"] == {"ChecksumCRC64NVME": crc64nvme(data), "ChecksumType": "FULL_OBJECT"}
+
+    # A plain curl upload, and a copy of an object: the same.
+    url = plain.generate_presigned_url("put_object", Params={"Bucket": b, "Key": "curl"})
+    subprocess.run(["curl", "-sf", "-X", "PUT", "-H", "Content-Type:", "--data-binary", "from curl", url], check=True)
+    assert plain.head_object(Bucket=b, Key="curl", ChecksumMode="ENABLED")["ChecksumCRC64NVME"] == \
+        crc64nvme(b"from curl")
+    plain.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "sdk"})
+    assert plain.head_object(Bucket=b, Key="copy", ChecksumMode="ENABLED")["ChecksumCRC64NVME"] == crc64nvme(data)
+    # An empty object too.
+    plain.put_object(Bucket=b, Key="empty", Body=b"")
+    assert plain.head_object(Bucket=b, Key="empty", ChecksumMode="ENABLED")["ChecksumCRC64NVME"] == crc64nvme(b"")
+    # What the client asks for is what it gets.
+    plain.put_object(Bucket=b, Key="sha", Body=data, ChecksumAlgorithm="SHA256")
+    head = plain.head_object(Bucket=b, Key="sha", ChecksumMode="ENABLED")
+    assert "ChecksumSHA256" in head and "ChecksumCRC64NVME" not in head
+
+
+def test_a_declared_crc64nvme_is_checked(shared_server, plain):
+    b = f"crc-bad-{uuid.uuid4().hex[:8]}"
+    plain.create_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        plain.put_object(Bucket=b, Key="k", Body=b"the body", ChecksumCRC64NVME=crc64nvme(b"another body"))
+    assert e.value.response["Error"]["Code"] == "BadDigest"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as e:
+        plain.head_object(Bucket=b, Key="k")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    r = plain.put_object(Bucket=b, Key="k", Body=b"the body", ChecksumCRC64NVME=crc64nvme(b"the body"))
+    assert r["ChecksumCRC64NVME"] == crc64nvme(b"the body")
