@@ -268,6 +268,17 @@ impl Access {
                 .find(|d| !matches!(d, Decision::Allow))
                 .unwrap_or_else(|| ask(action, context))
         };
+        // Where the bucket's ACLs are enabled, a grant in the bucket's or the object's ACL
+        // is one more way to be allowed (never over an explicit deny).
+        let decision = match decision {
+            Decision::Deny(why) if why != coffer_policy::eval::EXPLICIT_DENY => {
+                match (bucket, &owner) {
+                    (Some(b), Some(_)) => self.acl_decision(&p, r, b, why).await,
+                    _ => Decision::Deny(why),
+                }
+            }
+            d => d,
+        };
         // Whether a missing key may be reported as such (404) or must look forbidden (403).
         let may_list = match (operation, bucket) {
             (
@@ -329,6 +340,92 @@ impl Access {
                 Err(s3_error!(AccessDenied, "Access Denied: {}", why))
             }
         }
+    }
+
+    /// What the ACLs say where policies did not allow: the bucket's ACL for operations on
+    /// the bucket and writes into it, the object's for reads of it and of its ACL (AWS's
+    /// "ACL permission to IAM action" table). A grant reaches anonymous callers only
+    /// through AllUsers; an IAM user or role named through its account needs its own
+    /// identity policies too, as for a bucket-policy grant to its account.
+    async fn acl_decision(
+        &self,
+        p: &Principal,
+        r: &AccessRequest<'_>,
+        bucket: &str,
+        why: &'static str,
+    ) -> Decision {
+        use Operation as O;
+        use coffer_objects::Permission as P;
+        let (on_object, permission) = match r.operation {
+            O::ListObjects
+            | O::ListObjectsV2
+            | O::HeadBucket
+            | O::ListObjectVersions
+            | O::ListMultipartUploads => (false, P::Read),
+            O::PutObject
+            | O::PostObject
+            | O::CopyObject
+            | O::CreateMultipartUpload
+            | O::UploadPart
+            | O::UploadPartCopy
+            | O::CompleteMultipartUpload
+            | O::AbortMultipartUpload
+            | O::DeleteObject
+            | O::DeleteObjects => (false, P::Write),
+            O::GetBucketAcl => (false, P::ReadAcp),
+            O::PutBucketAcl => (false, P::WriteAcp),
+            O::GetObject | O::HeadObject => (true, P::Read),
+            O::GetObjectAcl => (true, P::ReadAcp),
+            O::PutObjectAcl => (true, P::WriteAcp),
+            _ => return Decision::Deny(why),
+        };
+        let acl = if on_object {
+            let Some(key) = &r.key else {
+                return Decision::Deny(why);
+            };
+            let version = form_urlencoded(r.query.unwrap_or(""))
+                .into_iter()
+                .find(|(k, _)| k == "versionId")
+                .map(|(_, v)| v);
+            self.objects
+                .object_acl_in_force(bucket, key, version.as_deref())
+                .await
+        } else {
+            self.objects.bucket_acl_in_force(bucket).await
+        };
+        let Ok(Some(acl)) = acl else {
+            return Decision::Deny(why);
+        };
+        let owner = match self.objects.bucket(bucket).await {
+            Ok(b) => b.owner,
+            Err(_) => return Decision::Deny(why),
+        };
+        let ignore_public = self
+            .objects
+            .public_access_block_in_force(bucket, &owner)
+            .await
+            .map_or(true, |b| b.ignore_public_acls);
+        let caller = (!p.is_anonymous()).then_some(p.account.canonical_id.as_str());
+        if !acl.allows(caller, permission, ignore_public) {
+            return Decision::Deny(why);
+        }
+        if p.is_anonymous() || p.is_root() {
+            return Decision::Allow;
+        }
+        // Users and roles: their own account's policies must allow too.
+        let action = r.operation.iam_action();
+        let resource = match &r.key {
+            Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+            None => format!("arn:aws:s3:::{bucket}"),
+        };
+        self.authorizer.check(&Ask {
+            principal: p,
+            action,
+            resource: &resource,
+            resource_account: Some(&p.account.id),
+            resource_policy: None,
+            context: self.authorizer.base_context(p, false, None),
+        })
     }
 
     /// The decision on a copy's source (`x-amz-copy-source: [/]BUCKET/KEY[?versionId=..]`,

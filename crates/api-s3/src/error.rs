@@ -66,6 +66,22 @@ pub fn to_s3_error(e: Error) -> S3Error {
             e.set_status_code(http::StatusCode::CONFLICT);
             return e;
         }
+        Error::AccessControlListNotSupported => {
+            let mut e = S3Error::with_message(
+                C::Custom("AccessControlListNotSupported".into()),
+                "The bucket does not allow ACLs",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return e;
+        }
+        Error::InvalidBucketAclWithObjectOwnership => {
+            let mut e = S3Error::with_message(
+                C::Custom("InvalidBucketAclWithObjectOwnership".into()),
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            return e;
+        }
         Error::NoSuchObjectLockConfiguration => {
             let mut e = S3Error::with_message(
                 C::NoSuchObjectLockConfiguration,
@@ -368,6 +384,16 @@ mod tests {
                 Error::NoSuchObjectLockConfiguration,
                 "NoSuchObjectLockConfiguration",
                 404,
+            ),
+            (
+                Error::AccessControlListNotSupported,
+                "AccessControlListNotSupported",
+                400,
+            ),
+            (
+                Error::InvalidBucketAclWithObjectOwnership,
+                "InvalidBucketAclWithObjectOwnership",
+                400,
             ),
             (
                 Error::InvalidLocationConstraint("x".into()),

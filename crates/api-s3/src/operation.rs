@@ -43,6 +43,7 @@ operations!(
     DeleteBucket,
     DeleteAccountPublicAccessBlock,
     DeleteBucketCors,
+    DeleteBucketOwnershipControls,
     DeleteBucketEncryption,
     DeleteBucketLifecycle,
     DeleteBucketPolicy,
@@ -52,15 +53,18 @@ operations!(
     DeleteObjectTagging,
     DeleteObjects,
     GetAccountPublicAccessBlock,
+    GetBucketAcl,
     GetBucketCors,
     GetBucketEncryption,
     GetBucketLifecycleConfiguration,
     GetBucketLocation,
+    GetBucketOwnershipControls,
     GetBucketPolicy,
     GetBucketPolicyStatus,
     GetBucketTagging,
     GetBucketVersioning,
     GetObject,
+    GetObjectAcl,
     GetObjectAttributes,
     GetObjectLegalHold,
     GetObjectLockConfiguration,
@@ -77,13 +81,16 @@ operations!(
     ListParts,
     PostObject,
     PutAccountPublicAccessBlock,
+    PutBucketAcl,
     PutBucketCors,
     PutBucketEncryption,
     PutBucketLifecycleConfiguration,
+    PutBucketOwnershipControls,
     PutBucketPolicy,
     PutBucketTagging,
     PutBucketVersioning,
     PutObject,
+    PutObjectAcl,
     PutObjectLegalHold,
     PutObjectLockConfiguration,
     PutObjectRetention,
@@ -157,6 +164,14 @@ impl Operation {
             }
             GetAccountPublicAccessBlock => "s3:GetAccountPublicAccessBlock",
             GetBucketCors => "s3:GetBucketCORS",
+            PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
+                "s3:PutBucketOwnershipControls"
+            }
+            GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
+            GetBucketAcl => "s3:GetBucketAcl",
+            PutBucketAcl => "s3:PutBucketAcl",
+            GetObjectAcl => "s3:GetObjectAcl",
+            PutObjectAcl => "s3:PutObjectAcl",
             GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             PutObjectRetention => "s3:PutObjectRetention",
             GetObjectRetention => "s3:GetObjectRetention",
@@ -180,6 +195,8 @@ impl Operation {
         match self {
             GetObject | HeadObject => "s3:GetObjectVersion",
             GetObjectAttributes => "s3:GetObjectVersionAttributes",
+            GetObjectAcl => "s3:GetObjectVersionAcl",
+            PutObjectAcl => "s3:PutObjectVersionAcl",
             DeleteObject => "s3:DeleteObjectVersion",
             GetObjectTagging => "s3:GetObjectVersionTagging",
             PutObjectTagging => "s3:PutObjectVersionTagging",
@@ -203,6 +220,7 @@ impl Operation {
             | DeleteBucket
             | DeleteAccountPublicAccessBlock
             | DeleteBucketCors
+            | DeleteBucketOwnershipControls
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
@@ -211,15 +229,18 @@ impl Operation {
             | DeleteObject
             | DeleteObjectTagging
             | GetAccountPublicAccessBlock
+            | GetBucketAcl
             | GetBucketCors
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
+            | GetBucketOwnershipControls
             | GetBucketPolicy
             | GetBucketPolicyStatus
             | GetBucketTagging
             | GetBucketVersioning
             | GetObject
+            | GetObjectAcl
             | GetObjectAttributes
             | GetObjectLegalHold
             | GetObjectLockConfiguration
@@ -232,13 +253,16 @@ impl Operation {
             | ListParts
             | PostObject
             | PutAccountPublicAccessBlock
+            | PutBucketAcl
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
+            | PutBucketOwnershipControls
             | PutBucketPolicy
             | PutBucketTagging
             | PutBucketVersioning
             | PutObject
+            | PutObjectAcl
             | PutObjectLegalHold
             | PutObjectLockConfiguration
             | PutObjectRetention
@@ -257,15 +281,18 @@ impl Operation {
         use Operation::*;
         match self {
             GetAccountPublicAccessBlock
+            | GetBucketAcl
             | GetBucketCors
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
+            | GetBucketOwnershipControls
             | GetBucketPolicy
             | GetBucketPolicyStatus
             | GetBucketTagging
             | GetBucketVersioning
             | GetObject
+            | GetObjectAcl
             | GetObjectAttributes
             | GetObjectLegalHold
             | GetObjectLockConfiguration
@@ -288,6 +315,7 @@ impl Operation {
             | DeleteBucket
             | DeleteAccountPublicAccessBlock
             | DeleteBucketCors
+            | DeleteBucketOwnershipControls
             | DeleteBucketEncryption
             | DeleteBucketLifecycle
             | DeleteBucketPolicy
@@ -298,13 +326,16 @@ impl Operation {
             | DeleteObjects
             | PostObject
             | PutAccountPublicAccessBlock
+            | PutBucketAcl
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
+            | PutBucketOwnershipControls
             | PutBucketPolicy
             | PutBucketTagging
             | PutBucketVersioning
             | PutObject
+            | PutObjectAcl
             | PutObjectLegalHold
             | PutObjectLockConfiguration
             | PutObjectRetention
@@ -342,12 +373,10 @@ const UNIMPLEMENTED: &[&str] = &[
     "DeleteBucketMetadataConfiguration",
     "DeleteBucketMetadataTableConfiguration",
     "DeleteBucketMetricsConfiguration",
-    "DeleteBucketOwnershipControls",
     "DeleteBucketReplication",
     "DeleteBucketWebsite",
     "GetBucketAbac",
     "GetBucketAccelerateConfiguration",
-    "GetBucketAcl",
     "GetBucketAnalyticsConfiguration",
     "GetBucketIntelligentTieringConfiguration",
     "GetBucketInventoryConfiguration",
@@ -358,11 +387,9 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketMetricsConfiguration",
     "GetBucketNotification",
     "GetBucketNotificationConfiguration",
-    "GetBucketOwnershipControls",
     "GetBucketReplication",
     "GetBucketRequestPayment",
     "GetBucketWebsite",
-    "GetObjectAcl",
     "GetObjectTorrent",
     "ListBucketAnalyticsConfigurations",
     "ListBucketIntelligentTieringConfigurations",
@@ -371,7 +398,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "ListDirectoryBuckets",
     "PutBucketAbac",
     "PutBucketAccelerateConfiguration",
-    "PutBucketAcl",
     "PutBucketAnalyticsConfiguration",
     "PutBucketIntelligentTieringConfiguration",
     "PutBucketInventoryConfiguration",
@@ -380,11 +406,9 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketMetricsConfiguration",
     "PutBucketNotification",
     "PutBucketNotificationConfiguration",
-    "PutBucketOwnershipControls",
     "PutBucketReplication",
     "PutBucketRequestPayment",
     "PutBucketWebsite",
-    "PutObjectAcl",
     "RenameObject",
     "SelectObjectContent",
     "UpdateBucketMetadataInventoryTableConfiguration",

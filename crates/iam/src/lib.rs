@@ -214,6 +214,16 @@ impl fmt::Debug for SecretKey {
 /// The authentication seam: find the secret and principal behind an access key id.
 pub trait Credentials: Send + Sync + 'static {
     fn lookup(&self, access_key_id: &str) -> Option<(SecretKey, Principal)>;
+
+    /// The account whose S3 canonical user id this is (ACL grants name accounts by it).
+    fn account_by_canonical_id(&self, _canonical_id: &str) -> Option<Account> {
+        None
+    }
+
+    /// The account with this id.
+    fn find_account(&self, _id: &str) -> Option<Account> {
+        None
+    }
 }
 
 /// A fixed set of keys, loaded at start-up.

@@ -20,6 +20,7 @@ impl Objects {
         name: &str,
         location: Option<&str>,
         object_lock: bool,
+        ownership: crate::Ownership,
     ) -> Result<BucketRecord> {
         check_bucket_name(name)?;
         let region = &self.config.region;
@@ -50,7 +51,14 @@ impl Objects {
             .map_err(|e| Error::Internal(e.to_string()))?;
         let lock = serde_json::to_string(&crate::LockConfiguration::default())
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut first = vec![(settings::PUBLIC_ACCESS_BLOCK, block.as_str())];
+        // Object Ownership too: BucketOwnerEnforced unless the request asked otherwise,
+        // as on AWS since April 2023.
+        let ownership =
+            serde_json::to_string(&ownership).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut first = vec![
+            (settings::PUBLIC_ACCESS_BLOCK, block.as_str()),
+            (settings::OWNERSHIP, ownership.as_str()),
+        ];
         if object_lock {
             first.push((settings::OBJECT_LOCK, lock.as_str()));
         }

@@ -27,6 +27,12 @@ pub enum Error {
     /// Object Lock protects the version (or its lock) from the request.
     #[error("version {version_id:?} of key {key:?} is protected by Object Lock")]
     ObjectLocked { key: String, version_id: String },
+    /// ACLs are disabled on the bucket (its ownership is `BucketOwnerEnforced`).
+    #[error("the bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    /// An ACL granting others access on a bucket whose ownership is enforced.
+    #[error("bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")]
+    InvalidBucketAclWithObjectOwnership,
     /// The version has no retention (GetObjectRetention).
     #[error("the object has no Object Lock configuration")]
     NoSuchObjectLockConfiguration,

@@ -8,6 +8,7 @@
 //! visible and leaves no data behind. Blobs that writes replace are deleted by a background
 //! collector after the record that dropped them committed ([`Objects::collect_garbage`]).
 
+mod acl;
 mod archive;
 mod body;
 mod bucket;
@@ -32,6 +33,10 @@ use std::sync::Arc;
 use coffer_storage::{BlobStore, MetaStore};
 use tokio::sync::Notify;
 
+pub use acl::{
+    ALL_USERS, AUTHENTICATED_USERS, Acl, Canned, Grant, Grantee, LOG_DELIVERY, Ownership,
+    Permission,
+};
 pub use archive::{RestoreStatus, Restored, Tier, restore_status};
 pub use body::{BodyStream, DEFAULT_INLINE_MAX};
 pub use checksum::ChecksumRequest;

@@ -110,6 +110,9 @@ pub struct CopyObject {
     pub source_conditions: Conditions,
     pub precondition: Option<Precondition>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// The copy's ACL, as [`Objects::acl_for_write`] encoded it (a copy never inherits
+    /// its source's).
+    pub acl: Option<String>,
     /// The copy's own Object Lock (a source's lock is never copied).
     pub lock: LockRequest,
 }
@@ -446,6 +449,7 @@ impl Objects {
             },
         };
         meta.sse = None;
+        meta.acl = req.acl.clone();
         meta.parts.clear();
         meta.upload_id = None;
         meta.retention = None;

@@ -18,6 +18,10 @@ pub(crate) const OBJECT_LOCK: &str = "object-lock";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const TAGGING: &str = "tagging";
 pub(crate) const CORS: &str = "cors";
+/// Object Ownership (absent: ACLs enabled, the writer owns what it writes).
+pub(crate) const OWNERSHIP: &str = "ownership";
+/// The bucket's ACL, where ACLs are enabled and one was set.
+pub(crate) const ACL: &str = "acl";
 
 type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
 

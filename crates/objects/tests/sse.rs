@@ -65,7 +65,13 @@ fn fixture() -> &'static Fixture {
             )
             .with_kms(kms);
             objects
-                .create_bucket("111122223333", "enc", None, false)
+                .create_bucket(
+                    "111122223333",
+                    "enc",
+                    None,
+                    false,
+                    coffer_objects::Ownership::BucketOwnerEnforced,
+                )
                 .await
                 .expect("bucket");
             (objects, key_id)
@@ -299,7 +305,13 @@ fn a_write_without_headers_is_sse_s3_unless_the_operator_opted_out() {
             },
         );
         plain
-            .create_bucket("111122223333", "enc", None, false)
+            .create_bucket(
+                "111122223333",
+                "enc",
+                None,
+                false,
+                coffer_objects::Ownership::BucketOwnerEnforced,
+            )
             .await
             .expect("bucket");
         assert_eq!(plain.get_bucket_encryption("enc").await.expect("get"), None);

@@ -373,6 +373,24 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        acl: Option<&str>,
+    ) -> Result<()> {
+        let (bucket, key, acl) = (bucket.to_owned(), key.to_owned(), acl.map(str::to_owned));
+        let version = owned(version);
+        self.write(move |conn| {
+            versions::update_meta(conn, &bucket, &key, version.as_ref(), |meta, _| {
+                meta.acl = acl;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn set_object_sse(
         &self,
         bucket: &str,

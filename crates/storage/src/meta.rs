@@ -182,6 +182,16 @@ pub trait MetaStore: Send + Sync + 'static {
         tags: &BTreeMap<String, String>,
     ) -> Result<()>;
 
+    /// Replaces (`Some`) or removes the ACL of a version of an object: `NoSuchKey`/
+    /// `NoSuchVersion` if it does not exist, `IsDeleteMarker` for a delete marker.
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        acl: Option<&str>,
+    ) -> Result<()>;
+
     /// Replaces the encryption record of a version whose record has identity `object_id`
     /// (its bytes are untouched): `NoSuchKey`/`NoSuchVersion` if it is missing,
     /// `PreconditionFailed` if the version named now holds another object (replaced

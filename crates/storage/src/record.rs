@@ -418,6 +418,11 @@ pub struct ObjectMeta {
     /// completion repeated after it succeeded with the same result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// The version's access control list, as the object layer encodes it, where the
+    /// bucket's ACLs are enabled and one was set; absent otherwise (records without one
+    /// encode as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
 }
 
 /// Storage classes whose bytes live in the archive tier: not readable until restored.

@@ -18,16 +18,26 @@ pub async fn create(api: &S3Api, req: S3Request<CreateBucketInput>) -> R<CreateB
         .as_ref()
         .and_then(|c| c.location_constraint.as_ref())
         .map(|l| l.as_str().to_owned());
+    let i = &req.input;
+    let ownership = super::acl::ownership_header(i.object_ownership.as_ref())?;
+    let acl = super::acl::create_bucket_acl(api, i, &p.account.canonical_id, ownership)?;
     let b = api
         .objects
         .create_bucket(
             &p.account.id,
-            &req.input.bucket,
+            &i.bucket,
             location.as_deref(),
-            req.input.object_lock_enabled_for_bucket.unwrap_or(false),
+            i.object_lock_enabled_for_bucket.unwrap_or(false),
+            ownership,
         )
         .await
         .map_err(to_s3_error)?;
+    if let Some(acl) = acl {
+        api.objects
+            .put_bucket_acl(&b.name, &acl)
+            .await
+            .map_err(to_s3_error)?;
+    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", b.name)),
     }))

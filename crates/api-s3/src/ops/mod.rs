@@ -2,6 +2,7 @@
 //! hands each operation to the function that implements it. Operations not listed answer
 //! `NotImplemented`, as s3s's default.
 
+pub(crate) mod acl;
 mod archive;
 mod bucket;
 mod cors;
@@ -202,6 +203,38 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> R<DeleteBucketTaggingOutput> {
         bucket::delete_tagging(self, req).await
+    }
+
+    // --- Object Ownership and ACLs ---
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> R<PutBucketOwnershipControlsOutput> {
+        acl::put_ownership(self, req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> R<GetBucketOwnershipControlsOutput> {
+        acl::get_ownership(self, req).await
+    }
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> R<DeleteBucketOwnershipControlsOutput> {
+        acl::delete_ownership(self, req).await
+    }
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> R<GetBucketAclOutput> {
+        acl::get_bucket_acl(self, req).await
+    }
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> R<PutBucketAclOutput> {
+        acl::put_bucket_acl(self, req).await
+    }
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> R<GetObjectAclOutput> {
+        acl::get_object_acl(self, req).await
+    }
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> R<PutObjectAclOutput> {
+        acl::put_object_acl(self, req).await
     }
 
     // --- CORS ---

@@ -62,7 +62,9 @@ pub async fn create(
         (None, true) => Some(ChecksumAlgorithm::Crc64Nvme),
         (a, _) => a,
     };
-    let meta = meta_input!(i).into_meta();
+    let acl = super::acl::object_write_acl!(api, i)?;
+    let mut meta = meta_input!(i).into_meta();
+    meta.acl = acl;
     let lock = super::lock::lock_request(
         i.object_lock_mode.as_ref(),
         i.object_lock_retain_until_date.as_ref(),

@@ -46,7 +46,9 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
-    let meta = meta_input!(i).into_meta();
+    let acl = super::acl::object_write_acl!(api, i)?;
+    let mut meta = meta_input!(i).into_meta();
+    meta.acl = acl;
     let lock = lock::lock_request(
         i.object_lock_mode.as_ref(),
         i.object_lock_retain_until_date.as_ref(),
@@ -98,7 +100,9 @@ pub async fn post(api: &S3Api, mut req: S3Request<PostObjectInput>) -> R<PostObj
     let encryption = sse_request!(req.input, None)?;
     let i = req.input;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, None)?;
-    let meta = meta_input!(i).into_meta();
+    let acl = super::acl::object_write_acl!(api, i)?;
+    let mut meta = meta_input!(i).into_meta();
+    meta.acl = acl;
     let written = api
         .objects
         .put_object(
@@ -458,6 +462,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
         ),
         None => None,
     };
+    let acl = super::acl::object_write_acl!(api, i)?;
     let written: Written = api
         .objects
         .copy_object(CopyObject {
@@ -475,6 +480,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
             source_conditions: convert::conditions(&req.headers, "x-amz-copy-source-"),
             precondition: None,
             checksum_algorithm,
+            acl,
             lock,
         })
         .await

@@ -560,6 +560,29 @@ impl Directory {
 }
 
 impl Credentials for Directory {
+    fn account_by_canonical_id(&self, canonical_id: &str) -> Option<Account> {
+        if self.operator.1.account.canonical_id == canonical_id {
+            return Some(self.operator.1.account.clone());
+        }
+        let st = self.read();
+        let (id, a) = st
+            .accounts
+            .iter()
+            .find(|(_, a)| a.canonical_id == canonical_id)?;
+        Some(Account {
+            id: id.clone(),
+            name: a.name.clone(),
+            canonical_id: a.canonical_id.clone(),
+        })
+    }
+
+    fn find_account(&self, id: &str) -> Option<Account> {
+        if self.operator.1.account.id == id {
+            return Some(self.operator.1.account.clone());
+        }
+        self.account(id)
+    }
+
     fn lookup(&self, access_key_id: &str) -> Option<(SecretKey, Principal)> {
         if access_key_id == self.operator.1.access_key_id {
             return Some(self.operator.clone());

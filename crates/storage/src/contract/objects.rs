@@ -349,6 +349,34 @@ pub async fn tags(store: &dyn MetaStore) {
             .await,
         Err(Error::NoSuchKey { .. })
     ));
+    // An ACL is set, replaced and removed in place, like tags.
+    store
+        .set_object_acl("b", "k", VersionRef::Latest, Some("{\"g\":1}"))
+        .await
+        .expect("acl");
+    let got = store
+        .get_object("b", "k")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got.meta.acl.as_deref(), Some("{\"g\":1}"));
+    assert_eq!(got.meta.tags, tags, "the rest of the metadata stays");
+    store
+        .set_object_acl("b", "k", VersionRef::Latest, None)
+        .await
+        .expect("remove acl");
+    let got = store
+        .get_object("b", "k")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got.meta.acl, None);
+    assert!(matches!(
+        store
+            .set_object_acl("b", "nope", VersionRef::Latest, None)
+            .await,
+        Err(Error::NoSuchKey { .. })
+    ));
 }
 
 fn upload(bucket: &str, key: &str, id: &str) -> UploadRecord {

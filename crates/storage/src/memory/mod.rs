@@ -425,6 +425,18 @@ impl MetaStore for MemoryMeta {
         Ok(())
     }
 
+    async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef<'_>,
+        acl: Option<&str>,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        st.object_mut(bucket, key, version)?.meta.acl = acl.map(str::to_owned);
+        Ok(())
+    }
+
     async fn set_object_sse(
         &self,
         bucket: &str,
