@@ -372,15 +372,15 @@ def test_sealed_trail_files_are_delivered_into_a_bucket_as_cloudtrail_does():
 
 
 def test_calls_to_unimplemented_s3_operations_are_recorded_by_their_real_name(srv):
-    """Terraform reads a bucket's website, logging, replication... configuration; those calls
-    are answered NotImplemented, and the trail names them (not "Unknown")."""
+    """Terraform reads a bucket's website, accelerate, replication... configuration; those
+    calls are answered NotImplemented, and the trail names them (not "Unknown")."""
     s3 = srv.client("s3")
     s3.create_bucket(Bucket="unimplemented-ops")
-    for call in (s3.get_bucket_replication, s3.get_bucket_website, s3.get_bucket_logging):
+    for call in (s3.get_bucket_replication, s3.get_bucket_website, s3.get_bucket_accelerate_configuration):
         with pytest.raises(ClientError) as ei:
             call(Bucket="unimplemented-ops")
         assert ei.value.response["Error"]["Code"] == "NotImplemented"
-    for name in ("GetBucketReplication", "GetBucketWebsite", "GetBucketLogging"):
+    for name in ("GetBucketReplication", "GetBucketWebsite", "GetBucketAccelerateConfiguration"):
         found = [detail(e) for e in events(srv, LookupAttributes=[
             {"AttributeKey": "EventName", "AttributeValue": name}])]
         assert found and all(d["errorCode"] == "NotImplemented" for d in found), (name, found)

@@ -498,7 +498,7 @@ impl Access {
 
     /// The bucket's policy, parsed (a stored policy that no longer parses is ignored and
     /// logged: it was validated when stored).
-    async fn bucket_policy(&self, bucket: &str) -> Option<Arc<Document>> {
+    pub(crate) async fn bucket_policy(&self, bucket: &str) -> Option<Arc<Document>> {
         let text = self.objects.get_bucket_policy(bucket).await.ok()??;
         {
             let cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());

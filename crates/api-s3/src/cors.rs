@@ -64,6 +64,11 @@ impl Cors {
         })
     }
 
+    /// The bucket a request names (virtual-hosted or path style), if any.
+    pub(crate) fn bucket_of(&self, uri: &http::Uri, headers: &HeaderMap) -> Option<String> {
+        self.target(uri, headers).map(|(b, _)| b)
+    }
+
     /// The bucket a request names (virtual-hosted or path style), and whether it names a key.
     fn target(&self, uri: &http::Uri, headers: &HeaderMap) -> Option<(String, bool)> {
         let path = uri.path().trim_start_matches('/');

@@ -66,6 +66,7 @@ pub fn to_s3_error(e: Error) -> S3Error {
             e.set_status_code(http::StatusCode::CONFLICT);
             return e;
         }
+        Error::InvalidTargetBucketForLogging(m) => (C::InvalidTargetBucketForLogging, m),
         Error::AccessControlListNotSupported => {
             let mut e = S3Error::with_message(
                 C::Custom("AccessControlListNotSupported".into()),
@@ -388,6 +389,11 @@ mod tests {
             (
                 Error::AccessControlListNotSupported,
                 "AccessControlListNotSupported",
+                400,
+            ),
+            (
+                Error::InvalidTargetBucketForLogging("t".into()),
+                "InvalidTargetBucketForLogging",
                 400,
             ),
             (

@@ -16,6 +16,7 @@ use coffer_audit::RequestContext;
 pub struct S3Front {
     service: S3Service,
     cors: crate::cors::Cors,
+    logs: Arc<crate::access_log::AccessLogs>,
 }
 
 /// The response as s3s made it (corrected), and the AWS error code if it failed.
@@ -25,8 +26,22 @@ pub(crate) struct Answer {
 }
 
 impl S3Front {
-    pub(crate) fn new(service: S3Service, cors: crate::cors::Cors) -> Self {
-        Self { service, cors }
+    pub(crate) fn new(
+        service: S3Service,
+        cors: crate::cors::Cors,
+        logs: Arc<crate::access_log::AccessLogs>,
+    ) -> Self {
+        Self {
+            service,
+            cors,
+            logs,
+        }
+    }
+
+    /// The server access log records waiting for delivery (the binary delivers them on a
+    /// timer and at shutdown).
+    pub fn access_logs(&self) -> Arc<crate::access_log::AccessLogs> {
+        self.logs.clone()
     }
 
     async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
@@ -55,16 +70,51 @@ impl coffer_api::ApiHandler for S3Front {
 
     async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
         let (mut parts, body) = req.into_parts();
+        let seen = self
+            .logs
+            .seen(
+                self.cors.bucket_of(&parts.uri, &parts.headers).as_deref(),
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+            )
+            .await;
         if parts.method == http::Method::OPTIONS {
             let resp = self
                 .cors
                 .preflight(&parts.method, &parts.uri, &parts.headers, cx)
                 .await;
             let answer = finish(resp, &cx.request_id);
+            if let Some(seen) = seen {
+                self.logs
+                    .record(seen, cx, &answer.response, answer.error_code.as_deref())
+                    .await;
+            }
             return Reply {
                 response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
                 error_code: answer.error_code,
             };
+        }
+        match crate::precheck::check(&parts.uri, &parts.headers, time::OffsetDateTime::now_utc()) {
+            crate::precheck::Verdict::Pass => {}
+            crate::precheck::Verdict::Anonymous => {
+                parts.headers.remove(http::header::AUTHORIZATION);
+            }
+            crate::precheck::Verdict::Refuse(status, code, message, extra) => {
+                let answer = finish(
+                    error_response_with(status, code, &message, &extra),
+                    &cx.request_id,
+                );
+                if let Some(seen) = seen {
+                    self.logs
+                        .record(seen, cx, &answer.response, answer.error_code.as_deref())
+                        .await;
+                }
+                return Reply {
+                    response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+                    error_code: answer.error_code,
+                };
+            }
         }
         let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         parts.extensions.insert(cx.clone());
@@ -86,6 +136,11 @@ impl coffer_api::ApiHandler for S3Front {
         }
         if let Some(a) = asked {
             self.cors.decorate(&a, &mut answer.response).await;
+        }
+        if let Some(seen) = seen {
+            self.logs
+                .record(seen, cx, &answer.response, answer.error_code.as_deref())
+                .await;
         }
         // The version a write made, as CloudTrail shows it among the response elements.
         if answer.error_code.is_none()
@@ -132,8 +187,22 @@ pub(crate) fn xml_escape(s: &str) -> String {
 }
 
 pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    error_response_with(status, code, message, &[])
+}
+
+/// An error with elements of its own after `Message` (as `RequestTimeTooSkewed` has).
+pub(crate) fn error_response_with(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    extra: &[(&str, String)],
+) -> Response<Body> {
+    let extra: String = extra
+        .iter()
+        .map(|(k, v)| format!("<{k}>{}</{k}>", xml_escape(v)))
+        .collect();
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>{extra}</Error>",
         xml_escape(code),
         xml_escape(message)
     );

@@ -10,12 +10,14 @@
 //! translates.
 
 mod access;
+mod access_log;
 mod convert;
 mod cors;
 mod error;
 mod front;
 mod operation;
 mod ops;
+mod precheck;
 mod route;
 mod xml;
 
@@ -25,6 +27,7 @@ use coffer_iam::Credentials;
 use coffer_objects::Objects;
 use s3s::service::S3ServiceBuilder;
 
+pub use access_log::AccessLogs;
 pub use error::to_s3_error;
 pub use front::S3Front;
 pub use operation::Operation;
@@ -69,7 +72,7 @@ pub fn service(
     b.set_access(access.clone());
     b.set_route(route::Routes {
         objects: objects.clone(),
-        access,
+        access: access.clone(),
         domain: config.domain.as_deref().map(access::Domain::new),
     });
     if let Some(domain) = &config.domain {
@@ -78,8 +81,9 @@ pub fn service(
     S3Front::new(
         b.build(),
         cors::Cors {
-            objects,
+            objects: objects.clone(),
             domain: config.domain.as_deref().map(access::Domain::new),
         },
+        std::sync::Arc::new(AccessLogs::new(objects, access)),
     )
 }

@@ -58,6 +58,7 @@ operations!(
     GetBucketEncryption,
     GetBucketLifecycleConfiguration,
     GetBucketLocation,
+    GetBucketLogging,
     GetBucketOwnershipControls,
     GetBucketPolicy,
     GetBucketPolicyStatus,
@@ -85,6 +86,7 @@ operations!(
     PutBucketCors,
     PutBucketEncryption,
     PutBucketLifecycleConfiguration,
+    PutBucketLogging,
     PutBucketOwnershipControls,
     PutBucketPolicy,
     PutBucketTagging,
@@ -169,6 +171,8 @@ impl Operation {
             }
             GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
             GetBucketAcl => "s3:GetBucketAcl",
+            PutBucketLogging => "s3:PutBucketLogging",
+            GetBucketLogging => "s3:GetBucketLogging",
             PutBucketAcl => "s3:PutBucketAcl",
             GetObjectAcl => "s3:GetObjectAcl",
             PutObjectAcl => "s3:PutObjectAcl",
@@ -234,6 +238,7 @@ impl Operation {
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
+            | GetBucketLogging
             | GetBucketOwnershipControls
             | GetBucketPolicy
             | GetBucketPolicyStatus
@@ -257,6 +262,7 @@ impl Operation {
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
+            | PutBucketLogging
             | PutBucketOwnershipControls
             | PutBucketPolicy
             | PutBucketTagging
@@ -286,6 +292,7 @@ impl Operation {
             | GetBucketEncryption
             | GetBucketLifecycleConfiguration
             | GetBucketLocation
+            | GetBucketLogging
             | GetBucketOwnershipControls
             | GetBucketPolicy
             | GetBucketPolicyStatus
@@ -330,6 +337,7 @@ impl Operation {
             | PutBucketCors
             | PutBucketEncryption
             | PutBucketLifecycleConfiguration
+            | PutBucketLogging
             | PutBucketOwnershipControls
             | PutBucketPolicy
             | PutBucketTagging
@@ -349,6 +357,81 @@ impl Operation {
                 name.starts_with("Get") || name.starts_with("List") || name.starts_with("Head")
             }
         }
+    }
+
+    /// How S3's server access logs name the operation (`REST.METHOD.RESOURCE`).
+    pub fn log_name(self, method: &str) -> String {
+        use Operation::*;
+        let name = match self {
+            GetObject => "REST.GET.OBJECT",
+            HeadObject => "REST.HEAD.OBJECT",
+            PutObject => "REST.PUT.OBJECT",
+            PostObject => "REST.POST.OBJECT",
+            DeleteObject => "REST.DELETE.OBJECT",
+            CopyObject => "REST.COPY.OBJECT",
+            GetObjectAttributes => "REST.GET.OBJECT_ATTRIBUTES",
+            ListObjects | ListObjectsV2 => "REST.GET.BUCKET",
+            ListObjectVersions => "REST.GET.BUCKETVERSIONS",
+            HeadBucket => "REST.HEAD.BUCKET",
+            CreateBucket => "REST.PUT.BUCKET",
+            DeleteBucket => "REST.DELETE.BUCKET",
+            ListBuckets => "REST.GET.SERVICE",
+            CreateMultipartUpload => "REST.POST.UPLOADS",
+            UploadPart => "REST.PUT.PART",
+            UploadPartCopy => "REST.COPY.PART",
+            CompleteMultipartUpload => "REST.POST.UPLOAD",
+            AbortMultipartUpload => "REST.DELETE.UPLOAD",
+            ListParts => "REST.GET.UPLOAD",
+            ListMultipartUploads => "REST.GET.UPLOADS",
+            DeleteObjects => "REST.POST.MULTI_OBJECT_DELETE",
+            GetBucketAcl | GetObjectAcl => "REST.GET.ACL",
+            PutBucketAcl | PutObjectAcl => "REST.PUT.ACL",
+            GetBucketOwnershipControls => "REST.GET.OWNERSHIP_CONTROLS",
+            PutBucketOwnershipControls => "REST.PUT.OWNERSHIP_CONTROLS",
+            DeleteBucketOwnershipControls => "REST.DELETE.OWNERSHIP_CONTROLS",
+            GetBucketLocation => "REST.GET.LOCATION",
+            GetBucketVersioning => "REST.GET.VERSIONING",
+            PutBucketVersioning => "REST.PUT.VERSIONING",
+            GetBucketLogging => "REST.GET.LOGGING_STATUS",
+            PutBucketLogging => "REST.PUT.LOGGING_STATUS",
+            GetBucketPolicy => "REST.GET.BUCKETPOLICY",
+            PutBucketPolicy => "REST.PUT.BUCKETPOLICY",
+            DeleteBucketPolicy => "REST.DELETE.BUCKETPOLICY",
+            GetBucketPolicyStatus => "REST.GET.POLICY_STATUS",
+            GetBucketCors => "REST.GET.CORS",
+            PutBucketCors => "REST.PUT.CORS",
+            DeleteBucketCors => "REST.DELETE.CORS",
+            GetBucketLifecycleConfiguration => "REST.GET.LIFECYCLE",
+            PutBucketLifecycleConfiguration => "REST.PUT.LIFECYCLE",
+            DeleteBucketLifecycle => "REST.DELETE.LIFECYCLE",
+            GetBucketTagging => "REST.GET.TAGGING",
+            PutBucketTagging => "REST.PUT.TAGGING",
+            DeleteBucketTagging => "REST.DELETE.TAGGING",
+            GetObjectTagging => "REST.GET.OBJECT_TAGGING",
+            PutObjectTagging => "REST.PUT.OBJECT_TAGGING",
+            DeleteObjectTagging => "REST.DELETE.OBJECT_TAGGING",
+            GetBucketEncryption => "REST.GET.ENCRYPTION",
+            PutBucketEncryption => "REST.PUT.ENCRYPTION",
+            DeleteBucketEncryption => "REST.DELETE.ENCRYPTION",
+            UpdateObjectEncryption => "REST.PUT.OBJECT_ENCRYPTION",
+            GetPublicAccessBlock => "REST.GET.PUBLIC_ACCESS_BLOCK",
+            PutPublicAccessBlock => "REST.PUT.PUBLIC_ACCESS_BLOCK",
+            DeletePublicAccessBlock => "REST.DELETE.PUBLIC_ACCESS_BLOCK",
+            GetAccountPublicAccessBlock => "REST.GET.ACCOUNT_PUBLIC_ACCESS_BLOCK",
+            PutAccountPublicAccessBlock => "REST.PUT.ACCOUNT_PUBLIC_ACCESS_BLOCK",
+            DeleteAccountPublicAccessBlock => "REST.DELETE.ACCOUNT_PUBLIC_ACCESS_BLOCK",
+            GetObjectLockConfiguration => "REST.GET.OBJECT_LOCK_CONFIGURATION",
+            PutObjectLockConfiguration => "REST.PUT.OBJECT_LOCK_CONFIGURATION",
+            GetObjectRetention => "REST.GET.RETENTION",
+            PutObjectRetention => "REST.PUT.RETENTION",
+            GetObjectLegalHold => "REST.GET.LEGAL_HOLD",
+            PutObjectLegalHold => "REST.PUT.LEGAL_HOLD",
+            RestoreObject => "REST.POST.RESTORE",
+            Unimplemented(name) => {
+                return format!("REST.{}.{}", method, name.to_ascii_uppercase());
+            }
+        };
+        name.to_owned()
     }
 
     /// Operations the root user of the bucket's account may always perform, whatever the
@@ -381,7 +464,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "GetBucketIntelligentTieringConfiguration",
     "GetBucketInventoryConfiguration",
     "GetBucketLifecycle",
-    "GetBucketLogging",
     "GetBucketMetadataConfiguration",
     "GetBucketMetadataTableConfiguration",
     "GetBucketMetricsConfiguration",
@@ -402,7 +484,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "PutBucketIntelligentTieringConfiguration",
     "PutBucketInventoryConfiguration",
     "PutBucketLifecycle",
-    "PutBucketLogging",
     "PutBucketMetricsConfiguration",
     "PutBucketNotification",
     "PutBucketNotificationConfiguration",

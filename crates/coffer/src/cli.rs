@@ -247,6 +247,16 @@ pub struct ServeArgs {
     )]
     pub s3_day_seconds: f64,
 
+    /// Deliver buffered S3 server access log records (PutBucketLogging) every this many
+    /// seconds; fractions allowed (AWS delivers within hours; tests shorten it).
+    #[arg(
+        long,
+        env = "COFFER_S3_ACCESS_LOG_SECONDS",
+        default_value_t = 300.0,
+        hide = true
+    )]
+    pub s3_access_log_seconds: f64,
+
     /// Seal the open audit trail file (write its signed digest) after this many seconds.
     #[arg(long, env = "COFFER_AUDIT_ROTATE_SECONDS", hide = true)]
     pub audit_rotate_seconds: Option<u64>,
@@ -276,6 +286,10 @@ impl ServeArgs {
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
             s3_day: std::time::Duration::try_from_secs_f64(self.s3_day_seconds.max(0.001))
                 .unwrap_or(std::time::Duration::from_secs(86_400)),
+            access_log_interval: std::time::Duration::try_from_secs_f64(
+                self.s3_access_log_seconds.max(0.05),
+            )
+            .unwrap_or(std::time::Duration::from_secs(300)),
             audit_rotate: self
                 .audit_rotate_seconds
                 .map(std::time::Duration::from_secs),

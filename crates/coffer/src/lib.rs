@@ -50,6 +50,8 @@ pub struct Config {
     pub kms_day: Duration,
     /// How long an S3 "day" is (Object Lock retention, lifecycle).
     pub s3_day: Duration,
+    /// How often buffered S3 server access log records are delivered.
+    pub access_log_interval: Duration,
     /// Accept SSE-C requests over plain HTTP.
     pub allow_insecure_sse_c: bool,
     /// What buckets without their own default encryption apply (SSE-S3 unless opted out).
@@ -72,6 +74,8 @@ pub struct App {
     pub audit: Arc<Trail>,
     pub metrics: metrics::Metrics,
     pub objects: Arc<Objects>,
+    /// S3 server access log records waiting for delivery.
+    pub access_logs: Arc<coffer_api_s3::AccessLogs>,
     // Keeps the data directory locked while the app lives.
     _store: LocalStore,
 }
@@ -215,18 +219,21 @@ impl App {
                 allow_insecure_sse_c: config.allow_insecure_sse_c,
             },
         );
+        let access_logs = s3.access_logs();
+        let s3: Arc<dyn coffer_api::ApiHandler> = Arc::new(s3);
         Ok((
             Self {
                 protocols: vec![
                     Arc::new(kms_api),
                     Arc::new(cloudtrail_api),
                     Arc::new(iam_api),
-                    Arc::new(s3),
+                    s3.clone(),
                 ],
                 kms,
                 audit,
                 metrics: metrics::Metrics::default(),
                 objects,
+                access_logs,
                 _store: store,
             },
             identity,
@@ -336,6 +343,16 @@ pub async fn serve(
             .s3_day
             .clamp(Duration::from_millis(200), Duration::from_secs(3600)),
     );
+    let access_log_delivery = {
+        let logs = app.access_logs.clone();
+        let every = config.access_log_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                logs.deliver().await;
+            }
+        })
+    };
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -394,6 +411,9 @@ pub async fn serve(
     collector.abort();
     kms_ticker.abort();
     lifecycle.abort();
+    access_log_delivery.abort();
+    // What the last requests logged is delivered before the process ends.
+    app.access_logs.deliver().await;
     if let Err(e) = app.kms.flush_usage().await {
         tracing::warn!(error = %e, "could not write the last KMS key usage records");
     }

@@ -27,6 +27,9 @@ pub enum Error {
     /// Object Lock protects the version (or its lock) from the request.
     #[error("version {version_id:?} of key {key:?} is protected by Object Lock")]
     ObjectLocked { key: String, version_id: String },
+    /// PutBucketLogging names a target bucket that cannot take the logs.
+    #[error("{0}")]
+    InvalidTargetBucketForLogging(String),
     /// ACLs are disabled on the bucket (its ownership is `BucketOwnerEnforced`).
     #[error("the bucket does not allow ACLs")]
     AccessControlListNotSupported,

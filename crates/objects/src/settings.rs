@@ -18,6 +18,8 @@ pub(crate) const OBJECT_LOCK: &str = "object-lock";
 pub(crate) const LIFECYCLE: &str = "lifecycle";
 pub(crate) const TAGGING: &str = "tagging";
 pub(crate) const CORS: &str = "cors";
+/// Server access logging (PutBucketLogging).
+pub(crate) const LOGGING: &str = "logging";
 /// Object Ownership (absent: ACLs enabled, the writer owns what it writes).
 pub(crate) const OWNERSHIP: &str = "ownership";
 /// The bucket's ACL, where ACLs are enabled and one was set.

@@ -9,6 +9,7 @@ mod cors;
 mod lifecycle;
 mod list;
 mod lock;
+mod logging;
 mod multipart;
 mod object;
 pub(crate) mod policy;
@@ -235,6 +236,20 @@ impl S3 for S3Api {
     }
     async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> R<PutObjectAclOutput> {
         acl::put_object_acl(self, req).await
+    }
+
+    // --- server access logging ---
+    async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> R<PutBucketLoggingOutput> {
+        logging::put(self, req).await
+    }
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> R<GetBucketLoggingOutput> {
+        logging::get(self, req).await
     }
 
     // --- CORS ---
