@@ -222,7 +222,7 @@ pub fn to_s3_error(e: Error) -> S3Error {
         ),
         Error::SseCustomerKeyMismatch => (
             C::AccessDenied,
-            "Access Denied: the provided customer key does not match the key the object was written with".into(),
+            "Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.".into(),
         ),
         Error::Internal(detail) => {
             // Opaque to the client; the detail goes to the log (with the request id, added

@@ -281,7 +281,20 @@ impl Objects {
             .check_copy_source(&src.etag, src.last_modified)?;
         let range = match req.range {
             Some((first, last)) => {
-                if last < first || last >= src.size {
+                // S3's three answers: a range that ends before it starts is malformed; one
+                // that starts past the end is invalid for the object; one that runs past
+                // the end is not valid for its size.
+                if last < first {
+                    return Err(Error::InvalidArgument(
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy".into(),
+                    ));
+                }
+                if first >= src.size {
+                    return Err(Error::InvalidRequest(
+                        "The specified copy range is invalid for the source object size".into(),
+                    ));
+                }
+                if last >= src.size {
                     return Err(Error::InvalidArgument(format!(
                         "Range specified is not valid for source object of size: {}",
                         src.size

@@ -289,7 +289,8 @@ impl Objects {
             (Some(spec), _) => (Some(spec.resolve(object.size)?), None),
             (None, Some(n)) => {
                 let (r, count) = part_range(&object, n)?;
-                (Some(r), Some(count))
+                // Only a multipart object reports its part count (x-amz-mp-parts-count).
+                (Some(r), (!object.meta.parts.is_empty()).then_some(count))
             }
             (None, None) => (None, None),
         };

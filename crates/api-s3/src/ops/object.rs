@@ -153,6 +153,14 @@ fn get_request(
     part_number: Option<i32>,
     headers: &http::HeaderMap,
 ) -> S3Result<GetObject> {
+    // A read carries no encryption request (the object's own encryption applies); S3
+    // refuses the header on GET and HEAD.
+    if headers.contains_key("x-amz-server-side-encryption") {
+        return Err(s3_error!(
+            InvalidArgument,
+            "x-amz-server-side-encryption header is not supported for this operation."
+        ));
+    }
     let part_number = part_number
         .map(|n| {
             u32::try_from(n).map_err(|_| {
