@@ -129,3 +129,15 @@ def test_sse_c_edges():
             assert s3raw.request(s.endpoint, "GET", f"/{b}/ok", headers=headers(key))[2] == b"x"
         finally:
             s.stop()
+
+
+def test_metadata_is_rfc2047_decoded_when_stored_and_encoded_when_returned(s3, bucket):
+    # "ÄMÄZÕÑ S3", sent as an RFC 2047 B-encoded word (HTTP headers carry ASCII).
+    s3.put_object(Bucket=bucket, Key="m", Body=b"", Metadata={
+        "name": "=?UTF-8?B?w4RNw4Raw5XDkSBTMw==?=", "plain": "abc", "q": "=?UTF-8?Q?actually-ascii?="})
+    meta = s3.head_object(Bucket=bucket, Key="m")["Metadata"]
+    # Returned as S3 returns it: one Q-encoded word for a mostly-ASCII value.
+    assert meta == {"name": "=?UTF-8?Q?=C3=84M=C3=84Z=C3=95=C3=91_S3?=", "plain": "abc", "q": "actually-ascii"}
+    # Control characters make a B-encoded word.
+    s3.put_object(Bucket=bucket, Key="b", Body=b"", Metadata={"c": "=?UTF-8?B?AAECAw==?="})
+    assert s3.get_object(Bucket=bucket, Key="b")["Metadata"] == {"c": "=?UTF-8?B?AAECAw==?="}

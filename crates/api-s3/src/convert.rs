@@ -40,7 +40,7 @@ impl MetaInput {
             .metadata
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .map(|(k, v)| (k.to_ascii_lowercase(), crate::rfc2047::decode(&v)))
             .collect();
         ObjectMeta {
             content_type: self.content_type,

@@ -18,6 +18,7 @@ mod front;
 mod operation;
 mod ops;
 mod precheck;
+mod rfc2047;
 mod route;
 mod xml;
 

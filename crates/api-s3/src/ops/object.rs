@@ -203,8 +203,12 @@ macro_rules! describe_into {
         $out.content_language = m.content_language.clone();
         $out.cache_control = m.cache_control.clone();
         $out.expires = m.expires.as_deref().and_then(parse_http_date);
-        $out.metadata = (!m.user.is_empty())
-            .then(|| m.user.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        $out.metadata = (!m.user.is_empty()).then(|| {
+            m.user
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::rfc2047::encode(v)))
+                .collect()
+        });
         // AWS omits x-amz-storage-class for STANDARD.
         $out.storage_class = m.storage_class.clone().map(StorageClass::from);
         $out.website_redirect_location = m.website_redirect_location.clone();
