@@ -143,3 +143,20 @@ def test_presigned_url_edges(shared_server, bucket_url):
     missing = presign(s3, b, 3600).replace("X-Amz-Date=", "X-Amz-Datx=")
     status, body = send(shared_server, "GET", missing, {})
     assert (status, error(body)["Code"]) == (400, "AuthorizationQueryParametersError")
+
+
+def test_plain_chunked_uploads_are_not_implemented_as_on_aws(shared_server, bucket_url):
+    """S3 refuses a body in HTTP chunked transfer coding unless it is aws-chunked with its
+    decoded length: 501 NotImplemented naming the header. Nothing is stored."""
+    import subprocess
+
+    s3, b, _ = bucket_url
+    url = shared_server.client(signature_version="s3v4").generate_presigned_url(
+        "put_object", Params={"Bucket": b, "Key": "chunked"})
+    p = subprocess.run(["curl", "-s", "-X", "PUT", "-H", "Transfer-Encoding: chunked", "--data-binary", "abc",
+                        "-w", "\n%{http_code}", url], capture_output=True, text=True, check=True)
+    body, _, status = p.stdout.rpartition("\n")
+    e = error(body.encode())
+    assert (status, e["Code"], e["Header"]) == ("501", "NotImplemented", "Transfer-Encoding")
+    assert e["Message"] == "A header you provided implies functionality that is not implemented"
+    assert s3.list_objects_v2(Bucket=b, Prefix="chunked").get("KeyCount") == 0

@@ -141,3 +141,39 @@ def test_metadata_is_rfc2047_decoded_when_stored_and_encoded_when_returned(s3, b
     # Control characters make a B-encoded word.
     s3.put_object(Bucket=bucket, Key="b", Body=b"", Metadata={"c": "=?UTF-8?B?AAECAw==?="})
     assert s3.get_object(Bucket=bucket, Key="b")["Metadata"] == {"c": "=?UTF-8?B?AAECAw==?="}
+
+
+def test_streaming_uploads_without_content_length(shared_server, bucket):
+    """What SDKs send for a body of unknown length (aws-chunked framing with its decoded
+    length and a trailing checksum, in HTTP chunked transfer coding, no Content-Length):
+    accepted, as on AWS. A plain chunked body is refused (tests/test_auth_edges.py)."""
+    import http.client
+    import urllib.parse
+    import zlib
+
+    data = b"hello streaming world"
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    framed = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n" + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    path = f"/{bucket}/stream"
+    headers = {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+               "x-amz-trailer": "x-amz-checksum-crc32", "Transfer-Encoding": "chunked"}
+    signed = s3raw.sign("PUT", shared_server.endpoint + path, headers, b"",
+                        payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    signed.pop("Content-Length", None)
+    u = urllib.parse.urlsplit(shared_server.endpoint)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for k, v in signed.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        conn.send(f"{len(framed):x}\r\n".encode() + framed + b"\r\n0\r\n\r\n")
+        r = conn.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+    finally:
+        conn.close()
+    s3 = shared_server.client()
+    got = s3.get_object(Bucket=bucket, Key="stream", ChecksumMode="ENABLED")
+    assert got["Body"].read() == data and got["ChecksumCRC32"] == crc
+    assert "ContentEncoding" not in got, "aws-chunked is not stored"

@@ -13,6 +13,9 @@
 //!   `AuthorizationQueryParametersError`; one whose `X-Amz-Date` is ahead of the clock:
 //!   `Request is not yet valid`.
 //! - A signature that is not 64 lower-case hex digits cannot match: `SignatureDoesNotMatch`.
+//! - A body in plain HTTP chunked transfer coding (`Transfer-Encoding: chunked` without the
+//!   `aws-chunked` framing and its `x-amz-decoded-content-length`): S3 answers
+//!   `501 NotImplemented` naming the header, so Coffer does too.
 
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use time::OffsetDateTime;
@@ -72,6 +75,18 @@ fn iso(t: OffsetDateTime) -> String {
 }
 
 pub(crate) fn check(uri: &Uri, headers: &HeaderMap, now: OffsetDateTime) -> Verdict {
+    let chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked && !headers.contains_key("x-amz-decoded-content-length") {
+        return Verdict::Refuse(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented".into(),
+            vec![("Header", "Transfer-Encoding".to_owned())],
+        );
+    }
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
         return header_auth(auth, headers, now);
     }
@@ -313,6 +328,19 @@ mod tests {
         );
         // SigV2 is s3s's to check.
         assert!(matches!(check("AWS AK:c2ln", None), Verdict::Pass));
+    }
+
+    #[test]
+    fn plain_chunked_bodies_are_not_implemented() {
+        let uri: Uri = "/b/k".parse().expect("uri");
+        let mut h = HeaderMap::new();
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        assert_eq!(code(&check(&uri, &h, NOW)), Some("NotImplemented"));
+        h.insert(
+            "x-amz-decoded-content-length",
+            HeaderValue::from_static("5"),
+        );
+        assert!(matches!(check(&uri, &h, NOW), Verdict::Pass));
     }
 
     #[test]
