@@ -83,3 +83,18 @@ def test_a_declared_crc64nvme_is_checked(shared_server, plain):
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     r = plain.put_object(Bucket=b, Key="k", Body=b"the body", ChecksumCRC64NVME=crc64nvme(b"the body"))
     assert r["ChecksumCRC64NVME"] == crc64nvme(b"the body")
+
+
+def test_the_aws_cli_sees_the_default_checksum(shared_server, tmp_path):
+    b = f"crc-cli-{uuid.uuid4().hex[:8]}"
+    shared_server.aws("s3api", "create-bucket", "--bucket", b)
+    f = tmp_path / "f.bin"
+    data = os.urandom(10_000)
+    f.write_bytes(data)
+    # A CLI told to send checksums only when required sends none.
+    quiet = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
+    shared_server.aws("s3", "cp", str(f), f"s3://{b}/f.bin", env=quiet)
+    head = shared_server.aws("s3api", "head-object", "--bucket", b, "--key", "f.bin", "--checksum-mode", "ENABLED",
+                             expect_json=True, env=quiet)
+    assert head["ChecksumCRC64NVME"] == crc64nvme(data)
+    assert head["ChecksumType"] == "FULL_OBJECT"
