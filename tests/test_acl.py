@@ -185,3 +185,39 @@ def test_acl_operations_need_their_permissions(shared_server):
     assert err(u.put_bucket_ownership_controls, Bucket=b,
                OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})[:2] == (403, "AccessDenied")
     assert err(u.put_bucket_acl, Bucket=b, ACL="private")[:2] == (403, "AccessDenied")
+
+
+def test_writers_from_other_accounts_own_their_objects_where_acls_are_enabled(tmp_path):
+    """ObjectWriter: a writer from another account owns what it writes (listings and ACLs
+    name it); BucketOwnerPreferred hands ownership to the bucket owner when the writer
+    grants bucket-owner-full-control; BucketOwnerEnforced always keeps it."""
+    from conftest import Server
+    from test_tenants import Tenant
+
+    srv = Server(tmp_path).start()
+    try:
+        a, b = Tenant(srv, "acl-owner-a"), Tenant(srv, "acl-writer-b")
+        a_s3, b_s3 = a.client("s3"), b.client("s3")
+        a_id, b_id = owner_id(a_s3), owner_id(b_s3)
+        for ownership in ("ObjectWriter", "BucketOwnerPreferred", "BucketOwnerEnforced"):
+            bucket = f"own-{ownership.lower()}-{uuid.uuid4().hex[:6]}"
+            a_s3.create_bucket(Bucket=bucket, ObjectOwnership=ownership)
+            a_s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"},
+                 "Action": ["s3:PutObject", "s3:GetObjectAcl"], "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+            b_s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+            b_s3.put_object(Bucket=bucket, Key="granted", Body=b"x", ACL="bucket-owner-full-control")
+            a_s3.put_object(Bucket=bucket, Key="own", Body=b"x")
+            owners = {o["Key"]: o["Owner"]["ID"]
+                      for o in a_s3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]}
+            expected = {
+                "ObjectWriter": {"plain": b_id, "granted": b_id, "own": a_id},
+                "BucketOwnerPreferred": {"plain": b_id, "granted": a_id, "own": a_id},
+                "BucketOwnerEnforced": {"plain": a_id, "granted": a_id, "own": a_id},
+            }[ownership]
+            assert owners == expected, ownership
+            versions = {v["Key"]: v["Owner"]["ID"] for v in a_s3.list_object_versions(Bucket=bucket)["Versions"]}
+            assert versions == expected, ownership
+            assert b_s3.get_object_acl(Bucket=bucket, Key="plain")["Owner"]["ID"] == expected["plain"], ownership
+    finally:
+        srv.stop()

@@ -288,6 +288,27 @@ impl Objects {
 }
 
 impl Objects {
+    /// Who owns a new object written by `writer` (a canonical id) into a bucket of
+    /// `bucket_owner`: `None` for the bucket's owner, `Some(writer)` where the writer keeps
+    /// ownership — ACLs enabled, `ObjectWriter` (or no ownership controls), or
+    /// `BucketOwnerPreferred` without `bucket-owner-full-control` — as on AWS.
+    pub async fn new_object_owner(
+        &self,
+        bucket: &str,
+        writer: &str,
+        bucket_owner: &str,
+        bucket_owner_full_control: bool,
+    ) -> Result<Option<String>> {
+        if writer == bucket_owner {
+            return Ok(None);
+        }
+        Ok(match self.get_bucket_ownership(bucket).await? {
+            Some(Ownership::BucketOwnerEnforced) => None,
+            Some(Ownership::BucketOwnerPreferred) if bucket_owner_full_control => None,
+            _ => Some(writer.to_owned()),
+        })
+    }
+
     /// A version's ACL as S3 reports it (GetObjectAcl), and the version as S3 reports it:
     /// the one set where ACLs are enabled, else the bucket owner's full control
     /// (`bucket_owner`: its canonical id).
@@ -301,14 +322,16 @@ impl Objects {
         let (o, reported) = self
             .object_version_reported(bucket, key, version_id)
             .await?;
-        let stored = match &o.meta.acl {
-            Some(j) if self.acls_enabled(bucket).await? => Some(decode(j)?),
-            _ => None,
+        if !self.acls_enabled(bucket).await? {
+            return Ok((Acl::private(bucket_owner), reported));
+        }
+        let acl = match (&o.meta.acl, &o.meta.owner) {
+            (Some(j), _) => decode(j)?,
+            // An object its writer owns reads as the writer's private ACL.
+            (None, Some(writer)) => Acl::private(writer),
+            (None, None) => Acl::private(bucket_owner),
         };
-        Ok((
-            stored.unwrap_or_else(|| Acl::private(bucket_owner)),
-            reported,
-        ))
+        Ok((acl, reported))
     }
 
     /// The ACL of the version a read names, where ACLs take part in decisions; `None`
@@ -324,7 +347,13 @@ impl Objects {
             return Ok(None);
         }
         match self.object_version(bucket, key, version_id).await {
-            Ok(o) => o.meta.acl.as_deref().map(decode).transpose(),
+            // An object its writer owns gives that writer full control, as a private
+            // ACL of its own does.
+            Ok(o) => match (o.meta.acl.as_deref(), o.meta.owner.as_deref()) {
+                (Some(j), _) => decode(j).map(Some),
+                (None, Some(writer)) => Ok(Some(Acl::private(writer))),
+                (None, None) => Ok(None),
+            },
             Err(_) => Ok(None),
         }
     }

@@ -113,6 +113,8 @@ pub struct CopyObject {
     /// The copy's ACL, as [`Objects::acl_for_write`] encoded it (a copy never inherits
     /// its source's).
     pub acl: Option<String>,
+    /// The copy's owner where it is not the bucket's ([`Objects::new_object_owner`]).
+    pub owner: Option<String>,
     /// The copy's own Object Lock (a source's lock is never copied).
     pub lock: LockRequest,
 }
@@ -451,6 +453,7 @@ impl Objects {
         };
         meta.sse = None;
         meta.acl = req.acl.clone();
+        meta.owner = req.owner.clone();
         meta.parts.clear();
         meta.upload_id = None;
         meta.retention = None;

@@ -423,6 +423,11 @@ pub struct ObjectMeta {
     /// encode as before).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+    /// The canonical id of the version's owner where it is not the bucket's owner (a
+    /// writer from another account, or an anonymous one, on a bucket whose ACLs are
+    /// enabled); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Storage classes whose bytes live in the archive tier: not readable until restored.

@@ -17,9 +17,10 @@ use crate::error::to_s3_error;
 /// `acl` and the object grant headers (PutObject, CopyObject, CreateMultipartUpload,
 /// PostObject).
 macro_rules! object_write_acl {
-    ($api:expr, $i:expr) => {
+    ($api:expr, $writer:expr, $i:expr) => {
         crate::ops::acl::write_acl(
             $api,
+            $writer,
             &$i.bucket,
             $i.acl.as_ref().map(|a| a.as_str()),
             &crate::ops::acl::GrantHeaders {
@@ -69,7 +70,7 @@ fn owner_canonical_id(api: &S3Api, owner_account: &str) -> S3Result<String> {
         .ok_or_else(|| s3_error!(InternalError, "the bucket's owner is unknown"))
 }
 
-async fn bucket_owner(api: &S3Api, bucket: &str) -> S3Result<String> {
+pub(crate) async fn bucket_owner(api: &S3Api, bucket: &str) -> S3Result<String> {
     let owner = api.objects.bucket(bucket).await.map_err(to_s3_error)?.owner;
     owner_canonical_id(api, &owner)
 }
@@ -463,23 +464,48 @@ pub async fn put_object_acl(
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }
 
-/// The ACL a write (PutObject, CopyObject, CreateMultipartUpload, a POST form) asks for
-/// with `x-amz-acl` or `x-amz-grant-*`, as stored with the new object; `None` if it asks
-/// for none (or, on a bucket that enforces its owner's ownership, only for the owner's
-/// full control).
+/// What a write (PutObject, CopyObject, CreateMultipartUpload, a POST form) stores about
+/// its new object's owner and ACL.
+#[derive(Default)]
+pub struct Written {
+    /// The ACL the write asks for (`x-amz-acl` or `x-amz-grant-*`), as stored; `None` if it
+    /// asks for none (or, where the bucket enforces its owner's ownership, only for the
+    /// owner's full control).
+    pub acl: Option<String>,
+    /// The writer's canonical id where the writer keeps ownership of the object.
+    pub owner: Option<String>,
+}
+
 pub async fn write_acl(
     api: &S3Api,
+    writer: &coffer_iam::Principal,
     bucket: &str,
     canned: Option<&str>,
     grants: &GrantHeaders<'_>,
-) -> S3Result<Option<String>> {
-    if canned.is_none() && !grants.any() {
-        return Ok(None);
+) -> S3Result<Written> {
+    let bucket_account = api.objects.bucket(bucket).await.map_err(to_s3_error)?.owner;
+    if canned.is_none() && !grants.any() && writer.account.id == bucket_account {
+        return Ok(Written::default());
     }
-    let owner = bucket_owner(api, bucket).await?;
-    let acl = requested_acl(api, canned, grants, None, &owner, &owner)?;
-    let owner_full_control = canned == Some("bucket-owner-full-control")
-        || (canned.is_none() && !acl.grants_others(&owner));
+    let bucket_owner = owner_canonical_id(api, &bucket_account)?;
+    let owner_full_control = canned == Some("bucket-owner-full-control");
+    let owner = api
+        .objects
+        .new_object_owner(
+            bucket,
+            &writer.account.canonical_id,
+            &bucket_owner,
+            owner_full_control,
+        )
+        .await
+        .map_err(to_s3_error)?;
+    if canned.is_none() && !grants.any() {
+        return Ok(Written { acl: None, owner });
+    }
+    let acl_owner = owner.as_deref().unwrap_or(&bucket_owner);
+    let acl = requested_acl(api, canned, grants, None, acl_owner, &bucket_owner)?;
+    let owner_full_control =
+        owner_full_control || (canned.is_none() && !acl.grants_others(&bucket_owner));
     if api
         .objects
         .acls_enabled(bucket)
@@ -488,10 +514,12 @@ pub async fn write_acl(
     {
         block_public(api, bucket, &acl).await?;
     }
-    api.objects
+    let acl = api
+        .objects
         .acl_for_write(bucket, Some(&acl), owner_full_control)
         .await
-        .map_err(to_s3_error)
+        .map_err(to_s3_error)?;
+    Ok(Written { acl, owner })
 }
 
 /// The ACL a CreateBucket asks for (`x-amz-acl`, `x-amz-grant-*`), to set once the bucket

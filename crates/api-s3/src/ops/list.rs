@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use coffer_objects::ObjectSummary;
 use coffer_objects::{ListQuery, Listing, VersionQuery, VersionSummary};
 
-use super::{R, owner, principal};
+use super::R;
 use crate::S3Api;
 use crate::convert::{checksum_algorithm, etag, storage_class, timestamp};
 use crate::error::to_s3_error;
@@ -72,15 +72,36 @@ fn checksum_fields(
     )
 }
 
+/// The owner a listing shows for an entry: its writer where the writer kept ownership,
+/// else the bucket's owner.
+fn owner_of(meta: &coffer_objects::ObjectMeta, bucket_owner: &Owner) -> Owner {
+    match &meta.owner {
+        Some(id) => Owner {
+            display_name: None,
+            id: Some(id.clone()),
+        },
+        None => bucket_owner.clone(),
+    }
+}
+
+/// The bucket owner as listings show it (AWS no longer returns display names).
+async fn listing_owner(api: &S3Api, bucket: &str) -> S3Result<Owner> {
+    Ok(Owner {
+        display_name: None,
+        id: Some(super::acl::bucket_owner(api, bucket).await?),
+    })
+}
+
 fn object_entry(o: ObjectSummary, enc: &Encoder, with_owner: Option<&Owner>) -> Object {
     let (checksum_algorithm, checksum_type) = checksum_fields(&o.meta);
+    let owner = with_owner.map(|b| owner_of(&o.meta, b));
     Object {
         checksum_algorithm,
         checksum_type,
         e_tag: Some(etag(&o.etag)),
         key: Some(enc.enc(&o.key)),
         last_modified: Some(timestamp(o.last_modified)),
-        owner: with_owner.cloned(),
+        owner,
         restore_status: None,
         size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
         storage_class: Some(ObjectStorageClass::from(storage_class(&o.meta))),
@@ -122,8 +143,8 @@ async fn list(
 }
 
 pub async fn objects_v2(api: &S3Api, req: S3Request<ListObjectsV2Input>) -> R<ListObjectsV2Output> {
-    let owner = owner(principal(&req)?);
     let i = req.input;
+    let owner = listing_owner(api, &i.bucket).await?;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let after = match &i.continuation_token {
@@ -181,8 +202,8 @@ pub async fn objects_v2(api: &S3Api, req: S3Request<ListObjectsV2Input>) -> R<Li
 }
 
 pub async fn objects_v1(api: &S3Api, req: S3Request<ListObjectsInput>) -> R<ListObjectsOutput> {
-    let owner = owner(principal(&req)?);
     let i = req.input;
+    let owner = listing_owner(api, &i.bucket).await?;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let listing = list(
@@ -225,8 +246,8 @@ pub async fn versions(
     api: &S3Api,
     req: S3Request<ListObjectVersionsInput>,
 ) -> R<ListObjectVersionsOutput> {
-    let owner = owner(principal(&req)?);
     let i = req.input;
+    let owner = listing_owner(api, &i.bucket).await?;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let listing = api
@@ -258,7 +279,7 @@ pub async fn versions(
                     is_latest: Some(is_latest),
                     key: Some(enc.enc(&o.key)),
                     last_modified: Some(timestamp(o.last_modified)),
-                    owner: Some(owner.clone()),
+                    owner: Some(owner_of(&o.meta, &owner)),
                     restore_status: None,
                     size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
                     storage_class: Some(ObjectVersionStorageClass::from(storage_class(&o.meta))),

@@ -37,6 +37,7 @@ pub async fn create(
     let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
+    let writer = super::principal(&req)?.clone();
     let i = req.input;
     let algorithm = match &i.checksum_algorithm {
         Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
@@ -62,9 +63,10 @@ pub async fn create(
         (None, true) => Some(ChecksumAlgorithm::Crc64Nvme),
         (a, _) => a,
     };
-    let acl = super::acl::object_write_acl!(api, i)?;
+    let written_by = super::acl::object_write_acl!(api, &writer, i)?;
     let mut meta = meta_input!(i).into_meta();
-    meta.acl = acl;
+    meta.acl = written_by.acl;
+    meta.owner = written_by.owner;
     let lock = super::lock::lock_request(
         i.object_lock_mode.as_ref(),
         i.object_lock_retain_until_date.as_ref(),

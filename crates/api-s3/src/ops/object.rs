@@ -43,12 +43,14 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
+    let writer = super::principal(&req)?.clone();
     let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
-    let acl = super::acl::object_write_acl!(api, i)?;
+    let written_by = super::acl::object_write_acl!(api, &writer, i)?;
     let mut meta = meta_input!(i).into_meta();
-    meta.acl = acl;
+    meta.acl = written_by.acl;
+    meta.owner = written_by.owner;
     let lock = lock::lock_request(
         i.object_lock_mode.as_ref(),
         i.object_lock_retain_until_date.as_ref(),
@@ -98,11 +100,13 @@ pub async fn post(api: &S3Api, mut req: S3Request<PostObjectInput>) -> R<PostObj
     api.access.authorize(&ask, &mut req.extensions).await?;
     let caller = super::caller(&req)?;
     let encryption = sse_request!(req.input, None)?;
+    let writer = super::principal(&req)?.clone();
     let i = req.input;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, None)?;
-    let acl = super::acl::object_write_acl!(api, i)?;
+    let written_by = super::acl::object_write_acl!(api, &writer, i)?;
     let mut meta = meta_input!(i).into_meta();
-    meta.acl = acl;
+    meta.acl = written_by.acl;
+    meta.owner = written_by.owner;
     let written = api
         .objects
         .put_object(
@@ -429,6 +433,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
     let source_customer_key = customer_key!(api, req, copy_source)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
+    let writer = super::principal(&req)?.clone();
     let i = req.input;
     let (src_bucket, src_key, src_version_id) = copy_source(&i.copy_source)?;
     let lock = lock::lock_request(
@@ -474,7 +479,7 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
         ),
         None => None,
     };
-    let acl = super::acl::object_write_acl!(api, i)?;
+    let written_by = super::acl::object_write_acl!(api, &writer, i)?;
     let written: Written = api
         .objects
         .copy_object(CopyObject {
@@ -492,7 +497,8 @@ pub async fn copy(api: &S3Api, req: S3Request<CopyObjectInput>) -> R<CopyObjectO
             source_conditions: convert::conditions(&req.headers, "x-amz-copy-source-"),
             precondition: None,
             checksum_algorithm,
-            acl,
+            acl: written_by.acl,
+            owner: written_by.owner,
             lock,
         })
         .await
