@@ -98,3 +98,25 @@ def test_the_aws_cli_sees_the_default_checksum(shared_server, tmp_path):
                              expect_json=True, env=quiet)
     assert head["ChecksumCRC64NVME"] == crc64nvme(data)
     assert head["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_multipart_uploads_without_a_checksum_get_a_whole_object_crc64nvme(shared_server, plain):
+    b = f"crc-mpu-{uuid.uuid4().hex[:8]}"
+    plain.create_bucket(Bucket=b)
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024), b"last part"]
+    up = plain.create_multipart_upload(Bucket=b, Key="m")["UploadId"]
+    etags = [plain.upload_part(Bucket=b, Key="m", UploadId=up, PartNumber=n + 1, Body=p)["ETag"]
+             for n, p in enumerate(parts)]
+    plain.complete_multipart_upload(Bucket=b, Key="m", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": n + 1, "ETag": e} for n, e in enumerate(etags)]})
+    head = plain.head_object(Bucket=b, Key="m", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == crc64nvme(b"".join(parts)), "combined from the parts' CRCs"
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    # A client that sends its own checksum with the parts keeps it; nothing is invented.
+    sdk = shared_server.client()
+    up = sdk.create_multipart_upload(Bucket=b, Key="c", ChecksumAlgorithm="CRC32")["UploadId"]
+    r = sdk.upload_part(Bucket=b, Key="c", UploadId=up, PartNumber=1, Body=b"only part", ChecksumAlgorithm="CRC32")
+    sdk.complete_multipart_upload(Bucket=b, Key="c", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]}]})
+    head = sdk.head_object(Bucket=b, Key="c", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" in head and "ChecksumCRC64NVME" not in head

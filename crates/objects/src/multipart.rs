@@ -167,8 +167,16 @@ impl Objects {
         check_part_number(req.part_number)?;
         let upload = self.upload(&req.bucket, &req.key, &req.upload_id).await?;
         let mut checksums = req.checksums;
+        // The part's checksum: the client's, else the upload's algorithm, else S3's
+        // default (CRC64NVME), so that the object gets a whole-object CRC64NVME.
         if checksums.algorithm.is_none() {
-            checksums.algorithm = upload.meta.checksum.as_ref().map(|c| c.algorithm);
+            checksums.algorithm = Some(
+                upload
+                    .meta
+                    .checksum
+                    .as_ref()
+                    .map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm),
+            );
         }
         let prepared = self
             .part_encryption(&req.caller, &upload, req.customer_key.as_ref())
@@ -332,7 +340,13 @@ impl Objects {
             declared_len: Some(range.len()),
             max_len: MAX_PUT_SIZE,
             checksums: ChecksumRequest {
-                algorithm: upload.meta.checksum.as_ref().map(|c| c.algorithm),
+                algorithm: Some(
+                    upload
+                        .meta
+                        .checksum
+                        .as_ref()
+                        .map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm),
+                ),
                 ..ChecksumRequest::default()
             },
         }
@@ -426,7 +440,29 @@ impl Objects {
                     !requested.composite,
                 )?)
             }
-            None => None,
+            // An upload that asked for no checksum: S3's default, a whole-object CRC64NVME
+            // combined from the parts' (when every part has one: a client may have sent
+            // its own algorithm with some parts).
+            None => {
+                let digests: Option<Vec<(Vec<u8>, u64)>> = chosen
+                    .iter()
+                    .map(|p| {
+                        p.checksum
+                            .as_ref()
+                            .filter(|c| c.algorithm == checksum::DEFAULT_ALGORITHM)
+                            .and_then(|c| checksum::decode(c.algorithm, &c.value).ok())
+                            .map(|d| (d, p.size))
+                    })
+                    .collect();
+                match digests {
+                    Some(d) => Some(checksum::combine_parts(
+                        checksum::DEFAULT_ALGORITHM,
+                        &d,
+                        true,
+                    )?),
+                    None => None,
+                }
+            }
         };
         meta.parts = chosen
             .iter()
