@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import pytest
+import s3raw
 from botocore.exceptions import ClientError
 
 _POLY = 0x9A6C9329AC4BC9B5
@@ -120,3 +121,25 @@ def test_multipart_uploads_without_a_checksum_get_a_whole_object_crc64nvme(share
         {"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]}]})
     head = sdk.head_object(Bucket=b, Key="c", ChecksumMode="ENABLED")
     assert "ChecksumCRC32" in head and "ChecksumCRC64NVME" not in head
+
+
+def test_checksums_coffer_does_not_compute_are_refused_not_ignored(shared_server):
+    """botocore's model has SHA512, MD5 and the XXHASH family too; Coffer does not compute
+    them yet, so a request that declares one is refused (501, naming the header) and stores
+    nothing, rather than storing a body whose checksum nobody verified."""
+    s3 = shared_server.client()
+    b = f"crc-new-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=b, Key="k", Body=b"data", ChecksumAlgorithm="SHA512")
+    r = e.value.response
+    assert (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]) == (501, "NotImplemented")
+    # botocore computes only SHA512 of the new ones itself; the others as a client that
+    # has them would send them.
+    for algorithm in ("md5", "xxhash64", "xxhash3", "xxhash128"):
+        for headers in ({f"x-amz-checksum-{algorithm}": "AAAAAAAAAAA="},
+                        {"x-amz-sdk-checksum-algorithm": algorithm.upper()}):
+            status, _, body = s3raw.request(shared_server.endpoint, "PUT", f"/{b}/k", body=b"data", headers=headers)
+            assert (status, s3raw.error_code(body)) == (501, "NotImplemented"), headers
+            assert b"<Header>" in body
+    assert s3.list_objects_v2(Bucket=b).get("KeyCount") == 0
