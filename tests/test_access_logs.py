@@ -98,11 +98,14 @@ def test_records_are_delivered_in_aws_s_format(srv):
         s3.get_object(Bucket=src, Key="missing")
     missing_id = e.value.response["ResponseMetadata"]["RequestId"]
     s3.list_objects_v2(Bucket=src)
+    presigned = srv.client(signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": src, "Key": "dir/a b.txt"})
+    assert urllib.request.urlopen(presigned).read() == b"0123456789"
     with pytest.raises(urllib.error.HTTPError) as anon:
         urllib.request.urlopen(f"{srv.endpoint}/{src}/dir/a%20b.txt")
     assert anon.value.code == 403
 
-    keys, recs = records(s3, logs, "access/", 5)
+    keys, recs = records(s3, logs, "access/", 6)
     assert keys and all(re.fullmatch(r"access/\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9A-Z]{16}", k) for k in keys), keys
     by_op = {}
     for r in recs:
@@ -125,6 +128,9 @@ def test_records_are_delivered_in_aws_s_format(srv):
     m = [r for r in by_op["REST.GET.OBJECT"] if r["requestid"] == missing_id][0]
     assert (m["httpstatus"], m["errorcode"], m["key"]) == ("404", "NoSuchKey", "missing")
     assert by_op["REST.GET.BUCKET"][0]["key"] == "-"
+    q = [r for r in by_op["REST.GET.OBJECT"] if r["authtype"] == "QueryString"][0]
+    assert "X-Amz-Signature=REDACTED" in q["request_uri"] and "X-Amz-Credential=" in q["request_uri"]
+    assert presigned.split("X-Amz-Signature=")[1][:16] not in q["request_uri"], "no replayable signature"
     a = [r for r in by_op["REST.GET.OBJECT"] if r["httpstatus"] == "403"][0]
     assert (a["requester"], a["errorcode"], a["sigv"], a["authtype"]) == ("-", "AccessDenied", "-", "-")
     # Logging stops when turned off.

@@ -204,7 +204,8 @@ def test_writers_from_other_accounts_own_their_objects_where_acls_are_enabled(tm
             a_s3.create_bucket(Bucket=bucket, ObjectOwnership=ownership)
             a_s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"},
-                 "Action": ["s3:PutObject", "s3:GetObjectAcl"], "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+                 "Action": ["s3:PutObject", "s3:GetObjectAcl", "s3:PutObjectAcl"],
+                 "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
             b_s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
             b_s3.put_object(Bucket=bucket, Key="granted", Body=b"x", ACL="bucket-owner-full-control")
             a_s3.put_object(Bucket=bucket, Key="own", Body=b"x")
@@ -219,5 +220,62 @@ def test_writers_from_other_accounts_own_their_objects_where_acls_are_enabled(tm
             versions = {v["Key"]: v["Owner"]["ID"] for v in a_s3.list_object_versions(Bucket=bucket)["Versions"]}
             assert versions == expected, ownership
             assert b_s3.get_object_acl(Bucket=bucket, Key="plain")["Owner"]["ID"] == expected["plain"], ownership
+            if ownership == "ObjectWriter":
+                # Its owner's canned ACL is expanded for it, not for the bucket's owner.
+                b_s3.put_object_acl(Bucket=bucket, Key="plain", ACL="private")
+                acl = b_s3.get_object_acl(Bucket=bucket, Key="plain")
+                assert acl["Owner"]["ID"] == b_id
+                assert acl["Grants"] == [{"Grantee": {"ID": b_id, "Type": "CanonicalUser"},
+                                          "Permission": "FULL_CONTROL"}]
     finally:
         srv.stop()
+
+
+def test_acl_grants_never_stand_in_for_versions_headers_or_denies(shared_server):
+    """An ACL grant is one more way to be allowed for the operation's own action only: not
+    for a named version's action or what headers ask besides, and never over an explicit
+    deny — kept even where RestrictPublicBuckets sets a public policy's grants aside."""
+    s3, anon = shared_server.client(), unsigned(shared_server)
+    b = f"acl-limits-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b, ObjectOwnership="ObjectWriter")
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": True})
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_acl(Bucket=b, ACL="public-read-write")
+    v = s3.put_object(Bucket=b, Key="doc", Body=b"v1")["VersionId"]
+    # WRITE lets everyone write and delete, but not remove a version for good.
+    assert err(anon.delete_object, Bucket=b, Key="doc", VersionId=v)[:2] == (403, "AccessDenied")
+    assert s3.get_object(Bucket=b, Key="doc", VersionId=v)["Body"].read() == b"v1"
+    # A public policy set aside by RestrictPublicBuckets still denies what it denies.
+    s3.put_object(Bucket=b, Key="secret/x", Body=b"s", ACL="public-read")
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/open/*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/secret/*"}]}))
+    assert err(anon.get_object, Bucket=b, Key="secret/x")[:2] == (403, "AccessDenied")
+    s3.delete_bucket_policy(Bucket=b)
+    assert anon.get_object(Bucket=b, Key="secret/x")["Body"].read() == b"s", "the ACL alone does allow it"
+
+
+def test_create_bucket_with_an_acl_needs_its_permissions_and_leaves_existing_buckets_alone(shared_server):
+    s3, iam = shared_server.client(), shared_server.client("iam")
+    user = f"c{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="create", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:CreateBucket", "Resource": "*"}]}))
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    u = shared_server.client(access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"])
+    b = f"acl-create-{uuid.uuid4().hex[:8]}"
+    assert err(u.create_bucket, Bucket=b, ObjectOwnership="ObjectWriter")[:2] == (403, "AccessDenied")
+    assert err(u.create_bucket, Bucket=b, GrantRead=f'id="{owner_id(s3)}"')[:2] == (403, "AccessDenied")
+    u.create_bucket(Bucket=b)
+    # Creating it again (us-east-1's legacy answer) does not touch its ACL.
+    logs = 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"'
+    s3.create_bucket(Bucket=f"{b}-w", ObjectOwnership="ObjectWriter")
+    s3.create_bucket(Bucket=f"{b}-w", GrantWrite=logs, ObjectOwnership="ObjectWriter")
+    assert len(s3.get_bucket_acl(Bucket=f"{b}-w")["Grants"]) == 1
+    # A new bucket gets the ACL it is created with.
+    s3.create_bucket(Bucket=f"{b}-n", GrantWrite=logs, ObjectOwnership="ObjectWriter")
+    grants = s3.get_bucket_acl(Bucket=f"{b}-n")["Grants"]
+    assert {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/s3/LogDelivery"},
+            "Permission": "WRITE"} in grants

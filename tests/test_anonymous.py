@@ -233,3 +233,23 @@ def test_anonymous_calls_are_in_the_bucket_owner_s_trail(server):
         assert d["requestParameters"]["bucketName"] == b
     assert "errorCode" not in found["GetObject"]
     assert found["DeleteObject"]["errorCode"] == "AccessDenied"
+
+
+def test_a_post_form_s_fields_are_what_the_policy_sees(shared_server):
+    """A form's fields stand for the headers of a PUT in the bucket policy's condition
+    keys: a policy that denies an encryption request denies it by POST too."""
+    s3 = shared_server.client()
+    b = f"anon-form-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b, ObjectOwnership="ObjectWriter")
+    s3.delete_public_access_block(Bucket=b)
+    s3.put_bucket_policy(Bucket=b, Policy=policy(
+        b, everyone("s3:PutObject", f"arn:aws:s3:::{b}/in/*"),
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{b}/*",
+         "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}}}))
+    url = f"{shared_server.endpoint}/{b}"
+    r = requests.post(url, data={"key": "in/sse.txt", "x-amz-server-side-encryption": "AES256"},
+                      files={"file": ("f", b"x")})
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, r.text
+    r = requests.post(url, data={"key": "in/plain.txt"}, files={"file": ("f", b"x")})
+    assert r.status_code == 204, r.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"]] == ["in/plain.txt"]

@@ -251,17 +251,18 @@ impl Access {
                 ask("s3:DeleteObjectVersion", context.clone()),
                 Decision::Allow
             );
+        // What the request's headers ask for besides the operation needs its own
+        // permission too, as on AWS.
+        let extra = header_actions(operation, r.headers);
+        let names_a_version = names_version(r.query);
         let decision = if owner_root && operation.owner_root_always() {
             Decision::Allow
         } else {
-            let action = if names_version(r.query) {
+            let action = if names_a_version {
                 operation.iam_action_for_version()
             } else {
                 operation.iam_action()
             };
-            // What the request's headers ask for besides the operation needs its own
-            // permission too, as on AWS.
-            let extra = header_actions(operation, r.headers);
             extra
                 .iter()
                 .map(|a| ask(a, context.clone()))
@@ -269,11 +270,20 @@ impl Access {
                 .unwrap_or_else(|| ask(action, context))
         };
         // Where the bucket's ACLs are enabled, a grant in the bucket's or the object's ACL
-        // is one more way to be allowed (never over an explicit deny).
+        // is one more way to be allowed: only for the operation's own action (never for
+        // what its headers or a named version ask besides, which policies must allow),
+        // and never over an explicit deny.
         let decision = match decision {
-            Decision::Deny(why) if why != coffer_policy::eval::EXPLICIT_DENY => {
+            Decision::Deny(why)
+                if why != coffer_policy::eval::EXPLICIT_DENY
+                    && extra.is_empty()
+                    && !names_a_version =>
+            {
                 match (bucket, &owner) {
-                    (Some(b), Some(_)) => self.acl_decision(&p, r, b, why).await,
+                    (Some(b), Some(o)) => {
+                        let context = context_for_list(&base_context, r, Some(o));
+                        self.acl_decision(&p, r, b, why, context).await
+                    }
                     _ => Decision::Deny(why),
                 }
             }
@@ -353,6 +363,7 @@ impl Access {
         r: &AccessRequest<'_>,
         bucket: &str,
         why: &'static str,
+        context: coffer_policy::eval::Context,
     ) -> Decision {
         use Operation as O;
         use coffer_objects::Permission as P;
@@ -424,7 +435,7 @@ impl Access {
             resource: &resource,
             resource_account: Some(&p.account.id),
             resource_policy: None,
-            context: self.authorizer.base_context(p, false, None),
+            context,
         })
     }
 
@@ -491,7 +502,13 @@ impl Access {
                 .await
                 .map_or(true, |b| b.restrict_public_buckets)
         {
-            return None;
+            // Only the public grants go: the rest of the policy, its denies above all,
+            // still applies.
+            let mut restricted = (*policy).clone();
+            restricted
+                .statements
+                .retain(|st| !crate::ops::policy::statement_is_public(st));
+            return Some(Arc::new(restricted));
         }
         Some(policy)
     }
@@ -574,11 +591,29 @@ fn request_keys(c: &mut coffer_policy::eval::Context, r: &AccessRequest<'_>, own
 
 /// Decodes a query string into (name, value) pairs (undecodable pairs are skipped).
 /// Whether a query string names a version (`versionId`).
-/// The permissions a request's headers need beyond its operation's action: bypassing
+/// The permissions a request's headers need beyond its operation's action: setting a new
+/// bucket's ownership or ACL, bypassing
 /// GOVERNANCE retention (`x-amz-bypass-governance-retention: true`), and setting a
 /// version's retention or legal hold as it is written (`x-amz-object-lock-*`).
 fn header_actions(operation: Operation, headers: &http::HeaderMap) -> Vec<&'static str> {
     let mut extra = Vec::new();
+    // CreateBucket that also sets ownership or an ACL needs those permissions, as on AWS.
+    if operation == Operation::CreateBucket {
+        if headers.contains_key("x-amz-object-ownership") {
+            extra.push("s3:PutBucketOwnershipControls");
+        }
+        let acl = headers
+            .get("x-amz-acl")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "private");
+        if acl
+            || headers
+                .keys()
+                .any(|k| k.as_str().starts_with("x-amz-grant-"))
+        {
+            extra.push("s3:PutBucketAcl");
+        }
+    }
     if headers
         .get("x-amz-bypass-governance-retention")
         .and_then(|v| v.to_str().ok())

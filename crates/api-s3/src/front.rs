@@ -95,16 +95,20 @@ impl coffer_api::ApiHandler for S3Front {
                 error_code: answer.error_code,
             };
         }
+        let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         match crate::precheck::check(&parts.uri, &parts.headers, time::OffsetDateTime::now_utc()) {
             crate::precheck::Verdict::Pass => {}
             crate::precheck::Verdict::Anonymous => {
                 parts.headers.remove(http::header::AUTHORIZATION);
             }
             crate::precheck::Verdict::Refuse(status, code, message, extra) => {
-                let answer = finish(
+                let mut answer = finish(
                     error_response_with(status, code, &message, &extra),
                     &cx.request_id,
                 );
+                if let Some(a) = &asked {
+                    self.cors.decorate(a, &mut answer.response).await;
+                }
                 if let Some(seen) = seen {
                     self.logs
                         .record(seen, cx, &answer.response, answer.error_code.as_deref())
@@ -116,7 +120,6 @@ impl coffer_api::ApiHandler for S3Front {
                 };
             }
         }
-        let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         parts.extensions.insert(cx.clone());
         let notes = Arc::new(crate::access::Notes::default());
         parts.extensions.insert(notes.clone());

@@ -21,6 +21,7 @@ impl Objects {
         location: Option<&str>,
         object_lock: bool,
         ownership: crate::Ownership,
+        acl: Option<&crate::Acl>,
     ) -> Result<BucketRecord> {
         check_bucket_name(name)?;
         let region = &self.config.region;
@@ -61,6 +62,15 @@ impl Objects {
         ];
         if object_lock {
             first.push((settings::OBJECT_LOCK, lock.as_str()));
+        }
+        // An ACL asked for at creation is stored with the bucket, so that a bucket never
+        // exists without it (and re-creating an existing bucket leaves its ACL alone).
+        let acl = acl
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(a) = &acl {
+            first.push((settings::ACL, a.as_str()));
         }
         match self.meta.create_bucket_with_settings(&record, &first).await {
             Ok(()) => {

@@ -71,6 +71,7 @@ fn fixture() -> &'static Fixture {
                     None,
                     false,
                     coffer_objects::Ownership::BucketOwnerEnforced,
+                    None,
                 )
                 .await
                 .expect("bucket");
@@ -311,6 +312,7 @@ fn a_write_without_headers_is_sse_s3_unless_the_operator_opted_out() {
                 None,
                 false,
                 coffer_objects::Ownership::BucketOwnerEnforced,
+                None,
             )
             .await
             .expect("bucket");

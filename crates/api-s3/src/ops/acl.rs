@@ -446,13 +446,19 @@ pub async fn put_object_acl(
         write: i.grant_write.as_deref(),
         write_acp: i.grant_write_acp.as_deref(),
     };
-    // The object's owner is the bucket's (Coffer does not keep writers apart yet).
+    // A canned ACL is expanded for the object's owner: its writer where the writer kept
+    // ownership, else the bucket's owner.
+    let (current, _) = api
+        .objects
+        .get_object_acl(&i.bucket, &i.key, i.version_id.as_deref(), &bucket_owner_id)
+        .await
+        .map_err(to_s3_error)?;
     let acl = requested_acl(
         api,
         i.acl.as_ref().map(|a| a.as_str()),
         &grants,
         i.access_control_policy.as_ref(),
-        &bucket_owner_id,
+        &current.owner,
         &bucket_owner_id,
     )?;
     acls_enabled(api, &i.bucket).await?;

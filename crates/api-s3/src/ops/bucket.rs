@@ -29,15 +29,10 @@ pub async fn create(api: &S3Api, req: S3Request<CreateBucketInput>) -> R<CreateB
             location.as_deref(),
             i.object_lock_enabled_for_bucket.unwrap_or(false),
             ownership,
+            acl.as_ref(),
         )
         .await
         .map_err(to_s3_error)?;
-    if let Some(acl) = acl {
-        api.objects
-            .put_bucket_acl(&b.name, &acl)
-            .await
-            .map_err(to_s3_error)?;
-    }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", b.name)),
     }))

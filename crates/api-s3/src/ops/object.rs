@@ -43,11 +43,10 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
     let caller = super::caller(&req)?;
     let customer = customer_key!(api, req)?;
     let encryption = sse_request!(req.input, customer)?;
-    let writer = super::principal(&req)?.clone();
+    let written_by = super::acl::object_write_acl!(api, super::principal(&req)?, req.input)?;
     let i = req.input;
     let precondition = write_precondition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let checksums = checksum_request(declared_checksums!(i), &req.headers, req.trailing_headers)?;
-    let written_by = super::acl::object_write_acl!(api, &writer, i)?;
     let mut meta = meta_input!(i).into_meta();
     meta.acl = written_by.acl;
     meta.owner = written_by.owner;
@@ -89,12 +88,35 @@ pub async fn put(api: &S3Api, req: S3Request<PutObjectInput>) -> R<PutObjectOutp
 
 pub async fn post(api: &S3Api, mut req: S3Request<PostObjectInput>) -> R<PostObjectOutput> {
     let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+    // A form's fields stand for the headers of a PUT: the policy sees them as such
+    // (`s3:x-amz-acl`, `s3:x-amz-server-side-encryption`, ...).
+    let mut headers = req.headers.clone();
+    let i = &req.input;
+    for (name, value) in [
+        ("x-amz-acl", i.acl.as_ref().map(|v| v.as_str())),
+        (
+            "x-amz-server-side-encryption",
+            i.server_side_encryption.as_ref().map(|v| v.as_str()),
+        ),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            i.ssekms_key_id.as_deref(),
+        ),
+        (
+            "x-amz-storage-class",
+            i.storage_class.as_ref().map(|v| v.as_str()),
+        ),
+    ] {
+        if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
     let ask = crate::access::AccessRequest {
         access_key: access_key.as_deref(),
         operation: crate::operation::Operation::PostObject,
         bucket: Some(req.input.bucket.clone()),
         key: Some(req.input.key.clone()),
-        headers: &req.headers,
+        headers: &headers,
         query: req.uri.query(),
     };
     api.access.authorize(&ask, &mut req.extensions).await?;

@@ -69,7 +69,12 @@ const LIMITING_KEYS: &[&str] = &[
 /// Whether a policy grants access to everyone: an Allow with principal `*` (or
 /// `{"AWS": "*"}`), or a NotPrincipal Allow, not narrowed by a limiting condition.
 pub fn is_public(doc: &Document) -> bool {
-    doc.statements.iter().any(|st| {
+    doc.statements.iter().any(statement_is_public)
+}
+
+/// Whether one statement grants access to everyone (see [`is_public`]).
+pub fn statement_is_public(st: &coffer_policy::document::Statement) -> bool {
+    {
         if st.effect != Effect::Allow {
             return false;
         }
@@ -89,7 +94,7 @@ pub fn is_public(doc: &Document) -> bool {
                 })
         });
         wildcard && !limited
-    })
+    }
 }
 
 pub async fn put(api: &S3Api, req: S3Request<PutBucketPolicyInput>) -> R<PutBucketPolicyOutput> {
