@@ -38,6 +38,25 @@ impl S3Front {
         }
     }
 
+    /// The final reply, once the request's access log record (if its bucket logs) is
+    /// taken: every way out of `handle` passes here.
+    async fn logged(
+        &self,
+        seen: Option<crate::access_log::Seen>,
+        cx: &RequestContext,
+        answer: Answer,
+    ) -> Reply {
+        if let Some(seen) = seen {
+            self.logs
+                .record(seen, cx, &answer.response, answer.error_code.as_deref())
+                .await;
+        }
+        Reply {
+            response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+            error_code: answer.error_code,
+        }
+    }
+
     /// The server access log records waiting for delivery (the binary delivers them on a
     /// timer and at shutdown).
     pub fn access_logs(&self) -> Arc<crate::access_log::AccessLogs> {
@@ -84,16 +103,7 @@ impl coffer_api::ApiHandler for S3Front {
                 .cors
                 .preflight(&parts.method, &parts.uri, &parts.headers, cx)
                 .await;
-            let answer = finish(resp, &cx.request_id);
-            if let Some(seen) = seen {
-                self.logs
-                    .record(seen, cx, &answer.response, answer.error_code.as_deref())
-                    .await;
-            }
-            return Reply {
-                response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
-                error_code: answer.error_code,
-            };
+            return self.logged(seen, cx, finish(resp, &cx.request_id)).await;
         }
         let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
         match crate::precheck::check(&parts.uri, &parts.headers, time::OffsetDateTime::now_utc()) {
@@ -109,15 +119,7 @@ impl coffer_api::ApiHandler for S3Front {
                 if let Some(a) = &asked {
                     self.cors.decorate(a, &mut answer.response).await;
                 }
-                if let Some(seen) = seen {
-                    self.logs
-                        .record(seen, cx, &answer.response, answer.error_code.as_deref())
-                        .await;
-                }
-                return Reply {
-                    response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
-                    error_code: answer.error_code,
-                };
+                return self.logged(seen, cx, answer).await;
             }
         }
         parts.extensions.insert(cx.clone());
@@ -140,11 +142,6 @@ impl coffer_api::ApiHandler for S3Front {
         if let Some(a) = asked {
             self.cors.decorate(&a, &mut answer.response).await;
         }
-        if let Some(seen) = seen {
-            self.logs
-                .record(seen, cx, &answer.response, answer.error_code.as_deref())
-                .await;
-        }
         // The version a write made, as CloudTrail shows it among the response elements.
         if answer.error_code.is_none()
             && let Some(v) = answer
@@ -160,10 +157,7 @@ impl coffer_api::ApiHandler for S3Front {
                 }
             });
         }
-        Reply {
-            response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
-            error_code: answer.error_code,
-        }
+        self.logged(seen, cx, answer).await
     }
 
     fn internal_error(&self, request_id: &str) -> Reply {

@@ -90,13 +90,23 @@ fn unsupported_checksum(headers: &HeaderMap) -> Option<String> {
         {
             return Some(n.to_owned());
         }
-        let v = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        // Only the headers that name an algorithm are read (no work per other header).
         let named = match n {
-            "x-amz-sdk-checksum-algorithm" | "x-amz-checksum-algorithm" => v.as_str(),
-            "x-amz-trailer" => v.strip_prefix("x-amz-checksum-").unwrap_or(""),
-            _ => "",
+            "x-amz-sdk-checksum-algorithm" | "x-amz-checksum-algorithm" => {
+                value.to_str().unwrap_or("").trim()
+            }
+            "x-amz-trailer" => value
+                .to_str()
+                .unwrap_or("")
+                .trim()
+                .strip_prefix("x-amz-checksum-")
+                .unwrap_or(""),
+            _ => continue,
         };
-        if UNSUPPORTED_CHECKSUMS.contains(&named) {
+        if UNSUPPORTED_CHECKSUMS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(named))
+        {
             return Some(n.to_owned());
         }
     }

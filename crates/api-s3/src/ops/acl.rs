@@ -13,6 +13,21 @@ use super::R;
 use crate::S3Api;
 use crate::error::to_s3_error;
 
+/// The `x-amz-grant-*` headers of an input that has them (`write`: its
+/// `x-amz-grant-write`, which only bucket inputs carry).
+macro_rules! grant_headers {
+    ($i:expr, $write:expr) => {
+        crate::ops::acl::GrantHeaders {
+            full_control: $i.grant_full_control.as_deref(),
+            read: $i.grant_read.as_deref(),
+            read_acp: $i.grant_read_acp.as_deref(),
+            write: $write,
+            write_acp: $i.grant_write_acp.as_deref(),
+        }
+    };
+}
+pub(crate) use grant_headers;
+
 /// The ACL an object write's input asks for ([`write_acl`]), for the inputs that carry
 /// `acl` and the object grant headers (PutObject, CopyObject, CreateMultipartUpload,
 /// PostObject).
@@ -23,13 +38,8 @@ macro_rules! object_write_acl {
             $writer,
             &$i.bucket,
             $i.acl.as_ref().map(|a| a.as_str()),
-            &crate::ops::acl::GrantHeaders {
-                full_control: $i.grant_full_control.as_deref(),
-                read: $i.grant_read.as_deref(),
-                read_acp: $i.grant_read_acp.as_deref(),
-                write: None,
-                write_acp: $i.grant_write_acp.as_deref(),
-            },
+            // Objects have no WRITE permission to grant.
+            &crate::ops::acl::grant_headers!($i, None),
         )
         .await
     };
@@ -390,13 +400,7 @@ pub async fn put_bucket_acl(
 ) -> R<PutBucketAclOutput> {
     let i = &req.input;
     let owner = bucket_owner(api, &i.bucket).await?;
-    let grants = GrantHeaders {
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-    };
+    let grants = grant_headers!(i, i.grant_write.as_deref());
     let acl = requested_acl(
         api,
         i.acl.as_ref().map(|a| a.as_str()),
@@ -439,13 +443,7 @@ pub async fn put_object_acl(
 ) -> R<PutObjectAclOutput> {
     let i = &req.input;
     let bucket_owner_id = bucket_owner(api, &i.bucket).await?;
-    let grants = GrantHeaders {
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-    };
+    let grants = grant_headers!(i, i.grant_write.as_deref());
     // A canned ACL is expanded for the object's owner: its writer where the writer kept
     // ownership, else the bucket's owner.
     let (current, _) = api
@@ -539,13 +537,7 @@ pub fn create_bucket_acl(
     owner: &str,
     ownership: Ownership,
 ) -> S3Result<Option<Acl>> {
-    let grants = GrantHeaders {
-        full_control: i.grant_full_control.as_deref(),
-        read: i.grant_read.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write: i.grant_write.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-    };
+    let grants = grant_headers!(i, i.grant_write.as_deref());
     let canned = i.acl.as_ref().map(|a| a.as_str());
     if canned.is_none() && !grants.any() {
         return Ok(None);
