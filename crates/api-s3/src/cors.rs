@@ -4,6 +4,7 @@
 //! (AWS's RESTOPTIONSobject page, and S3's replies as recorded in LocalStack's AWS-validated
 //! snapshots: the `AccessForbidden` bodies, the lower-cased allowed headers, `Vary`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -59,30 +60,34 @@ impl Cors {
                         .collect()
                 })
                 .unwrap_or_default(),
-            bucket,
+            bucket: bucket.into_owned(),
             object,
         })
     }
 
     /// The bucket a request names (virtual-hosted or path style), if any.
-    pub(crate) fn bucket_of(&self, uri: &http::Uri, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn bucket_of<'a>(
+        &self,
+        uri: &'a http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<Cow<'a, str>> {
         self.target(uri, headers).map(|(b, _)| b)
     }
 
     /// The bucket a request names (virtual-hosted or path style), and whether it names a key.
-    fn target(&self, uri: &http::Uri, headers: &HeaderMap) -> Option<(String, bool)> {
+    /// (Borrowed from the path when it needs no decoding: every request asks.)
+    fn target<'a>(&self, uri: &'a http::Uri, headers: &HeaderMap) -> Option<(Cow<'a, str>, bool)> {
         let path = uri.path().trim_start_matches('/');
         if let (Some(domain), Some(host)) = (&self.domain, header(headers, "host"))
             && let Ok(vh) = domain.parse_host_header(host)
             && let Some(b) = vh.bucket()
         {
-            return Some((b.to_owned(), !path.is_empty()));
+            return Some((Cow::Owned(b.to_owned()), !path.is_empty()));
         }
         let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
         let bucket = percent_encoding::percent_decode_str(bucket)
             .decode_utf8()
-            .ok()?
-            .into_owned();
+            .ok()?;
         (!bucket.is_empty()).then_some((bucket, !key.is_empty()))
     }
 
@@ -115,7 +120,7 @@ impl Cors {
             f.operation = Some("PreflightRequest");
             f.read_only = Some(true);
             f.data_event = true;
-            f.bucket = target.as_ref().map(|(b, _)| b.clone());
+            f.bucket = target.as_ref().map(|(b, _)| b.to_string());
         });
         if header(headers, "origin").is_none() {
             return refusal(

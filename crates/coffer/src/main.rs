@@ -6,6 +6,12 @@ use std::sync::Arc;
 use clap::Parser;
 use coffer::cli::{Cli, Command};
 
+/// mimalloc, not glibc's malloc: a request allocates a few hundred times, from threads
+/// that glibc's arenas make contend (futex wake-ups in `realloc`); measured in
+/// ARCHITECTURE.md ("Dependencies, and why").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -25,7 +25,9 @@ pub(crate) const OWNERSHIP: &str = "ownership";
 /// The bucket's ACL, where ACLs are enabled and one was set.
 pub(crate) const ACL: &str = "acl";
 
-type Cached = HashMap<(String, &'static str), Option<Arc<str>>>;
+/// Settings by bucket, then by name: a lookup by `&str` allocates nothing (every request
+/// reads a few).
+type Cached = HashMap<String, HashMap<&'static str, Option<Arc<str>>>>;
 
 #[derive(Default)]
 pub(crate) struct SettingCache(Mutex<(u64, Cached)>);
@@ -50,7 +52,7 @@ impl SettingCache {
     pub(crate) fn forget(&self, bucket: &str) {
         let mut c = self.lock();
         c.0 += 1;
-        c.1.retain(|(b, _), _| b != bucket);
+        c.1.remove(bucket);
     }
 }
 
@@ -96,7 +98,13 @@ impl Objects {
         bucket: &str,
         name: &'static str,
     ) -> Result<Option<Arc<str>>> {
-        if let Some(v) = self.settings.lock().1.get(&(bucket.to_owned(), name)) {
+        if let Some(v) = self
+            .settings
+            .lock()
+            .1
+            .get(bucket)
+            .and_then(|names| names.get(name))
+        {
             return Ok(v.clone());
         }
         self.bucket(bucket).await?;
@@ -108,7 +116,9 @@ impl Objects {
             .map(Arc::from);
         let mut c = self.settings.lock();
         if c.0 == generation {
-            c.1.insert((bucket.to_owned(), name), value.clone());
+            c.1.entry(bucket.to_owned())
+                .or_default()
+                .insert(name, value.clone());
         }
         Ok(value)
     }
