@@ -142,6 +142,7 @@ pub fn checksum_request(
     ]
     .into_iter()
     .filter_map(|(a, v)| v.map(|v| (a, v)))
+    .chain(crate::wide_checksum::declared(headers))
     .collect();
     if declared.len() > 1 {
         return Err(S3Error::with_message(
@@ -149,8 +150,14 @@ pub fn checksum_request(
             "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
         ));
     }
-    let sdk_algorithm = match d.algorithm {
-        Some(a) => Some(ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+    // The algorithm the SDK says it used (s3s's DTOs have only `x-amz-checksum-algorithm`,
+    // or the trailer's algorithm, in that field).
+    let named = headers
+        .get("x-amz-sdk-checksum-algorithm")
+        .map(|v| v.to_str().unwrap_or("").trim().to_owned())
+        .or_else(|| d.algorithm.map(|a| a.as_str().to_owned()));
+    let sdk_algorithm = match named {
+        Some(a) => Some(ChecksumAlgorithm::parse(&a).ok_or_else(|| {
             S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",
@@ -169,16 +176,22 @@ pub fn checksum_request(
         content_md5: d.content_md5,
         ..ChecksumRequest::default()
     };
-    if let Some((a, v)) = declared.into_iter().next() {
+    let mismatch = |a: ChecksumAlgorithm| {
         if sdk_algorithm.is_some_and(|s| s != a) {
-            return Err(S3Error::with_message(
+            Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",
-            ));
+            ))
+        } else {
+            Ok(())
         }
+    };
+    if let Some((a, v)) = declared.into_iter().next() {
+        mismatch(a)?;
         req.algorithm = Some(a);
         req.expected = Some(v);
     } else if let (Some(a), Some(t)) = (trailer_algorithm, trailers) {
+        mismatch(a)?;
         let name = format!("x-amz-checksum-{}", a.as_str().to_ascii_lowercase());
         req.algorithm = Some(a);
         req.trailer = Some(Box::new(move || {
@@ -189,8 +202,12 @@ pub fn checksum_request(
             })
             .flatten()
         }));
-    } else {
-        req.algorithm = sdk_algorithm;
+    } else if sdk_algorithm.is_some() {
+        // The SDK header says how the value was computed; it never stands alone (AWS).
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.",
+        ));
     }
     Ok(req)
 }
@@ -206,6 +223,7 @@ macro_rules! fill_checksum {
                 coffer_objects::ChecksumAlgorithm::Crc64Nvme => $out.checksum_crc64nvme = v,
                 coffer_objects::ChecksumAlgorithm::Sha1 => $out.checksum_sha1 = v,
                 coffer_objects::ChecksumAlgorithm::Sha256 => $out.checksum_sha256 = v,
+                a => $out.checksum_sha256 = Some($crate::wide_checksum::carry(a, &c.value)),
             }
         }
     };

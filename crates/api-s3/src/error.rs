@@ -291,7 +291,7 @@ fn body_error(source: coffer_objects::BodyError) -> S3Error {
 
 /// s3s reports SigV4 payload failures with private error types; their messages are the
 /// only stable handle (pinned by `sigv4_stream_errors_map_to_aws_codes`).
-fn sigv4_stream_error(message: &str) -> S3Error {
+pub(crate) fn sigv4_stream_error(message: &str) -> S3Error {
     let custom = |code: &str, status: http::StatusCode, msg: &str| {
         let mut e =
             S3Error::with_message(S3ErrorCode::Custom(code.to_owned().into()), msg.to_owned());

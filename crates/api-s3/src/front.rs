@@ -310,9 +310,28 @@ fn unquote_etag(body: &[u8]) -> Option<Vec<u8>> {
     Some(out.into_bytes())
 }
 
+fn is_xml(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().ends_with(b"xml"))
+}
+
 fn finish(mut resp: Response<Body>, request_id: &str) -> Answer {
     if let Some(Status(s)) = resp.extensions_mut().remove::<Status>() {
         *resp.status_mut() = s;
+    }
+    crate::wide_checksum::restore_headers(resp.headers_mut());
+    if is_xml(&resp)
+        && let Some(fixed) = resp
+            .body()
+            .bytes()
+            .and_then(|b| crate::wide_checksum::restore_xml(&b))
+    {
+        resp.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(fixed.len()),
+        );
+        *resp.body_mut() = Body::from(fixed);
     }
     if resp.extensions_mut().remove::<UnquotedEtag>().is_some()
         && let Some(fixed) = resp.body().bytes().and_then(|b| unquote_etag(&b))

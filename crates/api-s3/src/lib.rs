@@ -20,6 +20,7 @@ mod ops;
 mod precheck;
 mod rfc2047;
 mod route;
+mod wide_checksum;
 mod xml;
 
 use std::sync::Arc;

@@ -13,10 +13,6 @@
 //!   `AuthorizationQueryParametersError`; one whose `X-Amz-Date` is ahead of the clock:
 //!   `Request is not yet valid`.
 //! - A signature that is not 64 lower-case hex digits cannot match: `SignatureDoesNotMatch`.
-//! - A checksum algorithm S3 added in 2025 that Coffer does not compute yet (SHA512, MD5,
-//!   XXHASH64, XXHASH3, XXHASH128), named by any checksum header or trailer:
-//!   `501 NotImplemented` naming the header, rather than storing a body whose declared
-//!   checksum nobody verified.
 //! - A body in plain HTTP chunked transfer coding (`Transfer-Encoding: chunked` without the
 //!   `aws-chunked` framing and its `x-amz-decoded-content-length`): S3 answers
 //!   `501 NotImplemented` naming the header, so Coffer does too.
@@ -78,50 +74,7 @@ fn iso(t: OffsetDateTime) -> String {
     )
 }
 
-/// The checksum algorithms of botocore's model that Coffer does not compute.
-const UNSUPPORTED_CHECKSUMS: [&str; 5] = ["sha512", "md5", "xxhash64", "xxhash3", "xxhash128"];
-
-/// The header that asks for a checksum Coffer does not compute, if any.
-fn unsupported_checksum(headers: &HeaderMap) -> Option<String> {
-    for (name, value) in headers {
-        let n = name.as_str();
-        if let Some(alg) = n.strip_prefix("x-amz-checksum-")
-            && UNSUPPORTED_CHECKSUMS.contains(&alg)
-        {
-            return Some(n.to_owned());
-        }
-        // Only the headers that name an algorithm are read (no work per other header).
-        let named = match n {
-            "x-amz-sdk-checksum-algorithm" | "x-amz-checksum-algorithm" => {
-                value.to_str().unwrap_or("").trim()
-            }
-            "x-amz-trailer" => value
-                .to_str()
-                .unwrap_or("")
-                .trim()
-                .strip_prefix("x-amz-checksum-")
-                .unwrap_or(""),
-            _ => continue,
-        };
-        if UNSUPPORTED_CHECKSUMS
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(named))
-        {
-            return Some(n.to_owned());
-        }
-    }
-    None
-}
-
 pub(crate) fn check(uri: &Uri, headers: &HeaderMap, now: OffsetDateTime) -> Verdict {
-    if let Some(header) = unsupported_checksum(headers) {
-        return Verdict::Refuse(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "A header you provided implies functionality that is not implemented".into(),
-            vec![("Header", header)],
-        );
-    }
     let chunked = headers
         .get(http::header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -375,31 +328,6 @@ mod tests {
         );
         // SigV2 is s3s's to check.
         assert!(matches!(check("AWS AK:c2ln", None), Verdict::Pass));
-    }
-
-    #[test]
-    fn checksums_coffer_does_not_compute_are_not_implemented() {
-        let uri: Uri = "/b/k".parse().expect("uri");
-        for (name, value) in [
-            ("x-amz-checksum-sha512", "AAAA"),
-            ("x-amz-sdk-checksum-algorithm", "XXHASH3"),
-            ("x-amz-checksum-algorithm", "md5"),
-            ("x-amz-trailer", "x-amz-checksum-xxhash64"),
-        ] {
-            let mut h = HeaderMap::new();
-            h.insert(name, HeaderValue::from_static(value));
-            assert_eq!(
-                code(&check(&uri, &h, NOW)),
-                Some("NotImplemented"),
-                "{name}"
-            );
-        }
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-amz-sdk-checksum-algorithm",
-            HeaderValue::from_static("CRC64NVME"),
-        );
-        assert!(matches!(check(&uri, &h, NOW), Verdict::Pass));
     }
 
     #[test]

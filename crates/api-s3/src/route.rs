@@ -9,6 +9,11 @@
 //!   `ACCOUNT.HOST`, or to the endpoint itself with `--region snow`; the path decides,
 //!   whatever the host).
 //!
+//! - `POST /BUCKET/KEY?uploadId=`: CompleteMultipartUpload, whose body may name part
+//!   checksums of the algorithms S3 added in 2025, which s3s's XML parser refuses
+//!   (`wide_checksum.rs`); the body is read here, after s3s verified its signature and
+//!   hash, and the operation is the same `ops::multipart::complete`.
+//!
 //! Access goes through the same [`Access::authorize`] as every other operation.
 
 use std::sync::Arc;
@@ -50,7 +55,16 @@ enum Extra {
     PutAccountPublicAccessBlock,
     GetAccountPublicAccessBlock,
     DeleteAccountPublicAccessBlock,
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
 }
+
+/// Largest CompleteMultipartUpload body (s3s's limit for XML bodies: 10,000 parts with
+/// every checksum fit well inside it).
+const MAX_COMPLETE_BODY: usize = 20 * 1024 * 1024;
 
 /// S3 Control's path of the account's Block Public Access.
 const ACCOUNT_PAB_PATH: &str = "/v20180820/configuration/publicAccessBlock";
@@ -67,6 +81,7 @@ impl Extra {
             Extra::PutAccountPublicAccessBlock => Operation::PutAccountPublicAccessBlock,
             Extra::GetAccountPublicAccessBlock => Operation::GetAccountPublicAccessBlock,
             Extra::DeleteAccountPublicAccessBlock => Operation::DeleteAccountPublicAccessBlock,
+            Extra::CompleteMultipartUpload { .. } => Operation::CompleteMultipartUpload,
         }
     }
 }
@@ -75,6 +90,13 @@ pub struct Routes {
     pub objects: Arc<Objects>,
     pub access: Access,
     pub domain: Option<Domain>,
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    crate::access::form_urlencoded(uri.query().unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 fn has_param(uri: &Uri, name: &str) -> bool {
@@ -110,6 +132,18 @@ impl Routes {
                 _ => None,
             };
         }
+        if *method == Method::POST
+            && let Some(upload_id) = query_param(uri, "uploadId")
+        {
+            return match self.path(uri, headers)? {
+                S3Path::Object { bucket, key } => Some(Extra::CompleteMultipartUpload {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    upload_id,
+                }),
+                _ => None,
+            };
+        }
         if !has_param(uri, "encryption") {
             return None;
         }
@@ -123,10 +157,7 @@ impl Routes {
             (&Method::PUT, S3Path::Object { bucket, key }) => Some(Extra::UpdateObjectEncryption {
                 bucket: bucket.into(),
                 key: key.into(),
-                version_id: crate::access::form_urlencoded(uri.query().unwrap_or(""))
-                    .into_iter()
-                    .find(|(k, _)| k == "versionId")
-                    .map(|(_, v)| v),
+                version_id: query_param(uri, "versionId"),
             }),
             _ => None,
         }
@@ -161,7 +192,8 @@ impl S3Route for Routes {
             Extra::PutBucketEncryption { bucket } | Extra::GetBucketEncryption { bucket } => {
                 (Some(bucket.clone()), None)
             }
-            Extra::UpdateObjectEncryption { bucket, key, .. } => {
+            Extra::UpdateObjectEncryption { bucket, key, .. }
+            | Extra::CompleteMultipartUpload { bucket, key, .. } => {
                 (Some(bucket.clone()), Some(key.clone()))
             }
             Extra::PutAccountPublicAccessBlock
@@ -251,6 +283,11 @@ impl S3Route for Routes {
                 );
                 Ok(r)
             }
+            Extra::CompleteMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+            } => self.complete(req, bucket, key, upload_id).await,
             Extra::DeleteAccountPublicAccessBlock => {
                 let account = own_account(&req)?;
                 self.objects
@@ -312,6 +349,47 @@ fn account_public_access_block(doc: &Element) -> S3Result<coffer_objects::Public
 }
 
 impl Routes {
+    async fn complete(
+        &self,
+        mut req: S3Request<Body>,
+        bucket: String,
+        key: String,
+        upload_id: String,
+    ) -> S3Result<S3Response<Body>> {
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_COMPLETE_BODY as u64) {
+            return Err(s3_error!(
+                MaxMessageLengthExceeded,
+                "Your request was too big."
+            ));
+        }
+        // Reading the body checks it against its signed hash (s3s's stream).
+        let body = req
+            .input
+            .store_all_limited(MAX_COMPLETE_BODY)
+            .await
+            .map_err(|e| crate::error::sigv4_stream_error(&e.to_string()))?;
+        let body = crate::wide_checksum::carry_xml(&body).map_or(body, Bytes::from);
+        let upload = parse_completed(&body)?;
+        let if_match = etag_condition(&req.headers, http::header::IF_MATCH)?;
+        let if_none_match = etag_condition(&req.headers, http::header::IF_NONE_MATCH)?;
+        let req = req.map_input(|_| s3s::dto::CompleteMultipartUploadInput {
+            bucket,
+            key,
+            upload_id,
+            multipart_upload: Some(upload),
+            if_match,
+            if_none_match,
+            ..Default::default()
+        });
+        let out = crate::ops::multipart::complete(&self.objects, req).await?;
+        complete_response(out)
+    }
+
     async fn get_encryption(&self, bucket: &str) -> S3Result<S3Response<Body>> {
         let Some(c) = self
             .objects
@@ -487,6 +565,74 @@ fn rekey(doc: &Element) -> S3Result<Rekey> {
         kms_key_arn: arn.to_owned(),
         bucket_key,
     })
+}
+
+/// CompleteMultipartUpload's body, as s3s parses it (an empty body is `MalformedXML`, as
+/// on S3).
+fn parse_completed(body: &[u8]) -> S3Result<s3s::dto::CompletedMultipartUpload> {
+    use s3s::xml::Deserialize as _;
+    let mut d = s3s::xml::Deserializer::new(body);
+    let parsed = s3s::dto::CompletedMultipartUpload::deserialize(&mut d)
+        .ok()
+        .filter(|_| d.expect_eof().is_ok());
+    parsed.ok_or_else(malformed)
+}
+
+fn etag_condition(
+    headers: &HeaderMap,
+    name: http::header::HeaderName,
+) -> S3Result<Option<s3s::dto::ETagCondition>> {
+    let Some(v) = headers.get(&name) else {
+        return Ok(None);
+    };
+    s3s::dto::ETagCondition::parse_http_header(v.as_bytes())
+        .map(Some)
+        .map_err(|_| s3_error!(InvalidArgument, "Invalid {} header", name.as_str()))
+}
+
+/// The reply s3s would write for CompleteMultipartUpload: its XML result and headers.
+fn complete_response(
+    resp: S3Response<s3s::dto::CompleteMultipartUploadOutput>,
+) -> S3Result<S3Response<Body>> {
+    use s3s::xml::Serialize as _;
+    let out = resp.output;
+    let mut buf = Vec::with_capacity(512);
+    {
+        let mut ser = s3s::xml::Serializer::new(&mut buf);
+        ser.decl()
+            .and_then(|()| out.serialize(&mut ser))
+            .map_err(s3s::S3Error::internal_error)?;
+    }
+    let mut r = S3Response::new(Body::from(Bytes::from(buf)));
+    r.headers = resp.headers;
+    r.extensions = resp.extensions;
+    r.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    let headers = [
+        (
+            "x-amz-server-side-encryption-bucket-key-enabled",
+            out.bucket_key_enabled.map(|b| b.to_string()),
+        ),
+        ("x-amz-expiration", out.expiration),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            out.ssekms_key_id,
+        ),
+        (
+            "x-amz-server-side-encryption",
+            out.server_side_encryption.map(|s| s.as_str().to_owned()),
+        ),
+        ("x-amz-version-id", out.version_id),
+    ];
+    for (name, value) in headers {
+        if let Some(v) = value {
+            let v = HeaderValue::from_str(&v).map_err(s3s::S3Error::internal_error)?;
+            r.headers.insert(name, v);
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

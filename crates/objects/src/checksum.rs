@@ -7,6 +7,7 @@ use base64_simd::STANDARD as B64;
 use coffer_storage::{Checksum, ChecksumAlgorithm};
 use crc_fast::CrcAlgorithm;
 use md5::Digest as _;
+use std::hash::Hasher as _;
 
 use crate::{Error, Result};
 
@@ -44,8 +45,20 @@ fn crc_algorithm(a: ChecksumAlgorithm) -> Option<CrcAlgorithm> {
         ChecksumAlgorithm::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
         ChecksumAlgorithm::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
         ChecksumAlgorithm::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
-        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+        ChecksumAlgorithm::Sha1
+        | ChecksumAlgorithm::Sha256
+        | ChecksumAlgorithm::Sha512
+        | ChecksumAlgorithm::Md5
+        | ChecksumAlgorithm::Xxhash64
+        | ChecksumAlgorithm::Xxhash3
+        | ChecksumAlgorithm::Xxhash128 => None,
     }
+}
+
+/// Whether a multipart object may carry a `FULL_OBJECT` checksum of this algorithm: only
+/// the CRCs combine arithmetically; the others are `COMPOSITE` only, as on S3.
+pub fn full_object_capable(a: ChecksumAlgorithm) -> bool {
+    crc_algorithm(a).is_some()
 }
 
 /// Digest length in bytes.
@@ -55,6 +68,10 @@ pub fn digest_len(a: ChecksumAlgorithm) -> usize {
         ChecksumAlgorithm::Crc64Nvme => 8,
         ChecksumAlgorithm::Sha1 => 20,
         ChecksumAlgorithm::Sha256 => 32,
+        ChecksumAlgorithm::Sha512 => 64,
+        ChecksumAlgorithm::Md5 => 16,
+        ChecksumAlgorithm::Xxhash64 | ChecksumAlgorithm::Xxhash3 => 8,
+        ChecksumAlgorithm::Xxhash128 => 16,
     }
 }
 
@@ -63,13 +80,31 @@ pub enum Hasher {
     Crc(ChecksumAlgorithm, crc_fast::Digest),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+    Md5(md5::Md5),
+    Xxhash64(twox_hash::XxHash64),
+    /// The XXH3 states hold a block buffer: boxed, so that every other hasher stays small.
+    Xxhash3(Box<twox_hash::XxHash3_64>),
+    Xxhash128(Box<twox_hash::XxHash3_128>),
 }
 
 impl Hasher {
     pub fn new(a: ChecksumAlgorithm) -> Self {
-        match (a, crc_algorithm(a)) {
-            (_, Some(crc)) => Hasher::Crc(a, crc_fast::Digest::new(crc)),
-            (ChecksumAlgorithm::Sha1, None) => Hasher::Sha1(sha1::Sha1::new()),
+        if let Some(crc) = crc_algorithm(a) {
+            return Hasher::Crc(a, crc_fast::Digest::new(crc));
+        }
+        match a {
+            ChecksumAlgorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
+            ChecksumAlgorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+            ChecksumAlgorithm::Md5 => Hasher::Md5(md5::Md5::new()),
+            // The seed is 0, as in the AWS CRT that botocore uses for these.
+            ChecksumAlgorithm::Xxhash64 => Hasher::Xxhash64(twox_hash::XxHash64::with_seed(0)),
+            ChecksumAlgorithm::Xxhash3 => {
+                Hasher::Xxhash3(Box::new(twox_hash::XxHash3_64::with_seed(0)))
+            }
+            ChecksumAlgorithm::Xxhash128 => {
+                Hasher::Xxhash128(Box::new(twox_hash::XxHash3_128::with_seed(0)))
+            }
             _ => Hasher::Sha256(sha2::Sha256::new()),
         }
     }
@@ -79,14 +114,26 @@ impl Hasher {
             Hasher::Crc(_, d) => d.update(data),
             Hasher::Sha1(h) => h.update(data),
             Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Xxhash64(h) => h.write(data),
+            Hasher::Xxhash3(h) => h.write(data),
+            Hasher::Xxhash128(h) => h.write(data),
         }
     }
 
+    /// The digest in the byte order S3 and the SDKs encode: big-endian for the CRCs and
+    /// the xxHashes (XXH3-128 as its high half, then its low half).
     pub fn finalize(self) -> Vec<u8> {
         match self {
             Hasher::Crc(a, d) => crc_bytes(a, d.finalize()),
             Hasher::Sha1(h) => h.finalize().to_vec(),
             Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+            Hasher::Md5(h) => h.finalize().to_vec(),
+            Hasher::Xxhash64(h) => h.finish().to_be_bytes().to_vec(),
+            Hasher::Xxhash3(h) => h.finish().to_be_bytes().to_vec(),
+            Hasher::Xxhash128(h) => h.finish_128().to_be_bytes().to_vec(),
         }
     }
 }
@@ -238,6 +285,32 @@ mod tests {
             encode(&digest(ChecksumAlgorithm::Sha1, d)),
             "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
         );
+        // `printf 'hello world' | md5sum`, `| sha512sum`, as big-endian bytes.
+        assert_eq!(
+            hex(&digest(ChecksumAlgorithm::Md5, d)),
+            "5eb63bbbe01eeed093cb22bb8f5acdc3"
+        );
+        assert_eq!(
+            hex(&digest(ChecksumAlgorithm::Sha512, d))[..32],
+            *"309ecc489c12d6eb4cc40f50c902f2b4"
+        );
+        // The vector in the AWS CRT's own tests: XXH64("Hello world", seed 0).
+        assert_eq!(
+            hex(&digest(ChecksumAlgorithm::Xxhash64, b"Hello world")),
+            "c500b0c912b376d8"
+        );
+        // xxHash's reference values for the empty input (seed 0).
+        assert_eq!(
+            hex(&digest(ChecksumAlgorithm::Xxhash3, b"")),
+            "2d06800538d394c2"
+        );
+        assert_eq!(
+            hex(&digest(ChecksumAlgorithm::Xxhash128, b"")),
+            "99aa06d3014798d86001c324468d497f"
+        );
+        for a in ChecksumAlgorithm::ALL {
+            assert_eq!(digest(a, d).len(), digest_len(a), "{a:?}");
+        }
     }
 
     #[test]

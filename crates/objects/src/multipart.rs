@@ -112,10 +112,9 @@ impl Objects {
                 composite: !req.full_object_checksum,
             });
         if req.full_object_checksum
-            && matches!(
-                req.checksum_algorithm,
-                Some(ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256)
-            )
+            && req
+                .checksum_algorithm
+                .is_some_and(|a| !crate::checksum::full_object_capable(a))
         {
             return Err(Error::InvalidRequest(
                 "The FULL_OBJECT checksum type is only supported with CRC algorithms".into(),

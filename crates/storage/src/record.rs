@@ -343,15 +343,32 @@ pub enum ChecksumAlgorithm {
     Sha1,
     #[serde(rename = "SHA256")]
     Sha256,
+    // Added by S3 in 2025 (botocore 1.43 sends SHA512 itself, the XXHASH ones with the CRT,
+    // MD5 only as a value the caller computed).
+    #[serde(rename = "SHA512")]
+    Sha512,
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "XXHASH64")]
+    Xxhash64,
+    #[serde(rename = "XXHASH3")]
+    Xxhash3,
+    #[serde(rename = "XXHASH128")]
+    Xxhash128,
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [ChecksumAlgorithm; 5] = [
+    pub const ALL: [ChecksumAlgorithm; 10] = [
         Self::Crc32,
         Self::Crc32c,
         Self::Crc64Nvme,
         Self::Sha1,
         Self::Sha256,
+        Self::Sha512,
+        Self::Md5,
+        Self::Xxhash64,
+        Self::Xxhash3,
+        Self::Xxhash128,
     ];
 
     /// The name S3 uses on the wire (`CRC32`, `SHA256`, ...).
@@ -362,6 +379,11 @@ impl ChecksumAlgorithm {
             Self::Crc64Nvme => "CRC64NVME",
             Self::Sha1 => "SHA1",
             Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+            Self::Md5 => "MD5",
+            Self::Xxhash64 => "XXHASH64",
+            Self::Xxhash3 => "XXHASH3",
+            Self::Xxhash128 => "XXHASH128",
         }
     }
 

@@ -10,7 +10,7 @@ mod lifecycle;
 mod list;
 mod lock;
 mod logging;
-mod multipart;
+pub(crate) mod multipart;
 mod object;
 pub(crate) mod policy;
 mod sse;
@@ -353,12 +353,6 @@ impl S3 for S3Api {
         req: S3Request<UploadPartCopyInput>,
     ) -> R<UploadPartCopyOutput> {
         multipart::upload_part_copy(self, req).await
-    }
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> R<CompleteMultipartUploadOutput> {
-        multipart::complete(self, req).await
     }
     async fn abort_multipart_upload(
         &self,
