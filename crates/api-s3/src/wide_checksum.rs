@@ -18,32 +18,37 @@ use coffer_objects::ChecksumAlgorithm;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The algorithms carried, with their header and XML element names.
-const WIDE: [(ChecksumAlgorithm, &str, &str); 5] = [
+static WIDE: [(ChecksumAlgorithm, HeaderName, &str); 5] = [
     (
         ChecksumAlgorithm::Sha512,
-        "x-amz-checksum-sha512",
+        HeaderName::from_static("x-amz-checksum-sha512"),
         "ChecksumSHA512",
     ),
-    (ChecksumAlgorithm::Md5, "x-amz-checksum-md5", "ChecksumMD5"),
+    (
+        ChecksumAlgorithm::Md5,
+        HeaderName::from_static("x-amz-checksum-md5"),
+        "ChecksumMD5",
+    ),
     (
         ChecksumAlgorithm::Xxhash64,
-        "x-amz-checksum-xxhash64",
+        HeaderName::from_static("x-amz-checksum-xxhash64"),
         "ChecksumXXHASH64",
     ),
     (
         ChecksumAlgorithm::Xxhash3,
-        "x-amz-checksum-xxhash3",
+        HeaderName::from_static("x-amz-checksum-xxhash3"),
         "ChecksumXXHASH3",
     ),
     (
         ChecksumAlgorithm::Xxhash128,
-        "x-amz-checksum-xxhash128",
+        HeaderName::from_static("x-amz-checksum-xxhash128"),
         "ChecksumXXHASH128",
     ),
 ];
 
 const MARK: char = '~';
-const CARRIER_HEADER: &str = "x-amz-checksum-sha256";
+/// (A `HeaderName`, not a `&str`: every reply is looked at, and a `&str` is parsed first.)
+static CARRIER_HEADER: HeaderName = HeaderName::from_static("x-amz-checksum-sha256");
 const CARRIER_OPEN: &str = "<ChecksumSHA256>~";
 const CARRIER_CLOSE: &str = "</ChecksumSHA256>";
 
@@ -55,7 +60,7 @@ pub(crate) fn carry(a: ChecksumAlgorithm, value: &str) -> String {
 /// The checksums of these algorithms a request declares in headers.
 pub(crate) fn declared(headers: &HeaderMap) -> impl Iterator<Item = (ChecksumAlgorithm, String)> {
     WIDE.iter().filter_map(|(a, header, _)| {
-        let v = headers.get(*header)?.to_str().ok()?;
+        let v = headers.get(header)?.to_str().ok()?;
         Some((*a, v.trim().to_owned()))
     })
 }
@@ -89,12 +94,7 @@ pub(crate) fn uncarry_value(s: String) -> String {
 }
 
 /// `~SHA512~value` → (the algorithm's entry, value).
-fn uncarry(
-    s: &str,
-) -> Option<(
-    &'static (ChecksumAlgorithm, &'static str, &'static str),
-    &str,
-)> {
+fn uncarry(s: &str) -> Option<(&'static (ChecksumAlgorithm, HeaderName, &'static str), &str)> {
     let (name, value) = s.strip_prefix(MARK)?.split_once(MARK)?;
     let entry = WIDE.iter().find(|(a, _, _)| a.as_str() == name)?;
     Some((entry, value))
@@ -102,7 +102,7 @@ fn uncarry(
 
 /// Moves a carried checksum header to its own name.
 pub(crate) fn restore_headers(headers: &mut HeaderMap) {
-    let Some(carried) = headers.get(CARRIER_HEADER) else {
+    let Some(carried) = headers.get(&CARRIER_HEADER) else {
         return;
     };
     let Some(((_, header, _), value)) = carried.to_str().ok().and_then(uncarry) else {
@@ -111,8 +111,8 @@ pub(crate) fn restore_headers(headers: &mut HeaderMap) {
     let Ok(value) = HeaderValue::from_str(value) else {
         return;
     };
-    headers.remove(CARRIER_HEADER);
-    headers.insert(HeaderName::from_static(header), value);
+    headers.remove(&CARRIER_HEADER);
+    headers.insert(header.clone(), value);
 }
 
 /// An XML body with every carried `<ChecksumSHA256>` element renamed, if it has any.
@@ -143,18 +143,24 @@ mod tests {
     fn carried_headers_are_restored() {
         let mut h = HeaderMap::new();
         let v = carry(ChecksumAlgorithm::Xxhash3, "LQaABTjTlMI=");
-        h.insert(CARRIER_HEADER, HeaderValue::from_str(&v).expect("value"));
+        h.insert(
+            CARRIER_HEADER.clone(),
+            HeaderValue::from_str(&v).expect("value"),
+        );
         restore_headers(&mut h);
-        assert!(h.get(CARRIER_HEADER).is_none());
+        assert!(h.get(&CARRIER_HEADER).is_none());
         assert_eq!(
             h.get("x-amz-checksum-xxhash3").map(|v| v.as_bytes()),
             Some(&b"LQaABTjTlMI="[..])
         );
         // A real SHA256 stays where it is.
         let mut h = HeaderMap::new();
-        h.insert(CARRIER_HEADER, HeaderValue::from_static("uU0nuZNN="));
+        h.insert(
+            CARRIER_HEADER.clone(),
+            HeaderValue::from_static("uU0nuZNN="),
+        );
         restore_headers(&mut h);
-        assert!(h.get(CARRIER_HEADER).is_some());
+        assert!(h.get(&CARRIER_HEADER).is_some());
     }
 
     #[test]
