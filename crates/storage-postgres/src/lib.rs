@@ -1,0 +1,117 @@
+//! Coffer's scale-out storage: metadata in PostgreSQL, which every node of a deployment
+//! shares (issue: stateless nodes on PostgreSQL).
+//!
+//! This first slice holds the IAM and KMS stores ([`coffer_storage::IamStore`],
+//! [`coffer_storage::KmsStore`]); the object metadata store follows. Each method is one
+//! transaction on a pooled connection (deadpool-postgres over tokio-postgres).
+//!
+//! Text keys are `COLLATE "C"`, so listings order bytewise as on S3 and as the SQLite
+//! backend orders them. The schema is versioned (`schema.rs`): the first node to start
+//! migrates it under an advisory lock, and a node refuses a schema newer than it knows.
+//!
+//! The URL is libpq's (`postgres://USER@HOST:PORT/DB`); its `options` parameter reaches
+//! the server, e.g. `?options=-c%20search_path%3Dcoffer` to keep Coffer's tables in a
+//! schema of their own.
+
+mod iam;
+mod kms;
+mod schema;
+
+use coffer_storage::Error;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid PostgreSQL URL: {0}")]
+    Url(String),
+    #[error("cannot reach PostgreSQL: {0}")]
+    Unreachable(String),
+    /// Another (newer) release migrated the database: this one must not write to it.
+    #[error(
+        "the database's schema is version {found}, newer than this coffer knows ({known}): upgrade coffer"
+    )]
+    SchemaTooNew { found: i32, known: i32 },
+    #[error("schema migration failed: {0}")]
+    Migration(String),
+}
+
+/// The PostgreSQL store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+/// Connections per node: requests wait for one rather than open more.
+const POOL_SIZE: usize = 16;
+
+impl PgStore {
+    /// Connects, and migrates the schema if this is the first node of a newer release.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| ConnectError::Url(format!("{e}")))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| ConnectError::Url(e.to_string()))?;
+        let store = Self { pool };
+        let mut client = store
+            .client()
+            .await
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        schema::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> coffer_storage::Result<deadpool_postgres::Client> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Backend(e.to_string()))
+    }
+}
+
+/// Ends a transaction: commits it if its work succeeded, else rolls it back before the
+/// connection goes back to the pool (not left to the transaction's drop, which only
+/// queues the rollback).
+async fn finish<T>(
+    tx: deadpool_postgres::Transaction<'_>,
+    work: coffer_storage::Result<T>,
+) -> coffer_storage::Result<T> {
+    match work {
+        Ok(v) => {
+            tx.commit().await.map_err(backend)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed transaction");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// An engine failure, for the log only.
+fn backend(e: tokio_postgres::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+/// Timestamps are kept as milliseconds since the epoch, as in the SQLite backend.
+fn ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_ms(v: i64) -> coffer_storage::Result<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
+        .map_err(|e| Error::Corrupt(format!("timestamp {v}: {e}")))
+}

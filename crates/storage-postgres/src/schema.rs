@@ -1,0 +1,96 @@
+//! The versioned schema. `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`; a
+//! node applies the missing ones at start, inside one transaction holding an advisory
+//! lock, so that nodes starting together migrate once. A database migrated by a newer
+//! release (a version above [`SCHEMA_VERSION`]) is refused.
+
+use crate::ConnectError;
+
+/// The schema version this release writes.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The advisory lock every node takes to migrate ("Coffer" in ASCII).
+const MIGRATION_LOCK: i64 = 0x436f_6666_6572;
+
+const MIGRATIONS: [&str; 1] = [
+    // 1: IAM entities, KMS keys, materials, aliases and settings.
+    r#"
+    CREATE TABLE iam (
+        account_id TEXT COLLATE "C" NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (account_id, kind, name)
+    );
+    CREATE TABLE kms_keys (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX kms_keys_by_account ON kms_keys (account_id, key_id);
+    CREATE TABLE kms_materials (
+        key_id TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        wrapped BYTEA NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
+    CREATE TABLE kms_aliases (
+        account_id TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        key_id TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, name)
+    );
+    CREATE TABLE settings (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+    "#,
+];
+
+fn failed(e: tokio_postgres::Error) -> ConnectError {
+    ConnectError::Migration(e.to_string())
+}
+
+pub(crate) async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), ConnectError> {
+    let tx = client.transaction().await.map_err(failed)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(failed)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS coffer_schema (version INT NOT NULL)")
+        .await
+        .map_err(failed)?;
+    let found: i32 = match tx
+        .query_opt("SELECT version FROM coffer_schema", &[])
+        .await
+        .map_err(failed)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO coffer_schema (version) VALUES (0)", &[])
+                .await
+                .map_err(failed)?;
+            0
+        }
+    };
+    if found > SCHEMA_VERSION {
+        return Err(ConnectError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.batch_execute(sql).await.map_err(failed)?;
+        tracing::info!(version = from + 1, "migrated the PostgreSQL schema");
+    }
+    tx.execute("UPDATE coffer_schema SET version = $1", &[&SCHEMA_VERSION])
+        .await
+        .map_err(failed)?;
+    tx.commit().await.map_err(failed)
+}

@@ -1,0 +1,148 @@
+//! The storage contract suite against a real PostgreSQL server: the one in
+//! `COFFER_TEST_POSTGRES_URL` (scripts/test sets it, starting a server if the machine has
+//! none), else `postgres://postgres@127.0.0.1:5432/test`. Each test gets a schema of its
+//! own (the URL's `search_path`), dropped when the test ends.
+
+use coffer_storage_postgres::{ConnectError, PgStore, SCHEMA_VERSION};
+
+fn server_url() -> String {
+    std::env::var("COFFER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `url` with `search_path` set to `schema`.
+fn url_in(schema: &str) -> String {
+    let url = server_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Drops the test's schema when the test ends.
+struct Schema(String);
+
+impl Schema {
+    async fn create() -> Self {
+        let name = format!("coffer_test_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {} ({e}); scripts/test starts one, or set COFFER_TEST_POSTGRES_URL",
+                    server_url()
+                )
+            });
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create schema");
+        Self(name)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // A runtime of its own: the test's is shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&server_url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn store() -> (PgStore, Schema) {
+    let schema = Schema::create().await;
+    let store = PgStore::connect(&url_in(&schema.0))
+        .await
+        .expect("connect and migrate");
+    (store, schema)
+}
+
+coffer_storage::kms_contract!(store().await);
+coffer_storage::iam_contract!(store().await);
+
+async fn version(schema: &str) -> i32 {
+    let (client, conn) = tokio_postgres::connect(&url_in(schema), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .query_one("SELECT version FROM coffer_schema", &[])
+        .await
+        .expect("version")
+        .get(0)
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let schema = Schema::create().await;
+    let url = url_in(&schema.0);
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for s in starts {
+        s.await.expect("join").expect("every node starts");
+    }
+    assert_eq!(version(&schema.0).await, SCHEMA_VERSION);
+    // A restart finds nothing to do.
+    PgStore::connect(&url).await.expect("restart");
+    assert_eq!(version(&schema.0).await, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_release_is_refused_and_left_alone() {
+    let (_store, schema) = store().await;
+    let (client, conn) = tokio_postgres::connect(&url_in(&schema.0), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .execute(
+            "UPDATE coffer_schema SET version = $1",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .await
+        .expect("pretend a newer release migrated");
+    match PgStore::connect(&url_in(&schema.0)).await {
+        Err(ConnectError::SchemaTooNew { found, known }) => {
+            assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+    assert_eq!(
+        version(&schema.0).await,
+        SCHEMA_VERSION + 1,
+        "left as it was"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
+    assert!(matches!(
+        PgStore::connect("not a url").await,
+        Err(ConnectError::Url(_))
+    ));
+    // Port 1 on loopback: nothing listens there.
+    assert!(matches!(
+        PgStore::connect("postgres://postgres@127.0.0.1:1/test?connect_timeout=2").await,
+        Err(ConnectError::Unreachable(_))
+    ));
+}
