@@ -183,6 +183,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
 
+    /// Where object bytes live: a directory (one that every node mounts, for several
+    /// nodes) or `s3://BUCKET/PREFIX?endpoint=URL&region=R`, any S3-compatible store, with
+    /// credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Encrypted objects'
+    /// bytes are ciphertext there. Default: DATA_DIR/blobs.
+    #[arg(long, env = "COFFER_BLOBS")]
+    pub blobs: Option<String>,
+
     /// Where objects of the archive storage classes (GLACIER, DEEP_ARCHIVE) keep their
     /// bytes: mount cheaper storage here. Default: DATA_DIR/archive.
     #[arg(long, env = "COFFER_ARCHIVE_DIR")]
@@ -295,6 +302,13 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
             audit_delivery_bucket: self.audit_delivery_bucket,
+            blobs: match self.blobs.as_deref() {
+                None => crate::Blobs::Local,
+                Some(url) if url.starts_with("s3://") => crate::Blobs::S3(
+                    anyhow::Context::context(coffer_storage_s3::S3Location::parse(url), "--blobs")?,
+                ),
+                Some(dir) => crate::Blobs::Dir(dir.into()),
+            },
             archive_dir: self
                 .archive_dir
                 .unwrap_or_else(|| self.data_dir.join("archive")),

@@ -37,6 +37,8 @@ use coffer_storage_local::LocalStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where object bytes live.
+    pub blobs: Blobs,
     /// Where archived objects' bytes live.
     pub archive_dir: PathBuf,
     pub listen: SocketAddr,
@@ -64,6 +66,45 @@ pub struct Config {
     pub audit_delivery_bucket: Option<String>,
 }
 
+/// Where object bytes live (`--blobs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blobs {
+    /// Files under the data directory.
+    Local,
+    /// Files under another directory (a filesystem every node mounts).
+    Dir(PathBuf),
+    /// An S3-compatible store; credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    S3(coffer_storage_s3::S3Location),
+}
+
+impl Blobs {
+    fn open(
+        &self,
+        local: &coffer_storage_local::FileBlobs,
+    ) -> anyhow::Result<Arc<dyn coffer_storage::BlobStore>> {
+        Ok(match self {
+            Blobs::Local => Arc::new(local.clone()),
+            Blobs::Dir(dir) => Arc::new(
+                coffer_storage_local::FileBlobs::open(dir)
+                    .with_context(|| format!("opening blob directory {}", dir.display()))?,
+            ),
+            Blobs::S3(location) => {
+                let var = |name: &str| {
+                    std::env::var(name).with_context(|| {
+                        format!("--blobs s3://... needs {name} (the S3 store's credentials)")
+                    })
+                };
+                Arc::new(coffer_storage_s3::S3Blobs::new(
+                    location,
+                    &var("AWS_ACCESS_KEY_ID")?,
+                    &var("AWS_SECRET_ACCESS_KEY")?,
+                )?)
+            }
+        })
+    }
+}
+
 /// The wired application: one per process.
 pub struct App {
     /// The protocols, in the order they are asked whether a request is theirs: the KMS
@@ -89,6 +130,7 @@ impl App {
             coffer_storage_local::FileBlobs::open(&config.archive_dir).with_context(|| {
                 format!("opening archive directory {}", config.archive_dir.display())
             })?;
+        let blobs = config.blobs.open(&store.blobs)?;
         let identity = identity::Identity::load_or_create(&config.data_dir)?;
         let (root_keys, unfinished_rotation) =
             rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
@@ -110,7 +152,7 @@ impl App {
         let objects = Arc::new(
             Objects::new(
                 Arc::new(store.meta.clone()),
-                Arc::new(store.blobs.clone()),
+                blobs,
                 coffer_objects::Config {
                     region: config.region.clone(),
                     default_encryption: config.default_encryption,
@@ -125,7 +167,7 @@ impl App {
         let recovery = objects
             .recover()
             .await
-            .context("recovering the data directory")?;
+            .context("recovering the data directory and the blob store")?;
         if recovery != coffer_objects::Recovery::default() {
             tracing::info!(
                 published = recovery.published,

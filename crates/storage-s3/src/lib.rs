@@ -12,13 +12,17 @@
 //! usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` environment.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
+};
 
 use coffer_storage::{BlobId, BlobReader, BlobStore, BlobWriter, Error, Result};
 
@@ -48,7 +52,7 @@ impl std::fmt::Display for UrlError {
 impl std::error::Error for UrlError {}
 
 /// What `s3://BUCKET/PREFIX?endpoint=URL&region=R` names.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Location {
     pub bucket: String,
     pub prefix: String,
@@ -91,7 +95,21 @@ impl S3Blobs {
         access_key_id: &str,
         secret_access_key: &str,
     ) -> std::result::Result<Self, UrlError> {
+        // Bounded waits: a store that does not answer fails the request (or the start)
+        // within seconds, not after object_store's default three minutes of retries.
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(15),
+        };
+        // No overall request timeout (object_store's default is 30 s, body included): a
+        // GET streams an object of any size at the pace of the client reading it.
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout_disabled();
         let mut b = AmazonS3Builder::new()
+            .with_retry(retry)
+            .with_client_options(client)
             .with_bucket_name(&location.bucket)
             .with_region(&location.region)
             .with_access_key_id(access_key_id)
