@@ -15,11 +15,13 @@
 
 mod iam;
 mod kms;
+mod lease;
 mod schema;
 
 use coffer_storage::Error;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
+pub use lease::Lease;
 pub use schema::SCHEMA_VERSION;
 
 /// Why a store could not be opened.
@@ -42,6 +44,8 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// For the connections that live outside the pool (leases).
+    config: tokio_postgres::Config,
 }
 
 /// Connections per node: requests wait for one rather than open more.
@@ -53,7 +57,7 @@ impl PgStore {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| ConnectError::Url(format!("{e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -63,7 +67,7 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| ConnectError::Url(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self { pool, config };
         let mut client = store
             .client()
             .await

@@ -146,3 +146,39 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
         Err(ConnectError::Unreachable(_))
     ));
 }
+
+#[tokio::test]
+async fn one_node_leads_each_kind_of_work_and_another_takes_over() {
+    let schema = Schema::create().await;
+    let url = url_in(&schema.0);
+    let (a, b) = (
+        PgStore::connect(&url).await.expect("node a"),
+        PgStore::connect(&url).await.expect("node b"),
+    );
+    let lead = a
+        .try_lease("lifecycle")
+        .await
+        .expect("lease")
+        .expect("nobody leads yet");
+    assert!(lead.is_held().await);
+    assert!(b.try_lease("lifecycle").await.expect("lease").is_none());
+    assert!(
+        b.try_lease("kms").await.expect("lease").is_some(),
+        "other work is led separately"
+    );
+    // The leader goes away (as when its node dies, its session ends): b takes over.
+    drop(lead);
+    let started = std::time::Instant::now();
+    let taken = loop {
+        if let Some(l) = b.try_lease("lifecycle").await.expect("lease") {
+            break l;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "no takeover"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(taken.is_held().await);
+    assert!(a.try_lease("lifecycle").await.expect("lease").is_none());
+}
