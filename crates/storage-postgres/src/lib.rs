@@ -13,6 +13,7 @@
 //! the server, e.g. `?options=-c%20search_path%3Dcoffer` to keep Coffer's tables in a
 //! schema of their own.
 
+mod changes;
 mod iam;
 mod kms;
 mod lease;
@@ -21,6 +22,7 @@ mod schema;
 use coffer_storage::Error;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
+pub use changes::{Listener, Notice};
 pub use lease::Lease;
 pub use schema::SCHEMA_VERSION;
 

@@ -182,3 +182,47 @@ async fn one_node_leads_each_kind_of_work_and_another_takes_over() {
     assert!(taken.is_held().await);
     assert!(a.try_lease("lifecycle").await.expect("lease").is_none());
 }
+
+#[tokio::test]
+async fn a_change_on_one_node_reaches_the_others_within_a_second() {
+    use coffer_storage_postgres::Notice;
+    use std::time::Duration;
+    let schema = Schema::create().await;
+    let url = url_in(&schema.0);
+    let (a, b) = (
+        PgStore::connect(&url).await.expect("node a"),
+        PgStore::connect(&url).await.expect("node b"),
+    );
+    let mut heard = b.listen(&["kms_keys", "iam"]).await.expect("listen");
+    a.notify("buckets", "not listened to")
+        .await
+        .expect("notify");
+    a.notify("kms_keys", "1234abcd").await.expect("notify");
+    a.notify("iam", "user/alice").await.expect("notify");
+    for want in [("kms_keys", "1234abcd"), ("iam", "user/alice")] {
+        let got = tokio::time::timeout(Duration::from_secs(1), heard.next())
+            .await
+            .expect("within a second");
+        assert_eq!(
+            got,
+            Some(Notice {
+                channel: want.0.into(),
+                payload: want.1.into()
+            })
+        );
+    }
+    assert!(a.notify("Bad Channel", "x").await.is_err());
+    // The listener's session ends (as when the database restarts): it says so.
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .query_one("SELECT pg_terminate_backend($1)", &[&heard.backend_pid()])
+        .await
+        .expect("terminate");
+    let ended = tokio::time::timeout(Duration::from_secs(2), heard.next())
+        .await
+        .expect("the end is noticed");
+    assert_eq!(ended, None);
+}
