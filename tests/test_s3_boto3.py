@@ -606,6 +606,19 @@ def test_multipart_complete_with_wrong_etag_is_invalid_part(s3, bucket):
     assert len(s3.list_parts(Bucket=bucket, Key="bad-etag", UploadId=uid)["Parts"]) == 2
 
 
+@pytest.mark.parametrize("key", ["dir/a b+c.bin", "ünïcödé/ключ €.bin", "ü" * 400 + "%2F?&="],
+                         ids=["space-and-plus", "non-ascii", "longer-than-1024-encoded"])
+def test_multipart_keys_that_need_encoding_complete(s3, bucket, key):
+    """CompleteMultipartUpload reads its key from the percent-encoded path, as every
+    operation does (a key with spaces, `+`, non-ASCII, or one whose encoding is longer
+    than 1,024 characters)."""
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=b"only part")
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"only part"
+
+
 def test_multipart_parts_out_of_order_is_invalid_part_order(s3, bucket):
     uid, done = upload_parts(s3, bucket, "order", [os.urandom(5 * MiB), b"tail"])
     expect_error(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="order", UploadId=uid,

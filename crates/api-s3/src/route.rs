@@ -117,9 +117,14 @@ impl Routes {
             }
             _ => None,
         };
+        // The path as s3s reads it: percent-decoded (a key `a b` arrives as `a%20b`). A
+        // path that is not UTF-8 once decoded is left to s3s, which refuses it.
+        let path = percent_encoding::percent_decode_str(uri.path())
+            .decode_utf8()
+            .ok()?;
         match vh_bucket {
-            Some(b) => s3s::path::parse_virtual_hosted_style(Some(&b), uri.path()).ok(),
-            None => s3s::path::parse_path_style(uri.path()).ok(),
+            Some(b) => s3s::path::parse_virtual_hosted_style(Some(&b), &path).ok(),
+            None => s3s::path::parse_path_style(&path).ok(),
         }
     }
 
@@ -372,7 +377,13 @@ impl Routes {
             .input
             .store_all_limited(MAX_COMPLETE_BODY)
             .await
-            .map_err(|e| crate::error::sigv4_stream_error(&e.to_string()))?;
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    s3_error!(MaxMessageLengthExceeded, "Your request was too big.")
+                } else {
+                    crate::error::sigv4_stream_error(&e.to_string())
+                }
+            })?;
         let body = crate::wide_checksum::carry_xml(&body).map_or(body, Bytes::from);
         let upload = parse_completed(&body)?;
         let if_match = etag_condition(&req.headers, http::header::IF_MATCH)?;
