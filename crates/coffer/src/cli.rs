@@ -183,10 +183,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
 
-    /// Where object bytes live: a directory (one that every node mounts, for several
-    /// nodes) or `s3://BUCKET/PREFIX?endpoint=URL&region=R`, any S3-compatible store, with
-    /// credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Encrypted objects'
-    /// bytes are ciphertext there. Default: DATA_DIR/blobs.
+    /// Where object bytes live: another directory, or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, any S3-compatible store, with credentials
+    /// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN). Encrypted
+    /// objects' bytes are ciphertext there. One node per location for now, and keep it the
+    /// same across restarts. Default: DATA_DIR/blobs.
     #[arg(long, env = "COFFER_BLOBS")]
     pub blobs: Option<String>,
 

@@ -73,8 +73,10 @@ pub enum Blobs {
     Local,
     /// Files under another directory (a filesystem every node mounts).
     Dir(PathBuf),
-    /// An S3-compatible store; credentials from `AWS_ACCESS_KEY_ID` and
-    /// `AWS_SECRET_ACCESS_KEY`.
+    /// An S3-compatible store; credentials from `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and, for temporary ones, `AWS_SESSION_TOKEN`. Until the
+    /// metadata is shared (PostgreSQL), one node per blob location: a node's start-up
+    /// recovery removes staged blobs its own metadata does not reference.
     S3(coffer_storage_s3::S3Location),
 }
 
@@ -95,10 +97,12 @@ impl Blobs {
                         format!("--blobs s3://... needs {name} (the S3 store's credentials)")
                     })
                 };
+                let token = std::env::var("AWS_SESSION_TOKEN").ok();
                 Arc::new(coffer_storage_s3::S3Blobs::new(
                     location,
                     &var("AWS_ACCESS_KEY_ID")?,
                     &var("AWS_SECRET_ACCESS_KEY")?,
+                    token.as_deref(),
                 )?)
             }
         })

@@ -3,7 +3,10 @@
 //! a notice once its transaction has committed, and every node drops its cached copy on
 //! receipt. PostgreSQL's LISTEN/NOTIFY delivers in milliseconds.
 //!
-//! A listener holds a connection of its own. When that connection ends (the database
+//! Channels are database-wide: deployments that share a database in separate schemas
+//! must not share channel names (a later slice prefixes them per deployment).
+//!
+//! A listener holds a connection of its own (with TCP keepalives). When that connection ends (the database
 //! restarted, the network failed), [`Listener::next`] returns `None`: from then on the
 //! node cannot know what others changed, and must stop trusting its caches.
 

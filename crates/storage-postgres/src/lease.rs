@@ -3,8 +3,11 @@
 //! advisory lock held on a connection of the lease's own, outside the pool.
 //!
 //! PostgreSQL releases the lock when that session ends, however it ends: the lease
-//! dropped, the node stopped, or the node killed (its socket closes). Another node's next
+//! dropped, the node stopped, or the node killed (its socket closes; a link that dies
+//! silently is noticed by TCP keepalives in about 25 s). Another node's next
 //! [`PgStore::try_lease`] then succeeds, so work resumes within one polling interval.
+//! Keys are per deployment (the schema's name is part of them); a leader that lost its
+//! session learns so from [`Lease::is_held`], which long work asks between steps.
 
 use coffer_storage::{Error, Result};
 use tokio::task::JoinHandle;
@@ -43,7 +46,10 @@ impl PgStore {
             }
         });
         let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key(work)])
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&key(&format!("{}/{work}", self.schema))],
+            )
             .await
             .map_err(|e| Error::Backend(e.to_string()))?
             .get(0);
@@ -67,7 +73,13 @@ impl Lease {
     /// Whether the lease still holds: its session is alive. Work that runs long checks
     /// this between steps, and stops when the database no longer vouches for it.
     pub async fn is_held(&self) -> bool {
-        !self.connection.is_finished() && self.client.simple_query("SELECT 1").await.is_ok()
+        !self.connection.is_finished()
+            && tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.client.simple_query("SELECT 1"),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 

@@ -46,8 +46,11 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    /// For the connections that live outside the pool (leases).
+    /// For the connections that live outside the pool (leases, change notices), with TCP
+    /// keepalives so that a dead link is noticed in about 25 s rather than hours.
     config: tokio_postgres::Config,
+    /// The schema the deployment's tables are in: leases are per deployment.
+    schema: String,
 }
 
 /// Connections per node: requests wait for one rather than open more.
@@ -69,12 +72,26 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| ConnectError::Url(e.to_string()))?;
-        let store = Self { pool, config };
+        let mut side = config;
+        side.keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(10))
+            .keepalives_interval(std::time::Duration::from_secs(5))
+            .keepalives_retries(3);
+        let mut store = Self {
+            pool,
+            config: side,
+            schema: String::new(),
+        };
         let mut client = store
             .client()
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
         schema::migrate(&mut client).await?;
+        store.schema = client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?
+            .get(0);
         Ok(store)
     }
 

@@ -26,9 +26,9 @@ impl Schema {
         let (client, conn) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
             .await
             .unwrap_or_else(|e| {
+                // The URL is not printed: it may hold a password.
                 panic!(
-                    "PostgreSQL is not reachable at {} ({e}); scripts/test starts one, or set COFFER_TEST_POSTGRES_URL",
-                    server_url()
+                    "PostgreSQL is not reachable at COFFER_TEST_POSTGRES_URL or 127.0.0.1:5432 ({e}); scripts/test starts one"
                 )
             });
         tokio::spawn(conn);

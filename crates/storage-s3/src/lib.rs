@@ -26,11 +26,16 @@ use object_store::{
 
 use coffer_storage::{BlobId, BlobReader, BlobStore, BlobWriter, Error, Result};
 
-/// Bytes a writer holds before it starts a multipart upload, and each part's size.
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Bytes a writer holds before it starts a multipart upload, and each part's size (S3's
+/// smallest part).
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
-/// Parts of one blob in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+/// Parts of one blob in flight at once: a writer holds at most about
+/// `(2 + PARTS_IN_FLIGHT) * PART_SIZE` (20 MiB), whatever the blob's size.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// The largest object S3's CopyObject copies (5 GiB); a larger staged blob is not moved.
+const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Blobs in an S3 bucket, under a prefix.
 #[derive(Clone)]
@@ -94,6 +99,7 @@ impl S3Blobs {
         location: &S3Location,
         access_key_id: &str,
         secret_access_key: &str,
+        session_token: Option<&str>,
     ) -> std::result::Result<Self, UrlError> {
         // Bounded waits: a store that does not answer fails the request (or the start)
         // within seconds, not after object_store's default three minutes of retries.
@@ -114,6 +120,9 @@ impl S3Blobs {
             .with_region(&location.region)
             .with_access_key_id(access_key_id)
             .with_secret_access_key(secret_access_key);
+        if let Some(token) = session_token {
+            b = b.with_token(token);
+        }
         if let Some(e) = &location.endpoint {
             b = b
                 .with_endpoint(e)
@@ -221,7 +230,12 @@ impl BlobStore for S3Blobs {
             {
                 Ok(())
             }
-            Err(e) => Err(backend(e)),
+            Err(e) => match self.store.head(&self.staging(id)).await {
+                // Too large for one CopyObject (an encrypted 5 GiB object is a little
+                // larger): it stays staged, where reads find it and deletes remove it.
+                Ok(meta) if meta.size > MAX_COPY => Ok(()),
+                _ => Err(backend(e)),
+            },
         }
     }
 

@@ -102,7 +102,7 @@ fn store() -> (S3Blobs, Server) {
     let s = server();
     let url = format!("s3://blobs/tier/one?endpoint={}", s.endpoint);
     let location = S3Location::parse(&url).expect("url");
-    let store = S3Blobs::new(&location, ACCESS_KEY, SECRET_KEY).expect("store");
+    let store = S3Blobs::new(&location, ACCESS_KEY, SECRET_KEY, None).expect("store");
     (store, s)
 }
 
