@@ -20,9 +20,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig, WriteMultipart,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, MultipartUpload, ObjectStore,
+    ObjectStoreExt, PutPayload, RetryConfig,
 };
+use tokio::task::JoinSet;
 
 use coffer_storage::{BlobId, BlobReader, BlobStore, BlobWriter, Error, Result};
 
@@ -31,7 +32,8 @@ use coffer_storage::{BlobId, BlobReader, BlobStore, BlobWriter, Error, Result};
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// Parts of one blob in flight at once: a writer holds at most about
-/// `(2 + PARTS_IN_FLIGHT) * PART_SIZE` (20 MiB), whatever the blob's size.
+/// `(1 + PARTS_IN_FLIGHT) * PART_SIZE` (15 MiB) plus one written chunk, whatever the
+/// blob's size.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// The largest object S3's CopyObject copies (5 GiB); a larger staged blob is not moved.
@@ -192,6 +194,7 @@ impl BlobStore for S3Blobs {
             store: self.store.clone(),
             buffer: BytesMut::new(),
             upload: None,
+            in_flight: JoinSet::new(),
             len: 0,
         }))
     }
@@ -271,9 +274,37 @@ struct S3Writer {
     store: Arc<dyn ObjectStore>,
     /// What is not yet part of an upload.
     buffer: BytesMut,
-    /// The multipart upload, once the blob outgrew one part.
-    upload: Option<WriteMultipart>,
+    /// The multipart upload, once the blob outgrew one part. Kept here until it completes,
+    /// so that a writer dropped at any point, `finish` included, aborts it.
+    upload: Option<Box<dyn MultipartUpload>>,
+    /// Parts on their way, in the order they were cut.
+    in_flight: JoinSet<object_store::Result<()>>,
     len: u64,
+}
+
+impl S3Writer {
+    /// Sends `part` once fewer than [`PARTS_IN_FLIGHT`] are on their way.
+    async fn send(&mut self, part: Bytes) -> Result<()> {
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(Error::Backend(
+                "no multipart upload to send a part to".into(),
+            ));
+        };
+        self.in_flight
+            .spawn(upload.put_part(PutPayload::from(part)));
+        Ok(())
+    }
+
+    async fn settle_one(&mut self) -> Result<()> {
+        match self.in_flight.join_next().await {
+            Some(Ok(sent)) => sent.map_err(backend),
+            Some(Err(e)) => Err(Error::Backend(format!("a part upload task failed: {e}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -284,46 +315,50 @@ impl BlobWriter for S3Writer {
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
         self.len += data.len() as u64;
-        if let Some(upload) = &mut self.upload {
-            upload
-                .wait_for_capacity(PARTS_IN_FLIGHT)
-                .await
-                .map_err(backend)?;
-            upload.put(data);
-            return Ok(());
-        }
         self.buffer.extend_from_slice(&data);
-        if self.buffer.len() >= PART_SIZE {
-            let started = self
-                .store
-                .put_multipart(&self.path)
-                .await
-                .map_err(backend)?;
-            let mut upload = WriteMultipart::new_with_chunk_size(started, PART_SIZE);
-            upload.put(self.buffer.split().freeze());
-            self.upload = Some(upload);
+        while self.buffer.len() >= PART_SIZE {
+            if self.upload.is_none() {
+                self.upload = Some(
+                    self.store
+                        .put_multipart(&self.path)
+                        .await
+                        .map_err(backend)?,
+                );
+            }
+            let part = self.buffer.split_to(PART_SIZE).freeze();
+            self.send(part).await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64> {
-        match self.upload.take() {
-            Some(upload) => {
-                upload.finish().await.map_err(backend)?;
-            }
-            None => {
-                let body = PutPayload::from(self.buffer.split().freeze());
-                self.store.put(&self.path, body).await.map_err(backend)?;
-            }
+        if self.upload.is_none() {
+            let body = PutPayload::from(self.buffer.split().freeze());
+            self.store.put(&self.path, body).await.map_err(backend)?;
+            return Ok(self.len);
         }
+        if !self.buffer.is_empty() {
+            let last = self.buffer.split().freeze();
+            self.send(last).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.settle_one().await?;
+        }
+        if let Some(upload) = self.upload.as_mut() {
+            upload.complete().await.map_err(backend)?;
+        }
+        // Completed: nothing for the drop to abort.
+        self.upload = None;
         Ok(self.len)
     }
 }
 
 impl Drop for S3Writer {
     fn drop(&mut self) {
-        // Unfinished: abort the multipart upload so that its parts are freed.
-        if let Some(upload) = self.upload.take()
+        // Unfinished (dropped mid-body, or while finishing): abort the multipart upload
+        // so that its parts are freed.
+        self.in_flight.abort_all();
+        if let Some(mut upload) = self.upload.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             let id = self.id.clone();

@@ -178,3 +178,28 @@ async fn an_abandoned_multipart_upload_is_aborted() {
     assert!(!uploads.contains("UploadId"), "{uploads}");
     assert!(store.staged().await.expect("staged").is_empty());
 }
+
+#[tokio::test]
+async fn a_finish_cut_off_midway_aborts_the_upload() {
+    use futures::FutureExt;
+    let (store, s) = store();
+    let w = write(&store, &pattern(2 * PART_SIZE + 1)).await;
+    // Polled once, then dropped (a client that hangs up while the blob is finishing).
+    assert!(
+        w.finish().now_or_never().is_none(),
+        "finishing needs the network"
+    );
+    let mut uploads = String::new();
+    for _ in 0..50 {
+        uploads = aws(
+            &s.endpoint,
+            &["s3api", "list-multipart-uploads", "--bucket", "blobs"],
+        );
+        if !uploads.contains("UploadId") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!uploads.contains("UploadId"), "{uploads}");
+    assert!(store.staged().await.expect("staged").is_empty());
+}
