@@ -152,12 +152,12 @@ pub fn checksum_request(
     }
     // The algorithm the SDK says it used (s3s's DTOs have only `x-amz-checksum-algorithm`,
     // or the trailer's algorithm, in that field).
-    let named = headers
-        .get("x-amz-sdk-checksum-algorithm")
-        .map(|v| v.to_str().unwrap_or("").trim().to_owned())
-        .or_else(|| d.algorithm.map(|a| a.as_str().to_owned()));
+    let named = match headers.get("x-amz-sdk-checksum-algorithm") {
+        Some(v) => Some(v.to_str().unwrap_or("").trim()),
+        None => d.algorithm.as_ref().map(|a| a.as_str()),
+    };
     let sdk_algorithm = match named {
-        Some(a) => Some(ChecksumAlgorithm::parse(&a).ok_or_else(|| {
+        Some(a) => Some(ChecksumAlgorithm::parse(a).ok_or_else(|| {
             S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "Value for x-amz-sdk-checksum-algorithm header is invalid.",

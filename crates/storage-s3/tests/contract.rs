@@ -153,30 +153,36 @@ async fn blobs_larger_than_a_part_are_multipart_uploads() {
     );
 }
 
-#[tokio::test]
-async fn an_abandoned_multipart_upload_is_aborted() {
-    let (store, s) = store();
-    let w = write(&store, &pattern(PART_SIZE + 1)).await;
-    let open = aws(
+fn uploads(s: &Server) -> String {
+    aws(
         &s.endpoint,
         &["s3api", "list-multipart-uploads", "--bucket", "blobs"],
-    );
-    assert!(open.contains("UploadId"), "the blob outgrew a part: {open}");
-    drop(w);
-    // The abort runs in the background: give it a moment.
-    let mut uploads = String::new();
+    )
+}
+
+/// No multipart upload left open in the store (the abort runs in the background: it gets
+/// five seconds), and nothing staged.
+async fn assert_nothing_left(store: &S3Blobs, s: &Server) {
+    let mut open = String::new();
     for _ in 0..50 {
-        uploads = aws(
-            &s.endpoint,
-            &["s3api", "list-multipart-uploads", "--bucket", "blobs"],
-        );
-        if !uploads.contains("UploadId") {
+        open = uploads(s);
+        if !open.contains("UploadId") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(!uploads.contains("UploadId"), "{uploads}");
+    assert!(!open.contains("UploadId"), "{open}");
     assert!(store.staged().await.expect("staged").is_empty());
+}
+
+#[tokio::test]
+async fn an_abandoned_multipart_upload_is_aborted() {
+    let (store, s) = store();
+    let w = write(&store, &pattern(PART_SIZE + 1)).await;
+    let open = uploads(&s);
+    assert!(open.contains("UploadId"), "the blob outgrew a part: {open}");
+    drop(w);
+    assert_nothing_left(&store, &s).await;
 }
 
 #[tokio::test]
@@ -189,17 +195,5 @@ async fn a_finish_cut_off_midway_aborts_the_upload() {
         w.finish().now_or_never().is_none(),
         "finishing needs the network"
     );
-    let mut uploads = String::new();
-    for _ in 0..50 {
-        uploads = aws(
-            &s.endpoint,
-            &["s3api", "list-multipart-uploads", "--bucket", "blobs"],
-        );
-        if !uploads.contains("UploadId") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(!uploads.contains("UploadId"), "{uploads}");
-    assert!(store.staged().await.expect("staged").is_empty());
+    assert_nothing_left(&store, &s).await;
 }
