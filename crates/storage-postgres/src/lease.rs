@@ -21,15 +21,9 @@ pub struct Lease {
     work: String,
 }
 
-/// The advisory-lock key of a kind of work: FNV-1a of its name, stable across releases
-/// and nodes (Rust's own hashers are seeded per process).
-fn key(work: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in work.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    i64::from_ne_bytes(h.to_ne_bytes())
+/// The advisory-lock key of a kind of work in a deployment.
+fn key(schema: &str, work: &str) -> i64 {
+    crate::lock_key(&[b"lease", schema.as_bytes(), work.as_bytes()])
 }
 
 impl PgStore {
@@ -48,7 +42,7 @@ impl PgStore {
         let got: bool = client
             .query_one(
                 "SELECT pg_try_advisory_lock($1)",
-                &[&key(&format!("{}/{work}", self.schema))],
+                &[&key(&self.schema, work)],
             )
             .await
             .map_err(|e| Error::Backend(e.to_string()))?
@@ -95,7 +89,8 @@ mod tests {
     #[test]
     fn keys_are_stable_and_distinct() {
         // FNV-1a 64 of "a" (the reference value), as a signed key.
-        assert_eq!(super::key("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
-        assert_ne!(super::key("kms"), super::key("lifecycle"));
+        assert_eq!(crate::lock_key(&[b"a"]), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_ne!(super::key("s", "kms"), super::key("s", "lifecycle"));
+        assert_ne!(super::key("s1", "kms"), super::key("s2", "kms"));
     }
 }

@@ -11,7 +11,7 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// The advisory lock every node takes to migrate ("Coffer" in ASCII).
 const MIGRATION_LOCK: i64 = 0x436f_6666_6572;
 
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 1: IAM entities, KMS keys, materials, aliases and settings.
     r#"
     CREATE TABLE iam (
@@ -47,6 +47,83 @@ const MIGRATIONS: [&str; 1] = [
         name TEXT COLLATE "C" PRIMARY KEY,
         value BYTEA NOT NULL
     );
+    "#,
+    // 2: buckets and their settings, account settings, objects and their versions,
+    // multipart uploads, and the blob bookkeeping. Keys are BYTEA (bytewise order). The
+    // `objects` row of a key is its current version; older ones are rows of `versions`,
+    // newest first by `seq`. `extents` is a JSON list of blob references and inline
+    // lengths; the inline bytes are the row's `inline`, concatenated.
+    r#"
+    CREATE TABLE buckets (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT NOT NULL,
+        region TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        versioning TEXT NOT NULL
+    );
+    CREATE TABLE bucket_settings (
+        bucket TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (bucket, name)
+    );
+    CREATE TABLE account_settings (
+        account TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (account, name)
+    );
+    CREATE TABLE objects (
+        bucket TEXT COLLATE "C" NOT NULL,
+        key BYTEA NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        mtime_ms BIGINT NOT NULL,
+        meta TEXT NOT NULL,
+        extents TEXT NOT NULL,
+        inline BYTEA,
+        version_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        marker BOOLEAN NOT NULL,
+        PRIMARY KEY (bucket, key)
+    );
+    CREATE TABLE versions (
+        bucket TEXT COLLATE "C" NOT NULL,
+        key BYTEA NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        mtime_ms BIGINT NOT NULL,
+        meta TEXT NOT NULL,
+        extents TEXT NOT NULL,
+        inline BYTEA,
+        version_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        marker BOOLEAN NOT NULL
+    );
+    CREATE UNIQUE INDEX versions_by_seq ON versions (bucket, key, seq DESC);
+    CREATE UNIQUE INDEX versions_by_id ON versions (bucket, key, version_id);
+    CREATE TABLE uploads (
+        upload_id TEXT COLLATE "C" PRIMARY KEY,
+        bucket TEXT COLLATE "C" NOT NULL,
+        key BYTEA NOT NULL,
+        initiated_ms BIGINT NOT NULL,
+        initiator TEXT NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX uploads_by_key ON uploads (bucket, key, upload_id);
+    CREATE TABLE parts (
+        upload_id TEXT COLLATE "C" NOT NULL,
+        part_number INT NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        mtime_ms BIGINT NOT NULL,
+        checksum TEXT,
+        extent TEXT NOT NULL,
+        inline BYTEA,
+        PRIMARY KEY (upload_id, part_number)
+    );
+    CREATE TABLE blob_refs (blob_id TEXT COLLATE "C" PRIMARY KEY);
+    CREATE TABLE garbage (blob_id TEXT COLLATE "C" PRIMARY KEY);
     "#,
 ];
 
