@@ -1,10 +1,11 @@
-//! Change notices between the nodes that share a database: a node that changes shared
-//! state it and the others cache (KMS keys, the IAM directory, bucket settings) publishes
-//! a notice once its transaction has committed, and every node drops its cached copy on
-//! receipt. PostgreSQL's LISTEN/NOTIFY delivers in milliseconds.
+//! Change notices between the nodes that share a database: a change to state the nodes
+//! cache (KMS keys, the IAM directory, bucket settings) notifies the deployment's channel
+//! inside the transaction that makes it (a trigger, schema version 3), and every node
+//! drops or reloads its cached copy on receipt ([`PgStore::listen_changes`], [`Change`]).
+//! PostgreSQL's LISTEN/NOTIFY delivers in milliseconds, only what committed.
 //!
-//! Channels are database-wide: deployments that share a database in separate schemas
-//! must not share channel names (a later slice prefixes them per deployment).
+//! Each deployment (schema) has its own channel, `coffer_` and 16 hex digits of the MD5 of
+//! the schema's name, so deployments sharing a database do not hear each other.
 //!
 //! A listener holds a connection of its own (with TCP keepalives). When that connection ends (the database
 //! restarted, the network failed), [`Listener::next`] returns `None`: from then on the
@@ -33,6 +34,48 @@ pub struct Listener {
     backend_pid: i32,
 }
 
+/// What a change notice says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A KMS key: its document or its materials.
+    KmsKey(String),
+    KmsAlias {
+        account: String,
+        name: String,
+    },
+    /// An IAM entity of an account.
+    Iam(String),
+    /// A bucket or one of its settings.
+    Bucket(String),
+    /// A setting of an account.
+    Account(String),
+    /// A notice this release does not know (a newer node's): drop every cache.
+    Unknown(String),
+}
+
+impl Change {
+    pub fn parse(payload: &str) -> Self {
+        let unknown = || Change::Unknown(payload.to_owned());
+        let Some((kind, id)) = payload.split_once(':') else {
+            return unknown();
+        };
+        match kind {
+            "kms_key" => Change::KmsKey(id.to_owned()),
+            "kms_alias" => match id.split_once(':') {
+                Some((account, name)) => Change::KmsAlias {
+                    account: account.to_owned(),
+                    name: name.to_owned(),
+                },
+                None => unknown(),
+            },
+            "iam" => Change::Iam(id.to_owned()),
+            "bucket" => Change::Bucket(id.to_owned()),
+            "account" => Change::Account(id.to_owned()),
+            _ => unknown(),
+        }
+    }
+}
+
 /// Channel names are identifiers of our own: lower-case letters, digits and `_`.
 fn check_channel(channel: &str) -> Result<()> {
     let ok = !channel.is_empty()
@@ -59,6 +102,12 @@ impl PgStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    /// Listens to the deployment's change notices (payloads parse as [`Change`]).
+    pub async fn listen_changes(&self) -> Result<Listener> {
+        let channel = self.channel.clone();
+        self.listen(&[&channel]).await
     }
 
     /// Listens on `channels` with a connection of its own.
@@ -134,6 +183,26 @@ impl Drop for Listener {
 
 #[cfg(test)]
 mod tests {
+    use super::Change;
+
+    #[test]
+    fn payloads_parse_as_changes() {
+        assert_eq!(Change::parse("kms_key:1234"), Change::KmsKey("1234".into()));
+        assert_eq!(
+            Change::parse("kms_alias:111122223333:alias/a:b"),
+            Change::KmsAlias {
+                account: "111122223333".into(),
+                name: "alias/a:b".into()
+            }
+        );
+        assert_eq!(Change::parse("bucket:b"), Change::Bucket("b".into()));
+        assert_eq!(Change::parse("iam:1"), Change::Iam("1".into()));
+        assert_eq!(Change::parse("account:1"), Change::Account("1".into()));
+        for odd in ["", "kms_alias:x", "later:x"] {
+            assert_eq!(Change::parse(odd), Change::Unknown(odd.into()));
+        }
+    }
+
     #[test]
     fn channels_are_plain_identifiers() {
         assert!(super::check_channel("kms_keys").is_ok());

@@ -28,7 +28,7 @@ mod versions;
 use coffer_storage::Error;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
-pub use changes::{Listener, Notice};
+pub use changes::{Change, Listener, Notice};
 pub use lease::Lease;
 pub use schema::SCHEMA_VERSION;
 
@@ -57,6 +57,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     /// The schema the deployment's tables are in: leases are per deployment.
     schema: String,
+    /// The deployment's change-notice channel (`changes.rs`).
+    channel: String,
 }
 
 /// Connections per node: requests wait for one rather than open more.
@@ -87,17 +89,22 @@ impl PgStore {
             pool,
             config: side,
             schema: String::new(),
+            channel: String::new(),
         };
         let mut client = store
             .client()
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
         schema::migrate(&mut client).await?;
-        store.schema = client
-            .query_one("SELECT current_schema()", &[])
+        let names = client
+            .query_one(
+                "SELECT current_schema(), 'coffer_' || substr(md5(current_schema()), 1, 16)",
+                &[],
+            )
             .await
-            .map_err(|e| ConnectError::Unreachable(e.to_string()))?
-            .get(0);
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        store.schema = names.get(0);
+        store.channel = names.get(1);
         Ok(store)
     }
 

@@ -11,7 +11,7 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// The advisory lock every node takes to migrate ("Coffer" in ASCII).
 const MIGRATION_LOCK: i64 = 0x436f_6666_6572;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: IAM entities, KMS keys, materials, aliases and settings.
     r#"
     CREATE TABLE iam (
@@ -124,6 +124,39 @@ const MIGRATIONS: [&str; 2] = [
     );
     CREATE TABLE blob_refs (blob_id TEXT COLLATE "C" PRIMARY KEY);
     CREATE TABLE garbage (blob_id TEXT COLLATE "C" PRIMARY KEY);
+    "#,
+    // 3: change notices. A change to state the nodes cache (KMS keys, their materials and
+    // aliases, IAM entities, buckets and their settings, account settings) notifies the
+    // deployment's channel (`changes.rs`) as part of the transaction that makes it, so
+    // every node hears of it once it commits, and of nothing that rolled back, whoever
+    // wrote it. Payload: `kind:id` (`kind:account:name` for aliases).
+    r#"
+    CREATE FUNCTION coffer_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        r JSONB;
+        id TEXT;
+    BEGIN
+        IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
+        id := r ->> TG_ARGV[1];
+        IF TG_NARGS > 2 THEN id := id || ':' || (r ->> TG_ARGV[2]); END IF;
+        PERFORM pg_notify('coffer_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), TG_ARGV[0] || ':' || id);
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER kms_keys_changed AFTER INSERT OR UPDATE OR DELETE ON kms_keys
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('kms_key', 'key_id');
+    CREATE TRIGGER kms_materials_changed AFTER INSERT OR UPDATE OR DELETE ON kms_materials
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('kms_key', 'key_id');
+    CREATE TRIGGER kms_aliases_changed AFTER INSERT OR UPDATE OR DELETE ON kms_aliases
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('kms_alias', 'account_id', 'name');
+    CREATE TRIGGER iam_changed AFTER INSERT OR UPDATE OR DELETE ON iam
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('iam', 'account_id');
+    CREATE TRIGGER buckets_changed AFTER INSERT OR UPDATE OR DELETE ON buckets
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('bucket', 'name');
+    CREATE TRIGGER bucket_settings_changed AFTER INSERT OR UPDATE OR DELETE ON bucket_settings
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('bucket', 'bucket');
+    CREATE TRIGGER account_settings_changed AFTER INSERT OR UPDATE OR DELETE ON account_settings
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify('account', 'account');
     "#,
 ];
 

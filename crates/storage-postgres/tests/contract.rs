@@ -163,3 +163,86 @@ async fn a_change_on_one_node_reaches_the_others_within_a_second() {
         .expect("the end is noticed");
     assert_eq!(ended, None);
 }
+
+#[tokio::test]
+async fn committed_changes_are_announced_to_every_node_of_the_deployment() {
+    use coffer_storage::{BucketRecord, IamRecord, IamStore, KmsKeyRecord, KmsStore, MetaStore};
+    use coffer_storage_postgres::Change;
+    use std::time::Duration;
+    let schema = Schema::create().await;
+    let url = url_in(&schema.0);
+    let (a, b) = (
+        PgStore::connect(&url).await.expect("node a"),
+        PgStore::connect(&url).await.expect("node b"),
+    );
+    // Another deployment in the same database: its changes are not ours.
+    let (other, _other_schema) = store().await;
+    let mut heard = b.listen_changes().await.expect("listen");
+    let now = time::OffsetDateTime::now_utc();
+    other
+        .create_bucket(&BucketRecord {
+            name: "theirs".into(),
+            owner: "1".into(),
+            region: "r".into(),
+            created: now,
+            versioning: coffer_storage::Versioning::Unversioned,
+        })
+        .await
+        .expect("their bucket");
+    a.create_bucket(&BucketRecord {
+        name: "ours".into(),
+        owner: "1".into(),
+        region: "r".into(),
+        created: now,
+        versioning: coffer_storage::Versioning::Unversioned,
+    })
+    .await
+    .expect("bucket");
+    // A change that fails changes nothing and announces nothing.
+    assert!(
+        a.put_bucket_setting("missing", "policy", "{}")
+            .await
+            .is_err()
+    );
+    a.put_bucket_setting("ours", "policy", "{}")
+        .await
+        .expect("setting");
+    a.kms_create_key(
+        &KmsKeyRecord {
+            key_id: "k1".into(),
+            account_id: "1".into(),
+            created: now,
+            doc: "{}".into(),
+        },
+        None,
+    )
+    .await
+    .expect("key");
+    a.iam_create(&IamRecord {
+        account_id: "111122223333".into(),
+        kind: "user".into(),
+        name: "alice".into(),
+        doc: "{}".into(),
+    })
+    .await
+    .expect("user");
+    let want = [
+        Change::Bucket("ours".into()),
+        Change::Bucket("ours".into()),
+        Change::KmsKey("k1".into()),
+        Change::Iam("111122223333".into()),
+    ];
+    for w in want {
+        let got = tokio::time::timeout(Duration::from_secs(1), heard.next())
+            .await
+            .expect("within a second")
+            .expect("listening");
+        assert_eq!(Change::parse(&got.payload), w);
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), heard.next())
+            .await
+            .is_err(),
+        "nothing else"
+    );
+}
