@@ -83,6 +83,20 @@ impl coffer_api::ApiHandler for KmsApi {
             request_id,
         )
     }
+
+    fn unavailable(&self, request_id: &str) -> Reply {
+        // AWS's retryable 503: "The system timed out while trying to fulfill the request."
+        reply(
+            WireError {
+                status: 503,
+                code: "DependencyTimeoutException",
+                message: Some(
+                    "The system timed out while trying to fulfill the request. You can retry the request.".into(),
+                ),
+            },
+            request_id,
+        )
+    }
 }
 
 /// A failed call's reply.

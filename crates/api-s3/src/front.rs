@@ -174,6 +174,21 @@ impl coffer_api::ApiHandler for S3Front {
             error_code: answer.error_code,
         }
     }
+
+    fn unavailable(&self, request_id: &str) -> Reply {
+        let answer = finish(
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "Service is unable to handle request.",
+            ),
+            request_id,
+        );
+        Reply {
+            response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
+            error_code: answer.error_code,
+        }
+    }
 }
 
 pub(crate) fn xml_escape(s: &str) -> String {

@@ -111,6 +111,13 @@ pub trait ApiHandler: Send + Sync {
 
     /// What a panic inside [`ApiHandler::handle`] answers: a 500 in this protocol's shape.
     fn internal_error(&self, request_id: &str) -> Reply;
+
+    /// What a request answers while the node cannot vouch for what it would serve (it
+    /// lost its shared metadata store's change notices): by default the protocol's 500;
+    /// protocols with a retryable "unavailable" error answer that.
+    fn unavailable(&self, request_id: &str) -> Reply {
+        self.internal_error(request_id)
+    }
 }
 
 /// Largest KMS, IAM/STS or CloudTrail request body read (the largest legal one, a 32 KiB

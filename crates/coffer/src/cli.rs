@@ -183,6 +183,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
 
+    /// Where metadata lives: a PostgreSQL database every node of a deployment shares
+    /// (`postgres://USER@HOST:PORT/DB`, libpq's URL). Then every node also needs the same
+    /// root key and the root credentials in COFFER_ROOT_ACCESS_KEY_ID /
+    /// COFFER_ROOT_SECRET_ACCESS_KEY. Default: SQLite in DATA_DIR (one node).
+    #[arg(long, env = "COFFER_META_URL")]
+    pub meta: Option<String>,
+
     /// Where object bytes live: another directory, or
     /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, any S3-compatible store, with credentials
     /// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN). Encrypted
@@ -303,6 +310,15 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
             audit_delivery_bucket: self.audit_delivery_bucket,
+            meta: match self.meta {
+                None => crate::Meta::Local,
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    crate::Meta::Postgres(url)
+                }
+                Some(_) => anyhow::bail!(
+                    "--meta takes a PostgreSQL URL (postgres://USER@HOST:PORT/DB); leave it out for the embedded store"
+                ),
+            },
             blobs: match self.blobs.as_deref() {
                 None => crate::Blobs::Local,
                 Some(url) if url.starts_with("s3://") => crate::Blobs::S3(

@@ -110,8 +110,10 @@ impl Dispatcher {
         req: Request<Incoming>,
         cx: Arc<RequestContext>,
     ) -> (Response<Body>, Option<String>) {
+        let stale = self.app.is_stale();
         if req.uri().path() == "/_coffer/health" {
-            return (health(&req), None);
+            // A load balancer takes a node that cannot vouch for its caches out of service.
+            return (health(&req, stale), None);
         }
         if req.uri().path() == "/_coffer/metrics" && req.method() == http::Method::GET {
             let usage = self.app.objects.usage().await.unwrap_or_else(|e| {
@@ -130,6 +132,12 @@ impl Dispatcher {
             // S3 accepts every request; this cannot happen.
             return (not_found(), None);
         };
+        if stale {
+            // This node cannot hear other nodes' changes (keys disabled, policies changed):
+            // it answers nothing rather than something stale.
+            let reply = handler.unavailable(&cx.request_id);
+            return (reply.response, reply.error_code);
+        }
         let span = tracing::info_span!("request", id = %cx.request_id, method = %req.method(), path = %req.uri().path());
         let work = AssertUnwindSafe(handler.handle(req, &cx).instrument(span)).catch_unwind();
         let reply = match work.await {
@@ -143,12 +151,20 @@ impl Dispatcher {
     }
 }
 
-fn health(req: &Request<Incoming>) -> Response<Body> {
+fn health(req: &Request<Incoming>, stale: bool) -> Response<Body> {
+    let text: &'static [u8] = if stale {
+        b"unavailable: not hearing the shared metadata store's changes\n"
+    } else {
+        b"ok\n"
+    };
     let mut r = Response::new(if req.method() == http::Method::HEAD {
         full(Bytes::new())
     } else {
-        full(Bytes::from_static(b"ok\n"))
+        full(Bytes::from_static(text))
     });
+    if stale {
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain"),

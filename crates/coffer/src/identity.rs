@@ -156,6 +156,103 @@ impl Identity {
     }
 }
 
+/// The shared store's setting that holds a scale-out deployment's identity.
+const SHARED_SETTING: &str = "coffer.identity";
+
+impl Identity {
+    /// The identity of a node of a scale-out deployment (`--meta postgres://...`): the
+    /// account is the deployment's, decided by the first node to start (from its data
+    /// directory's identity if it has one, else generated) and kept in the shared store;
+    /// the root credentials come from `COFFER_ROOT_ACCESS_KEY_ID` /
+    /// `COFFER_ROOT_SECRET_ACCESS_KEY` on every node, and the store records only the key
+    /// id, so that a node started with other credentials refuses to start. The data
+    /// directory keeps a copy of the account (no secret) for the offline commands.
+    pub async fn shared(
+        data_dir: &Path,
+        store: &coffer_storage_postgres::PgStore,
+    ) -> anyhow::Result<Self> {
+        let (Some(key_id), Some(secret)) = (
+            std::env::var(ENV_ACCESS_KEY).ok().filter(|v| !v.is_empty()),
+            std::env::var(ENV_SECRET_KEY).ok().filter(|v| !v.is_empty()),
+        ) else {
+            anyhow::bail!(
+                "with --meta postgres://... every node takes the root credentials from {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}: set both, the same on every node"
+            );
+        };
+        let path = data_dir.join(FILE);
+        let local: Option<Stored> = match fs::read(&path) {
+            Ok(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a valid identity file", path.display()))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let candidate = match &local {
+            Some(l) => Stored {
+                account_id: l.account_id.clone(),
+                account_name: l.account_name.clone(),
+                canonical_id: l.canonical_id.clone(),
+                root_access_key_id: Some(key_id.clone()),
+                root_secret_access_key: None,
+            },
+            None => Stored {
+                account_id: loop {
+                    let id = random_from(b"0123456789", 12)?;
+                    if !id.starts_with('0') {
+                        break id;
+                    }
+                },
+                account_name: "default".into(),
+                canonical_id: random_from(b"0123456789abcdef", 64)?,
+                root_access_key_id: Some(key_id.clone()),
+                root_secret_access_key: None,
+            },
+        };
+        let claimed = store
+            .claim_setting(SHARED_SETTING, &serde_json::to_vec(&candidate)?)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the deployment's identity: {e}"))?;
+        let shared: Stored = serde_json::from_slice(&claimed)
+            .context("the deployment's identity in the shared store is not valid")?;
+        if shared.root_access_key_id.as_deref() != Some(key_id.as_str()) {
+            anyhow::bail!(
+                "{ENV_ACCESS_KEY} differs from the deployment's root access key id ({}): every node must use the same root credentials",
+                shared.root_access_key_id.as_deref().unwrap_or("none")
+            );
+        }
+        match &local {
+            Some(l) if l.account_id != shared.account_id => anyhow::bail!(
+                "{} belongs to account {}, but this deployment's account is {}: give this node a data directory of its own",
+                path.display(),
+                l.account_id,
+                shared.account_id
+            ),
+            Some(_) => {}
+            None => {
+                let copy = Stored {
+                    root_access_key_id: None,
+                    root_secret_access_key: None,
+                    ..serde_json::from_slice(&claimed)?
+                };
+                fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating {}", data_dir.display()))?;
+                write_private(&path, &serde_json::to_vec_pretty(&copy)?)?;
+            }
+        }
+        Ok(Self {
+            account: Account {
+                id: shared.account_id,
+                name: shared.account_name,
+                canonical_id: shared.canonical_id,
+            },
+            root_access_key_id: key_id,
+            root_secret: SecretKey::new(secret),
+            generated: false,
+        })
+    }
+}
+
 /// Writes a file readable by its owner only, atomically (temp file, fsync, rename).
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod audit_cmd;
 pub mod cli;
+mod coherence;
 pub mod delivery;
 mod dispatch;
 pub mod identity;
@@ -37,6 +38,8 @@ use coffer_storage_local::LocalStore;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where metadata lives (`--meta`).
+    pub meta: Meta,
     /// Where object bytes live.
     pub blobs: Blobs,
     /// Where archived objects' bytes live.
@@ -64,6 +67,25 @@ pub struct Config {
     pub audit_enabled: bool,
     /// Deliver sealed trail files into this bucket, as CloudTrail does.
     pub audit_delivery_bucket: Option<String>,
+}
+
+/// Where metadata lives (`--meta`): buckets, objects, uploads, KMS keys, IAM entities.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Meta {
+    /// SQLite in the data directory: one node.
+    Local,
+    /// A PostgreSQL database every node of a deployment shares (libpq URL).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Meta::Local => f.write_str("Local"),
+            // The URL may carry a password.
+            Meta::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
 }
 
 /// Where object bytes live (`--blobs`).
@@ -121,28 +143,106 @@ pub struct App {
     pub objects: Arc<Objects>,
     /// S3 server access log records waiting for delivery.
     pub access_logs: Arc<coffer_api_s3::AccessLogs>,
-    // Keeps the data directory locked while the app lives.
-    _store: LocalStore,
+    /// Set while a node of a shared metadata store cannot hear other nodes' changes:
+    /// requests are refused until it hears them again and has reloaded its caches.
+    stale: Arc<std::sync::atomic::AtomicBool>,
+    // Keeps the data directory locked (and its stores open) while the app lives.
+    _store: Stores,
+    _coherence: Option<AbortOnDrop>,
+}
+
+/// What an [`App`] holds open besides the services.
+enum Stores {
+    Local {
+        _store: LocalStore,
+    },
+    Shared {
+        _lock: coffer_storage_local::DirLock,
+        _pg: Box<coffer_storage_postgres::PgStore>,
+    },
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl App {
     /// Opens the data directory, recovers from any crash, and wires the services.
     pub async fn open(config: &Config) -> anyhow::Result<(Self, identity::Identity)> {
-        let store = LocalStore::open(&config.data_dir)
-            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
+        let opened = match &config.meta {
+            Meta::Local => {
+                let store = LocalStore::open(&config.data_dir).with_context(|| {
+                    format!("opening data directory {}", config.data_dir.display())
+                })?;
+                let identity = identity::Identity::load_or_create(&config.data_dir)?;
+                let meta = Arc::new(store.meta.clone());
+                Opened {
+                    meta: meta.clone(),
+                    kms: meta.clone(),
+                    iam: meta,
+                    blobs: store.blobs.clone(),
+                    identity,
+                    stores: Stores::Local { _store: store },
+                    shared: None,
+                }
+            }
+            Meta::Postgres(url) => {
+                let lock =
+                    coffer_storage_local::DirLock::take(&config.data_dir).with_context(|| {
+                        format!("opening data directory {}", config.data_dir.display())
+                    })?;
+                let blobs = coffer_storage_local::FileBlobs::open(&config.data_dir)
+                    .with_context(|| format!("opening {}", config.data_dir.display()))?;
+                let pg = coffer_storage_postgres::PgStore::connect(url)
+                    .await
+                    .context("opening the PostgreSQL metadata store (--meta)")?;
+                let identity = identity::Identity::shared(&config.data_dir, &pg).await?;
+                // Listening before anything is loaded: no change is missed in between.
+                let listener = pg
+                    .listen_changes()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("listening to change notices: {e}"))?;
+                let store = Arc::new(pg.clone());
+                Opened {
+                    meta: store.clone(),
+                    kms: store.clone(),
+                    iam: store,
+                    blobs,
+                    identity,
+                    stores: Stores::Shared {
+                        _lock: lock,
+                        _pg: Box::new(pg.clone()),
+                    },
+                    shared: Some((pg, listener)),
+                }
+            }
+        };
+        let Opened {
+            meta,
+            kms: kms_store,
+            iam: iam_store,
+            blobs: local_blobs,
+            identity,
+            stores,
+            shared,
+        } = opened;
         let archive =
             coffer_storage_local::FileBlobs::open(&config.archive_dir).with_context(|| {
                 format!("opening archive directory {}", config.archive_dir.display())
             })?;
-        let blobs = config.blobs.open(&store.blobs)?;
-        let identity = identity::Identity::load_or_create(&config.data_dir)?;
+        let blobs = config.blobs.open(&local_blobs)?;
         let (root_keys, unfinished_rotation) =
             rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
         let root_keys = Arc::new(root_keys);
         let root = root_keys.root();
         let kms = Arc::new(
             coffer_kms::Kms::open(
-                Arc::new(store.meta.clone()),
+                kms_store,
                 root.clone(),
                 coffer_kms::Config {
                     region: config.region.clone(),
@@ -155,7 +255,7 @@ impl App {
         );
         let objects = Arc::new(
             Objects::new(
-                Arc::new(store.meta.clone()),
+                meta,
                 blobs,
                 coffer_objects::Config {
                     region: config.region.clone(),
@@ -168,8 +268,10 @@ impl App {
             .with_kms(kms.clone())
             .with_archive(Arc::new(archive)),
         );
+        // With a shared metadata store, other nodes may be writing blobs into staging
+        // right now: only blobs records reference are published, none is discarded.
         let recovery = objects
-            .recover()
+            .recover(shared.is_none())
             .await
             .context("recovering the data directory and the blob store")?;
         if recovery != coffer_objects::Recovery::default() {
@@ -181,7 +283,7 @@ impl App {
         }
         let directory = Arc::new(
             coffer_iam::Directory::load(
-                Arc::new(store.meta.clone()),
+                iam_store,
                 root,
                 identity.root_secret.clone(),
                 identity.root_principal(),
@@ -192,6 +294,7 @@ impl App {
         if unfinished_rotation {
             root_keys.finish_rotation(&kms, &directory).await?;
         }
+        let directory_for_coherence = directory.clone();
         let authorizer = Arc::new(coffer_authz::Authorizer::new(directory.clone()));
         let credentials: Arc<dyn Credentials> = directory.clone();
         let kms_api =
@@ -250,6 +353,7 @@ impl App {
             directory.clone(),
             authorizer.clone(),
             Arc::new(Tenancy {
+                shared: shared.is_some(),
                 objects: objects.clone(),
                 root_keys,
                 kms: kms.clone(),
@@ -267,6 +371,19 @@ impl App {
         );
         let access_logs = s3.access_logs();
         let s3: Arc<dyn coffer_api::ApiHandler> = Arc::new(s3);
+        let stale = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let coherence = shared.map(|(pg, listener)| {
+            AbortOnDrop(tokio::spawn(coherence::keep(
+                pg,
+                listener,
+                coherence::Caches {
+                    kms: kms.clone(),
+                    directory: directory_for_coherence.clone(),
+                    objects: objects.clone(),
+                },
+                stale.clone(),
+            )))
+        });
         Ok((
             Self {
                 protocols: vec![
@@ -280,10 +397,35 @@ impl App {
                 metrics: metrics::Metrics::default(),
                 objects,
                 access_logs,
-                _store: store,
+                stale,
+                _store: stores,
+                _coherence: coherence,
             },
             identity,
         ))
+    }
+}
+
+/// The stores [`App::open`] picked, before the services are wired over them.
+struct Opened {
+    meta: Arc<dyn coffer_storage::MetaStore>,
+    kms: Arc<dyn coffer_storage::KmsStore>,
+    iam: Arc<dyn coffer_storage::IamStore>,
+    /// The data directory's blob files (the default blob store).
+    blobs: coffer_storage_local::FileBlobs,
+    identity: identity::Identity,
+    stores: Stores,
+    /// A shared store, and its change notices, already listened to.
+    shared: Option<(
+        coffer_storage_postgres::PgStore,
+        coffer_storage_postgres::Listener,
+    )>,
+}
+
+impl App {
+    /// Whether requests are refused because this node cannot hear other nodes' changes.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -323,6 +465,8 @@ impl Signer for KmsSigner {
 /// The IAM API's view of the rest of the server: an account owning buckets cannot be
 /// deleted; the operator rotates the root key.
 struct Tenancy {
+    /// Whether the stores are shared with other nodes.
+    shared: bool,
     objects: Arc<Objects>,
     root_keys: Arc<rootkey::RootKeys>,
     kms: Arc<coffer_kms::Kms>,
@@ -340,6 +484,13 @@ impl coffer_api_iam::Tenancy for Tenancy {
     }
 
     async fn rotate_root_key(&self) -> Result<Vec<(&'static str, String)>, String> {
+        if self.shared {
+            // The other nodes hold the old key only: they could not unwrap what this
+            // node re-wrapped. Rotation across nodes needs a coordinated protocol.
+            return Err(
+                "root-key rotation is not supported with a shared metadata store (--meta postgres://...) yet".into(),
+            );
+        }
         let r = self
             .root_keys
             .rotate(&self.kms, &self.directory)

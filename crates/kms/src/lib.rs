@@ -251,6 +251,40 @@ fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
     format!("coffer:kms-material:v1:{key_id}:{version}").into_bytes()
 }
 
+/// A key's entry as stored: its document and every material version, unwrapped.
+async fn load_entry(
+    store: &dyn KmsStore,
+    root: &dyn RootKey,
+    record: coffer_storage::KmsKeyRecord,
+) -> std::result::Result<KeyEntry, OpenError> {
+    let doc: KeyDoc = serde_json::from_str(&record.doc)
+        .map_err(|e| OpenError::Corrupt(format!("key {}: {e}", record.key_id)))?;
+    let mut materials = Vec::new();
+    for m in store.kms_materials(&record.key_id).await? {
+        let secret = root
+            .unwrap(&material_aad(&record.key_id, m.version), &m.wrapped)
+            .map_err(|_| OpenError::WrongRootKey {
+                expected: "the one that wrapped the stored keys".into(),
+                given: root.fingerprint(),
+            })?;
+        let mdoc: MaterialDoc = serde_json::from_str(&m.doc).map_err(|e| {
+            OpenError::Corrupt(format!("material {} of {}: {e}", m.version, record.key_id))
+        })?;
+        materials.push(Material {
+            version: m.version,
+            doc: mdoc,
+            secret,
+        });
+    }
+    Ok(KeyEntry {
+        id: record.key_id,
+        account: record.account_id,
+        created: record.created,
+        doc,
+        materials: Arc::new(materials),
+    })
+}
+
 /// A new private key, generated on a blocking thread: an RSA-4096 key takes long enough
 /// to stall the async workers that serve every other request.
 async fn generate_key_pair(spec: coffer_crypto::asym::Spec) -> Result<Secret> {
@@ -299,35 +333,8 @@ impl Kms {
         }
         let mut keys = HashMap::new();
         for record in store.kms_all_keys().await? {
-            let doc: KeyDoc = serde_json::from_str(&record.doc)
-                .map_err(|e| OpenError::Corrupt(format!("key {}: {e}", record.key_id)))?;
-            let mut materials = Vec::new();
-            for m in store.kms_materials(&record.key_id).await? {
-                let secret = root
-                    .unwrap(&material_aad(&record.key_id, m.version), &m.wrapped)
-                    .map_err(|_| OpenError::WrongRootKey {
-                        expected: "the one that wrapped the stored keys".into(),
-                        given: given.clone(),
-                    })?;
-                let mdoc: MaterialDoc = serde_json::from_str(&m.doc).map_err(|e| {
-                    OpenError::Corrupt(format!("material {} of {}: {e}", m.version, record.key_id))
-                })?;
-                materials.push(Material {
-                    version: m.version,
-                    doc: mdoc,
-                    secret,
-                });
-            }
-            keys.insert(
-                record.key_id.clone(),
-                Arc::new(KeyEntry {
-                    id: record.key_id,
-                    account: record.account_id,
-                    created: record.created,
-                    doc,
-                    materials: Arc::new(materials),
-                }),
-            );
+            let entry = load_entry(store.as_ref(), root.as_ref(), record).await?;
+            keys.insert(entry.id.clone(), Arc::new(entry));
         }
         Ok(Self {
             store,
@@ -339,6 +346,48 @@ impl Kms {
             managed: tokio::sync::Mutex::new(()),
             usage: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Reloads one key from the store after another node changed it (a change notice): its
+    /// state, settings and materials as committed, or its absence once deleted.
+    pub async fn refresh_key(&self, key_id: &str) -> Result<()> {
+        // Ordered with this node's own changes: the store's state is the newest.
+        let _one = self.mutate.lock().await;
+        match self.store.kms_get_key(key_id).await? {
+            Some(record) => {
+                let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
+                    .await
+                    .map_err(|e| Error::Internal(format!("reloading key {key_id}: {e}")))?;
+                lock_write(&self.keys).insert(entry.id.clone(), Arc::new(entry));
+            }
+            None => {
+                lock_write(&self.keys).remove(key_id);
+                lock_write(&self.aliases).retain(|_, target| target != key_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets an alias another node changed; the next use looks it up again.
+    pub async fn forget_alias(&self, account: &str, name: &str) {
+        let _one = self.mutate.lock().await;
+        lock_write(&self.aliases).remove(&(account.to_owned(), name.to_owned()));
+    }
+
+    /// Reloads every key and forgets every alias: after this node could not hear of
+    /// other nodes' changes for a while.
+    pub async fn refresh_all(&self) -> Result<()> {
+        let _one = self.mutate.lock().await;
+        let mut keys = HashMap::new();
+        for record in self.store.kms_all_keys().await? {
+            let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
+                .await
+                .map_err(|e| Error::Internal(format!("reloading keys: {e}")))?;
+            keys.insert(entry.id.clone(), Arc::new(entry));
+        }
+        *lock_write(&self.keys) = keys;
+        lock_write(&self.aliases).clear();
+        Ok(())
     }
 
     /// Root-key rotation: wraps every material version again under the root key's

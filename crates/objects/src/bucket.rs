@@ -122,6 +122,30 @@ impl Objects {
         cache.records.remove(name);
     }
 
+    /// Drops what this node caches of a bucket (its record and its settings) after
+    /// another node changed it (a change notice of a shared metadata store).
+    pub fn forget_bucket_state(&self, name: &str) {
+        self.forget_bucket(name);
+        self.settings.forget(name);
+    }
+
+    /// Drops this node's cached settings of an account after another node changed them.
+    pub fn forget_account_state(&self, account: &str) {
+        self.account_settings.forget(Some(account));
+    }
+
+    /// Drops every cached bucket record and setting: after this node could not hear of
+    /// other nodes' changes for a while.
+    pub fn forget_all_state(&self) {
+        {
+            let mut cache = self.buckets.lock();
+            cache.generation += 1;
+            cache.records.clear();
+        }
+        self.settings.forget_all();
+        self.account_settings.forget(None);
+    }
+
     /// The buckets `owner` owns, by name.
     pub async fn list_buckets(&self, owner: &str) -> Result<Vec<BucketRecord>> {
         let mut all = self.meta.list_buckets().await?;

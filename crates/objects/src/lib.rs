@@ -165,16 +165,18 @@ impl Objects {
     }
 
     /// Brings blobs and records back in line after a crash: every finished blob still in
-    /// staging is published if a committed record references it and deleted otherwise;
-    /// then queued garbage is collected. Run once at start-up, before serving.
-    pub async fn recover(&self) -> Result<Recovery> {
+    /// staging is published if a committed record references it and, with `discard`,
+    /// deleted otherwise; then queued garbage is collected. Run once at start-up, before
+    /// serving. Without `discard` (other nodes share the blob store and may be writing
+    /// into staging now) unreferenced staged blobs are left alone.
+    pub async fn recover(&self, discard: bool) -> Result<Recovery> {
         let mut report = Recovery::default();
         for store in self.stores() {
             for id in store.staged().await? {
                 if self.meta.blob_referenced(&id).await? {
                     store.publish(&id).await?;
                     report.published += 1;
-                } else {
+                } else if discard {
                     store.delete(&id).await?;
                     report.discarded += 1;
                 }

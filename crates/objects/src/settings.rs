@@ -41,6 +41,18 @@ impl AccountCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<String, Option<PublicAccessBlock>>)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Forgets an account's cached settings (`None`: every account's).
+    pub(crate) fn forget(&self, account: Option<&str>) {
+        let mut c = self.lock();
+        c.0 += 1;
+        match account {
+            Some(a) => {
+                c.1.remove(a);
+            }
+            None => c.1.clear(),
+        }
+    }
 }
 
 impl SettingCache {
@@ -53,6 +65,13 @@ impl SettingCache {
         let mut c = self.lock();
         c.0 += 1;
         c.1.remove(bucket);
+    }
+
+    /// Forgets every cached setting of every bucket.
+    pub(crate) fn forget_all(&self) {
+        let mut c = self.lock();
+        c.0 += 1;
+        c.1.clear();
     }
 }
 

@@ -30,6 +30,28 @@ pub use blobs::FileBlobs;
 pub use error::OpenError;
 pub use meta::SqliteMeta;
 
+/// The exclusive lock on a data directory (its `LOCK` file), held while it lives: one
+/// process per data directory, whichever metadata store it uses.
+pub struct DirLock(File);
+
+impl DirLock {
+    /// Creates `dir` if needed and locks it; `Locked` if another process holds it.
+    pub fn take(dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpenError::io(&lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Err(OpenError::Locked(dir.to_path_buf()));
+        }
+        Ok(Self(lock))
+    }
+}
+
 /// The embedded store of one data directory.
 pub struct LocalStore {
     pub meta: SqliteMeta,
@@ -42,17 +64,7 @@ impl LocalStore {
     /// Opens (creating if needed) the store under `dir`. Removes unfinished blob writes left
     /// by a crash; the caller then reconciles finished staged blobs against the metadata.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
-        let lock_path = dir.join("LOCK");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| OpenError::io(&lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(OpenError::Locked(dir.to_path_buf()));
-        }
+        let DirLock(lock) = DirLock::take(dir)?;
         let meta = SqliteMeta::open(&dir.join("meta.sqlite"))?;
         let blobs = FileBlobs::open(dir)?;
         Ok(Self {

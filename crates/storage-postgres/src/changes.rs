@@ -115,8 +115,10 @@ impl PgStore {
         for c in channels {
             check_channel(c)?;
         }
-        let (client, mut conn) = self
-            .config
+        // Named, so that an operator can tell the listeners in pg_stat_activity.
+        let mut config = self.config.clone();
+        config.application_name("coffer-changes");
+        let (client, mut conn) = config
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(backend)?;

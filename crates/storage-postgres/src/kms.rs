@@ -392,3 +392,23 @@ impl KmsStore for PgStore {
         finish(tx, work).await
     }
 }
+
+impl PgStore {
+    /// The value of a deployment-wide setting, set to `value` if it has none yet: the
+    /// first node to start decides it (the instance's identity), the others adopt it.
+    pub async fn claim_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&name, &value],
+            )
+            .await
+            .map_err(backend)?;
+        client
+            .query_one("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(backend)
+            .map(|r| r.get(0))
+    }
+}

@@ -237,6 +237,89 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Every identity in the store, and the operator's account. With `prune`, expired role
+/// sessions found are deleted from the store.
+async fn read_state(
+    store: &dyn IamStore,
+    root: &dyn RootKey,
+    operator: &Principal,
+    prune: bool,
+) -> Result<State> {
+    let mut state = State::default();
+    let now = OffsetDateTime::now_utc();
+    let mut expired = Vec::new();
+    for r in store.iam_all().await.map_err(internal)? {
+        match r.kind.as_str() {
+            KIND_ACCOUNT => {
+                state.accounts.insert(
+                    r.name.clone(),
+                    serde_json::from_str(&r.doc).map_err(internal)?,
+                );
+            }
+            KIND_USER => {
+                state.users.insert(
+                    (r.account_id.clone(), r.name.clone()),
+                    serde_json::from_str(&r.doc).map_err(internal)?,
+                );
+            }
+            managed::KIND_POLICY => {
+                state.policies.insert(
+                    (r.account_id.clone(), r.name.clone()),
+                    serde_json::from_str(&r.doc).map_err(internal)?,
+                );
+            }
+            roles::KIND_ROLE => {
+                state.roles.insert(
+                    (r.account_id.clone(), r.name.clone()),
+                    serde_json::from_str(&r.doc).map_err(internal)?,
+                );
+            }
+            roles::KIND_SESSION => {
+                match roles::load_session(root, &r.account_id, &r.name, &r.doc, now)? {
+                    Some(e) => {
+                        state.sessions.insert(r.name.clone(), e);
+                    }
+                    None => expired.push((r.account_id.clone(), r.kind.clone(), r.name.clone())),
+                }
+            }
+            managed::KIND_GROUP => {
+                state.groups.insert(
+                    (r.account_id.clone(), r.name.clone()),
+                    serde_json::from_str(&r.doc).map_err(internal)?,
+                );
+            }
+            KIND_KEY => {
+                let d: KeyDoc = serde_json::from_str(&r.doc).map_err(internal)?;
+                let secret = unwrap_secret(root, &r.name, &d.secret)?;
+                state.keys.insert(
+                    r.name.clone(),
+                    KeyEntry {
+                        account: r.account_id.clone(),
+                        user: d.user,
+                        status: d.status,
+                        created: d.created,
+                        secret,
+                        wrapped: d.secret,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    if prune && !expired.is_empty() {
+        store.iam_delete(&expired).await.map_err(internal)?;
+    }
+    state.accounts.insert(
+        operator.account.id.clone(),
+        AccountDoc {
+            name: operator.account.name.clone(),
+            canonical_id: operator.account.canonical_id.clone(),
+            created: OffsetDateTime::UNIX_EPOCH,
+        },
+    );
+    Ok(state)
+}
+
 impl Directory {
     /// Loads every identity from the store. `default` is the instance's own account, whose
     /// root the operator credentials are.
@@ -246,80 +329,7 @@ impl Directory {
         operator_secret: SecretKey,
         operator: Principal,
     ) -> Result<Self> {
-        let mut state = State::default();
-        let now = OffsetDateTime::now_utc();
-        let mut expired = Vec::new();
-        for r in store.iam_all().await.map_err(internal)? {
-            match r.kind.as_str() {
-                KIND_ACCOUNT => {
-                    state.accounts.insert(
-                        r.name.clone(),
-                        serde_json::from_str(&r.doc).map_err(internal)?,
-                    );
-                }
-                KIND_USER => {
-                    state.users.insert(
-                        (r.account_id.clone(), r.name.clone()),
-                        serde_json::from_str(&r.doc).map_err(internal)?,
-                    );
-                }
-                managed::KIND_POLICY => {
-                    state.policies.insert(
-                        (r.account_id.clone(), r.name.clone()),
-                        serde_json::from_str(&r.doc).map_err(internal)?,
-                    );
-                }
-                roles::KIND_ROLE => {
-                    state.roles.insert(
-                        (r.account_id.clone(), r.name.clone()),
-                        serde_json::from_str(&r.doc).map_err(internal)?,
-                    );
-                }
-                roles::KIND_SESSION => {
-                    match roles::load_session(root.as_ref(), &r.account_id, &r.name, &r.doc, now)? {
-                        Some(e) => {
-                            state.sessions.insert(r.name.clone(), e);
-                        }
-                        None => {
-                            expired.push((r.account_id.clone(), r.kind.clone(), r.name.clone()))
-                        }
-                    }
-                }
-                managed::KIND_GROUP => {
-                    state.groups.insert(
-                        (r.account_id.clone(), r.name.clone()),
-                        serde_json::from_str(&r.doc).map_err(internal)?,
-                    );
-                }
-                KIND_KEY => {
-                    let d: KeyDoc = serde_json::from_str(&r.doc).map_err(internal)?;
-                    let secret = unwrap_secret(root.as_ref(), &r.name, &d.secret)?;
-                    state.keys.insert(
-                        r.name.clone(),
-                        KeyEntry {
-                            account: r.account_id.clone(),
-                            user: d.user,
-                            status: d.status,
-                            created: d.created,
-                            secret,
-                            wrapped: d.secret,
-                        },
-                    );
-                }
-                _ => {}
-            }
-        }
-        if !expired.is_empty() {
-            store.iam_delete(&expired).await.map_err(internal)?;
-        }
-        state.accounts.insert(
-            operator.account.id.clone(),
-            AccountDoc {
-                name: operator.account.name.clone(),
-                canonical_id: operator.account.canonical_id.clone(),
-                created: OffsetDateTime::UNIX_EPOCH,
-            },
-        );
+        let state = read_state(store.as_ref(), root.as_ref(), &operator, true).await?;
         Ok(Self {
             store,
             root,
@@ -328,6 +338,22 @@ impl Directory {
             generation: AtomicU64::new(0),
             operator: (operator_secret, operator),
         })
+    }
+
+    /// Reloads every identity from the store after another node changed one (a change
+    /// notice): what this node serves from memory is then what the store holds.
+    pub async fn reload(&self) -> Result<()> {
+        // Ordered with this node's own writes: the store's state is the newest.
+        let _one = self.writing.lock().await;
+        let state = read_state(
+            self.store.as_ref(),
+            self.root.as_ref(),
+            &self.operator.1,
+            false,
+        )
+        .await?;
+        *self.write() = state;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

@@ -1,0 +1,268 @@
+"""Scale-out: two `coffer serve` processes sharing one PostgreSQL database (`--meta`), one
+blob directory (`--blobs`) and one root key, as two nodes behind a load balancer would.
+
+What one node writes, the other serves; a KMS key disabled or an IAM policy changed through
+one node is enforced by the other within a second (change notices); a node that cannot
+hear those notices refuses requests rather than serve stale authorization.
+
+PostgreSQL is real: COFFER_TEST_POSTGRES_URL (scripts/test starts a server if the machine
+has none), else postgres://postgres@127.0.0.1:5432/test. Each test gets a schema of its
+own."""
+
+import base64
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+import urllib.request
+import urllib.error
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import Server
+
+PG_URL = os.environ.get("COFFER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def psql(sql: str) -> str:
+    p = subprocess.run(["psql", "-w", "-X", "-tA", "-d", PG_URL, "-c", sql], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"psql failed: {p.stderr}")
+    return p.stdout.strip()
+
+
+@pytest.fixture
+def schema():
+    name = f"coffer_pytest_{uuid.uuid4().hex}"
+    psql(f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        psql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+def url_in(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-c%20search_path%3D{schema}"
+
+
+@pytest.fixture
+def nodes(schema):
+    """Two nodes of one deployment: a shared database schema, blob directory and root key;
+    a data directory each."""
+    root_key = base64.b64encode(os.urandom(32)).decode()
+    with tempfile.TemporaryDirectory(prefix="coffer-blobs-") as blobs, \
+            tempfile.TemporaryDirectory(prefix="coffer-node-a-") as a_dir, \
+            tempfile.TemporaryDirectory(prefix="coffer-node-b-") as b_dir:
+        args = ["--meta", url_in(schema), "--blobs", blobs, "--allow-insecure-sse-c"]
+        env = {"COFFER_ROOT_KEY": root_key}
+        a = Server(Path(a_dir), extra_args=args, env=env).start()
+        try:
+            b = Server(Path(b_dir), extra_args=args, env=env).start()
+            try:
+                yield a, b
+            finally:
+                b.stop()
+        finally:
+            a.stop()
+
+
+def until(check, within: float, what: str):
+    """Polls `check` until it returns a true value; fails after `within` seconds. Returns
+    the value and how long it took."""
+    started = time.monotonic()
+    while True:
+        got = check()
+        elapsed = time.monotonic() - started
+        if got:
+            return got, elapsed
+        if elapsed > within:
+            raise AssertionError(f"{what}: not within {within} s")
+        time.sleep(0.02)
+
+
+def test_what_one_node_writes_the_other_serves(nodes):
+    a, b = nodes
+    sa, sb = a.client(), b.client()
+    sa.create_bucket(Bucket="shared")
+    # The bucket's default encryption (SSE-S3) applies to a header-less PUT.
+    sa.put_object(Bucket="shared", Key="plain.txt", Body=b"written on a")
+    got = sb.get_object(Bucket="shared", Key="plain.txt")
+    assert got["Body"].read() == b"written on a"
+    assert got["ServerSideEncryption"] == "AES256"
+
+    key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    sa.put_object(Bucket="shared", Key="kms.txt", Body=b"under a kms key",
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    got = sb.get_object(Bucket="shared", Key="kms.txt")
+    assert got["Body"].read() == b"under a kms key"
+    assert got["SSEKMSKeyId"].endswith(key)
+
+    customer_key = os.urandom(32)
+    ssec = dict(SSECustomerAlgorithm="AES256", SSECustomerKey=customer_key)
+    sb.put_object(Bucket="shared", Key="ssec.bin", Body=b"customer keyed", **ssec)
+    assert sa.get_object(Bucket="shared", Key="ssec.bin", **ssec)["Body"].read() == b"customer keyed"
+
+    # A multipart upload started on a, its parts sent to both, completed on b.
+    part = os.urandom(5 * 1024 * 1024)
+    up = sa.create_multipart_upload(Bucket="shared", Key="big.bin",
+                                    ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    e1 = sa.upload_part(Bucket="shared", Key="big.bin", UploadId=up["UploadId"], PartNumber=1, Body=part)["ETag"]
+    e2 = sb.upload_part(Bucket="shared", Key="big.bin", UploadId=up["UploadId"], PartNumber=2, Body=b"tail")["ETag"]
+    sb.complete_multipart_upload(
+        Bucket="shared", Key="big.bin", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert sa.get_object(Bucket="shared", Key="big.bin")["Body"].read() == part + b"tail"
+    listed = [o["Key"] for o in sb.list_objects_v2(Bucket="shared")["Contents"]]
+    assert listed == ["big.bin", "kms.txt", "plain.txt", "ssec.bin"]
+
+
+def test_a_key_disabled_on_one_node_is_refused_by_the_other_within_a_second(nodes):
+    a, b = nodes
+    ka, kb = a.client("kms"), b.client("kms")
+    key = ka.create_key()["KeyMetadata"]["KeyId"]
+    # b learns of the new key from the notice, not from a restart.
+    until(lambda: _encrypts(kb, key), 1.0, "b knows a's new key")
+    ka.disable_key(KeyId=key)
+    _, took = until(lambda: not _encrypts(kb, key), 1.0, "b refuses the disabled key")
+    print(f"disabled on a, refused by b after {took * 1000:.0f} ms")
+    with pytest.raises(ClientError) as e:
+        kb.encrypt(KeyId=key, Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "DisabledException"
+    ka.enable_key(KeyId=key)
+    until(lambda: _encrypts(kb, key), 1.0, "b uses the re-enabled key")
+
+
+def _encrypts(kms, key) -> bool:
+    try:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+        return True
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("DisabledException", "NotFoundException"):
+            return False
+        raise
+
+
+def test_a_policy_changed_on_one_node_is_enforced_by_the_other_within_a_second(nodes):
+    a, b = nodes
+    ia = a.client("iam")
+    a.client().create_bucket(Bucket="guarded")
+    ia.create_user(UserName="alice")
+    ia.put_user_policy(UserName="alice", PolicyName="read", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket",'
+        '"Resource":"arn:aws:s3:::guarded"}]}'))
+    creds = ia.create_access_key(UserName="alice")["AccessKey"]
+    alice_on_b = b.client(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"])
+
+    def lists() -> bool:
+        try:
+            alice_on_b.list_objects_v2(Bucket="guarded")
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("AccessDenied", "InvalidAccessKeyId"):
+                return False
+            raise
+
+    until(lists, 1.0, "b knows alice and her policy")
+    ia.put_user_policy(UserName="alice", PolicyName="deny", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}'))
+    _, took = until(lambda: not lists(), 1.0, "b enforces the new deny")
+    print(f"policy changed on a, enforced by b after {took * 1000:.0f} ms")
+    ia.delete_user_policy(UserName="alice", PolicyName="deny")
+    until(lists, 1.0, "b drops the deny")
+
+
+def health(server) -> int:
+    try:
+        with urllib.request.urlopen(f"{server.endpoint}/_coffer/health", timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_a_node_that_cannot_hear_changes_refuses_requests_until_it_can(nodes, schema):
+    a, b = nodes
+    sb = b.client()
+    sb.create_bucket(Bucket="bee-one")
+    assert health(b) == 200
+    # Cut every node's notice session (as a database restart or a network failure does).
+    psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+         "WHERE application_name = 'coffer-changes' AND datname = current_database()")
+    until(lambda: health(b) == 503, 2.0, "b reports itself unavailable")
+    with pytest.raises(ClientError) as e:
+        sb.list_objects_v2(Bucket="bee-one")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
+    # It listens again, reloads, and serves.
+    until(lambda: health(b) == 200, 10.0, "b serves again")
+    assert sb.list_objects_v2(Bucket="bee-one")["KeyCount"] == 0
+
+
+def test_a_node_refuses_a_deployment_it_does_not_belong_to(schema):
+    """Other root credentials than the deployment's, or no shared credentials at all, stop
+    a node at start with a clear message."""
+    with tempfile.TemporaryDirectory() as a_dir, tempfile.TemporaryDirectory() as b_dir:
+        args = ["--meta", url_in(schema)]
+        root_key = {"COFFER_ROOT_KEY": base64.b64encode(os.urandom(32)).decode()}
+        a = Server(Path(a_dir), extra_args=args, env=root_key).start()
+        try:
+            other = Server(Path(b_dir), extra_args=args, env={
+                **root_key, "COFFER_ROOT_ACCESS_KEY_ID": "AKIAOTHERKEY00000001"})
+            with pytest.raises(RuntimeError) as e:
+                other.start()
+            assert "every node must use the same root credentials" in str(e.value)
+            wrong_key = Server(Path(b_dir), extra_args=args, env={
+                "COFFER_ROOT_KEY": base64.b64encode(os.urandom(32)).decode()})
+            with pytest.raises(RuntimeError) as e:
+                wrong_key.start()
+            assert "root key" in str(e.value)
+        finally:
+            a.stop()
+
+
+def test_concurrent_writers_on_both_nodes_lose_no_acknowledged_write(nodes):
+    """Writers on both nodes put the same few keys at once: a versioned bucket keeps every
+    acknowledged version, exactly once, with one current version per key; an unversioned
+    bucket ends with one of the acknowledged bodies per key and a listing that agrees."""
+    from concurrent.futures import ThreadPoolExecutor
+    a, b = nodes
+    clients = [a.client(), b.client()]
+    clients[0].create_bucket(Bucket="versioned")
+    clients[0].put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    clients[1].create_bucket(Bucket="plain")
+    keys = ["k0", "k1", "k2"]
+
+    def writer(n: int):
+        s3 = clients[n % 2]
+        acked = []
+        for i in range(15):
+            key = keys[(n + i) % len(keys)]
+            body = f"writer {n} write {i}".encode()
+            v = s3.put_object(Bucket="versioned", Key=key, Body=body)["VersionId"]
+            s3.put_object(Bucket="plain", Key=key, Body=body)
+            acked.append((key, v, body))
+        return acked
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        acked = [x for r in pool.map(writer, range(6)) for x in r]
+
+    listed = []
+    for page in clients[1].get_paginator("list_object_versions").paginate(Bucket="versioned"):
+        listed += page.get("Versions", [])
+    assert sorted((v["Key"], v["VersionId"]) for v in listed) == sorted((k, v) for k, v, _ in acked)
+    for key in keys:
+        latest = [v for v in listed if v["Key"] == key and v["IsLatest"]]
+        assert len(latest) == 1, key
+    # Every acknowledged version reads back its own body, through either node.
+    for n, (key, version, body) in enumerate(acked):
+        got = clients[n % 2].get_object(Bucket="versioned", Key=key, VersionId=version)
+        assert got["Body"].read() == body
+    bodies = {body for _, _, body in acked}
+    listing = clients[0].list_objects_v2(Bucket="plain")["Contents"]
+    assert [o["Key"] for o in listing] == keys
+    for o in listing:
+        got = clients[1].get_object(Bucket="plain", Key=o["Key"])
+        assert got["Body"].read() in bodies
+        assert got["ETag"] == o["ETag"]
