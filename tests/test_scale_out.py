@@ -10,7 +10,9 @@ has none), else postgres://postgres@127.0.0.1:5432/test. Each test gets a schema
 own."""
 
 import base64
+import contextlib
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -48,8 +50,8 @@ def url_in(schema: str) -> str:
     return f"{PG_URL}{sep}options=-c%20search_path%3D{schema}"
 
 
-@pytest.fixture
-def nodes(schema):
+@contextlib.contextmanager
+def deployment(schema, env=None):
     """Two nodes of one deployment: a shared database schema, blob directory and root key;
     a data directory each."""
     root_key = base64.b64encode(os.urandom(32)).decode()
@@ -57,7 +59,7 @@ def nodes(schema):
             tempfile.TemporaryDirectory(prefix="coffer-node-a-") as a_dir, \
             tempfile.TemporaryDirectory(prefix="coffer-node-b-") as b_dir:
         args = ["--meta", url_in(schema), "--blobs", blobs, "--allow-insecure-sse-c"]
-        env = {"COFFER_ROOT_KEY": root_key}
+        env = {"COFFER_ROOT_KEY": root_key, **(env or {})}
         a = Server(Path(a_dir), extra_args=args, env=env).start()
         try:
             b = Server(Path(b_dir), extra_args=args, env=env).start()
@@ -67,6 +69,12 @@ def nodes(schema):
                 b.stop()
         finally:
             a.stop()
+
+
+@pytest.fixture
+def nodes(schema):
+    with deployment(schema) as both:
+        yield both
 
 
 def until(check, within: float, what: str):
@@ -184,8 +192,11 @@ def health(server) -> int:
 
 def test_a_node_that_cannot_hear_changes_refuses_requests_until_it_can(nodes, schema):
     a, b = nodes
-    sb = b.client()
+    # No retries: botocore retries a 503 (rightly: the node recovers by itself), and its
+    # retry would land after the node recovered.
+    sb = b.client(retries={"total_max_attempts": 1, "mode": "standard"})
     sb.create_bucket(Bucket="bee-one")
+    assert sb.list_objects_v2(Bucket="bee-one")["KeyCount"] == 0
     assert health(b) == 200
     # Cut every node's notice session (as a database restart or a network failure does).
     psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -266,3 +277,71 @@ def test_concurrent_writers_on_both_nodes_lose_no_acknowledged_write(nodes):
         got = clients[1].get_object(Bucket="plain", Key=o["Key"])
         assert got["Body"].read() in bodies
         assert got["ETag"] == o["ETag"]
+
+
+def events(server, name):
+    """The trail's events of one name, through `server`'s LookupEvents."""
+    ct = server.client("cloudtrail")
+    out, token = [], None
+    while True:
+        args = dict(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])
+        if token:
+            args["NextToken"] = token
+        r = ct.lookup_events(**args)
+        out += r["Events"]
+        token = r.get("NextToken")
+        if not token:
+            return out
+
+
+def leader(servers, work):
+    """The node whose log says it leads `work`, once one does."""
+    def find():
+        for s in servers:
+            for line in s.stderr_lines:
+                plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+                if "now leads" in plain and f"work={work}" in plain:
+                    return s
+        return None
+    return until(find, 10.0, f"a node leads {work}")[0]
+
+
+def deleted(kms, key) -> bool:
+    try:
+        kms.describe_key(KeyId=key)
+        return False
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "NotFoundException":
+            return True
+        raise
+
+
+def test_scheduled_work_runs_once_and_moves_when_its_node_dies(schema):
+    """A key's scheduled deletion runs on the node that leads KMS work, once (the trails of
+    both nodes hold one DeleteKey); kill -9 that node and the other takes the lead and runs
+    the next deletion."""
+    env = {"COFFER_KMS_DAY_SECONDS": "0.5", "COFFER_LOG": "warn,coffer=info"}
+    with deployment(schema, env) as (a, b):
+        lead = leader([a, b], "kms")
+        other = b if lead is a else a
+        kms = other.client("kms")
+        first = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.schedule_key_deletion(KeyId=first, PendingWindowInDays=7)
+        until(lambda: deleted(kms, first), 15.0, "the first key is deleted")
+        def once():
+            found = [e for s in (a, b) for e in events(s, "DeleteKey")
+                     if first in e["CloudTrailEvent"] and '"AwsServiceEvent"' in e["CloudTrailEvent"]]
+            return found if len(found) >= 1 else None
+        found, _ = until(once, 5.0, "the deletion is in a trail")
+        time.sleep(1.5)
+        found = once()
+        assert len(found) == 1, found
+        assert any(first in e["CloudTrailEvent"] for e in events(lead, "DeleteKey")), "the leader did it"
+
+        lead.kill9()
+        second = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.schedule_key_deletion(KeyId=second, PendingWindowInDays=7)
+        assert leader([other], "kms") is other
+        until(lambda: deleted(kms, second), 20.0, "the survivor deletes the second key")
+        until(lambda: [e for e in events(other, "DeleteKey") if second in e["CloudTrailEvent"]],
+              5.0, "the survivor's trail records it")

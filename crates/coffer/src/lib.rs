@@ -13,6 +13,7 @@ mod coherence;
 pub mod delivery;
 mod dispatch;
 pub mod identity;
+mod lead;
 pub mod metrics;
 pub mod rootkey;
 mod tls;
@@ -427,6 +428,14 @@ impl App {
     pub fn is_stale(&self) -> bool {
         self.stale.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    /// The metadata store shared with other nodes, if there is one.
+    fn shared_store(&self) -> Option<coffer_storage_postgres::PgStore> {
+        match &self._store {
+            Stores::Local { .. } => None,
+            Stores::Shared { _pg, .. } => Some((**_pg).clone()),
+        }
+    }
 }
 
 /// Signs audit digests with the KMS's hidden audit key (`v{material version}:{hex}`).
@@ -533,12 +542,20 @@ pub async fn serve(
         _ => anyhow::bail!("--tls-cert and --tls-key must be given together"),
     };
     let collector = app.objects.spawn_collector();
-    let kms_ticker = spawn_kms_ticker(app.kms.clone(), app.audit.clone(), config.kms_day);
-    let lifecycle = app.objects.spawn_lifecycle(
-        Arc::new(LifecycleRecorder { app: app.clone() }),
+    // Time-based work runs on one node of a deployment at a time (lead.rs).
+    let shared = app.shared_store();
+    let kms_ticker = spawn_kms_ticker(
+        app.kms.clone(),
+        app.audit.clone(),
+        config.kms_day,
+        lead::Lead::new(shared.clone(), "kms"),
+    );
+    let lifecycle = spawn_lifecycle(
+        app.clone(),
         config
             .s3_day
             .clamp(Duration::from_millis(200), Duration::from_secs(3600)),
+        lead::Lead::new(shared, "lifecycle"),
     );
     let access_log_delivery = {
         let logs = app.access_logs.clone();
@@ -654,12 +671,40 @@ impl coffer_objects::LifecycleSink for LifecycleRecorder {
     }
 }
 
+/// Runs lifecycle passes every `period` while this node leads lifecycle work.
+fn spawn_lifecycle(
+    app: Arc<App>,
+    period: Duration,
+    lead: lead::Lead,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sink = LifecycleRecorder { app: app.clone() };
+        let mut every = tokio::time::interval(period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if !lead.holds().await {
+                continue;
+            }
+            if let Err(e) = app
+                .objects
+                .lifecycle_pass(time::OffsetDateTime::now_utc(), &sink)
+                .await
+            {
+                tracing::warn!(error = %e, "lifecycle pass failed; will retry");
+            }
+        }
+    })
+}
+
 /// Runs the KMS background step (scheduled deletions, rotations, last-usage records)
-/// about once a second, or more often when a KMS day is very short.
+/// about once a second, or more often when a KMS day is very short. Scheduled work runs
+/// only while this node leads it; every node writes its own last-usage records.
 fn spawn_kms_ticker(
     kms: Arc<coffer_kms::Kms>,
     audit: Arc<Trail>,
     day: Duration,
+    lead: lead::Lead,
 ) -> tokio::task::JoinHandle<()> {
     let period = (day / 8).clamp(Duration::from_millis(100), Duration::from_secs(1));
     tokio::spawn(async move {
@@ -667,6 +712,12 @@ fn spawn_kms_ticker(
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
+            if !lead.holds().await {
+                if let Err(e) = kms.flush_usage().await {
+                    tracing::warn!(error = %e, "writing KMS key usage failed; retrying");
+                }
+                continue;
+            }
             match kms.tick(time::OffsetDateTime::now_utc()).await {
                 Ok(t) => {
                     // AWS records what KMS does on its own as service events.

@@ -443,6 +443,28 @@ impl Kms {
         lock_read(&self.keys).get(key_id).cloned()
     }
 
+    /// The key's entry, else the store's: with a store other nodes write, a key created
+    /// elsewhere may be named before its change notice arrived. (A miss costs a store
+    /// read; with the embedded store it finds nothing.)
+    async fn entry_or_stored(&self, key_id: &str) -> Result<Option<Arc<KeyEntry>>> {
+        if let Some(e) = self.entry(key_id) {
+            return Ok(Some(e));
+        }
+        let Some(record) = self.store.kms_get_key(key_id).await? else {
+            return Ok(None);
+        };
+        let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
+            .await
+            .map_err(|e| Error::Internal(format!("loading key {key_id}: {e}")))?;
+        let mut keys = lock_write(&self.keys);
+        // A local change that raced this read wins: its entry is the newer.
+        let e = keys
+            .entry(entry.id.clone())
+            .or_insert_with(|| Arc::new(entry))
+            .clone();
+        Ok(Some(e))
+    }
+
     /// Finds the key a `KeyId` names and checks that the caller may perform `action` on it
     /// (see [`Kms::authorize`]). A key of another account is found only by its ARN and only
     /// for the [`CROSS_ACCOUNT`] actions. `allow_alias` is false for the operations AWS
@@ -494,7 +516,7 @@ impl Kms {
         let (e, alias) = match KeyRef::parse(key_id, &self.config.region)? {
             KeyRef::Key { id, account } => {
                 let account = account_of(&account).ok_or_else(not_found)?;
-                match self.entry(&id) {
+                match self.entry_or_stored(&id).await? {
                     Some(e) if e.account == account && visible(&e) => (e, None),
                     _ => return Err(not_found()),
                 }
@@ -512,7 +534,7 @@ impl Kms {
                         self.alias_arn(&account, &name)
                     ))
                 })?;
-                match self.entry(&target) {
+                match self.entry_or_stored(&target).await? {
                     Some(e) if visible(&e) => (e, Some(name)),
                     _ => return Err(not_found()),
                 }

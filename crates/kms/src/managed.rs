@@ -160,7 +160,8 @@ impl Kms {
         };
         let entry = self.store_new_key(account, doc, now).await?;
         let _guard = self.mutate.lock().await;
-        self.store
+        let created = self
+            .store
             .kms_create_alias(&KmsAliasRecord {
                 account_id: account.to_owned(),
                 name: alias.to_owned(),
@@ -168,7 +169,19 @@ impl Kms {
                 created: now,
                 updated: now,
             })
-            .await?;
+            .await;
+        if let Err(coffer_storage::Error::AlreadyExists(_)) = created {
+            // Another node (sharing the store) created the account's key first: use
+            // that one, and drop ours, which nothing references.
+            self.store.kms_delete_key(&entry.id).await?;
+            lock_write(&self.keys).remove(&entry.id);
+            drop(_guard);
+            return self
+                .alias_target(account, alias)
+                .await?
+                .ok_or_else(|| crate::Error::Internal(format!("alias {alias} vanished")));
+        }
+        created?;
         lock_write(&self.aliases).insert((account.to_owned(), alias.to_owned()), entry.id.clone());
         Ok(entry.id.clone())
     }

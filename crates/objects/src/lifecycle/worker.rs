@@ -656,29 +656,6 @@ impl Objects {
             }
         }
     }
-
-    /// Runs the worker until the returned task is dropped or aborted: a pass every
-    /// `period` (failures are logged and retried at the next pass).
-    pub fn spawn_lifecycle(
-        self: &Arc<Self>,
-        sink: Arc<dyn LifecycleSink>,
-        period: std::time::Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(period);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                if let Err(e) = this
-                    .lifecycle_pass(OffsetDateTime::now_utc(), sink.as_ref())
-                    .await
-                {
-                    tracing::warn!(error = %e, "lifecycle pass failed; will retry");
-                }
-            }
-        })
-    }
 }
 
 /// Copies one extent, as stored, into a new durable blob of `to` (an unfinished writer
