@@ -11,6 +11,7 @@ own."""
 
 import base64
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -52,13 +53,15 @@ def url_in(schema: str) -> str:
 
 @contextlib.contextmanager
 def deployment(schema, env=None):
-    """Two nodes of one deployment: a shared database schema, blob directory and root key;
-    a data directory each."""
+    """Two nodes of one deployment: a shared database schema, blob directory, audit
+    directory and root key; a data directory each."""
     root_key = base64.b64encode(os.urandom(32)).decode()
     with tempfile.TemporaryDirectory(prefix="coffer-blobs-") as blobs, \
+            tempfile.TemporaryDirectory(prefix="coffer-audit-") as audit, \
             tempfile.TemporaryDirectory(prefix="coffer-node-a-") as a_dir, \
             tempfile.TemporaryDirectory(prefix="coffer-node-b-") as b_dir:
-        args = ["--meta", url_in(schema), "--blobs", blobs, "--allow-insecure-sse-c"]
+        args = ["--meta", url_in(schema), "--blobs", blobs, "--audit-dir", audit,
+                "--allow-insecure-sse-c"]
         env = {"COFFER_ROOT_KEY": root_key, **(env or {})}
         a = Server(Path(a_dir), extra_args=args, env=env).start()
         try:
@@ -318,8 +321,8 @@ def deleted(kms, key) -> bool:
 
 def test_scheduled_work_runs_once_and_moves_when_its_node_dies(schema):
     """A key's scheduled deletion runs on the node that leads KMS work, once (the trails of
-    both nodes hold one DeleteKey); kill -9 that node and the other takes the lead and runs
-    the next deletion."""
+    both nodes hold one DeleteKey, the leader's); kill -9 that node and the other takes
+    the lead and runs the next deletion."""
     env = {"COFFER_KMS_DAY_SECONDS": "0.5", "COFFER_LOG": "warn,coffer=info"}
     with deployment(schema, env) as (a, b):
         lead = leader([a, b], "kms")
@@ -329,14 +332,18 @@ def test_scheduled_work_runs_once_and_moves_when_its_node_dies(schema):
         kms.schedule_key_deletion(KeyId=first, PendingWindowInDays=7)
         until(lambda: deleted(kms, first), 15.0, "the first key is deleted")
         def once():
-            found = [e for s in (a, b) for e in events(s, "DeleteKey")
+            # Any node's LookupEvents reads both nodes' trails.
+            found = [e for e in events(other, "DeleteKey")
                      if first in e["CloudTrailEvent"] and '"AwsServiceEvent"' in e["CloudTrailEvent"]]
             return found if len(found) >= 1 else None
         found, _ = until(once, 5.0, "the deletion is in a trail")
         time.sleep(1.5)
         found = once()
         assert len(found) == 1, found
-        assert any(first in e["CloudTrailEvent"] for e in events(lead, "DeleteKey")), "the leader did it"
+        leader_chain = f"node-{(lead.data_dir / 'node-id').read_text().strip()}"
+        audit_root = Path(lead.extra_args[lead.extra_args.index("--audit-dir") + 1])
+        assert first in "".join(p.read_text() for p in (audit_root / leader_chain).glob("trail-*.jsonl")), \
+            "the leader did it"
 
         lead.kill9()
         second = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -345,3 +352,38 @@ def test_scheduled_work_runs_once_and_moves_when_its_node_dies(schema):
         until(lambda: deleted(kms, second), 20.0, "the survivor deletes the second key")
         until(lambda: [e for e in events(other, "DeleteKey") if second in e["CloudTrailEvent"]],
               5.0, "the survivor's trail records it")
+
+
+def test_every_nodes_trail_is_looked_up_and_verified_from_any_node(schema):
+    from conftest import coffer_bin
+    with deployment(schema) as (a, b):
+        a.client().create_bucket(Bucket="made-on-a")
+        key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        b.client().create_bucket(Bucket="made-on-b")
+        # Management calls are in their node's trail before they are answered.
+        on_b = events(b, "CreateBucket")
+        assert {json.loads(e["CloudTrailEvent"])["requestParameters"]["bucketName"] for e in on_b} >= {
+            "made-on-a", "made-on-b"}
+        assert any(key in e["CloudTrailEvent"] for e in events(b, "CreateKey"))
+        assert any("made-on-b" in e["CloudTrailEvent"] for e in events(a, "CreateBucket"))
+        audit_root = Path(a.extra_args[a.extra_args.index("--audit-dir") + 1])
+        env = {**os.environ, "COFFER_ROOT_KEY": a.env["COFFER_ROOT_KEY"]}
+        a.stop()
+        b.stop()
+        nodes = sorted(p.name for p in audit_root.iterdir())
+        assert len(nodes) == 2 and all(n.startswith("node-") for n in nodes), nodes
+        verify = [coffer_bin(), "audit", "verify", "--data-dir", str(a.data_dir), "--meta", url_in(schema),
+                  "--audit-dir", str(audit_root)]
+        ok = subprocess.run(verify, capture_output=True, text=True, env=env)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "audit trail intact" in ok.stdout
+        # Tampering with one node's chain is found, and named by node.
+        trail = sorted((audit_root / nodes[1]).glob("trail-*.jsonl"))[0]
+        lines = trail.read_text().splitlines()
+        lines[0] = lines[0].replace("CreateBucket", "DeleteBucket").replace("CreateKey", "DeleteKey")
+        if lines[0] == trail.read_text().splitlines()[0]:
+            lines[0] = lines[0].replace("us-east-1", "us-west-2")
+        trail.write_text("\n".join(lines) + "\n")
+        bad = subprocess.run(verify, capture_output=True, text=True, env=env)
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert nodes[1] in bad.stdout

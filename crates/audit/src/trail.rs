@@ -56,6 +56,10 @@ pub struct Config {
     pub enabled: bool,
     /// Told the number of each file once it is sealed (log file delivery).
     pub sealed: Option<tokio::sync::mpsc::UnboundedSender<u64>>,
+    /// The nodes of a scale-out deployment write a trail each, in subdirectories of one
+    /// directory they share: then this is that directory (`dir` is one of its
+    /// subdirectories), and [`Trail::records`] reads every node's trail.
+    pub deployment: Option<PathBuf>,
 }
 
 impl Config {
@@ -69,6 +73,7 @@ impl Config {
             sync_every: Duration::from_secs(1),
             enabled: true,
             sealed: None,
+            deployment: None,
         }
     }
 }
@@ -331,9 +336,13 @@ impl Trail {
         }
     }
 
-    /// Every record, newest first.
+    /// Every record, newest first: this node's, or with [`Config::deployment`] every
+    /// node's.
     pub fn records(&self) -> std::io::Result<Vec<Record>> {
-        read_records(&self.config.dir)
+        match &self.config.deployment {
+            None => read_records(&self.config.dir),
+            Some(root) => read_deployment(root),
+        }
     }
 }
 
@@ -577,6 +586,31 @@ pub fn read_records(dir: &Path) -> std::io::Result<Vec<Record>> {
         out.extend(in_file);
     }
     Ok(out)
+}
+
+/// The trails of a deployment's nodes: the subdirectories of `root`, by name.
+pub fn node_trails(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Every record of every node's trail under `root`, newest first (a node's records in
+/// their own order; nodes ordered by name among records of the same time).
+pub fn read_deployment(root: &Path) -> std::io::Result<Vec<Record>> {
+    let mut all = Vec::new();
+    for dir in node_trails(root)? {
+        all.extend(read_records(&dir)?);
+    }
+    // Stable: the order within a node and between nodes is kept for equal times.
+    all.sort_by_cached_key(|r| std::cmp::Reverse(r.parsed_time()));
+    Ok(all)
 }
 
 /// Checks the whole trail in `dir`; returns one finding per problem, naming the file and

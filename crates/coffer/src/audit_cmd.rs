@@ -12,13 +12,23 @@ use crate::KmsSigner;
 use crate::identity::Identity;
 
 /// Returns the findings (empty for an intact trail).
+/// Where the trail to check is, besides the data directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrailAt<'a> {
+    /// A scale-out deployment's metadata store: its KMS holds the audit key, and every
+    /// node's trail is checked.
+    pub meta: Option<&'a str>,
+    /// The trail's directory (default `DATA_DIR/audit`).
+    pub audit_dir: Option<&'a Path>,
+}
+
 pub async fn verify(
     data_dir: &Path,
     root_key: &crate::cli::RootKeyArgs,
+    at: TrailAt<'_>,
 ) -> anyhow::Result<Vec<String>> {
     use crate::rootkey::RootSource;
     let source = root_key.source(data_dir)?;
-    // Read-only: never create a root key here.
     match &source {
         RootSource::Local(coffer_crypto::RootKeySource::File(path)) if !path.exists() => {
             bail!("no root key at {} (pass --root-key-file)", path.display());
@@ -29,30 +39,59 @@ pub async fn verify(
         _ => {}
     }
     let account = Identity::account_id(data_dir)?;
-    let store = LocalStore::open(data_dir)
-        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let dir = at
+        .audit_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join("audit"));
+    if !dir.exists() {
+        bail!("{} has no audit trail", dir.display());
+    }
+    // The KMS that holds the audit key: the data directory's, or the deployment's.
+    let (kms_store, _open): (Arc<dyn coffer_storage::KmsStore>, Box<dyn std::any::Any>) =
+        match at.meta {
+            None => {
+                let store = LocalStore::open(data_dir)
+                    .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+                (Arc::new(store.meta.clone()), Box::new(store))
+            }
+            Some(url) => {
+                let pg = coffer_storage_postgres::PgStore::connect(url)
+                    .await
+                    .context("opening the PostgreSQL metadata store (--meta)")?;
+                (Arc::new(pg), Box::new(()))
+            }
+        };
     let (root, _) = crate::rootkey::RootKeys::load(&source, data_dir)?;
     let kms = Arc::new(
-        coffer_kms::Kms::open(
-            Arc::new(store.meta.clone()),
-            root.root(),
-            coffer_kms::Config::default(),
-        )
-        .await
-        .context("opening the KMS")?,
+        coffer_kms::Kms::open(kms_store, root.root(), coffer_kms::Config::default())
+            .await
+            .context("opening the KMS")?,
     );
-    let dir = data_dir.join("audit");
-    if !dir.exists() {
-        bail!("{} has no audit trail", data_dir.display());
-    }
     let Some(key_id) = kms.existing_audit_key(&account).await? else {
         bail!("the KMS holds no audit key: this trail cannot be checked");
     };
     let signer = KmsSigner { kms, key_id };
-    Ok(coffer_audit::trail::verify(&dir, &signer)?)
+    if at.meta.is_none() {
+        return Ok(coffer_audit::trail::verify(&dir, &signer)?);
+    }
+    // One chain per node, each in its own subdirectory; a finding names its node.
+    let nodes = coffer_audit::trail::node_trails(&dir)?;
+    if nodes.is_empty() {
+        bail!("{} holds no node's trail", dir.display());
+    }
+    let mut findings = Vec::new();
+    for node in nodes {
+        let name = node
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for f in coffer_audit::trail::verify(&node, &signer)? {
+            findings.push(format!("{name}: {f}"));
+        }
+    }
+    Ok(findings)
 }
 
-/// One line of `coffer usage`: requests per account, service, operation and KMS key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Usage {

@@ -124,6 +124,13 @@ pub enum AuditCommand {
         data_dir: PathBuf,
         #[command(flatten)]
         root_key: RootKeyArgs,
+        /// A scale-out deployment's metadata store (as `serve --meta`): then every node's
+        /// trail under --audit-dir is checked, each its own chain.
+        #[arg(long, env = "COFFER_META_URL")]
+        meta: Option<String>,
+        /// Where the trail is (as `serve --audit-dir`). Default: DATA_DIR/audit.
+        #[arg(long, env = "COFFER_AUDIT_DIR")]
+        audit_dir: Option<PathBuf>,
     },
 }
 
@@ -197,6 +204,12 @@ pub struct ServeArgs {
     /// same across restarts. Default: DATA_DIR/blobs.
     #[arg(long, env = "COFFER_BLOBS")]
     pub blobs: Option<String>,
+
+    /// Where the audit trail lives. With --meta, each node writes its own trail in a
+    /// subdirectory of this one (`node-ID`), and CloudTrail's LookupEvents on any node
+    /// reads them all: give every node the same shared directory. Default: DATA_DIR/audit.
+    #[arg(long, env = "COFFER_AUDIT_DIR")]
+    pub audit_dir: Option<PathBuf>,
 
     /// Where objects of the archive storage classes (GLACIER, DEEP_ARCHIVE) keep their
     /// bytes: mount cheaper storage here. Default: DATA_DIR/archive.
@@ -326,6 +339,7 @@ impl ServeArgs {
                 ),
                 Some(dir) => crate::Blobs::Dir(dir.into()),
             },
+            audit_dir: self.audit_dir,
             archive_dir: self
                 .archive_dir
                 .unwrap_or_else(|| self.data_dir.join("archive")),

@@ -22,6 +22,10 @@ pub struct Delivery {
     pub bucket: String,
     pub region: String,
     pub dir: PathBuf,
+    /// Starts the unique part of the delivered files' names: empty for one node, the
+    /// node's name and a `-` in a scale-out deployment, whose nodes number their files
+    /// each from 1.
+    pub node: String,
 }
 
 fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -99,18 +103,18 @@ impl Delivery {
         for r in &records {
             by_account.entry(r.account()).or_default().push(r);
         }
-        let region = &self.region;
+        let (region, node) = (&self.region, &self.node);
         for (account, recs) in &by_account {
             let body = serde_json::to_vec(&serde_json::json!({ "Records": recs }))?;
             let key = format!(
-                "AWSLogs/{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_{stamp}_{n:08}.json.gz"
+                "AWSLogs/{account}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_{stamp}_{node}{n:08}.json.gz"
             );
             self.put(&owner, key, gzip(&body)?).await?;
         }
         if let Some(d) = digest {
             for account in by_account.keys() {
                 let key = format!(
-                    "AWSLogs/{account}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_{stamp}_{n:08}.json.gz"
+                    "AWSLogs/{account}/CloudTrail-Digest/{region}/{day}/{account}_CloudTrail-Digest_{region}_{stamp}_{node}{n:08}.json.gz"
                 );
                 self.put(&owner, key, gzip(d.as_bytes())?).await?;
             }

@@ -156,6 +156,21 @@ impl Identity {
     }
 }
 
+/// This node's id within a scale-out deployment (it names the node's audit trail): 16
+/// hex digits generated at its first start, kept in `DATA_DIR/node-id`.
+pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let id = random_from(b"0123456789abcdef", 16)?;
+    write_private(&path, id.as_bytes())?;
+    Ok(id)
+}
+
 /// The shared store's setting that holds a scale-out deployment's identity.
 const SHARED_SETTING: &str = "coffer.identity";
 

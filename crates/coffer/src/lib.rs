@@ -45,6 +45,11 @@ pub struct Config {
     pub blobs: Blobs,
     /// Where archived objects' bytes live.
     pub archive_dir: PathBuf,
+    /// Where the audit trail lives (`--audit-dir`; default `DATA_DIR/audit`). With a
+    /// shared metadata store, each node writes its trail in a subdirectory of its own
+    /// (`node-ID`), and LookupEvents reads every subdirectory: give every node the same
+    /// shared directory.
+    pub audit_dir: Option<PathBuf>,
     pub listen: SocketAddr,
     pub region: String,
     pub domain: Option<String>,
@@ -304,11 +309,23 @@ impl App {
             .audit_key(&identity.account.id, time::OffsetDateTime::now_utc())
             .await
             .context("creating the audit signing key")?;
+        let audit_root = config
+            .audit_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("audit"));
+        let (trail_dir, deployment, node) = match &shared {
+            None => (audit_root, None, String::new()),
+            Some(_) => {
+                let node = format!("node-{}", identity::node_id(&config.data_dir)?);
+                (audit_root.join(&node), Some(audit_root), format!("{node}-"))
+            }
+        };
         let mut trail_config = coffer_audit::trail::Config::new(
-            config.data_dir.join("audit"),
+            trail_dir.clone(),
             &config.region,
             &identity.account.id,
         );
+        trail_config.deployment = deployment;
         if let Some(secs) = config.audit_rotate {
             trail_config.rotate_after = secs;
         }
@@ -322,7 +339,8 @@ impl App {
                         objects: objects.clone(),
                         bucket: bucket.clone(),
                         region: config.region.clone(),
-                        dir: config.data_dir.join("audit"),
+                        dir: trail_dir.clone(),
+                        node,
                     },
                     rx,
                 ))

@@ -34,9 +34,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Audit(coffer::cli::AuditArgs {
-            command: coffer::cli::AuditCommand::Verify { data_dir, root_key },
+            command:
+                coffer::cli::AuditCommand::Verify {
+                    data_dir,
+                    root_key,
+                    meta,
+                    audit_dir,
+                },
         }) => {
-            return match runtime.block_on(coffer::audit_cmd::verify(&data_dir, &root_key)) {
+            let trail = coffer::audit_cmd::TrailAt {
+                meta: meta.as_deref(),
+                audit_dir: audit_dir.as_deref(),
+            };
+            return match runtime.block_on(coffer::audit_cmd::verify(&data_dir, &root_key, trail)) {
                 Ok(findings) if findings.is_empty() => {
                     println!("audit trail intact");
                     ExitCode::SUCCESS
