@@ -387,3 +387,62 @@ def test_every_nodes_trail_is_looked_up_and_verified_from_any_node(schema):
         bad = subprocess.run(verify, capture_output=True, text=True, env=env)
         assert bad.returncode == 2, bad.stdout + bad.stderr
         assert nodes[1] in bad.stdout
+
+
+def blob_files(root: Path) -> dict:
+    """The files of a blob directory, by area (staging; blobs, fanned out in
+    subdirectories)."""
+    return {area: sorted(p.name for p in (root / area).rglob("*") if p.is_file())
+            for area in ("staging", "blobs")}
+
+
+def test_a_node_killed_during_uploads_loses_nothing_acknowledged_and_leaves_no_orphans(schema):
+    """kill -9 a node with an upload streaming in: everything it acknowledged reads back
+    through the other node (its unfinished multipart upload completes there too), and
+    once the abandoned write has sat idle, the node leading blob collection removes it:
+    the blob directory then holds exactly the blobs records reference."""
+    import http.client
+    import urllib.parse
+    with deployment(schema, {"COFFER_STAGED_IDLE_SECONDS": "2"}) as (a, b):
+        blobs = Path(a.extra_args[a.extra_args.index("--blobs") + 1])
+        sa, sb = a.client(), b.client()
+        sa.create_bucket(Bucket="crash")
+        acked = {}
+        for i in range(5):
+            body = os.urandom(200_000)
+            sa.put_object(Bucket="crash", Key=f"done-{i}", Body=body)
+            acked[f"done-{i}"] = body
+        part = os.urandom(5 * 1024 * 1024)
+        up = sa.create_multipart_upload(Bucket="crash", Key="parts")
+        etag = sa.upload_part(Bucket="crash", Key="parts", UploadId=up["UploadId"], PartNumber=1,
+                              Body=part)["ETag"]
+        # A PUT whose body is still arriving when the node dies (presigned: unsigned body).
+        url = urllib.parse.urlsplit(sa.generate_presigned_url(
+            "put_object", Params={"Bucket": "crash", "Key": "in-flight"}, ExpiresIn=300))
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+        conn.putheader("Content-Length", str(64 * 1024 * 1024))
+        conn.endheaders()
+        for _ in range(8):
+            conn.send(os.urandom(1024 * 1024))
+        until(lambda: any(n.endswith(".tmp") for n in blob_files(blobs)["staging"]), 5.0,
+              "the unfinished write is in staging")
+        a.kill9()
+        conn.close()
+
+        for key, body in acked.items():
+            assert sb.get_object(Bucket="crash", Key=key)["Body"].read() == body
+        sb.complete_multipart_upload(Bucket="crash", Key="parts", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+        assert sb.get_object(Bucket="crash", Key="parts")["Body"].read() == part
+        with pytest.raises(ClientError):
+            sb.head_object(Bucket="crash", Key="in-flight")
+
+        def referenced():
+            out = psql(f"SET search_path TO {schema}; SELECT blob_id FROM blob_refs ORDER BY blob_id")
+            return sorted(line for line in out.splitlines() if line and line != "SET")
+        def clean():
+            files = blob_files(blobs)
+            return not files["staging"] and files["blobs"] == referenced()
+        until(clean, 15.0, "only referenced blobs remain")
+        assert len(referenced()) >= 6

@@ -275,6 +275,17 @@ pub struct ServeArgs {
     )]
     pub s3_day_seconds: f64,
 
+    /// With --meta: how long a blob may sit in the shared blob tier's staging, unchanged
+    /// and unreferenced, before the node leading blob collection takes it for a dead
+    /// writer's and removes it. Fractions allowed; for tests.
+    #[arg(
+        long,
+        env = "COFFER_STAGED_IDLE_SECONDS",
+        default_value_t = 600.0,
+        hide = true
+    )]
+    pub staged_idle_seconds: f64,
+
     /// Deliver buffered S3 server access log records (PutBucketLogging) every this many
     /// seconds; fractions allowed (AWS delivers within hours; tests shorten it).
     #[arg(
@@ -340,6 +351,8 @@ impl ServeArgs {
                 Some(dir) => crate::Blobs::Dir(dir.into()),
             },
             audit_dir: self.audit_dir,
+            staged_idle: std::time::Duration::try_from_secs_f64(self.staged_idle_seconds.max(0.1))
+                .unwrap_or(std::time::Duration::from_secs(600)),
             archive_dir: self
                 .archive_dir
                 .unwrap_or_else(|| self.data_dir.join("archive")),

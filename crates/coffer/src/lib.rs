@@ -50,6 +50,9 @@ pub struct Config {
     /// (`node-ID`), and LookupEvents reads every subdirectory: give every node the same
     /// shared directory.
     pub audit_dir: Option<PathBuf>,
+    /// With a shared metadata store: how long an unreferenced staged blob sits unchanged
+    /// before it counts as a dead writer's (`BlobStore::abandoned`).
+    pub staged_idle: Duration,
     pub listen: SocketAddr,
     pub region: String,
     pub domain: Option<String>,
@@ -109,15 +112,22 @@ pub enum Blobs {
 }
 
 impl Blobs {
+    /// With `shared`, other nodes write into the same directory: its staging is not
+    /// cleared at open.
     fn open(
         &self,
         local: &coffer_storage_local::FileBlobs,
+        shared: bool,
     ) -> anyhow::Result<Arc<dyn coffer_storage::BlobStore>> {
         Ok(match self {
             Blobs::Local => Arc::new(local.clone()),
             Blobs::Dir(dir) => Arc::new(
-                coffer_storage_local::FileBlobs::open(dir)
-                    .with_context(|| format!("opening blob directory {}", dir.display()))?,
+                if shared {
+                    coffer_storage_local::FileBlobs::open_shared(dir)
+                } else {
+                    coffer_storage_local::FileBlobs::open(dir)
+                }
+                .with_context(|| format!("opening blob directory {}", dir.display()))?,
             ),
             Blobs::S3(location) => {
                 let var = |name: &str| {
@@ -237,11 +247,13 @@ impl App {
             stores,
             shared,
         } = opened;
-        let archive =
-            coffer_storage_local::FileBlobs::open(&config.archive_dir).with_context(|| {
-                format!("opening archive directory {}", config.archive_dir.display())
-            })?;
-        let blobs = config.blobs.open(&local_blobs)?;
+        let archive = if shared.is_some() {
+            coffer_storage_local::FileBlobs::open_shared(&config.archive_dir)
+        } else {
+            coffer_storage_local::FileBlobs::open(&config.archive_dir)
+        }
+        .with_context(|| format!("opening archive directory {}", config.archive_dir.display()))?;
+        let blobs = config.blobs.open(&local_blobs, shared.is_some())?;
         let (root_keys, unfinished_rotation) =
             rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
         let root_keys = Arc::new(root_keys);
@@ -575,6 +587,38 @@ pub async fn serve(
             .clamp(Duration::from_millis(200), Duration::from_secs(3600)),
         lead::Lead::new(shared, "lifecycle"),
     );
+    // In a blob tier nodes share, what a dead node's writers left in staging is
+    // collected by one node at a time.
+    let abandoned = app.shared_store().map(|store| {
+        let (app, idle) = (app.clone(), config.staged_idle);
+        let lead = lead::Lead::new(Some(store), "blobs");
+        tokio::spawn(async move {
+            let period = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if !lead.holds().await {
+                    continue;
+                }
+                match app.objects.collect_abandoned(idle).await {
+                    Ok(r) if r != coffer_objects::Recovery::default() => tracing::info!(
+                        published = r.published,
+                        discarded = r.discarded,
+                        "collected blobs that writers left in the shared staging"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "collecting abandoned blobs failed; retrying")
+                    }
+                }
+                // Garbage other nodes queued but did not get to (a node died first).
+                if let Err(e) = app.objects.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection failed; retrying");
+                }
+            }
+        })
+    });
     let access_log_delivery = {
         let logs = app.access_logs.clone();
         let every = config.access_log_interval;
@@ -641,6 +685,9 @@ pub async fn serve(
         }
     }
     collector.abort();
+    if let Some(task) = abandoned {
+        task.abort();
+    }
     kms_ticker.abort();
     lifecycle.abort();
     access_log_delivery.abort();

@@ -186,6 +186,25 @@ impl Objects {
         Ok(report)
     }
 
+    /// In blob stores other nodes share: publishes, or deletes, what writers that died
+    /// mid-way left in staging for at least `idle` (see `BlobStore::abandoned`), as
+    /// [`Objects::recover`] does at start-up for a store of one node's own.
+    pub async fn collect_abandoned(&self, idle: std::time::Duration) -> Result<Recovery> {
+        let mut report = Recovery::default();
+        for store in self.stores() {
+            for id in store.abandoned(idle).await? {
+                if self.meta.blob_referenced(&id).await? {
+                    store.publish(&id).await?;
+                    report.published += 1;
+                } else {
+                    store.delete(&id).await?;
+                    report.discarded += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// Deletes blobs that committed writes have dropped. Returns how many were deleted.
     pub async fn collect_garbage(&self) -> Result<usize> {
         let mut total = 0;

@@ -72,13 +72,8 @@ impl Dirs {
 
 impl FileBlobs {
     pub fn open(data_dir: &Path) -> std::result::Result<Self, OpenError> {
-        let dirs = Dirs {
-            staging: data_dir.join("staging"),
-            blobs: data_dir.join("blobs"),
-        };
-        for d in [&dirs.staging, &dirs.blobs] {
-            fs::create_dir_all(d).map_err(|e| OpenError::io(d, e))?;
-        }
+        let blobs = Self::open_shared(data_dir)?;
+        let dirs = &blobs.inner;
         // Unfinished writes from before a crash were never acknowledged: remove them.
         let entries = fs::read_dir(&dirs.staging).map_err(|e| OpenError::io(&dirs.staging, e))?;
         for entry in entries {
@@ -88,6 +83,20 @@ impl FileBlobs {
                 tracing::info!(path = %path.display(), "removing an unfinished upload left by a crash");
                 fs::remove_file(&path).map_err(|e| OpenError::io(&path, e))?;
             }
+        }
+        Ok(blobs)
+    }
+
+    /// Opens blob files other processes write too (the nodes of a scale-out deployment):
+    /// unfinished writes in staging may be theirs, so none is removed here (see
+    /// `BlobStore::abandoned`).
+    pub fn open_shared(dir: &Path) -> std::result::Result<Self, OpenError> {
+        let dirs = Dirs {
+            staging: dir.join("staging"),
+            blobs: dir.join("blobs"),
+        };
+        for d in [&dirs.staging, &dirs.blobs] {
+            fs::create_dir_all(d).map_err(|e| OpenError::io(d, e))?;
         }
         Ok(Self {
             inner: Arc::new(dirs),
@@ -297,6 +306,35 @@ impl BlobStore for FileBlobs {
             for entry in fs::read_dir(&dirs.staging)? {
                 let name = entry?.file_name();
                 if let Some(id) = name.to_str().and_then(BlobId::parse) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn abandoned(&self, idle: std::time::Duration) -> Result<Vec<BlobId>> {
+        let dirs = self.inner.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in fs::read_dir(&dirs.staging)? {
+                let entry = entry?;
+                let path = entry.path();
+                // Gone meanwhile (published, deleted): not abandoned.
+                let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                    continue;
+                };
+                if modified.elapsed().unwrap_or_default() < idle {
+                    continue;
+                }
+                if path.extension().is_some_and(|e| e == "tmp") {
+                    tracing::info!(path = %path.display(), "removing an abandoned unfinished upload");
+                    match fs::remove_file(&path) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                } else if let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) {
                     out.push(id);
                 }
             }

@@ -266,6 +266,35 @@ impl BlobStore for S3Blobs {
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(ids)
     }
+
+    async fn abandoned(&self, idle: std::time::Duration) -> Result<Vec<BlobId>> {
+        // Unfinished writes are multipart uploads, which the S3 API lists but
+        // object_store does not: the bucket's lifecycle rule for incomplete multipart
+        // uploads removes them (docs/deploy.md). Finished staged blobs are objects.
+        let prefix = self.prefix.clone().join("staging");
+        let now_ms = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let mut ids: Vec<BlobId> = self
+            .store
+            .list(Some(&prefix))
+            .map_err(backend)
+            .try_filter_map(|meta| async move {
+                let age = now_ms.saturating_sub(meta.last_modified.timestamp_millis());
+                Ok((age >= idle_ms)
+                    .then(|| meta.location.filename().and_then(BlobId::parse))
+                    .flatten())
+            })
+            .try_collect()
+            .await?;
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ids)
+    }
 }
 
 struct S3Writer {

@@ -45,6 +45,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The finished blobs still in staging; at start-up, each is published if a record
     /// references it and deleted otherwise. Unfinished writes are removed by the backend.
     async fn staged(&self) -> Result<Vec<BlobId>>;
+
+    /// What writers that died mid-way left in staging, in a store several nodes share
+    /// (where no node may clear staging at its start): unfinished writes untouched for
+    /// `idle` are removed here, and finished blobs staged at least `idle` ago are
+    /// returned, for the caller to publish or delete as it does [`BlobStore::staged`]'s.
+    /// `idle` must exceed the time a live writer may go without writing and a finished
+    /// blob may wait for its record.
+    async fn abandoned(&self, idle: std::time::Duration) -> Result<Vec<BlobId>>;
 }
 
 /// Writes one blob. Dropping a writer without calling [`BlobWriter::finish`] discards the

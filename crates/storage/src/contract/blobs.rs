@@ -106,3 +106,31 @@ pub async fn abandoned_writer_leaves_nothing(store: &dyn BlobStore) {
     assert!(store.staged().await.expect("staged").is_empty());
     assert!(store.read(&id, 0, 1).await.is_err());
 }
+
+/// Staged blobs found once idle: finished ones staged long enough are returned (for the
+/// caller to publish or delete), published ones never are.
+pub async fn abandoned_staged_blobs_are_found_once_idle(store: &impl BlobStore) {
+    let mut w = store.create().await.expect("create");
+    w.write(Bytes::from_static(b"left behind"))
+        .await
+        .expect("write");
+    let left = w.id().clone();
+    w.finish().await.expect("finish");
+    let mut w = store.create().await.expect("create");
+    w.write(Bytes::from_static(b"kept")).await.expect("write");
+    let kept = w.id().clone();
+    w.finish().await.expect("finish");
+    store.publish(&kept).await.expect("publish");
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(
+        store.abandoned(hour).await.expect("abandoned").is_empty(),
+        "nothing is idle for an hour yet"
+    );
+    // Stores keep times at a second's precision (S3's Last-Modified).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let found = store
+        .abandoned(std::time::Duration::from_millis(1000))
+        .await
+        .expect("abandoned");
+    assert_eq!(found, vec![left]);
+}

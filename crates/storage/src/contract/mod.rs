@@ -59,7 +59,8 @@ macro_rules! blob_contract {
             #[allow(unused_imports)]
             use super::*;
             $crate::contract_tests!($make;
-                blob_round_trip, blob_ranges, blob_staging, abandoned_writer_leaves_nothing);
+                blob_round_trip, blob_ranges, blob_staging, abandoned_writer_leaves_nothing,
+                abandoned_staged_blobs_are_found_once_idle);
         }
     };
 }

@@ -11,6 +11,7 @@ use crate::{BlobId, BlobReader, BlobStore, BlobWriter, Error, Result};
 struct MemBlob {
     data: Bytes,
     published: bool,
+    staged_at: std::time::Instant,
 }
 
 /// In-memory [`BlobStore`].
@@ -58,6 +59,7 @@ impl BlobWriter for MemWriter {
             MemBlob {
                 data: self.buf.freeze(),
                 published: false,
+                staged_at: std::time::Instant::now(),
             },
         );
         Ok(len)
@@ -109,6 +111,16 @@ impl BlobStore for MemoryBlobs {
             .lock()
             .iter()
             .filter(|(_, b)| !b.published)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn abandoned(&self, idle: std::time::Duration) -> Result<Vec<BlobId>> {
+        // (An unfinished write is only its writer's buffer: nothing to remove.)
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, b)| !b.published && b.staged_at.elapsed() >= idle)
             .map(|(id, _)| id.clone())
             .collect())
     }
