@@ -82,15 +82,21 @@ pub(crate) async fn lock_key(
     bucket: &str,
     key: &str,
 ) -> Result<()> {
-    let b = crate::lock_key(&[schema.as_bytes(), b"bucket", bucket.as_bytes()]);
-    let k = crate::lock_key(&[schema.as_bytes(), b"key", bucket.as_bytes(), key.as_bytes()]);
-    exec(
-        c,
-        "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)",
-        &[&b, &k],
-    )
-    .await?;
+    let (b, k) = key_locks(schema, bucket, key);
+    exec(c, LOCK_KEY, &[&b, &k]).await?;
     Ok(())
+}
+
+/// Takes a key's locks (`$1` the bucket's, `$2` the key's; see [`lock_key`]).
+pub(crate) const LOCK_KEY: &str =
+    "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)";
+
+/// The advisory-lock keys of a bucket and of a key in it.
+pub(crate) fn key_locks(schema: &str, bucket: &str, key: &str) -> (i64, i64) {
+    (
+        crate::lock_key(&[schema.as_bytes(), b"bucket", bucket.as_bytes()]),
+        crate::lock_key(&[schema.as_bytes(), b"key", bucket.as_bytes(), key.as_bytes()]),
+    )
 }
 
 /// Takes a bucket's advisory lock until the transaction ends: exclusive to delete it or
@@ -127,6 +133,20 @@ pub(crate) async fn store_extents(
     c: &impl GenericClient,
     extents: &[Extent],
 ) -> Result<(String, Option<Vec<u8>>)> {
+    let (stored, inline, blobs) = encode_extents(extents)?;
+    if !blobs.is_empty() {
+        exec(
+            c,
+            "INSERT INTO blob_refs (blob_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            &[&blobs],
+        )
+        .await?;
+    }
+    Ok((stored, inline))
+}
+
+/// Extents as a row stores them, and the ids of their blobs.
+pub(crate) fn encode_extents(extents: &[Extent]) -> Result<(String, Option<Vec<u8>>, Vec<String>)> {
     let mut out = Vec::with_capacity(extents.len());
     let mut inline: Option<Vec<u8>> = None;
     let mut blobs = Vec::new();
@@ -140,7 +160,7 @@ pub(crate) async fn store_extents(
                 });
             }
             Extent::Blob { id, len } => {
-                blobs.push(id.as_str());
+                blobs.push(id.as_str().to_owned());
                 out.push(StoredExtent {
                     blob: Some(id.as_str().to_owned()),
                     len: *len,
@@ -148,15 +168,17 @@ pub(crate) async fn store_extents(
             }
         }
     }
-    if !blobs.is_empty() {
-        exec(
-            c,
-            "INSERT INTO blob_refs (blob_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-            &[&blobs],
-        )
-        .await?;
-    }
-    Ok((json(&out)?, inline))
+    Ok((json(&out)?, inline, blobs))
+}
+
+/// The blobs stored extents reference, but those in `keep`.
+pub(crate) fn stored_blobs(stored: &str, keep: &BTreeSet<String>) -> Result<Vec<String>> {
+    let stored: Vec<StoredExtent> = unjson(stored)?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|s| s.blob)
+        .filter(|b| !keep.contains(b))
+        .collect())
 }
 
 /// The extents a row stores.
@@ -196,12 +218,7 @@ pub(crate) async fn drop_extents(
     stored: &str,
     keep: &BTreeSet<String>,
 ) -> Result<()> {
-    let stored: Vec<StoredExtent> = unjson(stored)?;
-    let freed: Vec<String> = stored
-        .into_iter()
-        .filter_map(|s| s.blob)
-        .filter(|b| !keep.contains(b))
-        .collect();
+    let freed = stored_blobs(stored, keep)?;
     if freed.is_empty() {
         return Ok(());
     }

@@ -11,7 +11,7 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// The advisory lock every node takes to migrate ("Coffer" in ASCII).
 const MIGRATION_LOCK: i64 = 0x436f_6666_6572;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: IAM entities, KMS keys, materials, aliases and settings.
     r#"
     CREATE TABLE iam (
@@ -157,6 +157,55 @@ const MIGRATIONS: [&str; 3] = [
         FOR EACH ROW EXECUTE FUNCTION coffer_notify('bucket', 'bucket');
     CREATE TRIGGER account_settings_changed AFTER INSERT OR UPDATE OR DELETE ON account_settings
         FOR EACH ROW EXECUTE FUNCTION coffer_notify('account', 'account');
+    "#,
+    // 4: a write of a new current version in one statement (`versions.rs`, `put_fast`):
+    // the caller read the key without locks and decided everything; this takes the
+    // key's locks, checks that the bucket's versioning and the key's current version
+    // (its row version, `xmin`) are still what the caller read, and only then applies
+    // the caller's decision: the current version kept as noncurrent (`keep`), the
+    // blobs it frees queued as garbage, the new blobs referenced, the new row written.
+    // Returns false, changing nothing, if anything moved: the caller then takes the
+    // locked path.
+    r#"
+    CREATE FUNCTION coffer_put(
+        p_bucket TEXT, p_key BYTEA, p_lock_bucket BIGINT, p_lock_key BIGINT,
+        p_versioning TEXT, p_xmin TEXT, p_keep BOOLEAN, p_freed TEXT[], p_refs TEXT[],
+        p_size BIGINT, p_etag TEXT, p_mtime_ms BIGINT, p_meta TEXT, p_extents TEXT,
+        p_inline BYTEA, p_version_id TEXT, p_seq BIGINT
+    ) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock_shared(p_lock_bucket), pg_advisory_xact_lock(p_lock_key);
+        -- Each statement below sees what the locks' previous holders committed.
+        IF (SELECT versioning FROM buckets WHERE name = p_bucket) IS DISTINCT FROM p_versioning
+           OR (SELECT xmin::text FROM objects WHERE bucket = p_bucket AND key = p_key)
+              IS DISTINCT FROM p_xmin THEN
+            RETURN FALSE;
+        END IF;
+        IF p_keep THEN
+            INSERT INTO versions (bucket, key, size, etag, mtime_ms, meta, extents, inline,
+                                  version_id, seq, marker)
+            SELECT bucket, key, size, etag, mtime_ms, meta, extents, inline, version_id, seq,
+                   marker
+            FROM objects WHERE bucket = p_bucket AND key = p_key;
+        END IF;
+        IF cardinality(p_freed) > 0 THEN
+            DELETE FROM blob_refs WHERE blob_id = ANY(p_freed);
+            INSERT INTO garbage (blob_id) SELECT unnest(p_freed) ON CONFLICT DO NOTHING;
+        END IF;
+        IF cardinality(p_refs) > 0 THEN
+            INSERT INTO blob_refs (blob_id) SELECT unnest(p_refs) ON CONFLICT DO NOTHING;
+        END IF;
+        INSERT INTO objects (bucket, key, size, etag, mtime_ms, meta, extents, inline,
+                             version_id, seq, marker)
+        VALUES (p_bucket, p_key, p_size, p_etag, p_mtime_ms, p_meta, p_extents, p_inline,
+                p_version_id, p_seq, FALSE)
+        ON CONFLICT (bucket, key) DO UPDATE SET
+            size = EXCLUDED.size, etag = EXCLUDED.etag, mtime_ms = EXCLUDED.mtime_ms,
+            meta = EXCLUDED.meta, extents = EXCLUDED.extents, inline = EXCLUDED.inline,
+            version_id = EXCLUDED.version_id, seq = EXCLUDED.seq, marker = EXCLUDED.marker;
+        RETURN TRUE;
+    END
+    $$;
     "#,
 ];
 
