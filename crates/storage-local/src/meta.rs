@@ -761,14 +761,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefix_end_is_the_least_upper_bound() {
-        assert_eq!(prefix_end(b"abc"), Some(b"abd".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
-
-    #[test]
     fn listing_uses_the_primary_key_index() {
         let conn = Connection::open_in_memory().expect("open");
         let mut conn = conn;

@@ -269,18 +269,6 @@ pub(crate) fn bucket_exists(conn: &Connection, name: &str) -> Result<bool> {
     .map(|o| o.is_some())
 }
 
-/// The smallest byte string greater than every string starting with `prefix`, if any.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// SQL range condition and parameters for keys starting with `prefix` from `start`.
 pub(crate) fn key_range(prefix: &str, start: Bound<&str>) -> (String, Vec<Vec<u8>>) {
     key_range_at(prefix, start, 2)
@@ -292,19 +280,12 @@ pub(crate) fn key_range_at(
     start: Bound<&str>,
     first: usize,
 ) -> (String, Vec<Vec<u8>>) {
-    let mut cond = String::new();
-    let mut args = Vec::new();
-    let lower = match start {
-        Bound::Included(s) if s.as_bytes() > prefix.as_bytes() => Some((">=", s.as_bytes())),
-        Bound::Excluded(s) if s.as_bytes() >= prefix.as_bytes() => Some((">", s.as_bytes())),
-        _ => Some((">=", prefix.as_bytes())),
-    };
-    if let Some((op, v)) = lower {
-        cond.push_str(&format!(" AND key {op} ?{}", args.len() + first));
-        args.push(v.to_vec());
-    }
-    if let Some(end) = prefix_end(prefix.as_bytes()) {
-        cond.push_str(&format!(" AND key < ?{}", args.len() + first));
+    let ((lower, inclusive), upper) = coffer_storage::key_range(prefix, start);
+    let op = if inclusive { ">=" } else { ">" };
+    let mut cond = format!(" AND key {op} ?{first}");
+    let mut args = vec![lower.to_vec()];
+    if let Some(end) = upper {
+        cond.push_str(&format!(" AND key < ?{}", first + 1));
         args.push(end);
     }
     (cond, args)

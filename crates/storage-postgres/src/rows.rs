@@ -328,32 +328,15 @@ pub(crate) async fn bucket_exists(c: &impl GenericClient, name: &str) -> Result<
         .is_some())
 }
 
-/// The smallest byte string greater than every string starting with `prefix`, if any.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// SQL range condition on `key` for keys starting with `prefix` from `start`, its
 /// parameters numbered from `$first`.
 pub(crate) fn key_range(prefix: &str, start: Bound<&str>, first: usize) -> (String, Vec<Vec<u8>>) {
-    let mut cond = String::new();
-    let mut args = Vec::new();
-    let (op, lower) = match start {
-        Bound::Included(s) if s.as_bytes() > prefix.as_bytes() => (">=", s.as_bytes()),
-        Bound::Excluded(s) if s.as_bytes() >= prefix.as_bytes() => (">", s.as_bytes()),
-        _ => (">=", prefix.as_bytes()),
-    };
-    cond.push_str(&format!(" AND key {op} ${}", args.len() + first));
-    args.push(lower.to_vec());
-    if let Some(end) = prefix_end(prefix.as_bytes()) {
-        cond.push_str(&format!(" AND key < ${}", args.len() + first));
+    let ((lower, inclusive), upper) = coffer_storage::key_range(prefix, start);
+    let op = if inclusive { ">=" } else { ">" };
+    let mut cond = format!(" AND key {op} ${first}");
+    let mut args = vec![lower.to_vec()];
+    if let Some(end) = upper {
+        cond.push_str(&format!(" AND key < ${}", first + 1));
         args.push(end);
     }
     (cond, args)
@@ -418,14 +401,6 @@ pub(crate) async fn remove_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_end_is_the_least_upper_bound() {
-        assert_eq!(prefix_end(b"abc"), Some(b"abd".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
 
     #[test]
     fn inline_extents_share_the_row_bytes() {

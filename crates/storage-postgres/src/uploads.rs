@@ -63,16 +63,7 @@ pub(crate) async fn put_part(
 ) -> Result<()> {
     // Holding the upload's row orders this against other writes of the upload's parts
     // and against its completion or abortion.
-    if row(
-        c,
-        "SELECT 1 FROM uploads WHERE upload_id = $1 AND bucket = $2 FOR UPDATE",
-        &[&upload_id, &bucket],
-    )
-    .await?
-    .is_none()
-    {
-        return Err(Error::NoSuchUpload(upload_id.to_owned()));
-    }
+    hold_upload(c, bucket, upload_id).await?;
     let number = i32::try_from(part.part_number)
         .map_err(|_| Error::Backend(format!("part number {}", part.part_number)))?;
     let old = row(
@@ -234,15 +225,20 @@ pub(crate) async fn complete(
 
 /// Removes an upload, its parts' blobs queued as garbage.
 pub(crate) async fn abort(c: &impl GenericClient, bucket: &str, upload_id: &str) -> Result<()> {
-    if row(
+    hold_upload(c, bucket, upload_id).await?;
+    remove_upload(c, upload_id, &BTreeSet::new()).await
+}
+
+/// Locks an upload's row until the transaction ends; `NoSuchUpload` if it is gone.
+async fn hold_upload(c: &impl GenericClient, bucket: &str, upload_id: &str) -> Result<()> {
+    let held = row(
         c,
         "SELECT 1 FROM uploads WHERE upload_id = $1 AND bucket = $2 FOR UPDATE",
         &[&upload_id, &bucket],
     )
-    .await?
-    .is_none()
-    {
-        return Err(Error::NoSuchUpload(upload_id.to_owned()));
+    .await?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(Error::NoSuchUpload(upload_id.to_owned())),
     }
-    remove_upload(c, upload_id, &BTreeSet::new()).await
 }

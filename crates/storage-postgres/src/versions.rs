@@ -13,6 +13,7 @@ use std::ops::Bound;
 
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
 
 use coffer_storage::{
     Authority, DeleteMarker, Deleted, Entry, Error, Fate, ListPage, Listed, ListedVersion,
@@ -69,6 +70,23 @@ pub(crate) async fn version_row(
         .transpose()
 }
 
+/// A version's row as the parameters of [`OBJECT_COLUMNS`], after the bucket (`$1`).
+fn row_params<'a>(bucket: &'a &str, row: &'a ObjectRow) -> [&'a (dyn ToSql + Sync); 11] {
+    [
+        bucket,
+        &row.key,
+        &row.size,
+        &row.etag,
+        &row.mtime_ms,
+        &row.meta,
+        &row.extents,
+        &row.inline,
+        &row.version_id,
+        &row.seq,
+        &row.marker,
+    ]
+}
+
 /// Inserts a version's row as the key's current version, replacing the one there.
 async fn set_current(c: &impl GenericClient, bucket: &str, row: &ObjectRow) -> Result<()> {
     exec(
@@ -81,19 +99,7 @@ async fn set_current(c: &impl GenericClient, bucket: &str, row: &ObjectRow) -> R
                 meta = EXCLUDED.meta, extents = EXCLUDED.extents, inline = EXCLUDED.inline,
                 version_id = EXCLUDED.version_id, seq = EXCLUDED.seq, marker = EXCLUDED.marker"
         ),
-        &[
-            &bucket,
-            &row.key,
-            &row.size,
-            &row.etag,
-            &row.mtime_ms,
-            &row.meta,
-            &row.extents,
-            &row.inline,
-            &row.version_id,
-            &row.seq,
-            &row.marker,
-        ],
+        &row_params(&bucket, row),
     )
     .await?;
     Ok(())
@@ -107,19 +113,7 @@ async fn keep_noncurrent(c: &impl GenericClient, bucket: &str, row: &ObjectRow) 
             "INSERT INTO versions (bucket, {OBJECT_COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ),
-        &[
-            &bucket,
-            &row.key,
-            &row.size,
-            &row.etag,
-            &row.mtime_ms,
-            &row.meta,
-            &row.extents,
-            &row.inline,
-            &row.version_id,
-            &row.seq,
-            &row.marker,
-        ],
+        &row_params(&bucket, row),
     )
     .await?;
     Ok(())

@@ -34,7 +34,9 @@ pub use error::{Error, Result};
 pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use lock::{Authority, LockChange, LockMode, Refusal, Retention};
-pub use meta::{ListPage, Listed, MetaStore, UploadListQuery, VersionListQuery, VersionStart};
+pub use meta::{
+    ListPage, Listed, MetaStore, UploadListQuery, VersionListQuery, VersionStart, key_range,
+};
 pub use record::{
     ARCHIVE_CLASSES, BlobId, BucketRecord, BucketUsage, Checksum, ChecksumAlgorithm, DeleteMarker,
     Deleted, Entry, Extent, Fate, ListedVersion, NewVersion, ObjectMeta, ObjectRecord,

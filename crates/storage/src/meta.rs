@@ -62,6 +62,33 @@ pub struct Listed<'a> {
     pub marker_id: &'a str,
 }
 
+/// The smallest byte string greater than every string starting with `prefix`, if any.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The bytewise key range a listing scans — keys starting with `prefix`, from `start` —
+/// as its lower bound (with whether it is inclusive) and its exclusive upper bound, if
+/// any: what every engine's ordered scan is bounded by.
+pub fn key_range<'a>(
+    prefix: &'a str,
+    start: Bound<&'a str>,
+) -> ((&'a [u8], bool), Option<Vec<u8>>) {
+    let lower = match start {
+        Bound::Included(s) if s.as_bytes() > prefix.as_bytes() => (s.as_bytes(), true),
+        Bound::Excluded(s) if s.as_bytes() >= prefix.as_bytes() => (s.as_bytes(), false),
+        _ => (prefix.as_bytes(), true),
+    };
+    (lower, prefix_end(prefix.as_bytes()))
+}
+
 /// One page of a listing and whether the scan stopped before the end.
 #[derive(Debug, Clone)]
 pub struct ListPage<T> {
@@ -365,4 +392,30 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Called after a plaintext object was deleted or replaced. Engines that keep no such
     /// copies do nothing.
     fn scrub_freed(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_least_upper_bound() {
+        assert_eq!(prefix_end(b"abc"), Some(b"abd".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn a_start_before_the_prefix_starts_at_the_prefix() {
+        assert_eq!(
+            key_range("p/", Bound::Included("a")),
+            ((&b"p/"[..], true), Some(b"p0".to_vec()))
+        );
+        assert_eq!(
+            key_range("p/", Bound::Excluded("p/x")),
+            ((&b"p/x"[..], false), Some(b"p0".to_vec()))
+        );
+        assert_eq!(key_range("", Bound::Unbounded), ((&b""[..], true), None));
+    }
 }
