@@ -281,7 +281,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "COFFER_STAGED_IDLE_SECONDS",
-        default_value_t = 600.0,
+        default_value_t = 3600.0,
         hide = true
     )]
     pub staged_idle_seconds: f64,
@@ -352,7 +352,7 @@ impl ServeArgs {
             },
             audit_dir: self.audit_dir,
             staged_idle: std::time::Duration::try_from_secs_f64(self.staged_idle_seconds.max(0.1))
-                .unwrap_or(std::time::Duration::from_secs(600)),
+                .unwrap_or(std::time::Duration::from_secs(3600)),
             archive_dir: self
                 .archive_dir
                 .unwrap_or_else(|| self.data_dir.join("archive")),

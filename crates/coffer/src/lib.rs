@@ -218,6 +218,11 @@ impl App {
                     .await
                     .context("opening the PostgreSQL metadata store (--meta)")?;
                 let identity = identity::Identity::shared(&config.data_dir, &pg).await?;
+                if config.blobs == Blobs::Local {
+                    tracing::warn!(
+                        "--meta without --blobs: this node keeps object bytes in its own data directory, so other nodes cannot read them; give every node the same --blobs (and --archive-dir, --audit-dir) for more than one node"
+                    );
+                }
                 // Listening before anything is loaded: no change is missed in between.
                 let listener = pg
                     .listen_changes()

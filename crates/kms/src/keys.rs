@@ -250,6 +250,7 @@ impl Kms {
             created,
             doc,
             materials: Arc::new(materials),
+            stored: Some(record.doc.clone()),
         });
         lock_write(&self.keys).insert(key_id, entry.clone());
         Ok(entry)

@@ -191,6 +191,10 @@ struct KeyEntry {
     /// Shared between successive versions of the entry, so changing a key's settings
     /// never copies its material.
     materials: Arc<Vec<Material>>,
+    /// The document's text as stored: a change is stored only if the store still holds
+    /// it, so that a node sharing the store never overwrites another node's change with
+    /// a change made to an older document.
+    stored: Option<String>,
 }
 
 impl KeyEntry {
@@ -219,6 +223,7 @@ impl KeyEntry {
             id: self.id.clone(),
             account: self.account.clone(),
             created: self.created,
+            stored: keys::to_json(&doc).ok(),
             doc,
             materials,
         }
@@ -282,6 +287,7 @@ async fn load_entry(
         created: record.created,
         doc,
         materials: Arc::new(materials),
+        stored: Some(record.doc),
     })
 }
 
@@ -353,6 +359,11 @@ impl Kms {
     pub async fn refresh_key(&self, key_id: &str) -> Result<()> {
         // Ordered with this node's own changes: the store's state is the newest.
         let _one = self.mutate.lock().await;
+        self.reload_entry(key_id).await
+    }
+
+    /// [`Kms::refresh_key`] for a caller that holds `mutate`.
+    async fn reload_entry(&self, key_id: &str) -> Result<()> {
         match self.store.kms_get_key(key_id).await? {
             Some(record) => {
                 let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
@@ -642,8 +653,23 @@ impl Kms {
     }
 
     /// Stores a changed key document and swaps the cached entry. Call under `mutate`.
+    /// If another node changed the key since this node read it, nothing is stored: the
+    /// entry is reloaded and the call fails with a retryable internal error (SDKs retry
+    /// it), so that no change is made to a stale document.
     async fn commit_doc(&self, e: &KeyEntry, doc: KeyDoc) -> Result<Arc<KeyEntry>> {
-        self.store.kms_update_key(&e.record(&doc)?).await?;
+        let record = e.record(&doc)?;
+        let stored = match &e.stored {
+            Some(expected) => self.store.kms_update_key_if(&record, expected).await,
+            None => self.store.kms_update_key(&record).await,
+        };
+        if let Err(coffer_storage::Error::PreconditionFailed) = stored {
+            self.reload_entry(&e.id).await?;
+            return Err(Error::Internal(format!(
+                "key {} was changed concurrently by another node; retry",
+                e.id
+            )));
+        }
+        stored?;
         Ok(self.install(e.replaced(doc, e.materials.clone())))
     }
 

@@ -321,8 +321,14 @@ impl Kms {
                 continue;
             }
             let _guard = self.mutate.lock().await;
-            // Re-check under the lock: the key may have changed since the scan.
+            // Re-check under the lock: the key may have changed since the scan, here or
+            // (with a shared store) on another node whose notice has not arrived yet.
             let Some(e) = self.entry(&e.id) else { continue };
+            let in_store = self.store.kms_get_key(&e.id).await?.map(|r| r.doc);
+            if in_store != e.stored {
+                self.reload_entry(&e.id).await?;
+                continue;
+            }
             if e.doc.state == KeyState::PendingDeletion
                 && e.doc.deletion_date_ms.is_some_and(|d| d <= now_ms)
             {

@@ -288,7 +288,10 @@ impl BlobStore for FileBlobs {
         let dirs = self.inner.clone();
         let id = id.clone();
         blocking(move || {
-            for p in [dirs.published_path(&id), dirs.staged_path(&id)] {
+            // Staged first: a publish (a rename from staging) racing this delete then
+            // either moved the blob already, and the second removal finds it, or finds
+            // nothing to move.
+            for p in [dirs.staged_path(&id), dirs.published_path(&id)] {
                 match fs::remove_file(&p) {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     other => other?,

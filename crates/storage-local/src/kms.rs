@@ -149,6 +149,35 @@ impl KmsStore for SqliteMeta {
         self.write(move |conn| update_doc(conn, &key)).await
     }
 
+    async fn kms_update_key_if(&self, key: &KmsKeyRecord, expected: &str) -> Result<()> {
+        let (key, expected) = (key.clone(), expected.to_owned());
+        self.write(move |conn| {
+            let n = exec(
+                conn,
+                "UPDATE kms_keys SET doc = ?2 WHERE key_id = ?1 AND doc = ?3",
+                params![key.key_id, key.doc, expected],
+            )?;
+            if n == 0 {
+                let exists = conn
+                    .query_row(
+                        "SELECT 1 FROM kms_keys WHERE key_id = ?1",
+                        [&key.key_id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(backend)?
+                    .is_some();
+                return Err(if exists {
+                    Error::PreconditionFailed
+                } else {
+                    Error::NotFound(format!("key {}", key.key_id))
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn kms_add_material(
         &self,
         key: &KmsKeyRecord,

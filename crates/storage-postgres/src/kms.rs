@@ -136,6 +136,25 @@ impl KmsStore for PgStore {
         update_doc(&client, key).await
     }
 
+    async fn kms_update_key_if(&self, key: &KmsKeyRecord, expected: &str) -> Result<()> {
+        let client = self.client().await?;
+        let found = client
+            .query_opt(
+                "WITH changed AS (
+                     UPDATE kms_keys SET doc = $2 WHERE key_id = $1 AND doc = $3 RETURNING 1)
+                 SELECT EXISTS (SELECT 1 FROM changed),
+                        EXISTS (SELECT 1 FROM kms_keys WHERE key_id = $1)",
+                &[&key.key_id, &key.doc, &expected],
+            )
+            .await
+            .map_err(backend)?;
+        match found.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
+            Some((true, _)) => Ok(()),
+            Some((false, true)) => Err(Error::PreconditionFailed),
+            _ => Err(Error::NotFound(format!("key {}", key.key_id))),
+        }
+    }
+
     async fn kms_add_material(
         &self,
         key: &KmsKeyRecord,

@@ -58,6 +58,11 @@ pub trait KmsStore: Send + Sync + 'static {
     /// Replaces a key's document; `NotFound` if the key is gone.
     async fn kms_update_key(&self, key: &KmsKeyRecord) -> Result<()>;
 
+    /// Replaces a key's document if it is still `expected` (the text read before the
+    /// change was made): `PreconditionFailed`, changing nothing, if another writer (a
+    /// node sharing the store) replaced it meanwhile; `NotFound` if the key is gone.
+    async fn kms_update_key_if(&self, key: &KmsKeyRecord, expected: &str) -> Result<()>;
+
     /// Adds a material version and replaces the key's document in one transaction
     /// (rotation). `AlreadyExists` if that version exists.
     async fn kms_add_material(

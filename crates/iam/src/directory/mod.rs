@@ -361,8 +361,12 @@ impl Directory {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        let guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // Bumped while the state is held: a reader that sees the new generation reads
+        // the state only once this change is done, so it never caches the old state
+        // under the new generation.
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        guard
     }
 
     /// Changes whenever any identity or policy changes.

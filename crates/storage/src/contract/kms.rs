@@ -282,3 +282,28 @@ pub async fn kms_settings(store: &dyn KmsStore) {
         Some(&b"def"[..])
     );
 }
+
+/// A key's document is replaced only if it is still the one the writer read.
+pub async fn kms_conditional_updates(store: &impl KmsStore) {
+    let mut k = kms_key("k1", "111122223333");
+    store.kms_create_key(&k, None).await.expect("create");
+    let read = k.doc.clone();
+    k.doc = r#"{"state":"Disabled"}"#.into();
+    store
+        .kms_update_key_if(&k, &read)
+        .await
+        .expect("unchanged since read");
+    let mut stale = k.clone();
+    stale.doc = r#"{"state":"Enabled","lastUsage":1}"#.into();
+    assert!(matches!(
+        store.kms_update_key_if(&stale, &read).await,
+        Err(crate::Error::PreconditionFailed)
+    ));
+    let now = store.kms_get_key("k1").await.expect("get").expect("exists");
+    assert_eq!(now.doc, k.doc, "the stale write changed nothing");
+    let missing = kms_key("nope", "111122223333");
+    assert!(matches!(
+        store.kms_update_key_if(&missing, "{}").await,
+        Err(crate::Error::NotFound(_))
+    ));
+}

@@ -74,7 +74,8 @@ macro_rules! kms_contract {
             use super::*;
             $crate::contract_tests!($make;
                 kms_keys_round_trip, kms_rotation_adds_versions, kms_materials_can_be_absent_and_removed, kms_listing_keys,
-                kms_aliases, kms_delete_key_destroys_everything, kms_settings);
+                kms_aliases, kms_delete_key_destroys_everything, kms_settings,
+                kms_conditional_updates);
         }
     };
 }

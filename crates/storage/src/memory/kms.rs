@@ -75,6 +75,18 @@ impl crate::KmsStore for MemoryKms {
         }
     }
 
+    async fn kms_update_key_if(&self, key: &crate::KmsKeyRecord, expected: &str) -> Result<()> {
+        let mut st = self.lock();
+        match st.keys.get_mut(&key.key_id) {
+            Some(k) if k.doc == expected => {
+                *k = key.clone();
+                Ok(())
+            }
+            Some(_) => Err(Error::PreconditionFailed),
+            None => Err(Error::NotFound(format!("key {}", key.key_id))),
+        }
+    }
+
     async fn kms_add_material(
         &self,
         key: &crate::KmsKeyRecord,
