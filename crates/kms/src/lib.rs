@@ -246,6 +246,10 @@ pub struct Kms {
     managed: tokio::sync::Mutex<()>,
     /// Last uses not yet written to the store (flushed by [`Kms::tick`]).
     usage: Mutex<HashMap<String, LastUsage>>,
+    /// Counts what another node's changes made this node forget (keys reloaded,
+    /// aliases dropped): a value read from the store while it moved may already be
+    /// stale, and is then not cached.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 const ROOT_CHECK: &str = "kms.root-check";
@@ -351,6 +355,7 @@ impl Kms {
             mutate: tokio::sync::Mutex::new(()),
             managed: tokio::sync::Mutex::new(()),
             usage: Mutex::new(HashMap::new()),
+            forgotten: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -364,6 +369,7 @@ impl Kms {
 
     /// [`Kms::refresh_key`] for a caller that holds `mutate`.
     async fn reload_entry(&self, key_id: &str) -> Result<()> {
+        self.forget();
         match self.store.kms_get_key(key_id).await? {
             Some(record) => {
                 let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
@@ -382,6 +388,7 @@ impl Kms {
     /// Forgets an alias another node changed; the next use looks it up again.
     pub async fn forget_alias(&self, account: &str, name: &str) {
         let _one = self.mutate.lock().await;
+        self.forget();
         lock_write(&self.aliases).remove(&(account.to_owned(), name.to_owned()));
     }
 
@@ -389,6 +396,7 @@ impl Kms {
     /// other nodes' changes for a while.
     pub async fn refresh_all(&self) -> Result<()> {
         let _one = self.mutate.lock().await;
+        self.forget();
         let mut keys = HashMap::new();
         for record in self.store.kms_all_keys().await? {
             let entry = load_entry(self.store.as_ref(), self.root.as_ref(), record)
@@ -461,6 +469,7 @@ impl Kms {
         if let Some(e) = self.entry(key_id) {
             return Ok(Some(e));
         }
+        let before = self.forgotten();
         let Some(record) = self.store.kms_get_key(key_id).await? else {
             return Ok(None);
         };
@@ -468,6 +477,10 @@ impl Kms {
             .await
             .map_err(|e| Error::Internal(format!("loading key {key_id}: {e}")))?;
         let mut keys = lock_write(&self.keys);
+        if self.forgotten() != before {
+            // A notice arrived during the read: use what was read for this call only.
+            return Ok(Some(Arc::new(entry)));
+        }
         // A local change that raced this read wins: its entry is the newer.
         let e = keys
             .entry(entry.id.clone())
@@ -617,11 +630,25 @@ impl Kms {
         if let Some(id) = lock_read(&self.aliases).get(&k) {
             return Ok(Some(id.clone()));
         }
+        let before = self.forgotten();
         let found = self.store.kms_get_alias(account, name).await?;
         Ok(found.map(|a| {
-            lock_write(&self.aliases).insert(k, a.key_id.clone());
+            let mut aliases = lock_write(&self.aliases);
+            if self.forgotten() == before {
+                aliases.insert(k, a.key_id.clone());
+            }
             a.key_id
         }))
+    }
+
+    fn forgotten(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Notes that another node's change made this node drop or reload cached state.
+    fn forget(&self) {
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn metadata(&self, e: &KeyEntry) -> KeyMetadata {
