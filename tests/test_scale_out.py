@@ -52,15 +52,15 @@ def url_in(schema: str) -> str:
 
 
 @contextlib.contextmanager
-def deployment(schema, env=None):
+def deployment(schema, env=None, blobs=None):
     """Two nodes of one deployment: a shared database schema, blob directory, audit
     directory and root key; a data directory each."""
     root_key = base64.b64encode(os.urandom(32)).decode()
-    with tempfile.TemporaryDirectory(prefix="coffer-blobs-") as blobs, \
+    with tempfile.TemporaryDirectory(prefix="coffer-blobs-") as blob_dir, \
             tempfile.TemporaryDirectory(prefix="coffer-audit-") as audit, \
             tempfile.TemporaryDirectory(prefix="coffer-node-a-") as a_dir, \
             tempfile.TemporaryDirectory(prefix="coffer-node-b-") as b_dir:
-        args = ["--meta", url_in(schema), "--blobs", blobs, "--audit-dir", audit,
+        args = ["--meta", url_in(schema), "--blobs", blobs or blob_dir, "--audit-dir", audit,
                 "--allow-insecure-sse-c"]
         env = {"COFFER_ROOT_KEY": root_key, **(env or {})}
         a = Server(Path(a_dir), extra_args=args, env=env).start()
@@ -446,3 +446,42 @@ def test_a_node_killed_during_uploads_loses_nothing_acknowledged_and_leaves_no_o
             return not files["staging"] and files["blobs"] == referenced()
         until(clean, 15.0, "only referenced blobs remain")
         assert len(referenced()) >= 6
+
+
+def test_two_nodes_over_an_s3_blob_tier_share_objects_and_keep_it_ciphertext(schema):
+    """The blob tier in another S3 store (here a third coffer): what one node writes the
+    other reads, and the store's bytes hold no plaintext of the encrypted objects."""
+    import hashlib
+    from conftest import ACCESS_KEY, SECRET_KEY
+    mark = hashlib.sha512(b"coffer scale-out tier marker").digest()
+    with tempfile.TemporaryDirectory(prefix="coffer-tier-") as tier_dir:
+        tier = Server(Path(tier_dir)).start()
+        try:
+            tier.client().create_bucket(Bucket="tier")
+            url = f"s3://tier/deployment?endpoint={tier.endpoint}"
+            creds = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+            with deployment(schema, creds, blobs=url) as (a, b):
+                sa, sb = a.client(), b.client()
+                sa.create_bucket(Bucket="data")
+                key = a.client("kms").create_key()["KeyMetadata"]["KeyId"]
+                small = mark * 4096
+                sa.put_object(Bucket="data", Key="sse-s3", Body=small)
+                sb.put_object(Bucket="data", Key="sse-kms", Body=small,
+                              ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+                part = mark * (6 * 1024 * 1024 // 64)
+                up = sb.create_multipart_upload(Bucket="data", Key="big")
+                e1 = sa.upload_part(Bucket="data", Key="big", UploadId=up["UploadId"],
+                                    PartNumber=1, Body=part)["ETag"]
+                sb.complete_multipart_upload(Bucket="data", Key="big", UploadId=up["UploadId"],
+                                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}]})
+                assert sb.get_object(Bucket="data", Key="sse-s3")["Body"].read() == small
+                assert sa.get_object(Bucket="data", Key="sse-kms")["Body"].read() == small
+                assert sa.get_object(Bucket="data", Key="big")["Body"].read() == part
+                stored = tier.client()
+                keys = [o["Key"] for page in stored.get_paginator("list_objects_v2").paginate(Bucket="tier")
+                        for o in page.get("Contents", [])]
+                assert keys and all(k.startswith("deployment/") for k in keys)
+                for k in keys:
+                    assert mark not in stored.get_object(Bucket="tier", Key=k)["Body"].read(), k
+        finally:
+            tier.stop()
