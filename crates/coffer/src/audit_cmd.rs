@@ -55,7 +55,8 @@ pub async fn verify(
                 (Arc::new(store.meta.clone()), Box::new(store))
             }
             Some(url) => {
-                let pg = coffer_storage_postgres::PgStore::connect(url)
+                // A verifier changes nothing, the schema included.
+                let pg = coffer_storage_postgres::PgStore::connect_without_migrating(url)
                     .await
                     .context("opening the PostgreSQL metadata store (--meta)")?;
                 (Arc::new(pg), Box::new(()))

@@ -67,6 +67,17 @@ const POOL_SIZE: usize = 16;
 impl PgStore {
     /// Connects, and migrates the schema if this is the first node of a newer release.
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Self::open(url, true).await
+    }
+
+    /// Connects to a database whose schema is already this release's, changing nothing
+    /// (offline tools such as `coffer audit verify`): `Migration` if it is older or
+    /// absent, `SchemaTooNew` if newer.
+    pub async fn connect_without_migrating(url: &str) -> Result<Self, ConnectError> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, migrate: bool) -> Result<Self, ConnectError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| ConnectError::Url(format!("{e}")))?;
         let manager = Manager::from_config(
@@ -95,7 +106,11 @@ impl PgStore {
             .client()
             .await
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
-        schema::migrate(&mut client).await?;
+        if migrate {
+            schema::migrate(&mut client).await?;
+        } else {
+            schema::check(&client).await?;
+        }
         let names = client
             .query_one(
                 "SELECT current_schema(), 'coffer_' || substr(md5(current_schema()), 1, 16)",

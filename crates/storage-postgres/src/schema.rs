@@ -253,3 +253,29 @@ pub(crate) async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()
         .map_err(failed)?;
     tx.commit().await.map_err(failed)
 }
+
+/// Checks, changing nothing, that the schema is the one this release writes.
+pub(crate) async fn check(client: &deadpool_postgres::Client) -> Result<(), ConnectError> {
+    let found: i32 = match client
+        .query_opt("SELECT version FROM coffer_schema", &[])
+        .await
+    {
+        Ok(Some(row)) => row.get(0),
+        // No table (undefined_table): nothing was ever migrated here.
+        Ok(None) => 0,
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
+        Err(e) => return Err(failed(e)),
+    };
+    if found > SCHEMA_VERSION {
+        return Err(ConnectError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(ConnectError::Migration(format!(
+            "the database's schema is version {found}, older than this coffer's ({SCHEMA_VERSION}): start `coffer serve --meta` once to migrate it"
+        )));
+    }
+    Ok(())
+}

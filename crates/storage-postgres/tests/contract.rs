@@ -246,3 +246,32 @@ async fn committed_changes_are_announced_to_every_node_of_the_deployment() {
         "nothing else"
     );
 }
+
+#[tokio::test]
+async fn a_tool_that_must_not_migrate_refuses_an_unmigrated_database_and_creates_nothing() {
+    let schema = Schema::create().await;
+    let url = url_in(&schema.0);
+    match PgStore::connect_without_migrating(&url).await {
+        Err(ConnectError::Migration(m)) => assert!(m.contains("version 0"), "{m}"),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("an unmigrated database was accepted"),
+    }
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let tables: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema.0],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(tables, 0, "nothing was created");
+    // Once a node has migrated it, the tool opens it.
+    PgStore::connect(&url).await.expect("a node migrates");
+    PgStore::connect_without_migrating(&url)
+        .await
+        .expect("then the tool opens it");
+}
