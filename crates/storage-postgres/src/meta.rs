@@ -311,26 +311,8 @@ impl MetaStore for PgStore {
             }
         }
         write_tx!(self, |tx| {
-            // The lock and the read after it go out together (pipelined;
-            // PostgreSQL runs them in order, so the read sees what the lock's previous
-            // holder committed), one round trip instead of two. Both statements are
-            // prepared first, so that nothing else can come between them.
-            let (b, k) = key_locks(&self.schema, &object.bucket, &object.key);
-            let lock = tx.prepare_cached(LOCK_KEY).await.map_err(backend)?;
-            let read = tx
-                .prepare_cached(&versions::CURRENT_FOR_WRITE)
-                .await
-                .map_err(backend)?;
-            let key = object.key.as_bytes();
-            let (locked, found) = futures::future::join(
-                tx.execute(&lock, &[&b, &k]),
-                tx.query_opt(&read, &[&object.bucket, &key]),
-            )
-            .await;
-            locked.map_err(backend)?;
-            let (versioning, current) =
-                versions::current_from(&object.bucket, found.map_err(backend)?)?;
-            versions::put_over(&tx, object, precondition, versioning, current).await
+            self.lock(&tx, &object.bucket, &object.key).await?;
+            versions::put_version(&tx, object, precondition).await
         })
     }
 

@@ -88,8 +88,7 @@ pub(crate) async fn lock_key(
 }
 
 /// Takes a key's locks (`$1` the bucket's, `$2` the key's; see [`lock_key`]).
-pub(crate) const LOCK_KEY: &str =
-    "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)";
+const LOCK_KEY: &str = "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)";
 
 /// The advisory-lock keys of a bucket and of a key in it.
 pub(crate) fn key_locks(schema: &str, bucket: &str, key: &str) -> (i64, i64) {

@@ -163,7 +163,7 @@ fn next_seq(current: Option<i64>) -> i64 {
 }
 
 /// Reads the bucket's versioning and the key's current version (`$1` bucket, `$2` key).
-pub(crate) static CURRENT_FOR_WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static CURRENT_FOR_WRITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT b.versioning, o.{} FROM buckets b
          LEFT JOIN objects o ON o.bucket = b.name AND o.key = $2
@@ -184,7 +184,7 @@ pub(crate) async fn current_for_write(
 }
 
 /// What [`CURRENT_FOR_WRITE`] found.
-pub(crate) fn current_from(
+fn current_from(
     bucket: &str,
     found: Option<tokio_postgres::Row>,
 ) -> Result<(Versioning, Option<ObjectRow>)> {
@@ -320,17 +320,6 @@ pub(crate) async fn put_version(
     precondition: &Precondition,
 ) -> Result<Written> {
     let (versioning, current) = current_for_write(c, &object.bucket, &object.key).await?;
-    put_over(c, object, precondition, versioning, current).await
-}
-
-/// [`put_version`] over the versioning and current version the caller read.
-pub(crate) async fn put_over(
-    c: &impl GenericClient,
-    object: &ObjectRecord,
-    precondition: &Precondition,
-    versioning: Versioning,
-    current: Option<ObjectRow>,
-) -> Result<Written> {
     precondition.check(
         current
             .as_ref()
