@@ -11,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 import boto3
@@ -199,3 +200,30 @@ def bucket(s3):
     name = f"test-{os.getpid()}-{_bucket_counter[0]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+# PostgreSQL, for the scale-out tests: COFFER_TEST_POSTGRES_URL (scripts/test starts a
+# server if the machine has none), else the machine's own. Each test gets a schema of its own.
+PG_URL = os.environ.get("COFFER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def psql(sql: str) -> str:
+    p = subprocess.run(["psql", "-w", "-X", "-tA", "-d", PG_URL, "-c", sql], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"psql failed: {p.stderr}")
+    return p.stdout.strip()
+
+
+@pytest.fixture
+def schema():
+    name = f"coffer_pytest_{uuid.uuid4().hex}"
+    psql(f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        psql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+def url_in(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-c%20search_path%3D{schema}"

@@ -24,32 +24,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import Server
-
-PG_URL = os.environ.get("COFFER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def psql(sql: str) -> str:
-    p = subprocess.run(["psql", "-w", "-X", "-tA", "-d", PG_URL, "-c", sql], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError(f"psql failed: {p.stderr}")
-    return p.stdout.strip()
-
-
-@pytest.fixture
-def schema():
-    name = f"coffer_pytest_{uuid.uuid4().hex}"
-    psql(f"CREATE SCHEMA {name}")
-    try:
-        yield name
-    finally:
-        psql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-
-
-def url_in(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-c%20search_path%3D{schema}"
-
+from conftest import Server, psql, url_in
 
 @contextlib.contextmanager
 def deployment(schema, env=None, blobs=None):

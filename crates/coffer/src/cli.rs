@@ -41,6 +41,91 @@ pub enum Command {
     /// The root key of a running server (operator credentials, as for `account`).
     #[command(name = "root-key")]
     RootKey(RootKeyCommandArgs),
+    /// Move a stopped embedded deployment (a data directory) to a scale-out one: an
+    /// empty PostgreSQL database, a shared blob tier and a shared audit directory.
+    /// Prints what it moved (JSON). Start the nodes afterwards with the same root key
+    /// and the root credentials it names.
+    Migrate(Box<MigrateArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The data directory of the embedded deployment (its server stopped).
+    #[arg(long)]
+    pub from: PathBuf,
+
+    /// Where the source keeps object bytes, if not in its data directory (its `serve
+    /// --blobs`).
+    #[arg(long)]
+    pub from_blobs: Option<String>,
+
+    /// The source's archive directory (its `serve --archive-dir`). Default: FROM/archive.
+    #[arg(long)]
+    pub from_archive_dir: Option<PathBuf>,
+
+    /// The source's audit trail (its `serve --audit-dir`). Default: FROM/audit.
+    #[arg(long)]
+    pub from_audit_dir: Option<PathBuf>,
+
+    /// The PostgreSQL database the nodes will share (`postgres://USER@HOST:PORT/DB`); it
+    /// must hold no deployment yet.
+    #[arg(long)]
+    pub to: String,
+
+    /// The blob tier the nodes will share (`serve --blobs`): a directory, or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`.
+    #[arg(long)]
+    pub blobs: String,
+
+    /// The archive directory the nodes will share (`serve --archive-dir`); needed if the
+    /// source holds objects of the archive storage classes.
+    #[arg(long)]
+    pub archive_dir: Option<PathBuf>,
+
+    /// The audit directory the nodes will share (`serve --audit-dir`): the source's
+    /// trail becomes its `node-migrated` chain.
+    #[arg(long)]
+    pub audit_dir: PathBuf,
+}
+
+/// `--blobs` as `serve` and `migrate` read it.
+pub fn blobs_arg(value: Option<&str>, flag: &str) -> anyhow::Result<crate::Blobs> {
+    Ok(match value {
+        None => crate::Blobs::Local,
+        Some(url) if url.starts_with("s3://") => crate::Blobs::S3(anyhow::Context::context(
+            coffer_storage_s3::S3Location::parse(url),
+            flag.to_owned(),
+        )?),
+        Some(dir) => crate::Blobs::Dir(dir.into()),
+    })
+}
+
+/// A PostgreSQL URL, as `--meta` and `--to` take it.
+pub fn postgres_url(url: &str, flag: &str) -> anyhow::Result<String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        anyhow::bail!("{flag} takes a PostgreSQL URL (postgres://USER@HOST:PORT/DB)")
+    }
+}
+
+impl MigrateArgs {
+    pub fn plan(self) -> anyhow::Result<crate::migrate::Plan> {
+        Ok(crate::migrate::Plan {
+            from_blobs: blobs_arg(self.from_blobs.as_deref(), "--from-blobs")?,
+            from_archive_dir: self
+                .from_archive_dir
+                .unwrap_or_else(|| self.from.join("archive")),
+            from_audit_dir: self
+                .from_audit_dir
+                .unwrap_or_else(|| self.from.join("audit")),
+            to: postgres_url(&self.to, "--to")?,
+            blobs: blobs_arg(Some(&self.blobs), "--blobs")?,
+            archive_dir: self.archive_dir,
+            audit_dir: self.audit_dir,
+            from: self.from,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -336,20 +421,12 @@ impl ServeArgs {
             audit_delivery_bucket: self.audit_delivery_bucket,
             meta: match self.meta {
                 None => crate::Meta::Local,
-                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    crate::Meta::Postgres(url)
-                }
-                Some(_) => anyhow::bail!(
-                    "--meta takes a PostgreSQL URL (postgres://USER@HOST:PORT/DB); leave it out for the embedded store"
-                ),
+                Some(url) => crate::Meta::Postgres(postgres_url(
+                    &url,
+                    "--meta (leave it out for the embedded store)",
+                )?),
             },
-            blobs: match self.blobs.as_deref() {
-                None => crate::Blobs::Local,
-                Some(url) if url.starts_with("s3://") => crate::Blobs::S3(
-                    anyhow::Context::context(coffer_storage_s3::S3Location::parse(url), "--blobs")?,
-                ),
-                Some(dir) => crate::Blobs::Dir(dir.into()),
-            },
+            blobs: blobs_arg(self.blobs.as_deref(), "--blobs")?,
             audit_dir: self.audit_dir,
             staged_idle: std::time::Duration::try_from_secs_f64(self.staged_idle_seconds.max(0.1))
                 .unwrap_or(std::time::Duration::from_secs(3600)),

@@ -268,6 +268,32 @@ impl Identity {
     }
 }
 
+/// An embedded deployment's identity as a scale-out deployment keeps it (`coffer
+/// migrate`): its account, and the root access key id every node must then be started
+/// with, `COFFER_ROOT_ACCESS_KEY_ID` if set, else the one the data directory generated.
+/// Returns the shared setting's name and value, and that key id.
+pub fn shared_from(data_dir: &Path) -> anyhow::Result<(&'static str, Vec<u8>, String)> {
+    let path = data_dir.join(FILE);
+    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let stored: Stored = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a valid identity file", path.display()))?;
+    let key_id = match std::env::var(ENV_ACCESS_KEY).ok().filter(|v| !v.is_empty()) {
+        Some(id) => id,
+        None => stored.root_access_key_id.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} holds no root credentials (they came from the environment): set {ENV_ACCESS_KEY} to the root access key id the nodes will use",
+                path.display()
+            )
+        })?,
+    };
+    let shared = Stored {
+        root_access_key_id: Some(key_id.clone()),
+        root_secret_access_key: None,
+        ..stored
+    };
+    Ok((SHARED_SETTING, serde_json::to_vec(&shared)?, key_id))
+}
+
 /// Writes a file readable by its owner only, atomically (temp file, fsync, rename).
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");

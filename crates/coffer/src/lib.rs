@@ -15,6 +15,7 @@ mod dispatch;
 pub mod identity;
 mod lead;
 pub mod metrics;
+pub mod migrate;
 pub mod rootkey;
 mod tls;
 

@@ -84,6 +84,16 @@ fn main() -> ExitCode {
             println!("{out}");
             Ok(())
         }),
+        Command::Migrate(args) => runtime.block_on(async {
+            let moved = coffer::migrate::run(&args.plan()?).await?;
+            println!("{}", serde_json::to_string_pretty(&moved)?);
+            eprintln!(
+                "coffer: migrated. Start each node with --meta, --blobs{} and --audit-dir as given here, the root key this data directory was served with, and COFFER_ROOT_ACCESS_KEY_ID={} with its secret in COFFER_ROOT_SECRET_ACCESS_KEY.",
+                if moved.blobs > 0 { ", --archive-dir" } else { "" },
+                moved.root_access_key_id
+            );
+            Ok(())
+        }),
         Command::RootKey(args) => runtime.block_on(async {
             let out = coffer::admin::root_key(args).await?;
             println!("{out}");

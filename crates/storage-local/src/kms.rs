@@ -27,11 +27,13 @@ fn key_record(
     })
 }
 
-fn alias_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64, i64)> {
+pub(crate) fn alias_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, i64, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn alias_record(
+pub(crate) fn alias_record(
     (account_id, name, key_id, created, updated): (String, String, String, i64, i64),
 ) -> Result<KmsAliasRecord> {
     Ok(KmsAliasRecord {
@@ -88,7 +90,7 @@ fn insert_material(conn: &rusqlite::Connection, m: &KmsMaterialRecord) -> Result
 }
 
 const KEY_COLUMNS: &str = "key_id, account_id, created_ms, doc";
-const ALIAS_COLUMNS: &str = "account_id, name, key_id, created_ms, updated_ms";
+pub(crate) const ALIAS_COLUMNS: &str = "account_id, name, key_id, created_ms, updated_ms";
 
 #[async_trait]
 impl KmsStore for SqliteMeta {

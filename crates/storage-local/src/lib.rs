@@ -14,6 +14,7 @@
 
 mod blobs;
 mod error;
+mod export;
 mod iam;
 mod kms;
 mod meta;

@@ -17,6 +17,7 @@
 
 mod changes;
 mod iam;
+mod import;
 mod kms;
 mod lease;
 mod meta;
@@ -29,6 +30,7 @@ use coffer_storage::Error;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 pub use changes::{Change, Listener, Notice};
+pub use import::Import;
 pub use lease::Lease;
 pub use schema::SCHEMA_VERSION;
 

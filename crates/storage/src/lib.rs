@@ -17,6 +17,7 @@
 
 mod blob;
 mod error;
+mod export;
 mod iam;
 mod kms;
 mod lock;
@@ -31,6 +32,7 @@ pub mod contract;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter};
 pub use error::{Error, Result};
+pub use export::{StoredVersion, Versions};
 pub use iam::{IamRecord, IamStore};
 pub use kms::{KmsAliasRecord, KmsKeyRecord, KmsMaterialRecord, KmsStore};
 pub use lock::{Authority, LockChange, LockMode, Refusal, Retention};
