@@ -4,9 +4,11 @@ and drive it with the stock aws CLI and boto3.
 The binary comes from $COFFER_BIN (scripts/test sets it); by default target/debug/coffer.
 """
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -28,12 +30,50 @@ def coffer_bin() -> str:
     return os.environ.get("COFFER_BIN", str(REPO / "target" / "debug" / "coffer"))
 
 
+# COFFER_TEST_TIER=s3 runs every server the tests start as a scale-out node: metadata in
+# PostgreSQL (a schema per server) and object bytes in another S3 store (one more coffer,
+# started once per session), unless the test gives --meta or --blobs itself. scripts/test
+# runs the object tests a second time this way.
+TIER = os.environ.get("COFFER_TEST_TIER", "")
+_tier = {}
+
+
+def blob_tier():
+    """The session's S3 blob store (a coffer of the embedded kind) and its bucket."""
+    if "server" not in _tier:
+        d = tempfile.mkdtemp(prefix="coffer-tier-")
+        tier = Server(Path(d), scale_out=False).start()
+        tier.client().create_bucket(Bucket="tier")
+        _tier.update(server=tier, dir=d, schemas={})
+
+        def stop():
+            tier.stop()
+            for schema in _tier["schemas"].values():
+                subprocess.run(["psql", "-w", "-X", "-q", "-d", PG_URL, "-c",
+                                f"DROP SCHEMA IF EXISTS {schema} CASCADE"], capture_output=True)
+            shutil.rmtree(d, ignore_errors=True)
+
+        atexit.register(stop)
+    return _tier["server"]
+
+
 class Server:
     """One `coffer serve` process. `start()` waits for its `listening on` line."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, scale_out=True):
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)
+        self.scale_out = None
+        if TIER == "s3" and scale_out and not {"--meta", "--blobs"} & set(self.extra_args):
+            tier = blob_tier()
+            # A data directory started again is the same node of the same deployment.
+            self.scale_out = _tier["schemas"].get(str(self.data_dir.resolve()))
+            if self.scale_out is None:
+                self.scale_out = f"coffer_tier_{uuid.uuid4().hex}"
+                psql(f"CREATE SCHEMA {self.scale_out}")
+                _tier["schemas"][str(self.data_dir.resolve())] = self.scale_out
+            self.extra_args += ["--meta", url_in(self.scale_out),
+                                "--blobs", f"s3://tier/{self.scale_out}?endpoint={tier.endpoint}"]
         self.env = dict(os.environ)
         self.env.update(
             {
@@ -42,6 +82,8 @@ class Server:
                 "COFFER_LOG": "warn",
             }
         )
+        if self.scale_out:
+            self.env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
         self.env.update(env or {})
         self.proc = None
         self.endpoint = None
@@ -91,6 +133,34 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+    def at_rest(self):
+        """Everything this server keeps at rest, as (name, bytes): the files of its data
+        directory (`meta.sqlite`, `blobs/...`) and, for a scale-out node, the objects of its
+        blob tier (`tier/KEY`, as the backing store holds them) and its metadata tables
+        (`meta:TABLE`, in PostgreSQL's binary COPY format, where bytea values are raw)."""
+        for p in sorted(self.data_dir.rglob("*")):
+            try:
+                if p.is_file():
+                    yield str(p.relative_to(self.data_dir)), p.read_bytes()
+            except FileNotFoundError:  # a transient SQLite file went away
+                pass
+        if not self.scale_out:
+            return
+        tier = _tier["server"].client()
+        for page in tier.get_paginator("list_objects_v2").paginate(Bucket="tier", Prefix=self.scale_out + "/"):
+            for o in page.get("Contents", []):
+                yield "tier/" + o["Key"], tier.get_object(Bucket="tier", Key=o["Key"])["Body"].read()
+        tables = psql(f"SELECT tablename FROM pg_tables WHERE schemaname = '{self.scale_out}'").split()
+        for table in tables:
+            dump = subprocess.run(["psql", "-w", "-X", "-q", "-d", PG_URL, "-c",
+                                   f"COPY {self.scale_out}.{table} TO STDOUT (FORMAT binary)"],
+                                  capture_output=True, check=True)
+            yield f"meta:{table}", dump.stdout
+
+    def stored_with(self, needle: bytes):
+        """The names of what this server keeps at rest (see `at_rest`) that contain `needle`."""
+        return [name for name, data in self.at_rest() if needle in data]
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

@@ -11,7 +11,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server
-from test_sse import files_with
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +164,7 @@ def test_secrets_are_wrapped_at_rest_survive_restart_and_inactive_keys_stop(tmp_
         as_user(s, "s3", key).put_object(Bucket="eve-bkt", Key="k", Body=b"v")
     finally:
         s.stop()
-    assert files_with(d, key[1].encode()) == [], "the secret access key is stored only wrapped"
+    assert s.stored_with(key[1].encode()) == [], "the secret access key is stored only wrapped"
     s = Server(d).start()
     try:
         s3 = as_user(s, "s3", key)

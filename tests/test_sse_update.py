@@ -13,21 +13,18 @@ boto3 and the stock aws CLI.
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import s3raw
 from conftest import Server
 # The module's server (http, SSE-C allowed over http) and clients are test_sse's fixtures.
-from test_sse import SEG, MiB, bucket, plaintext_server, fails, files_with, get, kms, kms_error, marked, new_marker, s3, srv, sse_c  # noqa: F401
+from test_sse import SEG, MiB, bucket, plaintext_server, fails, get, kms, kms_error, marked, new_marker, s3, srv, sse_c  # noqa: F401
 
 
-def stored_bytes(data_dir):
-    """Hash of every blob file: what must not change when only keys are re-wrapped."""
-    out = {}
-    for p in sorted(Path(data_dir).rglob("*")):
-        if p.is_file() and "blobs" in p.parts:
-            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
+def stored_bytes(server):
+    """Hash of every stored blob (a blob file, or an object of a scale-out node's blob
+    tier): what must not change when only keys are re-wrapped."""
+    return {name: hashlib.sha256(data).hexdigest() for name, data in server.at_rest()
+            if name.startswith(("blobs/", "tier/"))}
 
 
 # --- BlockedEncryptionTypes -----------------------------------------------------------
@@ -140,7 +137,7 @@ def test_update_object_encryption_rewraps_without_touching_the_bytes(srv, s3, km
     s3.put_object(Bucket=bucket, Key="s3", Body=body, ServerSideEncryption="AES256")
     s3.put_object(Bucket=bucket, Key="kms", Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=a["KeyId"])
     before = {k: s3.head_object(Bucket=bucket, Key=k) for k in ["s3", "kms"]}
-    blobs = stored_bytes(srv.data_dir)
+    blobs = stored_bytes(srv)
     assert blobs, "the objects live in blob files"
 
     # SSE-S3 -> SSE-KMS under B, with the CLI.
@@ -151,7 +148,7 @@ def test_update_object_encryption_rewraps_without_touching_the_bytes(srv, s3, km
     # SSE-KMS under A -> B with a bucket key, with boto3.
     rekey(s3, bucket, "kms", b["Arn"], bucket_key=True)
 
-    assert stored_bytes(srv.data_dir) == blobs, "no data was rewritten"
+    assert stored_bytes(srv) == blobs, "no data was rewritten"
     for k, bucket_key in [("s3", False), ("kms", True)]:
         h = s3.head_object(Bucket=bucket, Key=k)
         assert h["ServerSideEncryption"] == "aws:kms" and h["SSEKMSKeyId"] == b["Arn"], h
@@ -160,7 +157,7 @@ def test_update_object_encryption_rewraps_without_touching_the_bytes(srv, s3, km
         assert get(s3, bucket, k) == body
         r = s3.get_object(Bucket=bucket, Key=k, Range=f"bytes={SEG - 2}-{2 * SEG + 1}")
         assert r["Body"].read() == body[SEG - 2 : 2 * SEG + 2]
-    assert files_with(srv.data_dir, m) == []
+    assert srv.stored_with(m) == []
 
     # Only B's state matters now: A disabled, reads work; B disabled, they stop.
     kms.disable_key(KeyId=a["KeyId"])
@@ -177,7 +174,7 @@ def test_update_object_encryption_rewraps_without_touching_the_bytes(srv, s3, km
     h = s3.head_object(Bucket=bucket, Key="kms")
     assert h["SSEKMSKeyId"] == a["Arn"] and not h.get("BucketKeyEnabled", False), h
     assert get(s3, bucket, "kms") == body
-    assert stored_bytes(srv.data_dir) == blobs
+    assert stored_bytes(srv) == blobs
 
 
 def test_update_object_encryption_of_multipart_objects_and_after_restart(tmp_path):
