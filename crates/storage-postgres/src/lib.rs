@@ -15,6 +15,7 @@
 //! the server, e.g. `?options=-c%20search_path%3Dcoffer` to keep Coffer's tables in a
 //! schema of their own.
 
+mod batch;
 mod changes;
 mod iam;
 mod import;
@@ -61,6 +62,8 @@ pub struct PgStore {
     schema: String,
     /// The deployment's change-notice channel (`changes.rs`).
     channel: String,
+    /// Group commit for new current versions (`batch.rs`).
+    batcher: Option<batch::Batcher>,
 }
 
 /// Connections per node: requests wait for one rather than open more.
@@ -103,6 +106,7 @@ impl PgStore {
             config: side,
             schema: String::new(),
             channel: String::new(),
+            batcher: None,
         };
         let mut client = store
             .client()
@@ -122,7 +126,20 @@ impl PgStore {
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
         store.schema = names.get(0);
         store.channel = names.get(1);
+        store.batcher = Some(batch::Batcher::start(
+            store.pool.clone(),
+            store.schema.as_str().into(),
+        ));
         Ok(store)
+    }
+
+    /// Group commit's figures: how many batches applied writes of new current versions,
+    /// and how many writes they applied in all (the rest took the locked path).
+    pub fn write_batches(&self) -> (u64, u64) {
+        self.batcher
+            .as_ref()
+            .map(batch::Batcher::stats)
+            .unwrap_or_default()
     }
 
     async fn client(&self) -> coffer_storage::Result<deadpool_postgres::Client> {

@@ -302,13 +302,10 @@ impl MetaStore for PgStore {
         object: &ObjectRecord,
         precondition: &Precondition,
     ) -> Result<Written> {
+        if let Some(batcher) = &self.batcher
+            && let Some(written) = batcher.put(object, precondition).await?
         {
-            let client = self.client().await?;
-            if let Some(written) =
-                versions::put_fast(&client, &self.schema, object, precondition).await?
-            {
-                return Ok(written);
-            }
+            return Ok(written);
         }
         write_tx!(self, |tx| {
             self.lock(&tx, &object.bucket, &object.key).await?;

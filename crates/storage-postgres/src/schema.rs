@@ -11,7 +11,7 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// The advisory lock every node takes to migrate ("Coffer" in ASCII).
 const MIGRATION_LOCK: i64 = 0x436f_6666_6572;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 1: IAM entities, KMS keys, materials, aliases and settings.
     r#"
     CREATE TABLE iam (
@@ -204,6 +204,30 @@ const MIGRATIONS: [&str; 4] = [
             meta = EXCLUDED.meta, extents = EXCLUDED.extents, inline = EXCLUDED.inline,
             version_id = EXCLUDED.version_id, seq = EXCLUDED.seq, marker = EXCLUDED.marker;
         RETURN TRUE;
+    END
+    $$;
+    "#,
+    // 5: a batch of such writes in one statement (`batch.rs`): `coffer_put` for each,
+    // in the order given (the callers sort by lock key), one array per argument, each
+    // write's blob ids joined by spaces. Returns which writes were applied.
+    r#"
+    CREATE FUNCTION coffer_put_many(
+        p_bucket TEXT[], p_key BYTEA[], p_lock_bucket BIGINT[], p_lock_key BIGINT[],
+        p_versioning TEXT[], p_xmin TEXT[], p_keep BOOLEAN[], p_freed TEXT[], p_refs TEXT[],
+        p_size BIGINT[], p_etag TEXT[], p_mtime_ms BIGINT[], p_meta TEXT[], p_extents TEXT[],
+        p_inline BYTEA[], p_version_id TEXT[], p_seq BIGINT[]
+    ) RETURNS BOOLEAN[] LANGUAGE plpgsql AS $$
+    DECLARE
+        applied BOOLEAN[] := '{}';
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(p_bucket), 0) LOOP
+            applied := applied || coffer_put(
+                p_bucket[i], p_key[i], p_lock_bucket[i], p_lock_key[i], p_versioning[i],
+                p_xmin[i], p_keep[i], string_to_array(p_freed[i], ' '),
+                string_to_array(p_refs[i], ' '), p_size[i], p_etag[i], p_mtime_ms[i],
+                p_meta[i], p_extents[i], p_inline[i], p_version_id[i], p_seq[i]);
+        END LOOP;
+        RETURN applied;
     END
     $$;
     "#,

@@ -153,7 +153,7 @@ async fn free(
 
 /// The `seq` of a key's new current version: after its current one, else the time in
 /// microseconds (so that versions order by age however the clocks of the nodes move).
-fn next_seq(current: Option<i64>) -> i64 {
+pub(crate) fn next_seq(current: Option<i64>) -> i64 {
     let now =
         i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
     match current {
@@ -184,7 +184,7 @@ pub(crate) async fn current_for_write(
 }
 
 /// What [`CURRENT_FOR_WRITE`] found.
-fn current_from(
+pub(crate) fn current_from(
     bucket: &str,
     found: Option<tokio_postgres::Row>,
 ) -> Result<(Versioning, Option<ObjectRow>)> {
@@ -210,106 +210,6 @@ fn current_from(
         }),
     };
     Ok((versioning, current))
-}
-
-/// [`CURRENT_FOR_WRITE`] and the current row's version (`xmin`), column 11.
-static CURRENT_AND_XMIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT b.versioning, o.{}, o.xmin::text FROM buckets b
-         LEFT JOIN objects o ON o.bucket = b.name AND o.key = $2
-         WHERE b.name = $1",
-        OBJECT_COLUMNS.replace(", ", ", o.")
-    )
-});
-
-/// [`put_version`] in two statements and no transaction, for the common case: reads the
-/// key without locks, decides everything as [`put_version`] would, and has
-/// `coffer_put` (schema version 4) apply the decision under the key's locks if the
-/// bucket's versioning and the key's current version are still what was read. `None`
-/// when anything moved, or for what the fast path leaves to the locked one (a
-/// suspended bucket, a failed precondition, an Object Lock refusal: each decided again
-/// under the lock); nothing was changed then.
-pub(crate) async fn put_fast(
-    c: &impl GenericClient,
-    schema: &str,
-    object: &ObjectRecord,
-    precondition: &Precondition,
-) -> Result<Option<Written>> {
-    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
-    let found = row(c, &CURRENT_AND_XMIN, &[&bucket, &key.as_bytes()]).await?;
-    let xmin: Option<String> = match &found {
-        Some(r) => col(r, 11)?,
-        None => None,
-    };
-    let (versioning, current) = current_from(bucket, found)?;
-    if versioning == Versioning::Suspended {
-        return Ok(None);
-    }
-    let current_etag = current
-        .as_ref()
-        .filter(|r| !r.marker)
-        .map(|r| r.etag.as_str());
-    if precondition.check(current_etag, bucket, key).is_err() {
-        return Ok(None);
-    }
-    let candidate = object.version_id.clone().unwrap_or_default();
-    let plan = NewVersion::plan(
-        versioning,
-        &candidate,
-        current.as_ref().map(|r| version_id(&r.version_id)),
-    );
-    if plan.replaces_noncurrent_null {
-        return Ok(None);
-    }
-    let seq = next_seq(current.as_ref().map(|r| r.seq));
-    let keep_blobs = blob_set(&object.extents);
-    let (keep, replaced, freed) = match (current, plan.current) {
-        (None, _) => (false, None, Vec::new()),
-        (Some(_), Fate::Kept) => (true, None, Vec::new()),
-        (Some(row), Fate::Replaced) => {
-            let freed = stored_blobs(&row.extents, &keep_blobs)?;
-            let old = entry(bucket, row)?;
-            if old.check_removal(&Authority::now()).is_err() {
-                return Ok(None);
-            }
-            (false, Some(old), freed)
-        }
-    };
-    let (extents, inline, refs) = encode_extents(&object.extents)?;
-    let (lock_bucket, lock_key) = key_locks(schema, bucket, key);
-    let version = plan.version_id.clone().unwrap_or_default();
-    let applied = row(
-        c,
-        "SELECT coffer_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        &[
-            &bucket,
-            &key.as_bytes(),
-            &lock_bucket,
-            &lock_key,
-            &versioning.as_str(),
-            &xmin,
-            &keep,
-            &freed,
-            &refs,
-            &to_i64(object.size),
-            &object.etag,
-            &ms(object.last_modified),
-            &json(&object.meta)?,
-            &extents,
-            &inline,
-            &version,
-            &seq,
-        ],
-    )
-    .await?
-    .map(|r| col::<bool>(&r, 0))
-    .transpose()?
-    .unwrap_or(false);
-    Ok(applied.then_some(Written {
-        version_id: plan.version_id,
-        versioning,
-        replaced,
-    }))
 }
 
 /// Writes `object` as its key's new version if `precondition` holds for the current one

@@ -1,0 +1,382 @@
+//! Group commit for PutObject, the PostgreSQL store's answer to the embedded store's
+//! group-committing writer: concurrent writes of new current versions are taken in
+//! batches, and each batch costs the database two statements, however many writes it
+//! holds. A statement round (parse, snapshot, executor, commit) costs the server far
+//! more than the row work of one write, so batching is what lets one node approach the
+//! embedded store's small-object write rate (`scripts/bench-scale-out`).
+//!
+//! For a batch, one statement reads every key's current version and its bucket's
+//! versioning, without locks; each write is then decided as the locked path would
+//! decide it ([`decide`]); and one call of `coffer_put_many` (schema version 5) applies
+//! the decisions, each under its key's locks and only if the bucket's versioning and the
+//! key's current version (its `xmin`) are still what was read, in one transaction. The
+//! writes are applied in the order of their lock keys, so that two batches on two nodes
+//! take their locks in one order and cannot deadlock.
+//!
+//! What a batch does not apply (the key moved since the read, a suspended bucket, a
+//! precondition or an Object Lock refusal, a failed batch) changed nothing: its writer
+//! takes the locked path ([`crate::versions::put_version`] in a transaction of its own),
+//! which decides again under the lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deadpool_postgres::Pool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::Row;
+
+use coffer_storage::{
+    Authority, Error, Fate, NewVersion, ObjectRecord, Precondition, Result, Versioning, Written,
+};
+
+use crate::rows::*;
+use crate::versions::{current_from, next_seq};
+use crate::{backend, ms};
+
+/// Writes applied per statement, at most.
+const MAX_BATCH: usize = 64;
+
+/// Batches in flight at once: while one is in the database, the next one gathers.
+const WORKERS: usize = 2;
+
+/// One write waiting for its batch; answered with its `Written`, or `None` for the
+/// locked path.
+struct Job {
+    object: ObjectRecord,
+    precondition: Precondition,
+    reply: oneshot::Sender<Result<Option<Written>>>,
+}
+
+/// The writers' side of the batches.
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    jobs: mpsc::UnboundedSender<Job>,
+    stats: Arc<Stats>,
+}
+
+/// How many batches were applied, and how many writes they applied in all.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) batches: AtomicU64,
+    pub(crate) writes: AtomicU64,
+}
+
+impl Batcher {
+    /// Starts the workers; they end when the last `Batcher` is dropped.
+    pub(crate) fn start(pool: Pool, schema: Arc<str>) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(Stats::default());
+        for _ in 0..WORKERS {
+            let (rx, pool, schema, stats) =
+                (rx.clone(), pool.clone(), schema.clone(), stats.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = gather(&rx).await {
+                    run(&pool, &schema, &stats, batch).await;
+                }
+            });
+        }
+        Self { jobs, stats }
+    }
+
+    /// (batches applied, writes they applied).
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Writes `object` as the key's new current version in the next batch. `None`: the
+    /// batch did not apply it, and changed nothing for it; take the locked path.
+    pub(crate) async fn put(
+        &self,
+        object: &ObjectRecord,
+        precondition: &Precondition,
+    ) -> Result<Option<Written>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            object: object.clone(),
+            precondition: precondition.clone(),
+            reply,
+        };
+        if self.jobs.send(job).is_err() {
+            return Ok(None);
+        }
+        answer.await.unwrap_or(Ok(None))
+    }
+}
+
+/// The next batch: the first job to come, and whatever else is waiting then.
+async fn gather(rx: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Every key's bucket versioning, current version and its `xmin` (the columns of
+/// [`current_from`], then `xmin` at 11), and the job's position in the batch (12,
+/// 1-based). No row for a job whose bucket does not exist. (Only `key` needs its table
+/// named: the other columns are the lookup's alone.) Each key is one index lookup
+/// (`OFFSET 0` keeps the planner from turning the lookups into a join that scans the
+/// table, which a plan made while the table was small would do).
+static READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT b.versioning, o.{OBJECT_COLUMNS}, o.xmin, i.ord
+         FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS i(bucket, key, ord)
+         JOIN LATERAL (SELECT versioning FROM buckets WHERE name = i.bucket OFFSET 0) b ON true
+         LEFT JOIN LATERAL (
+             SELECT {OBJECT_COLUMNS}, xmin::text AS xmin FROM objects
+             WHERE bucket = i.bucket AND key = i.key OFFSET 0
+         ) o ON true"
+    )
+});
+
+const APPLY: &str = "SELECT coffer_put_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                     $13, $14, $15, $16, $17)";
+
+async fn run(pool: &Pool, schema: &str, stats: &Stats, batch: Vec<Job>) {
+    match apply(pool, schema, &batch).await {
+        Ok(answers) => {
+            let applied = answers.iter().filter(|a| matches!(a, Ok(Some(_)))).count();
+            if applied > 0 {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.writes.fetch_add(applied as u64, Ordering::Relaxed);
+            }
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(e) => {
+            // Nothing of the batch was applied: every writer takes the locked path,
+            // which reports the failure if it persists.
+            tracing::debug!(error = %e, writes = batch.len(), "a batch of writes failed");
+            for job in batch {
+                let _ = job.reply.send(Ok(None));
+            }
+        }
+    }
+}
+
+/// Reads, decides and applies a batch; returns each job's answer, in order.
+async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Option<Written>>>> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| Error::Backend(e.to_string()))?;
+    let buckets: Vec<&str> = batch.iter().map(|j| j.object.bucket.as_str()).collect();
+    let keys: Vec<&[u8]> = batch.iter().map(|j| j.object.key.as_bytes()).collect();
+    let mut found: Vec<Option<Row>> = batch.iter().map(|_| None).collect();
+    for r in rows(&client, &READ, &[&buckets, &keys]).await? {
+        let ord: i64 = col(&r, 12)?;
+        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| found.get_mut(i)) {
+            *slot = Some(r);
+        }
+    }
+    let mut answers: Vec<Result<Option<Written>>> = Vec::with_capacity(batch.len());
+    let mut decided: Vec<(usize, Decision)> = Vec::new();
+    for (i, (job, found)) in batch.iter().zip(found).enumerate() {
+        match decide(schema, &job.object, &job.precondition, found) {
+            Ok(Some(d)) => {
+                decided.push((i, d));
+                answers.push(Ok(None));
+            }
+            other => answers.push(other.map(|_| None)),
+        }
+    }
+    if decided.is_empty() {
+        return Ok(answers);
+    }
+    decided.sort_by_key(|(_, d)| d.locks);
+    let p = Params::of(decided.iter().map(|(_, d)| d));
+    let apply = client.prepare_cached(APPLY).await.map_err(backend)?;
+    let applied: Vec<bool> = client
+        .query_one(
+            &apply,
+            &[
+                &p.bucket,
+                &p.key,
+                &p.lock_bucket,
+                &p.lock_key,
+                &p.versioning,
+                &p.xmin,
+                &p.keep,
+                &p.freed,
+                &p.refs,
+                &p.size,
+                &p.etag,
+                &p.mtime_ms,
+                &p.meta,
+                &p.extents,
+                &p.inline,
+                &p.version_id,
+                &p.seq,
+            ],
+        )
+        .await
+        .map_err(backend)?
+        .try_get(0)
+        .map_err(backend)?;
+    for ((i, d), ok) in decided.into_iter().zip(applied) {
+        if ok {
+            answers[i] = Ok(Some(d.written));
+        }
+    }
+    Ok(answers)
+}
+
+/// What the locked path would do for one write, decided from an unlocked read:
+/// `coffer_put`'s arguments, and the answer once it is applied.
+struct Decision {
+    /// The bucket's and the key's advisory locks (the order batches apply in).
+    locks: (i64, i64),
+    bucket: String,
+    key: Vec<u8>,
+    versioning: Versioning,
+    xmin: Option<String>,
+    /// Keep the current version as noncurrent.
+    keep: bool,
+    freed: Vec<String>,
+    refs: Vec<String>,
+    size: i64,
+    etag: String,
+    mtime_ms: i64,
+    meta: String,
+    extents: String,
+    inline: Option<Vec<u8>>,
+    version_id: String,
+    seq: i64,
+    written: Written,
+}
+
+/// Decides a write from what [`READ`] found for it, as `put_version` would under the
+/// lock. `None` for what only the locked path decides: a suspended bucket (its null
+/// version may be noncurrent), a precondition that fails now, a version whose Object
+/// Lock forbids replacing it (each decided again, and answered, under the lock).
+/// `NoSuchBucket` when the bucket is gone.
+fn decide(
+    schema: &str,
+    object: &ObjectRecord,
+    precondition: &Precondition,
+    found: Option<Row>,
+) -> Result<Option<Decision>> {
+    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
+    let xmin: Option<String> = match &found {
+        Some(r) => col(r, 11)?,
+        None => None,
+    };
+    let (versioning, current) = current_from(bucket, found)?;
+    if versioning == Versioning::Suspended {
+        return Ok(None);
+    }
+    let current_etag = current
+        .as_ref()
+        .filter(|r| !r.marker)
+        .map(|r| r.etag.as_str());
+    if precondition.check(current_etag, bucket, key).is_err() {
+        return Ok(None);
+    }
+    let candidate = object.version_id.clone().unwrap_or_default();
+    let plan = NewVersion::plan(
+        versioning,
+        &candidate,
+        current.as_ref().map(|r| version_id(&r.version_id)),
+    );
+    if plan.replaces_noncurrent_null {
+        return Ok(None);
+    }
+    let seq = next_seq(current.as_ref().map(|r| r.seq));
+    let keep_blobs = blob_set(&object.extents);
+    let (keep, replaced, freed) = match (current, plan.current) {
+        (None, _) => (false, None, Vec::new()),
+        (Some(_), Fate::Kept) => (true, None, Vec::new()),
+        (Some(row), Fate::Replaced) => {
+            let freed = stored_blobs(&row.extents, &keep_blobs)?;
+            let old = entry(bucket, row)?;
+            if old.check_removal(&Authority::now()).is_err() {
+                return Ok(None);
+            }
+            (false, Some(old), freed)
+        }
+    };
+    let (extents, inline, refs) = encode_extents(&object.extents)?;
+    Ok(Some(Decision {
+        locks: key_locks(schema, bucket, key),
+        bucket: bucket.to_owned(),
+        key: key.as_bytes().to_vec(),
+        versioning,
+        xmin,
+        keep,
+        freed,
+        refs,
+        size: to_i64(object.size),
+        etag: object.etag.clone(),
+        mtime_ms: ms(object.last_modified),
+        meta: json(&object.meta)?,
+        extents,
+        inline,
+        version_id: plan.version_id.clone().unwrap_or_default(),
+        seq,
+        written: Written {
+            version_id: plan.version_id,
+            versioning,
+            replaced,
+        },
+    }))
+}
+
+/// `coffer_put_many`'s arguments: one array per argument of `coffer_put`, the blob ids
+/// of each write joined by spaces.
+#[derive(Default)]
+struct Params<'a> {
+    bucket: Vec<&'a str>,
+    key: Vec<&'a [u8]>,
+    lock_bucket: Vec<i64>,
+    lock_key: Vec<i64>,
+    versioning: Vec<&'static str>,
+    xmin: Vec<Option<&'a str>>,
+    keep: Vec<bool>,
+    freed: Vec<String>,
+    refs: Vec<String>,
+    size: Vec<i64>,
+    etag: Vec<&'a str>,
+    mtime_ms: Vec<i64>,
+    meta: Vec<&'a str>,
+    extents: Vec<&'a str>,
+    inline: Vec<Option<&'a [u8]>>,
+    version_id: Vec<&'a str>,
+    seq: Vec<i64>,
+}
+
+impl<'a> Params<'a> {
+    fn of(decisions: impl Iterator<Item = &'a Decision>) -> Self {
+        let mut p = Params::default();
+        for d in decisions {
+            p.bucket.push(&d.bucket);
+            p.key.push(&d.key);
+            p.lock_bucket.push(d.locks.0);
+            p.lock_key.push(d.locks.1);
+            p.versioning.push(d.versioning.as_str());
+            p.xmin.push(d.xmin.as_deref());
+            p.keep.push(d.keep);
+            p.freed.push(d.freed.join(" "));
+            p.refs.push(d.refs.join(" "));
+            p.size.push(d.size);
+            p.etag.push(&d.etag);
+            p.mtime_ms.push(d.mtime_ms);
+            p.meta.push(&d.meta);
+            p.extents.push(&d.extents);
+            p.inline.push(d.inline.as_deref());
+            p.version_id.push(&d.version_id);
+            p.seq.push(d.seq);
+        }
+        p
+    }
+}
