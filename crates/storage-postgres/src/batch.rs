@@ -13,10 +13,12 @@
 //! writes are applied in the order of their lock keys, so that two batches on two nodes
 //! take their locks in one order and cannot deadlock.
 //!
-//! What a batch does not apply (the key moved since the read, a suspended bucket, a
-//! precondition or an Object Lock refusal, a failed batch) changed nothing: its writer
-//! takes the locked path ([`crate::versions::put_version`] in a transaction of its own),
-//! which decides again under the lock.
+//! What a batch does not apply (a busy key, the key moved since the read, a suspended
+//! bucket, a precondition or an Object Lock refusal, a batch the server refused) changed
+//! nothing: its writer takes the locked path ([`crate::versions::put_version`] in a
+//! transaction of its own), which waits for the lock and decides again under it. A
+//! connection lost while the batch was applied leaves its outcome unknown: those
+//! writers get an error, as a write of their own would, and are not written again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,25 +145,22 @@ const APPLY: &str = "SELECT coffer_put_many($1, $2, $3, $4, $5, $6, $7, $8, $9, 
                      $13, $14, $15, $16, $17)";
 
 async fn run(pool: &Pool, schema: &str, stats: &Stats, batch: Vec<Job>) {
-    match apply(pool, schema, &batch).await {
-        Ok(answers) => {
-            let applied = answers.iter().filter(|a| matches!(a, Ok(Some(_)))).count();
-            if applied > 0 {
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.writes.fetch_add(applied as u64, Ordering::Relaxed);
-            }
-            for (job, answer) in batch.into_iter().zip(answers) {
-                let _ = job.reply.send(answer);
-            }
-        }
+    let answers = match apply(pool, schema, &batch).await {
+        Ok(answers) => answers,
         Err(e) => {
             // Nothing of the batch was applied: every writer takes the locked path,
             // which reports the failure if it persists.
-            tracing::debug!(error = %e, writes = batch.len(), "a batch of writes failed");
-            for job in batch {
-                let _ = job.reply.send(Ok(None));
-            }
+            tracing::warn!(error = %e, writes = batch.len(), "a batch of writes failed; retrying them one by one");
+            batch.iter().map(|_| Ok(None)).collect()
         }
+    };
+    let applied = answers.iter().filter(|a| matches!(a, Ok(Some(_)))).count();
+    if applied > 0 {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.writes.fetch_add(applied as u64, Ordering::Relaxed);
+    }
+    for (job, answer) in batch.into_iter().zip(answers) {
+        let _ = job.reply.send(answer);
     }
 }
 
@@ -194,10 +193,11 @@ async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Op
     if decided.is_empty() {
         return Ok(answers);
     }
+    // A stable order (lock-key order) for the writes of a batch.
     decided.sort_by_key(|(_, d)| d.locks);
     let p = Params::of(decided.iter().map(|(_, d)| d));
     let apply = client.prepare_cached(APPLY).await.map_err(backend)?;
-    let applied: Vec<bool> = client
+    let outcome = client
         .query_one(
             &apply,
             &[
@@ -220,10 +220,23 @@ async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Op
                 &p.seq,
             ],
         )
-        .await
-        .map_err(backend)?
-        .try_get(0)
-        .map_err(backend)?;
+        .await;
+    let applied: Vec<bool> = match outcome {
+        Ok(row) => row.try_get(0).map_err(backend)?,
+        // The server refused the statement: its transaction rolled back, nothing of it
+        // was applied (the caller sends every write to the locked path).
+        Err(e) if e.as_db_error().is_some() => return Err(backend(e)),
+        // The connection failed: the batch may or may not have committed. Its writers
+        // are told so, as a write of their own would be, rather than written again.
+        Err(e) => {
+            for (i, _) in &decided {
+                answers[*i] = Err(Error::Backend(format!(
+                    "the connection to PostgreSQL failed during a write, whose outcome is unknown: {e}"
+                )));
+            }
+            return Ok(answers);
+        }
+    };
     for ((i, d), ok) in decided.into_iter().zip(applied) {
         if ok {
             answers[i] = Ok(Some(d.written));
@@ -235,7 +248,7 @@ async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Op
 /// What the locked path would do for one write, decided from an unlocked read:
 /// `coffer_put`'s arguments, and the answer once it is applied.
 struct Decision {
-    /// The bucket's and the key's advisory locks (the order batches apply in).
+    /// The bucket's and the key's advisory locks.
     locks: (i64, i64),
     bucket: String,
     key: Vec<u8>,

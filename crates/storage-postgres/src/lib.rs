@@ -133,6 +133,13 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The advisory lock a write to `key` of `bucket` holds exclusively (tests hold it
+    /// from outside to see what waits for it).
+    #[doc(hidden)]
+    pub fn key_lock(&self, bucket: &str, key: &str) -> i64 {
+        rows::key_locks(&self.schema, bucket, key).1
+    }
+
     /// Group commit's figures: how many batches applied writes of new current versions,
     /// and how many writes they applied in all (the rest took the locked path).
     pub fn write_batches(&self) -> (u64, u64) {

@@ -207,10 +207,55 @@ const MIGRATIONS: [&str; 5] = [
     END
     $$;
     "#,
-    // 5: a batch of such writes in one statement (`batch.rs`): `coffer_put` for each,
-    // in the order given (the callers sort by lock key), one array per argument, each
-    // write's blob ids joined by spaces. Returns which writes were applied.
+    // 5: a batch of such writes in one statement (`batch.rs`). `coffer_put` now takes
+    // its locks only if they are free at once, and returns false (nothing changed) if
+    // not, so that a write waiting for a busy key cannot hold up the writes batched with
+    // it: that write takes the locked path instead. `coffer_put_many` calls it for each
+    // write, in the order given (the callers sort by lock key), one array per argument,
+    // each write's blob ids joined by spaces, and returns which writes were applied.
     r#"
+    CREATE OR REPLACE FUNCTION coffer_put(
+        p_bucket TEXT, p_key BYTEA, p_lock_bucket BIGINT, p_lock_key BIGINT,
+        p_versioning TEXT, p_xmin TEXT, p_keep BOOLEAN, p_freed TEXT[], p_refs TEXT[],
+        p_size BIGINT, p_etag TEXT, p_mtime_ms BIGINT, p_meta TEXT, p_extents TEXT,
+        p_inline BYTEA, p_version_id TEXT, p_seq BIGINT
+    ) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT pg_try_advisory_xact_lock_shared(p_lock_bucket)
+           OR NOT pg_try_advisory_xact_lock(p_lock_key) THEN
+            RETURN FALSE;
+        END IF;
+        -- Each statement below sees what the locks' previous holders committed.
+        IF (SELECT versioning FROM buckets WHERE name = p_bucket) IS DISTINCT FROM p_versioning
+           OR (SELECT xmin::text FROM objects WHERE bucket = p_bucket AND key = p_key)
+              IS DISTINCT FROM p_xmin THEN
+            RETURN FALSE;
+        END IF;
+        IF p_keep THEN
+            INSERT INTO versions (bucket, key, size, etag, mtime_ms, meta, extents, inline,
+                                  version_id, seq, marker)
+            SELECT bucket, key, size, etag, mtime_ms, meta, extents, inline, version_id, seq,
+                   marker
+            FROM objects WHERE bucket = p_bucket AND key = p_key;
+        END IF;
+        IF cardinality(p_freed) > 0 THEN
+            DELETE FROM blob_refs WHERE blob_id = ANY(p_freed);
+            INSERT INTO garbage (blob_id) SELECT unnest(p_freed) ON CONFLICT DO NOTHING;
+        END IF;
+        IF cardinality(p_refs) > 0 THEN
+            INSERT INTO blob_refs (blob_id) SELECT unnest(p_refs) ON CONFLICT DO NOTHING;
+        END IF;
+        INSERT INTO objects (bucket, key, size, etag, mtime_ms, meta, extents, inline,
+                             version_id, seq, marker)
+        VALUES (p_bucket, p_key, p_size, p_etag, p_mtime_ms, p_meta, p_extents, p_inline,
+                p_version_id, p_seq, FALSE)
+        ON CONFLICT (bucket, key) DO UPDATE SET
+            size = EXCLUDED.size, etag = EXCLUDED.etag, mtime_ms = EXCLUDED.mtime_ms,
+            meta = EXCLUDED.meta, extents = EXCLUDED.extents, inline = EXCLUDED.inline,
+            version_id = EXCLUDED.version_id, seq = EXCLUDED.seq, marker = EXCLUDED.marker;
+        RETURN TRUE;
+    END
+    $$;
     CREATE FUNCTION coffer_put_many(
         p_bucket TEXT[], p_key BYTEA[], p_lock_bucket BIGINT[], p_lock_key BIGINT[],
         p_versioning TEXT[], p_xmin TEXT[], p_keep BOOLEAN[], p_freed TEXT[], p_refs TEXT[],

@@ -416,3 +416,73 @@ async fn concurrent_writes_are_applied_in_batches() {
     }
     assert!(a.get_object("g", "same").await.expect("get").is_some());
 }
+
+/// A key whose lock is held (a long transaction; a node that died holding it) holds up
+/// the writes to that key only: writes batched with it are applied, and it is applied
+/// once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_key_does_not_hold_up_the_writes_batched_with_it() {
+    let (a, _b, schema) = two_nodes().await;
+    a.create_bucket(&bucket("h", Versioning::Unversioned))
+        .await
+        .expect("bucket");
+    let (mut holder, conn) = tokio_postgres::connect(&url_in(&schema.0), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let tx = holder.transaction().await.expect("begin");
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&a.key_lock("h", "busy")],
+    )
+    .await
+    .expect("lock");
+    let write = |key: String| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut o = object(
+                "h",
+                &key,
+                "ignored",
+                Extent::Inline(Bytes::from(key.clone())),
+            );
+            o.version_id = None;
+            a.put_object(&o, &Precondition::None).await.expect("put");
+        })
+    };
+    // Waves of writes, each with a write to the busy key in its middle, so that the
+    // busy key's writes share batches with others (and would stall every batch worker
+    // if a batch waited for the lock).
+    let (mut busy, mut others) = (Vec::new(), Vec::new());
+    for wave in 0..4 {
+        for i in 0..16 {
+            if i == 8 {
+                busy.push(write("busy".into()));
+            }
+            others.push(write(format!("free{wave}-{i:02}")));
+        }
+        tokio::task::yield_now().await;
+    }
+    let all_free = async {
+        for w in others {
+            w.await.expect("writer");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), all_free)
+        .await
+        .expect("the other writes finish while the key's lock is held");
+    assert!(
+        busy.iter().all(|w| !w.is_finished()),
+        "the busy key's writes wait for its lock"
+    );
+    tx.commit().await.expect("release");
+    for w in busy {
+        w.await.expect("the busy key's write");
+    }
+    let o = a
+        .get_object("h", "busy")
+        .await
+        .expect("get")
+        .expect("written");
+    assert_eq!(o.extents, vec![Extent::Inline(Bytes::from("busy"))]);
+}
