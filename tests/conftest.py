@@ -112,12 +112,17 @@ class Server:
             for line in self.proc.stderr:
                 self.stderr_lines.append(line.rstrip("\n"))
 
-        threading.Thread(target=read_stdout, daemon=True).start()
-        threading.Thread(target=read_stderr, daemon=True).start()
+        readers = [threading.Thread(target=read_stdout, daemon=True),
+                   threading.Thread(target=read_stderr, daemon=True)]
+        for r in readers:
+            r.start()
         found.wait(timeout)
         if self.endpoint is None:
             self.proc.kill()
             self.proc.wait()
+            # The process is gone: let the readers take in its last lines (its error).
+            for r in readers:
+                r.join(5)
             raise RuntimeError(
                 "coffer did not start:\n" + "\n".join(self.stdout_lines + self.stderr_lines)
             )

@@ -182,6 +182,13 @@ def test_an_embedded_deployment_moves_to_postgres_whole(schema):
         again = migrate(*args[:-1], str(d / "audit2"), env=env)
         assert again.returncode != 0 and "already holds a deployment" in again.stderr, again.stderr
         assert not (d / "audit2").exists()
+        # A root key in a PKCS#11 token, or a rotation left unfinished: refused before
+        # anything is read.
+        for leftover, says in [("root-key-hsm.json", "PKCS#11"), ("root.key.next", "unfinished root-key rotation")]:
+            (src / leftover).write_text("{}")
+            refused = migrate(*args[:-1], str(d / "audit3"), env=env)
+            (src / leftover).unlink()
+            assert refused.returncode != 0 and says in refused.stderr, refused.stderr
 
         # No plaintext of an encrypted object in the blob tier or the archive.
         assert len(files(blobs)) >= 6 and len(files(cold)) == 1

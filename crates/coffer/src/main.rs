@@ -89,7 +89,7 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&moved)?);
             eprintln!(
                 "coffer: migrated. Start each node with --meta, --blobs{} and --audit-dir as given here, the root key this data directory was served with, and COFFER_ROOT_ACCESS_KEY_ID={} with its secret in COFFER_ROOT_SECRET_ACCESS_KEY.",
-                if moved.blobs > 0 { ", --archive-dir" } else { "" },
+                if moved.archived_blobs > 0 { ", --archive-dir" } else { "" },
                 moved.root_access_key_id
             );
             Ok(())

@@ -64,6 +64,8 @@ pub struct Moved {
     pub uploads: u64,
     pub parts: u64,
     pub blobs: u64,
+    /// Of `blobs`, those of archived objects (in `--archive-dir`).
+    pub archived_blobs: u64,
     pub blob_bytes: u64,
     pub kms_keys: u64,
     pub kms_materials: u64,
@@ -82,7 +84,8 @@ struct Tiers {
     to: Arc<dyn BlobStore>,
     to_archive: Option<Arc<dyn BlobStore>>,
     /// Source blob → its copy, and whether it went to the archive tier (a blob two
-    /// records share is copied once).
+    /// records share is copied once). Its size grows with the number of blobs (about
+    /// 100 bytes each).
     copied: HashMap<String, (BlobId, bool)>,
 }
 
@@ -120,6 +123,7 @@ impl Tiers {
                 .with_context(|| format!("copying blob {}", id.as_str()))?;
             moved.blobs += 1;
             moved.blob_bytes += *len;
+            moved.archived_blobs += u64::from(archived);
             self.copied
                 .insert(id.as_str().to_owned(), (copy.clone(), archived));
             *id = copy;
@@ -181,6 +185,19 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Moved> {
     }
     let (identity_setting, identity, root_access_key_id) =
         crate::identity::shared_from(&plan.from)?;
+    // Key material moves wrapped under the root key: the nodes need that one key.
+    if plan.from.join("root-key-hsm.json").exists() {
+        bail!(
+            "{}'s root key is in a PKCS#11 token: migrating such a deployment is not supported yet",
+            plan.from.display()
+        );
+    }
+    if plan.from.join("root.key.next").exists() {
+        bail!(
+            "{} has an unfinished root-key rotation: start its server once to finish it, stop it, then migrate",
+            plan.from.display()
+        );
+    }
 
     // The source, locked and recovered as a start would.
     let source = LocalStore::open(&plan.from).with_context(|| {
@@ -340,23 +357,31 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Moved> {
         .await
         .map_err(e)?;
 
-    // The trail, in place before the commit (and removed if the commit fails).
-    if plan.from_audit_dir.is_dir() {
-        let partial = plan.audit_dir.join(format!(".{MIGRATED_TRAIL}.partial"));
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial)
-                .with_context(|| format!("removing {}", partial.display()))?;
-        }
+    // The trail, copied beside its place before the commit, and put in place after it.
+    let partial = plan.audit_dir.join(format!(".{MIGRATED_TRAIL}.partial"));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)
+            .with_context(|| format!("removing {}", partial.display()))?;
+    }
+    let trail = plan.from_audit_dir.is_dir();
+    if trail {
         moved.trail_files = copy_dir(&plan.from_audit_dir, &partial)?;
-        std::fs::rename(&partial, &trail_dest)
-            .with_context(|| format!("creating {}", trail_dest.display()))?;
-        std::fs::File::open(&plan.audit_dir)?.sync_all()?;
     }
     if let Err(err) = import.commit().await {
-        if trail_dest.exists() {
-            let _ = std::fs::remove_dir_all(&trail_dest);
-        }
-        return Err(anyhow::anyhow!("{err}")).context("committing the import");
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(anyhow::anyhow!("{err}")).context(
+            "committing the import (if the database now holds the deployment, the connection failed after the commit: start a node, and move the trail's copy in place by hand)",
+        );
+    }
+    if trail {
+        std::fs::rename(&partial, &trail_dest).with_context(|| {
+            format!(
+                "the deployment is migrated, but its trail is still at {}: rename it {}",
+                partial.display(),
+                trail_dest.display()
+            )
+        })?;
+        std::fs::File::open(&plan.audit_dir)?.sync_all()?;
     }
 
     // Referenced now: publish the copies.

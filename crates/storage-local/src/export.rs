@@ -70,15 +70,17 @@ impl SqliteMeta {
                 Versions::Current => ("objects", true),
                 Versions::Noncurrent => ("versions", false),
             };
+            // S3 keys are never empty, so `(b"", MAX)` is before every version.
             let (key, seq) = match &after {
-                Some((k, s)) => (Some(k.as_bytes().to_vec()), *s),
-                None => (None, i64::MAX),
+                Some((k, s)) => (k.as_bytes().to_vec(), *s),
+                None => (Vec::new(), i64::MAX),
             };
-            // Keyset pagination on the primary key, (key, seq DESC).
+            // Keyset pagination on the primary key, (key, seq DESC): `key >= ?2` lets each
+            // page start with a seek rather than a scan from the bucket's first key.
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {OBJECT_COLUMNS} FROM {table}
-                     WHERE bucket = ?1 AND (?2 IS NULL OR key > ?2 OR (key = ?2 AND seq < ?3))
+                     WHERE bucket = ?1 AND key >= ?2 AND (key > ?2 OR seq < ?3)
                      ORDER BY key, seq DESC LIMIT ?4"
                 ))
                 .map_err(backend)?;
