@@ -20,6 +20,7 @@
 //! connection lost while the batch was applied leaves its outcome unknown: those
 //! writers get an error, as a write of their own would, and are not written again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -73,8 +74,9 @@ impl Batcher {
             let (rx, pool, schema, stats) =
                 (rx.clone(), pool.clone(), schema.clone(), stats.clone());
             tokio::spawn(async move {
+                let mut hints = Hints::new();
                 while let Some(batch) = gather(&rx).await {
-                    run(&pool, &schema, &stats, batch).await;
+                    run(&pool, &schema, &stats, &mut hints, batch).await;
                 }
             });
         }
@@ -144,8 +146,8 @@ static READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 const APPLY: &str = "SELECT coffer_put_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
                      $13, $14, $15, $16, $17)";
 
-async fn run(pool: &Pool, schema: &str, stats: &Stats, batch: Vec<Job>) {
-    let answers = match apply(pool, schema, &batch).await {
+async fn run(pool: &Pool, schema: &str, stats: &Stats, hints: &mut Hints, batch: Vec<Job>) {
+    let answers = match apply(pool, schema, hints, &batch).await {
         Ok(answers) => answers,
         Err(e) => {
             // Nothing of the batch was applied: every writer takes the locked path,
@@ -164,40 +166,157 @@ async fn run(pool: &Pool, schema: &str, stats: &Stats, batch: Vec<Job>) {
     }
 }
 
-/// Reads, decides and applies a batch; returns each job's answer, in order.
-async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Option<Written>>>> {
+/// Per bucket, what the last batches saw: its versioning, and whether its writes were
+/// mostly of keys that did not exist yet.
+type Hints = HashMap<String, (Versioning, bool)>;
+
+/// Decides, applies and answers a batch; returns each job's answer, in order.
+///
+/// Writes to buckets whose recent writes were mostly of new keys are first decided as
+/// writes of a new key under the bucket's last seen versioning, and applied without a
+/// read: `coffer_put` refuses any whose key exists or whose bucket's versioning changed,
+/// and those, with the rest, are read, decided and applied. A workload of new keys
+/// costs one statement per batch; one of overwrites, two.
+async fn apply(
+    pool: &Pool,
+    schema: &str,
+    hints: &mut Hints,
+    batch: &[Job],
+) -> Result<Vec<Result<Option<Written>>>> {
     let client = pool
         .get()
         .await
         .map_err(|e| Error::Backend(e.to_string()))?;
-    let buckets: Vec<&str> = batch.iter().map(|j| j.object.bucket.as_str()).collect();
-    let keys: Vec<&[u8]> = batch.iter().map(|j| j.object.key.as_bytes()).collect();
-    let mut found: Vec<Option<Row>> = batch.iter().map(|_| None).collect();
+    let mut answers: Vec<Result<Option<Written>>> = batch.iter().map(|_| Ok(None)).collect();
+    let mut guessed = Vec::new();
+    let mut rest = Vec::new();
+    for (i, job) in batch.iter().enumerate() {
+        let guess = match hints.get(&job.object.bucket) {
+            Some((versioning, true)) => decide(
+                schema,
+                &job.object,
+                &job.precondition,
+                (*versioning, None, None),
+            )?,
+            _ => None,
+        };
+        match guess {
+            Some(d) => guessed.push((i, d)),
+            None => rest.push(i),
+        }
+    }
+    if !guessed.is_empty() {
+        let applied = match write(&client, &mut guessed).await {
+            Ok(applied) => applied,
+            // Refused: nothing applied; decided again below.
+            Err(Failed::Refused(_)) => vec![false; guessed.len()],
+            Err(Failed::Unknown(e)) => return Ok(unknown(answers, &guessed, &e)),
+        };
+        let mut missed: HashMap<&str, (usize, usize)> = HashMap::new();
+        for ((i, d), ok) in guessed.into_iter().zip(applied) {
+            let seen = missed.entry(&batch[i].object.bucket).or_default();
+            seen.1 += 1;
+            if ok {
+                answers[i] = Ok(Some(d.written));
+            } else {
+                seen.0 += 1;
+                rest.push(i);
+            }
+        }
+        for (bucket, (missed, of)) in missed {
+            if 2 * missed > of
+                && let Some(hint) = hints.get_mut(bucket)
+            {
+                hint.1 = false;
+            }
+        }
+        rest.sort_unstable();
+    }
+    if rest.is_empty() {
+        return Ok(answers);
+    }
+    let buckets: Vec<&str> = rest
+        .iter()
+        .map(|&i| batch[i].object.bucket.as_str())
+        .collect();
+    let keys: Vec<&[u8]> = rest
+        .iter()
+        .map(|&i| batch[i].object.key.as_bytes())
+        .collect();
+    let mut found: Vec<Option<Row>> = rest.iter().map(|_| None).collect();
     for r in rows(&client, &READ, &[&buckets, &keys]).await? {
         let ord: i64 = col(&r, 12)?;
         if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| found.get_mut(i)) {
             *slot = Some(r);
         }
     }
-    let mut answers: Vec<Result<Option<Written>>> = Vec::with_capacity(batch.len());
-    let mut decided: Vec<(usize, Decision)> = Vec::new();
-    for (i, (job, found)) in batch.iter().zip(found).enumerate() {
-        match decide(schema, &job.object, &job.precondition, found) {
-            Ok(Some(d)) => {
-                decided.push((i, d));
-                answers.push(Ok(None));
+    let mut decided = Vec::new();
+    let mut new_keys: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (&i, found) in rest.iter().zip(found) {
+        let job = &batch[i];
+        let xmin: Option<String> = match &found {
+            Some(r) => col(r, 11)?,
+            None => None,
+        };
+        let state = match current_from(&job.object.bucket, found) {
+            Ok((versioning, current)) => {
+                let seen = new_keys.entry(&job.object.bucket).or_default();
+                seen.0 += usize::from(current.is_none());
+                seen.1 += 1;
+                hints.insert(job.object.bucket.clone(), (versioning, seen.0 * 2 > seen.1));
+                (versioning, current, xmin)
             }
-            other => answers.push(other.map(|_| None)),
+            Err(e) => {
+                hints.remove(&job.object.bucket);
+                answers[i] = Err(e);
+                continue;
+            }
+        };
+        match decide(schema, &job.object, &job.precondition, state) {
+            Ok(Some(d)) => decided.push((i, d)),
+            Ok(None) => {}
+            Err(e) => answers[i] = Err(e),
         }
     }
     if decided.is_empty() {
         return Ok(answers);
     }
-    // A stable order (lock-key order) for the writes of a batch.
+    let applied = match write(&client, &mut decided).await {
+        Ok(applied) => applied,
+        // The server refused the statement: nothing of it was applied (the caller
+        // sends every write to the locked path).
+        Err(Failed::Refused(e)) => return Err(e),
+        Err(Failed::Unknown(e)) => return Ok(unknown(answers, &decided, &e)),
+    };
+    for ((i, d), ok) in decided.into_iter().zip(applied) {
+        if ok {
+            answers[i] = Ok(Some(d.written));
+        }
+    }
+    Ok(answers)
+}
+
+/// Why `coffer_put_many` failed.
+enum Failed {
+    /// The server refused the statement: its transaction rolled back, nothing of it was
+    /// applied.
+    Refused(Error),
+    /// The connection failed: the batch may or may not have committed.
+    Unknown(Error),
+}
+
+/// Applies decisions (sorted here, into lock-key order); which were applied.
+async fn write(
+    client: &deadpool_postgres::Client,
+    decided: &mut [(usize, Decision)],
+) -> std::result::Result<Vec<bool>, Failed> {
     decided.sort_by_key(|(_, d)| d.locks);
     let p = Params::of(decided.iter().map(|(_, d)| d));
-    let apply = client.prepare_cached(APPLY).await.map_err(backend)?;
-    let outcome = client
+    let apply = client
+        .prepare_cached(APPLY)
+        .await
+        .map_err(|e| Failed::Refused(backend(e)))?;
+    let row = client
         .query_one(
             &apply,
             &[
@@ -220,29 +339,30 @@ async fn apply(pool: &Pool, schema: &str, batch: &[Job]) -> Result<Vec<Result<Op
                 &p.seq,
             ],
         )
-        .await;
-    let applied: Vec<bool> = match outcome {
-        Ok(row) => row.try_get(0).map_err(backend)?,
-        // The server refused the statement: its transaction rolled back, nothing of it
-        // was applied (the caller sends every write to the locked path).
-        Err(e) if e.as_db_error().is_some() => return Err(backend(e)),
-        // The connection failed: the batch may or may not have committed. Its writers
-        // are told so, as a write of their own would be, rather than written again.
-        Err(e) => {
-            for (i, _) in &decided {
-                answers[*i] = Err(Error::Backend(format!(
-                    "the connection to PostgreSQL failed during a write, whose outcome is unknown: {e}"
-                )));
+        .await
+        .map_err(|e| {
+            if e.as_db_error().is_some() {
+                Failed::Refused(backend(e))
+            } else {
+                Failed::Unknown(backend(e))
             }
-            return Ok(answers);
-        }
-    };
-    for ((i, d), ok) in decided.into_iter().zip(applied) {
-        if ok {
-            answers[i] = Ok(Some(d.written));
-        }
+        })?;
+    row.try_get(0).map_err(|e| Failed::Unknown(backend(e)))
+}
+
+/// The answers of writes whose batch's outcome is unknown: each is told so, as a write
+/// of its own would be, rather than written again.
+fn unknown(
+    mut answers: Vec<Result<Option<Written>>>,
+    decided: &[(usize, Decision)],
+    e: &Error,
+) -> Vec<Result<Option<Written>>> {
+    for (i, _) in decided {
+        answers[*i] = Err(Error::Backend(format!(
+            "the connection to PostgreSQL failed during a write, whose outcome is unknown: {e}"
+        )));
     }
-    Ok(answers)
+    answers
 }
 
 /// What the locked path would do for one write, decided from an unlocked read:
@@ -269,23 +389,18 @@ struct Decision {
     written: Written,
 }
 
-/// Decides a write from what [`READ`] found for it, as `put_version` would under the
+/// Decides a write from its bucket's versioning, its key's current version and that
+/// row's `xmin` (what [`READ`] found, or a guess: none), as `put_version` would under the
 /// lock. `None` for what only the locked path decides: a suspended bucket (its null
 /// version may be noncurrent), a precondition that fails now, a version whose Object
 /// Lock forbids replacing it (each decided again, and answered, under the lock).
-/// `NoSuchBucket` when the bucket is gone.
 fn decide(
     schema: &str,
     object: &ObjectRecord,
     precondition: &Precondition,
-    found: Option<Row>,
+    (versioning, current, xmin): (Versioning, Option<ObjectRow>, Option<String>),
 ) -> Result<Option<Decision>> {
     let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
-    let xmin: Option<String> = match &found {
-        Some(r) => col(r, 11)?,
-        None => None,
-    };
-    let (versioning, current) = current_from(bucket, found)?;
     if versioning == Versioning::Suspended {
         return Ok(None);
     }

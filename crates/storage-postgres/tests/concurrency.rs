@@ -486,3 +486,63 @@ async fn a_busy_key_does_not_hold_up_the_writes_batched_with_it() {
         .expect("written");
     assert_eq!(o.extents, vec![Extent::Inline(Bytes::from("busy"))]);
 }
+
+/// Batches guess that writes to a bucket whose recent writes were of new keys are new
+/// too, under the versioning they last saw; a wrong guess changes nothing. Versioning
+/// enabled after such writes gives the next new keys version ids, and overwrites of
+/// keys guessed new replace them (freeing their blobs once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_of_new_keys_never_apply_wrongly() {
+    let (a, _b, schema) = two_nodes().await;
+    a.create_bucket(&bucket("n", Versioning::Unversioned))
+        .await
+        .expect("bucket");
+    let wave = |prefix: &'static str| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let a = a.clone();
+                tokio::spawn(async move {
+                    let (id, extent) = blob();
+                    let mut o = object("n", &format!("{prefix}{i:02}"), &format!("v{i}"), extent);
+                    o.version_id = Some(format!("{prefix}-v{i:02}"));
+                    let w = a.put_object(&o, &Precondition::None).await.expect("put");
+                    (w.version_id, id.as_str().to_owned())
+                })
+            })
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.expect("writer"));
+            }
+            out
+        }
+    };
+    let first = wave("k").await;
+    assert!(
+        first.iter().all(|(v, _)| v.is_none()),
+        "unversioned: null versions"
+    );
+    // Overwrites of the same keys: guessed new (the bucket's writes were), refused by
+    // the database, applied after a read.
+    let second = wave("k").await;
+    let (refs, garbage) = blob_state(&schema).await;
+    let first_blobs: BTreeSet<String> = first.into_iter().map(|(_, b)| b).collect();
+    let second_blobs: BTreeSet<String> = second.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(refs, second_blobs, "the overwrites' blobs are referenced");
+    assert_eq!(
+        garbage, first_blobs,
+        "every overwritten blob is queued once"
+    );
+    a.set_versioning("n", Versioning::Enabled)
+        .await
+        .expect("versioning");
+    let third = wave("new").await;
+    for (i, (v, _)) in third.iter().enumerate() {
+        assert_eq!(
+            v.as_deref(),
+            Some(format!("new-v{i:02}").as_str()),
+            "a version id"
+        );
+    }
+}
