@@ -155,7 +155,8 @@ impl From<coffer_storage::Error> for Error {
             | S::AlreadyExists(_)
             | S::Corrupt(_)
             | S::Io(_)
-            | S::Backend(_) => Error::Internal(e.to_string()),
+            | S::Backend(_)
+            | S::OutcomeUnknown(_) => Error::Internal(e.to_string()),
         }
     }
 }

@@ -223,7 +223,9 @@ impl Objects {
 
     /// Commits a record whose blobs are durable in staging, then publishes them; returns
     /// the version written as S3 reports it. If the commit fails the blobs are deleted at
-    /// once.
+    /// once, unless its outcome is unknown (the record may be committed): then they stay
+    /// in staging, where start-up recovery or the collector publishes or deletes them by
+    /// whether a record references them.
     async fn commit(
         &self,
         record: &ObjectRecord,
@@ -235,6 +237,7 @@ impl Objects {
                 self.dropped(written.replaced.as_ref());
                 Ok(crate::versions::written_version(&written))
             }
+            Err(e @ coffer_storage::Error::OutcomeUnknown(_)) => Err(e.into()),
             Err(e) => {
                 self.discard(&record.extents).await;
                 Err(e.into())

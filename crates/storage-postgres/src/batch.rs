@@ -170,13 +170,14 @@ async fn run(pool: &Pool, schema: &str, stats: &Stats, hints: &mut Hints, batch:
 /// mostly of keys that did not exist yet.
 type Hints = HashMap<String, (Versioning, bool)>;
 
-/// Decides, applies and answers a batch; returns each job's answer, in order.
+/// Decides, applies and answers a batch; returns each job's answer, in order. `Err`
+/// only if nothing of the batch was applied.
 ///
 /// Writes to buckets whose recent writes were mostly of new keys are first decided as
 /// writes of a new key under the bucket's last seen versioning, and applied without a
 /// read: `coffer_put` refuses any whose key exists or whose bucket's versioning changed,
-/// and those, with the rest, are read, decided and applied. A workload of new keys
-/// costs one statement per batch; one of overwrites, two.
+/// and those, with the rest, are read, decided and applied ([`read_round`]). A workload
+/// of new keys costs one statement per batch; one of overwrites, two.
 async fn apply(
     pool: &Pool,
     schema: &str,
@@ -188,6 +189,7 @@ async fn apply(
         .await
         .map_err(|e| Error::Backend(e.to_string()))?;
     let mut answers: Vec<Result<Option<Written>>> = batch.iter().map(|_| Ok(None)).collect();
+    let mut counts = NewKeys::new();
     let mut guessed = Vec::new();
     let mut rest = Vec::new();
     for (i, job) in batch.iter().enumerate() {
@@ -197,12 +199,13 @@ async fn apply(
                 &job.object,
                 &job.precondition,
                 (*versioning, None, None),
-            )?,
-            _ => None,
+            ),
+            _ => Ok(None),
         };
         match guess {
-            Some(d) => guessed.push((i, d)),
-            None => rest.push(i),
+            Ok(Some(d)) => guessed.push((i, d)),
+            Ok(None) => rest.push(i),
+            Err(e) => answers[i] = Err(e),
         }
     }
     if !guessed.is_empty() {
@@ -212,29 +215,70 @@ async fn apply(
             Err(Failed::Refused(_)) => vec![false; guessed.len()],
             Err(Failed::Unknown(e)) => return Ok(unknown(answers, &guessed, &e)),
         };
-        let mut missed: HashMap<&str, (usize, usize)> = HashMap::new();
         for ((i, d), ok) in guessed.into_iter().zip(applied) {
-            let seen = missed.entry(&batch[i].object.bucket).or_default();
-            seen.1 += 1;
             if ok {
+                count(&mut counts, &batch[i].object.bucket, true);
                 answers[i] = Ok(Some(d.written));
             } else {
-                seen.0 += 1;
                 rest.push(i);
-            }
-        }
-        for (bucket, (missed, of)) in missed {
-            if 2 * missed > of
-                && let Some(hint) = hints.get_mut(bucket)
-            {
-                hint.1 = false;
             }
         }
         rest.sort_unstable();
     }
-    if rest.is_empty() {
-        return Ok(answers);
+    if !rest.is_empty() {
+        // Whatever fails here applied nothing of `rest` (an unknown outcome is answered
+        // inside): those writers take the locked path; the guesses applied stand.
+        let read = read_round(
+            &client,
+            schema,
+            batch,
+            &rest,
+            &mut answers,
+            &mut counts,
+            hints,
+        );
+        if let Err(e) = read.await {
+            tracing::warn!(error = %e, writes = rest.len(), "a batch of writes failed; retrying them one by one");
+            for &i in &rest {
+                answers[i] = Ok(None);
+            }
+        }
     }
+    for (bucket, (versioning, new, of)) in counts {
+        match versioning {
+            Some(v) => {
+                hints.insert(bucket.to_owned(), (v, 2 * new > of));
+            }
+            None => {
+                if let Some(hint) = hints.get_mut(bucket) {
+                    hint.1 = 2 * new > of;
+                }
+            }
+        }
+    }
+    Ok(answers)
+}
+
+/// Per bucket of a batch: the versioning read (if it was), and how many of its writes
+/// were of new keys, of how many.
+type NewKeys<'a> = HashMap<&'a str, (Option<Versioning>, usize, usize)>;
+
+fn count<'a>(counts: &mut NewKeys<'a>, bucket: &'a str, new: bool) {
+    let c = counts.entry(bucket).or_default();
+    c.1 += usize::from(new);
+    c.2 += 1;
+}
+
+/// Reads the keys of `rest`, decides their writes and applies them, answering each.
+async fn read_round<'a>(
+    client: &deadpool_postgres::Client,
+    schema: &str,
+    batch: &'a [Job],
+    rest: &[usize],
+    answers: &mut [Result<Option<Written>>],
+    counts: &mut NewKeys<'a>,
+    hints: &mut Hints,
+) -> Result<()> {
     let buckets: Vec<&str> = rest
         .iter()
         .map(|&i| batch[i].object.bucket.as_str())
@@ -244,14 +288,13 @@ async fn apply(
         .map(|&i| batch[i].object.key.as_bytes())
         .collect();
     let mut found: Vec<Option<Row>> = rest.iter().map(|_| None).collect();
-    for r in rows(&client, &READ, &[&buckets, &keys]).await? {
+    for r in rows(client, &READ, &[&buckets, &keys]).await? {
         let ord: i64 = col(&r, 12)?;
         if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| found.get_mut(i)) {
             *slot = Some(r);
         }
     }
     let mut decided = Vec::new();
-    let mut new_keys: HashMap<&str, (usize, usize)> = HashMap::new();
     for (&i, found) in rest.iter().zip(found) {
         let job = &batch[i];
         let xmin: Option<String> = match &found {
@@ -260,13 +303,14 @@ async fn apply(
         };
         let state = match current_from(&job.object.bucket, found) {
             Ok((versioning, current)) => {
-                let seen = new_keys.entry(&job.object.bucket).or_default();
-                seen.0 += usize::from(current.is_none());
-                seen.1 += 1;
-                hints.insert(job.object.bucket.clone(), (versioning, seen.0 * 2 > seen.1));
+                count(counts, &job.object.bucket, current.is_none());
+                if let Some(c) = counts.get_mut(job.object.bucket.as_str()) {
+                    c.0 = Some(versioning);
+                }
                 (versioning, current, xmin)
             }
             Err(e) => {
+                // The bucket is gone: forget what was known of it.
                 hints.remove(&job.object.bucket);
                 answers[i] = Err(e);
                 continue;
@@ -279,21 +323,25 @@ async fn apply(
         }
     }
     if decided.is_empty() {
-        return Ok(answers);
+        return Ok(());
     }
-    let applied = match write(&client, &mut decided).await {
+    let applied = match write(client, &mut decided).await {
         Ok(applied) => applied,
-        // The server refused the statement: nothing of it was applied (the caller
-        // sends every write to the locked path).
+        // The server refused the statement: nothing of it was applied.
         Err(Failed::Refused(e)) => return Err(e),
-        Err(Failed::Unknown(e)) => return Ok(unknown(answers, &decided, &e)),
+        Err(Failed::Unknown(e)) => {
+            for (i, _) in &decided {
+                answers[*i] = Err(unknown_error(&e));
+            }
+            return Ok(());
+        }
     };
     for ((i, d), ok) in decided.into_iter().zip(applied) {
         if ok {
             answers[i] = Ok(Some(d.written));
         }
     }
-    Ok(answers)
+    Ok(())
 }
 
 /// Why `coffer_put_many` failed.
@@ -358,11 +406,15 @@ fn unknown(
     e: &Error,
 ) -> Vec<Result<Option<Written>>> {
     for (i, _) in decided {
-        answers[*i] = Err(Error::Backend(format!(
-            "the connection to PostgreSQL failed during a write, whose outcome is unknown: {e}"
-        )));
+        answers[*i] = Err(unknown_error(e));
     }
     answers
+}
+
+fn unknown_error(e: &Error) -> Error {
+    Error::OutcomeUnknown(format!(
+        "the connection to PostgreSQL failed while a batch of writes was committed: {e}"
+    ))
 }
 
 /// What the locked path would do for one write, decided from an unlocked read:

@@ -47,4 +47,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("storage backend failure: {0}")]
     Backend(String),
+    /// A write whose connection to the backend failed while it was being committed: it
+    /// may or may not have been. The caller must not undo what a committed write would
+    /// need (its blobs): recovery and the collector decide by what records reference.
+    #[error("storage backend failure, outcome of the write unknown: {0}")]
+    OutcomeUnknown(String),
 }
