@@ -270,35 +270,50 @@ def test_verify_names_modified_deleted_inserted_and_reordered_records_and_files(
         assert p.returncode != 0 and f"{sealed[0].name} line 1" in p.stdout, p.stdout
 
 
+def exercise_secrets(s):
+    """Calls that carry every kind of secret through the server; returns the secrets (as
+    text, in the forms the wire carries them) and a plaintext marker."""
+    s3, kms, iam = s.client("s3"), s.client("kms"), s.client("iam")
+    secrets = [SECRET_KEY]
+    marker = b"PLAINTEXT-MARKER-" + os.urandom(8).hex().encode()
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    enc = kms.encrypt(KeyId=kid, Plaintext=marker)
+    kms.decrypt(CiphertextBlob=enc["CiphertextBlob"])
+    dk = kms.generate_data_key(KeyId=kid, KeySpec="AES_256")
+    secrets += [base64.b64encode(dk["Plaintext"]).decode(), dk["Plaintext"].hex()]
+    rnd = kms.generate_random(NumberOfBytes=32)["Plaintext"]
+    secrets += [base64.b64encode(rnd).decode()]
+    hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    mac = kms.generate_mac(KeyId=hmac, Message=marker, MacAlgorithm="HMAC_SHA_256")["Mac"]
+    secrets += [base64.b64encode(mac).decode()]
+    iam.create_user(UserName="secret-holder")
+    k = iam.create_access_key(UserName="secret-holder")["AccessKey"]
+    secrets.append(k["SecretAccessKey"])
+    try:  # signed with the user's secret; the user may do nothing yet
+        s.client(access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"]).list_buckets()
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDenied"
+    s3.create_bucket(Bucket="secrets")
+    s3.put_object(Bucket="secrets", Key="kms", Body=marker, ServerSideEncryption="aws:kms", SSEKMSKeyId=kid)
+    s3.get_object(Bucket="secrets", Key="kms")["Body"].read()
+    customer_key = os.urandom(32)
+    s3.put_object(Bucket="secrets", Key="c", Body=marker, SSECustomerAlgorithm="AES256", SSECustomerKey=customer_key)
+    s3.get_object(Bucket="secrets", Key="c", SSECustomerAlgorithm="AES256", SSECustomerKey=customer_key)["Body"].read()
+    secrets += [base64.b64encode(customer_key).decode()]
+    grant = kms.create_grant(KeyId=kid, GranteePrincipal=f"arn:aws:iam::{s.client('sts').get_caller_identity()['Account']}:user/secret-holder",
+                             Operations=["Decrypt"])
+    secrets.append(grant["GrantToken"])
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
+    cred = s.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="sess")["Credentials"]
+    secrets += [cred["SecretAccessKey"], cred["SessionToken"]]
+    return secrets, marker
+
+
 def test_no_secret_reaches_the_trail():
     with tempfile.TemporaryDirectory(prefix="coffer-audit-secrets-") as d:
         s = Server(d, extra_args=["--allow-insecure-sse-c"]).start()
-        s3, kms, iam = s.client("s3"), s.client("kms"), s.client("iam")
-        secrets = [SECRET_KEY]
-        marker = b"PLAINTEXT-MARKER-" + os.urandom(8).hex().encode()
-        kid = kms.create_key()["KeyMetadata"]["KeyId"]
-        enc = kms.encrypt(KeyId=kid, Plaintext=marker)
-        kms.decrypt(CiphertextBlob=enc["CiphertextBlob"])
-        dk = kms.generate_data_key(KeyId=kid, KeySpec="AES_256")
-        secrets += [base64.b64encode(dk["Plaintext"]).decode(), dk["Plaintext"].hex()]
-        rnd = kms.generate_random(NumberOfBytes=32)["Plaintext"]
-        secrets += [base64.b64encode(rnd).decode()]
-        iam.create_user(UserName="secret-holder")
-        k = iam.create_access_key(UserName="secret-holder")["AccessKey"]
-        secrets.append(k["SecretAccessKey"])
-        s3.create_bucket(Bucket="secrets")
-        s3.put_object(Bucket="secrets", Key="kms", Body=marker, ServerSideEncryption="aws:kms", SSEKMSKeyId=kid)
-        s3.get_object(Bucket="secrets", Key="kms")["Body"].read()
-        customer_key = os.urandom(32)
-        s3.put_object(Bucket="secrets", Key="c", Body=marker, SSECustomerAlgorithm="AES256", SSECustomerKey=customer_key)
-        secrets += [base64.b64encode(customer_key).decode()]
-        grant = kms.create_grant(KeyId=kid, GranteePrincipal=f"arn:aws:iam::{s.client('sts').get_caller_identity()['Account']}:user/secret-holder",
-                                 Operations=["Decrypt"])
-        secrets.append(grant["GrantToken"])
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
-        cred = s.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="sess")["Credentials"]
-        secrets += [cred["SecretAccessKey"], cred["SessionToken"]]
+        secrets, marker = exercise_secrets(s)
         s.stop()
         blob = b"".join(p.read_bytes() for p in (Path(d) / "audit").iterdir())
         assert b"CreateAccessKey" in blob and b"GenerateDataKey" in blob  # the calls are there
@@ -306,6 +321,23 @@ def test_no_secret_reaches_the_trail():
             assert secret.encode() not in blob, secret[:6]
         assert marker not in blob
         assert base64.b64encode(marker) not in blob
+
+
+def test_no_secret_reaches_the_log_at_its_most_verbose():
+    """The server at COFFER_LOG=trace (every crate, every level; s3s, which logs whole
+    requests with their headers at debug, is held at info whatever COFFER_LOG says) logs
+    none of the secrets the calls carried, nor the plaintext. Without that hold, the
+    SSE-C key was in the log."""
+    with tempfile.TemporaryDirectory(prefix="coffer-log-secrets-") as d:
+        s = Server(d, extra_args=["--allow-insecure-sse-c"], env={"COFFER_LOG": "trace,s3s=trace"}).start()
+        secrets, marker = exercise_secrets(s)
+        s.stop()
+        log = "\n".join(s.stdout_lines + s.stderr_lines)
+        assert "shutting down" in log, "the server's whole log was read"
+        for secret in secrets:
+            assert secret not in log, f"{secret[:6]}... is in the log"
+        assert marker.decode() not in log
+        assert base64.b64encode(marker).decode() not in log
 
 
 def test_metrics_and_usage_count_what_happened():

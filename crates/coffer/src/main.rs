@@ -14,11 +14,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // s3s logs whole requests (headers included: SSE-C keys, session tokens) and its
+    // signature checks' canonical requests at debug and below: secrets never reach the
+    // log, whatever COFFER_LOG asks of s3s (of two directives for one target, the later
+    // one holds).
+    let wanted = std::env::var("COFFER_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},s3s=info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=info"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
