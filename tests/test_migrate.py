@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, Server, coffer_bin, psql, url_in
+from test_anonymous import control
+from test_archive import wait_for
 
 MARK = b"migrated-plaintext-marker-"
 DAY = {"COFFER_S3_DAY_SECONDS": "1"}
@@ -33,16 +34,6 @@ def migrate(*args, env=None):
     return subprocess.run([coffer_bin(), "migrate", *args], capture_output=True, text=True,
                           env={**os.environ, "COFFER_ROOT_ACCESS_KEY_ID": ACCESS_KEY, **(env or {})},
                           timeout=300)
-
-
-def wait_for(what, check, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def populate(s) -> dict:
@@ -125,15 +116,6 @@ def populate(s) -> dict:
     control(s).put_public_access_block(AccountId=account, PublicAccessBlockConfiguration={
         "BlockPublicPolicy": True})
     return x
-
-
-def control(server):
-    import boto3
-    from botocore.config import Config
-    from conftest import SECRET_KEY
-    return boto3.client("s3control", endpoint_url=server.endpoint, region_name="snow",
-                        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                        config=Config(retries={"max_attempts": 1}))
 
 
 def without_meta(listing):
