@@ -7,6 +7,8 @@
 
 mod entities;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod operation;
 mod simulate;
 mod wire;
@@ -260,7 +262,18 @@ impl IamApi {
         if signed_for == "sts" {
             *service = "sts";
         }
-        let params = form(&req.body)?;
+        self.run_as(&caller, &req.body, cx, service).await
+    }
+
+    /// The call after authentication: `caller` signed `body` for `service`.
+    async fn run_as(
+        &self,
+        caller: &Principal,
+        body: &[u8],
+        cx: &RequestContext,
+        service: &mut &'static str,
+    ) -> Result<String, Fail> {
+        let params = form(body)?;
         let action = params.get("Action").cloned().unwrap_or_default();
         let operation = Operation::from_action(&action);
         cx.fill(|f| {
@@ -276,7 +289,7 @@ impl IamApi {
         });
         let call = Call {
             params,
-            caller: &caller,
+            caller,
             request_id: &cx.request_id,
         };
         if *service == "sts" {

@@ -12,6 +12,8 @@ mod asym;
 mod audit;
 mod auth;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod grants;
 mod import;
 mod operation;

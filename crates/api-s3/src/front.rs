@@ -63,32 +63,14 @@ impl S3Front {
         self.logs.clone()
     }
 
-    async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
-        let response = match self.service.call(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                let e: s3s::StdError = e.into();
-                tracing::error!(error = %e, "S3 service failed");
-                error_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "We encountered an internal error. Please try again.",
-                )
-            }
-        };
-        finish(response, request_id)
-    }
-}
-
-/// S3 is the protocol of every request no other API claimed: it accepts them all.
-#[async_trait::async_trait]
-impl coffer_api::ApiHandler for S3Front {
-    fn accepts(&self, _req: &Request<hyper::body::Incoming>) -> bool {
-        true
-    }
-
-    async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
-        let (mut parts, body) = req.into_parts();
+    /// One request, whatever carries its body: CORS preflights, AWS's answers to malformed
+    /// authentication, then s3s; every way out is logged.
+    pub(crate) async fn answer(
+        &self,
+        mut parts: http::request::Parts,
+        body: Body,
+        cx: &Arc<RequestContext>,
+    ) -> Reply {
         let seen = self
             .logs
             .seen(
@@ -126,7 +108,7 @@ impl coffer_api::ApiHandler for S3Front {
         let notes = Arc::new(crate::access::Notes::default());
         parts.extensions.insert(notes.clone());
         let mut answer = self
-            .call(Request::from_parts(parts, Body::from(body)), &cx.request_id)
+            .call(Request::from_parts(parts, body), &cx.request_id)
             .await;
         if answer.response.status() == StatusCode::NOT_FOUND
             && answer
@@ -158,6 +140,35 @@ impl coffer_api::ApiHandler for S3Front {
             });
         }
         self.logged(seen, cx, answer).await
+    }
+
+    async fn call(&self, req: Request<Body>, request_id: &str) -> Answer {
+        let response = match self.service.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                let e: s3s::StdError = e.into();
+                tracing::error!(error = %e, "S3 service failed");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            }
+        };
+        finish(response, request_id)
+    }
+}
+
+/// S3 is the protocol of every request no other API claimed: it accepts them all.
+#[async_trait::async_trait]
+impl coffer_api::ApiHandler for S3Front {
+    fn accepts(&self, _req: &Request<hyper::body::Incoming>) -> bool {
+        true
+    }
+
+    async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
+        let (parts, body) = req.into_parts();
+        self.answer(parts, Body::from(body), cx).await
     }
 
     fn internal_error(&self, request_id: &str) -> Reply {

@@ -15,6 +15,8 @@ mod convert;
 mod cors;
 mod error;
 mod front;
+#[doc(hidden)]
+pub mod fuzz;
 mod operation;
 mod ops;
 mod precheck;

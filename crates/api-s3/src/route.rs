@@ -646,6 +646,20 @@ fn complete_response(
     Ok(r)
 }
 
+/// For `crate::fuzz`: each document reader of this module over one parsed document.
+pub(crate) fn fuzz_documents(doc: &Element) -> (bool, bool, bool) {
+    (
+        bucket_encryption(doc).is_ok(),
+        rekey(doc).is_ok(),
+        account_public_access_block(doc).is_ok(),
+    )
+}
+
+/// For `crate::fuzz`: CompleteMultipartUpload's body reader.
+pub(crate) fn fuzz_completed(body: &[u8]) -> bool {
+    parse_completed(body).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Property tests of the policy engine's invariants, through the public API only:
 //! adding a Deny never grants, removing an Allow never grants, and nothing panics — not on
 //! random contexts, not on random documents, not on arbitrary text fed to the parser (the
-//! stable, always-run twin of the `fuzz/` target).
+//! property-test twin of coffer-fuzz's `policy` target).
 
 use coffer_policy::Decision;
 use coffer_policy::document::{Condition, Document, Effect, Kind, Negatable, Principal, Statement};
@@ -468,8 +468,8 @@ fn json_ish_policy() -> impl Strategy<Value = String> {
         })
 }
 
-/// Parses `text` as both kinds and evaluates whatever parses against a fixed query: the body
-/// of the fuzz target.
+/// Parses `text` as both kinds and evaluates whatever parses against a fixed query, as
+/// coffer-fuzz's `policy` target does.
 fn parse_and_evaluate(text: &str) {
     let mut ctx = Context::new();
     ctx.set_one("aws:SourceIp", "192.0.2.7");
@@ -584,7 +584,7 @@ proptest! {
         let _ = decisions(&s);
     }
 
-    /// The stable twin of `fuzz/fuzz_targets/parse_policy.rs`: arbitrary text never panics the
+    /// The property-test twin of coffer-fuzz's `policy` target: arbitrary text never panics the
     /// parser or the evaluator.
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
