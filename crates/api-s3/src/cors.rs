@@ -74,6 +74,11 @@ impl Cors {
         self.target(uri, headers).map(|(b, _)| b)
     }
 
+    /// Whether a request names a key (not only a bucket, or nothing).
+    pub(crate) fn names_key(&self, uri: &http::Uri, headers: &HeaderMap) -> bool {
+        self.target(uri, headers).is_some_and(|(_, key)| key)
+    }
+
     /// The bucket a request names (virtual-hosted or path style), and whether it names a key.
     /// (Borrowed from the path when it needs no decoding: every request asks.)
     fn target<'a>(&self, uri: &'a http::Uri, headers: &HeaderMap) -> Option<(Cow<'a, str>, bool)> {

@@ -88,7 +88,15 @@ impl S3Front {
             return self.logged(seen, cx, finish(resp, &cx.request_id)).await;
         }
         let asked = self.cors.asked(&parts.method, &parts.uri, &parts.headers);
-        match crate::precheck::check(&parts.uri, &parts.headers, time::OffsetDateTime::now_utc()) {
+        let object_data = parts.method == http::Method::PUT
+            && self.cors.names_key(&parts.uri, &parts.headers)
+            && crate::precheck::object_data_query(parts.uri.query());
+        match crate::precheck::check(
+            &parts.uri,
+            &parts.headers,
+            object_data,
+            time::OffsetDateTime::now_utc(),
+        ) {
             crate::precheck::Verdict::Pass => {}
             crate::precheck::Verdict::Anonymous => {
                 parts.headers.remove(http::header::AUTHORIZATION);

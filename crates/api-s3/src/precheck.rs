@@ -16,6 +16,11 @@
 //! - A body in plain HTTP chunked transfer coding (`Transfer-Encoding: chunked` without the
 //!   `aws-chunked` framing and its `x-amz-decoded-content-length`): S3 answers
 //!   `501 NotImplemented` naming the header, so Coffer does too.
+//! - An aws-chunked body (`x-amz-content-sha256: STREAMING-...`) on anything but the two
+//!   operations that carry object data, PutObject and UploadPart: `501 NotImplemented`
+//!   naming the header. AWS's SDKs stream only those two; s3s 0.14.1 reads any other body
+//!   whole and checks its decoded length against the framed `Content-Length` (so an intact
+//!   one failed as `IncompleteBody`) and answered a bad chunk signature with a 500.
 
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use time::OffsetDateTime;
@@ -74,7 +79,27 @@ fn iso(t: OffsetDateTime) -> String {
     )
 }
 
-pub(crate) fn check(uri: &Uri, headers: &HeaderMap, now: OffsetDateTime) -> Verdict {
+/// Whether a query is one a request carrying object data has: none, or only `partNumber`,
+/// `uploadId` and the SDKs' `x-id`.
+pub(crate) fn object_data_query(query: Option<&str>) -> bool {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .all(|p| {
+            let name = p.split_once('=').map_or(p, |(k, _)| k);
+            matches!(name, "partNumber" | "uploadId" | "x-id")
+        })
+}
+
+/// `object_data`: the request is a PUT to a key whose query is [`object_data_query`]
+/// (PutObject, UploadPart, or a copy of either).
+pub(crate) fn check(
+    uri: &Uri,
+    headers: &HeaderMap,
+    object_data: bool,
+    now: OffsetDateTime,
+) -> Verdict {
     let chunked = headers
         .get(http::header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -85,6 +110,17 @@ pub(crate) fn check(uri: &Uri, headers: &HeaderMap, now: OffsetDateTime) -> Verd
             "NotImplemented",
             "A header you provided implies functionality that is not implemented".into(),
             vec![("Header", "Transfer-Encoding".to_owned())],
+        );
+    }
+    let streaming = headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+    if streaming && !object_data {
+        return Verdict::Refuse(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented".into(),
+            vec![("Header", "x-amz-content-sha256".to_owned())],
         );
     }
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
@@ -292,7 +328,7 @@ mod tests {
         let good = format!(
             "AWS4-HMAC-SHA256 Credential=AK/20261205/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature={SIG}"
         );
-        let check = |auth: &str, date| check(&uri, &headers(auth, date), NOW);
+        let check = |auth: &str, date| check(&uri, &headers(auth, date), false, NOW);
         assert!(matches!(
             check(&good, Some("20261205T120000Z")),
             Verdict::Pass
@@ -335,12 +371,43 @@ mod tests {
         let uri: Uri = "/b/k".parse().expect("uri");
         let mut h = HeaderMap::new();
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        assert_eq!(code(&check(&uri, &h, NOW)), Some("NotImplemented"));
+        assert_eq!(code(&check(&uri, &h, false, NOW)), Some("NotImplemented"));
         h.insert(
             "x-amz-decoded-content-length",
             HeaderValue::from_static("5"),
         );
-        assert!(matches!(check(&uri, &h, NOW), Verdict::Pass));
+        assert!(matches!(check(&uri, &h, false, NOW), Verdict::Pass));
+    }
+
+    /// Found by the `s3_api` fuzz target: an aws-chunked body on an operation that reads
+    /// its body whole reached s3s, which answered an intact one `IncompleteBody` and one
+    /// with a bad chunk signature `500 InternalError`.
+    #[test]
+    fn aws_chunked_bodies_are_for_object_data_only() {
+        let uri: Uri = "/b?tagging".parse().expect("uri");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+        );
+        assert_eq!(code(&check(&uri, &h, false, NOW)), Some("NotImplemented"));
+        assert!(matches!(check(&uri, &h, true, NOW), Verdict::Pass));
+        for q in [
+            None,
+            Some(""),
+            Some("partNumber=1&uploadId=u"),
+            Some("x-id=PutObject"),
+        ] {
+            assert!(object_data_query(q), "{q:?}");
+        }
+        for q in [
+            "tagging",
+            "uploads",
+            "partNumber=1&acl",
+            "retention&x-id=PutObject",
+        ] {
+            assert!(!object_data_query(Some(q)), "{q}");
+        }
     }
 
     #[test]
@@ -350,7 +417,7 @@ mod tests {
                 .parse()
                 .expect("uri")
         };
-        let check = |u: Uri| check(&u, &HeaderMap::new(), NOW);
+        let check = |u: Uri| check(&u, &HeaderMap::new(), false, NOW);
         assert!(matches!(
             check(url("3600", "20261205T115000Z", SIG)),
             Verdict::Pass

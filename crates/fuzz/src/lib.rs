@@ -11,6 +11,7 @@ mod formats;
 mod input;
 mod kms;
 mod parsers;
+mod s3;
 mod services;
 
 pub use input::Input;
@@ -58,6 +59,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "iam_api",
         run: services::iam_api,
+    },
+    Target {
+        name: "s3_api",
+        run: s3::s3_api,
     },
 ];
 
