@@ -311,6 +311,12 @@ pub(crate) fn sigv4_stream_error(message: &str) -> S3Error {
             "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
         );
     }
+    if message.contains("RequestTimeout") {
+        return S3Error::with_message(
+            S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        );
+    }
     if message.contains("FormatError")
         || message.contains("TooLarge")
         || message.contains("TooManyTrailerHeaders")
@@ -526,6 +532,10 @@ mod tests {
             ),
             ("AwsChunkedStreamError: FormatError", "InvalidRequest"),
             ("AwsChunkedStreamError: Incomplete", "IncompleteBody"),
+            (
+                "RequestTimeout: no request body bytes arrived within the client timeout",
+                "RequestTimeout",
+            ),
             ("connection reset", "IncompleteBody"),
         ] {
             let e = to_s3_error(Error::Body(msg.into()));

@@ -176,7 +176,10 @@ impl coffer_api::ApiHandler for S3Front {
 
     async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
         let (parts, body) = req.into_parts();
-        self.answer(parts, Body::from(body), cx).await
+        // A client that stops sending its body fails the request after the client
+        // timeout (`RequestTimeout`) instead of holding it for ever.
+        let body = Body::http_body_unsync(coffer_api::Watched::new(body));
+        self.answer(parts, body, cx).await
     }
 
     fn internal_error(&self, request_id: &str) -> Reply {

@@ -16,6 +16,8 @@
 //! - A body in plain HTTP chunked transfer coding (`Transfer-Encoding: chunked` without the
 //!   `aws-chunked` framing and its `x-amz-decoded-content-length`): S3 answers
 //!   `501 NotImplemented` naming the header, so Coffer does too.
+//! - A header section over 8 KiB (names, values and their separators):
+//!   `400 RequestHeaderSectionTooLarge` with `MaxSizeAllowed`, as S3 answers.
 //! - An aws-chunked body (`x-amz-content-sha256: STREAMING-...`) on anything but the two
 //!   operations that carry object data, PutObject and UploadPart: `501 NotImplemented`
 //!   naming the header. AWS's SDKs stream only those two; s3s 0.14.1 reads any other body
@@ -94,12 +96,27 @@ pub(crate) fn object_data_query(query: Option<&str>) -> bool {
 
 /// `object_data`: the request is a PUT to a key whose query is [`object_data_query`]
 /// (PutObject, UploadPart, or a copy of either).
+/// Largest header section S3 takes.
+const MAX_HEADER_SECTION: usize = 8192;
+
 pub(crate) fn check(
     uri: &Uri,
     headers: &HeaderMap,
     object_data: bool,
     now: OffsetDateTime,
 ) -> Verdict {
+    let section: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if section > MAX_HEADER_SECTION {
+        return Verdict::Refuse(
+            StatusCode::BAD_REQUEST,
+            "RequestHeaderSectionTooLarge",
+            "Your request header section exceeds the maximum allowed size.".into(),
+            vec![("MaxSizeAllowed", MAX_HEADER_SECTION.to_string())],
+        );
+    }
     let chunked = headers
         .get(http::header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -377,6 +394,30 @@ mod tests {
             HeaderValue::from_static("5"),
         );
         assert!(matches!(check(&uri, &h, false, NOW), Verdict::Pass));
+    }
+
+    #[test]
+    fn a_header_section_over_8_kib_is_too_large() {
+        let uri: Uri = "/b/k".parse().expect("uri");
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-meta-a", HeaderValue::from_static("v"));
+        let value = "a".repeat(8000);
+        h.insert(
+            "x-amz-meta-big",
+            HeaderValue::from_str(&value).expect("value"),
+        );
+        assert!(matches!(check(&uri, &h, true, NOW), Verdict::Pass));
+        h.insert(
+            "x-amz-meta-more",
+            HeaderValue::from_str(&value[..200]).expect("value"),
+        );
+        let v = check(&uri, &h, true, NOW);
+        assert_eq!(code(&v), Some("RequestHeaderSectionTooLarge"));
+        let Verdict::Refuse(status, _, _, extra) = v else {
+            return;
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(extra, vec![("MaxSizeAllowed", "8192".to_owned())]);
     }
 
     /// Found by the `s3_api` fuzz target: an aws-chunked body on an operation that reads

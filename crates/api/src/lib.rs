@@ -17,6 +17,9 @@ use hyper::body::Incoming;
 
 use coffer_audit::RequestContext;
 
+mod watched;
+pub use watched::{DEFAULT_CLIENT_TIMEOUT, Stalled, Watched, client_timeout, set_client_timeout};
+
 /// An error inside a response body stream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -133,14 +136,15 @@ pub enum Unreadable {
     Broken,
 }
 
-/// Reads a request body of at most [`MAX_DOCUMENT`] bytes.
+/// Reads a request body of at most [`MAX_DOCUMENT`] bytes; a client silent for the client
+/// timeout leaves it [`Unreadable::Broken`].
 pub async fn read_small<B>(req: Request<B>) -> Result<(http::request::Parts, Bytes), Unreadable>
 where
-    B: hyper::body::Body,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    match http_body_util::Limited::new(body, MAX_DOCUMENT)
+    match http_body_util::Limited::new(Watched::new(body), MAX_DOCUMENT)
         .collect()
         .await
     {

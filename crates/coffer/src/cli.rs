@@ -381,6 +381,13 @@ pub struct ServeArgs {
     )]
     pub s3_access_log_seconds: f64,
 
+    /// End a connection whose client stays silent this many seconds: while the server
+    /// waits for a request's headers (also between requests), for more of a request body
+    /// (S3 answers RequestTimeout) or for the client to read a response, and during a TLS
+    /// handshake. Fractions allowed.
+    #[arg(long, env = "COFFER_CLIENT_TIMEOUT_SECONDS", default_value_t = 20.0)]
+    pub client_timeout_seconds: f64,
+
     /// Seal the open audit trail file (write its signed digest) after this many seconds.
     #[arg(long, env = "COFFER_AUDIT_ROTATE_SECONDS", hide = true)]
     pub audit_rotate_seconds: Option<u64>,
@@ -414,6 +421,10 @@ impl ServeArgs {
                 self.s3_access_log_seconds.max(0.05),
             )
             .unwrap_or(std::time::Duration::from_secs(300)),
+            client_timeout: std::time::Duration::try_from_secs_f64(
+                self.client_timeout_seconds.max(0.05),
+            )
+            .unwrap_or(coffer_api::DEFAULT_CLIENT_TIMEOUT),
             audit_rotate: self
                 .audit_rotate_seconds
                 .map(std::time::Duration::from_secs),

@@ -17,6 +17,7 @@ mod lead;
 pub mod metrics;
 pub mod migrate;
 pub mod rootkey;
+mod stall;
 mod tls;
 
 use std::future::Future;
@@ -67,6 +68,9 @@ pub struct Config {
     pub s3_day: Duration,
     /// How often buffered S3 server access log records are delivered.
     pub access_log_interval: Duration,
+    /// How long a client may stay silent (headers, body, reading a response, idle between
+    /// requests, TLS handshake) before its connection or request is ended.
+    pub client_timeout: Duration,
     /// Accept SSE-C requests over plain HTTP.
     pub allow_insecure_sse_c: bool,
     /// What buckets without their own default encryption apply (SSE-S3 unless opted out).
@@ -564,6 +568,13 @@ impl coffer_api_iam::Tenancy for Tenancy {
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the accept loop waits after a failed accept (no file descriptor left).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Most header fields a request may have (hyper's default is 100; S3's limit is on the
+/// header section's size, checked by the S3 front end).
+const MAX_HEADERS: usize = 200;
+
 /// Serves connections from `listener` until `shutdown` resolves, then drains in-flight
 /// requests.
 pub async fn serve(
@@ -635,7 +646,17 @@ pub async fn serve(
             }
         })
     };
-    let http = ConnBuilder::new(TokioExecutor::new());
+    // A client silent for the client timeout loses its connection: while its request's
+    // head is awaited (a slow sender, or an idle kept-alive connection), while a response
+    // waits for it to read (stall.rs), and during a TLS handshake; a request body it stops
+    // sending fails with RequestTimeout (coffer_api::Watched).
+    let client_timeout = config.client_timeout;
+    coffer_api::set_client_timeout(client_timeout);
+    let mut http = ConnBuilder::new(TokioExecutor::new());
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(client_timeout)
+        .max_headers(MAX_HEADERS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -643,7 +664,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors, most likely: retrying at once would spin.
+                    // Idle connections time out and free theirs.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
@@ -654,6 +678,7 @@ pub async fn serve(
         let service = dispatch::Dispatcher::new(app.clone(), peer, tls.is_some());
         match &tls {
             None => {
+                let stream = stall::WriteDeadline::new(stream, client_timeout);
                 let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
@@ -667,13 +692,18 @@ pub async fn serve(
                 let http = http.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(client_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => stall::WriteDeadline::new(s, client_timeout),
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, "connection ended with an error");
