@@ -91,33 +91,60 @@ impl S3Front {
         let object_data = parts.method == http::Method::PUT
             && self.cors.names_key(&parts.uri, &parts.headers)
             && crate::precheck::object_data_query(parts.uri.query());
-        match crate::precheck::check(
+        let refusal = match crate::precheck::check(
             &parts.uri,
             &parts.headers,
             object_data,
             time::OffsetDateTime::now_utc(),
         ) {
-            crate::precheck::Verdict::Pass => {}
+            crate::precheck::Verdict::Pass => None,
             crate::precheck::Verdict::Anonymous => {
                 parts.headers.remove(http::header::AUTHORIZATION);
+                None
             }
             crate::precheck::Verdict::Refuse(status, code, message, extra) => {
-                let mut answer = finish(
-                    error_response_with(status, code, &message, &extra),
-                    &cx.request_id,
-                );
-                if let Some(a) = &asked {
-                    self.cors.decorate(a, &mut answer.response).await;
-                }
-                return self.logged(seen, cx, answer).await;
+                Some(error_response_with(status, code, &message, &extra))
             }
+        };
+        // A document body (every body but object data and browser forms) is read here,
+        // whole: s3s reads it only after authentication and answers a body that does not
+        // match its signed SHA-256, or that breaks off, with a 500.
+        let (body, refusal, mismatch) = match refusal {
+            Some(r) => (body, Some(r), false),
+            None if !object_data && whole_document(&parts) => {
+                match read_document(body, header_str(&parts.headers, "x-amz-content-sha256")).await
+                {
+                    Ok((bytes, mismatch)) => (Body::from(bytes), None, mismatch),
+                    Err(r) => (Body::empty(), Some(r), false),
+                }
+            }
+            None => (body, None, false),
+        };
+        if let Some(r) = refusal {
+            let mut answer = finish(r, &cx.request_id);
+            if let Some(a) = &asked {
+                self.cors.decorate(a, &mut answer.response).await;
+            }
+            return self.logged(seen, cx, answer).await;
         }
+        let sha256 = mismatch.then_some(());
         parts.extensions.insert(cx.clone());
         let notes = Arc::new(crate::access::Notes::default());
         parts.extensions.insert(notes.clone());
         let mut answer = self
             .call(Request::from_parts(parts, body), &cx.request_id)
             .await;
+        // Authenticated, then failed reading the body s3s was given: its signed hash.
+        if sha256.is_some() && answer.error_code.as_deref() == Some("InternalError") {
+            answer = finish(
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ),
+                &cx.request_id,
+            );
+        }
         if answer.response.status() == StatusCode::NOT_FOUND
             && answer
                 .error_code
@@ -209,6 +236,67 @@ impl coffer_api::ApiHandler for S3Front {
         Reply {
             response: answer.response.map(http_body_util::BodyExt::boxed_unsync),
             error_code: answer.error_code,
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Largest document body read (s3s's limit on XML bodies).
+const MAX_DOCUMENT: usize = 20 * 1024 * 1024;
+
+/// Whether a request's body is a document read whole: a PUT or POST that is not a browser
+/// form upload, with its body's SHA-256 signed (an unsigned body has nothing to check).
+fn whole_document(parts: &http::request::Parts) -> bool {
+    let signed_hash = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|v| v.len() == 64 && v.as_bytes().iter().all(u8::is_ascii_hexdigit));
+    let form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    (parts.method == http::Method::PUT || parts.method == http::Method::POST)
+        && signed_hash
+        && !form
+}
+
+/// Reads a document body whole: the bytes and whether they differ from the signed hash,
+/// or the error to answer (too long, cut short, or its client went silent).
+async fn read_document(body: Body, signed: &str) -> Result<(Bytes, bool), Response<Body>> {
+    let limited = http_body_util::Limited::new(body, MAX_DOCUMENT);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(c) => {
+            use sha2::Digest as _;
+            let bytes = c.to_bytes();
+            let hash = hex_simd::encode_to_string(
+                sha2::Sha256::digest(&bytes),
+                hex_simd::AsciiCase::Lower,
+            );
+            Ok((bytes, !hash.eq_ignore_ascii_case(signed)))
+        }
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "MaxMessageLengthExceeded",
+                "Your request was too big.",
+            ))
+        }
+        Err(e) => {
+            let e = crate::error::to_s3_error(coffer_objects::Error::Body(e));
+            Err(error_response(
+                e.status_code().unwrap_or(StatusCode::BAD_REQUEST),
+                e.code().as_str(),
+                e.message().unwrap_or_default(),
+            ))
         }
     }
 }

@@ -656,7 +656,10 @@ pub async fn serve(
     http.http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(client_timeout)
-        .max_headers(MAX_HEADERS);
+        .max_headers(MAX_HEADERS)
+        // A client that shuts down its sending side after its request still gets the
+        // answer (without this, hyper dropped the response of a request it had run).
+        .half_close(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
