@@ -5,6 +5,7 @@ same data directory."""
 
 import hashlib
 import os
+import uuid
 import socket
 import threading
 from pathlib import Path
@@ -264,5 +265,31 @@ def test_a_crash_mid_lifecycle_pass_leaves_each_object_untouched_or_expired(data
         large_left = sum(1 for k in left if len(bodies[k]) > 1000)
         assert len(files_under(data_dir, "blobs")) == large_left
         assert files_under(data_dir, "staging") == []
+    finally:
+        s2.stop()
+
+
+def test_a_committed_blob_still_in_staging_is_published_at_start_and_an_unreferenced_one_discarded(data_dir):
+    """The crash window between a write's commit and its blob's publish: the record names a
+    blob that is still in staging. Start-up recovery publishes it (the object reads back),
+    and discards a finished staged blob that nothing references."""
+    s = Server(data_dir).start()
+    c = s.client()
+    c.create_bucket(Bucket="staged")
+    body = os.urandom(300_000)
+    c.put_object(Bucket="staged", Key="k", Body=body)
+    s.stop()
+    published = files_under(data_dir, "blobs")
+    assert len(published) == 1, published
+    staging = data_dir / "staging"
+    # As if the process died after the commit and before the rename into blobs/.
+    published[0].rename(staging / published[0].name)
+    # And a finished blob of a write that never committed.
+    (staging / str(uuid.uuid4())).write_bytes(os.urandom(1000))
+    s2 = Server(data_dir).start()
+    try:
+        assert [p.name for p in files_under(data_dir, "blobs")] == [published[0].name]
+        assert files_under(data_dir, "staging") == []
+        assert s2.client().get_object(Bucket="staged", Key="k")["Body"].read() == body
     finally:
         s2.stop()
