@@ -967,6 +967,86 @@ def test_flipped_stored_byte_fails_the_get(tmp_path):
         s.stop()
 
 
+def raw_get(endpoint, path):
+    """(status, body bytes received before the body ended or broke); status None if the
+    connection closed before a status line."""
+    import http.client
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(endpoint)
+    headers = s3raw.sign("GET", endpoint + path, {"Host": f"{u.hostname}:{u.port}"})
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request("GET", path, headers=headers)
+        try:
+            r = conn.getresponse()
+        except http.client.RemoteDisconnected:
+            return None, b""
+        got = b""
+        try:
+            while True:
+                chunk = r.read1(1 << 16)
+                if not chunk:
+                    break
+                got += chunk
+        except (http.client.IncompleteRead, ConnectionError) as e:
+            got += getattr(e, "partial", b"")
+        return r.status, got
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(TIER == "s3", reason="flips a byte of a blob file of the embedded store")
+def test_a_tampered_segment_never_yields_a_wrong_byte(tmp_path):
+    """A changed byte in the header or the first segment fails the GET before its status
+    line (an error, not a 200); one in a later segment ends the body after the segments
+    before it, so what arrived is exactly a prefix of the object (or nothing at all, when
+    the segments before it were still in the server's write buffer)."""
+    d = tmp_path / "data"
+    d.mkdir()
+    s = Server(d).start()
+    b = unique("prefix")
+    s.client("s3").create_bucket(Bucket=b)
+    body = os.urandom(40 * SEG + 1234)
+    s.client("s3").put_object(Bucket=b, Key="victim", Body=body, ServerSideEncryption="aws:kms")
+    blob = newest_blob(d)
+    s.stop()
+    stored = SEG + TAG
+    prefixes = []
+    cases = [
+        ("header salt", 10, 0),
+        ("first segment", HEADER + 100, 0),
+        ("third segment", HEADER + 2 * stored + 500, 2),
+        ("31st segment", HEADER + 30 * stored + 7, 30),
+        ("last segment's tag", blob.stat().st_size - 3, 40),
+    ]
+    for name, offset, whole_segments in cases:
+        flip(blob, offset)
+        s = Server(d).start()
+        try:
+            try:
+                status, got = raw_get(s.endpoint, f"/{b}/victim")
+            except Exception as e:
+                raise AssertionError(f"{name}: {e!r}") from e
+        finally:
+            s.stop()
+        flip(blob, offset)
+        if whole_segments == 0:
+            assert status >= 500, f"{name}: answered {status} with {len(got)} bytes"
+            continue
+        assert status in (200, None), name
+        assert len(got) <= whole_segments * SEG, f"{name}: {len(got)} bytes arrived"
+        assert got == body[:len(got)], f"{name}: a wrong byte arrived"
+        prefixes.append((name, status, len(got)))
+    # The damage far in is met after some of the object went out: a real prefix.
+    assert any(n > 0 for _, _, n in prefixes), prefixes
+    s = Server(d).start()
+    try:
+        assert get(s.client("s3"), b, "victim") == body
+    finally:
+        s.stop()
+
+
 # --- 11. errors -----------------------------------------------------------------------
 
 
