@@ -69,6 +69,22 @@ impl coffer_api::ApiHandler for IamApi {
         }
     }
 
+    /// AWS's common retryable error of the Query APIs.
+    fn unavailable(&self, request_id: &str) -> Reply {
+        let f = fail(
+            "ServiceUnavailable",
+            503,
+            "The request has failed due to a temporary failure of the server.",
+        );
+        Reply::document(
+            f.status,
+            CONTENT_TYPE,
+            error_body("iam", f.code, &f.message, request_id),
+            request_id,
+            Some(f.code.to_owned()),
+        )
+    }
+
     fn internal_error(&self, request_id: &str) -> Reply {
         let f = fail("ServiceFailure", 500, "An internal error occurred.");
         Reply::document(

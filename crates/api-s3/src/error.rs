@@ -224,6 +224,13 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::AccessDenied,
             "Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.".into(),
         ),
+        Error::NoSpace(detail) => {
+            tracing::error!(error = %detail, "out of space");
+            (
+                C::ServiceUnavailable,
+                "The server is out of storage space; nothing of this request was kept. Writes succeed again once space is freed.".into(),
+            )
+        }
         Error::Internal(detail) => {
             // Opaque to the client; the detail goes to the log (with the request id, added
             // by the dispatcher's span).
@@ -484,6 +491,11 @@ mod tests {
                 Error::Internal("secret detail".into()),
                 "InternalError",
                 500,
+            ),
+            (
+                Error::NoSpace("No space left on device".into()),
+                "ServiceUnavailable",
+                503,
             ),
             (
                 Error::Kms(coffer_objects::KmsError::Disabled("arn".into())),

@@ -18,7 +18,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -168,6 +168,7 @@ pub struct Trail {
     config: Config,
     /// Microseconds the newest batch waited in the queue.
     lag: Arc<AtomicU64>,
+    health: Arc<Health>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -186,9 +187,41 @@ struct Writer {
     last_sync: Instant,
     waiters: Vec<oneshot::Sender<()>>,
     lag: Arc<AtomicU64>,
-    /// Lines appended but not yet written: one write per batch of messages.
+    /// Lines appended but not yet written: one write per batch of messages. After a failed
+    /// write they stay here (nothing of them is left in the file) and are written again.
     pending: Vec<u8>,
+    /// The open file's length with every written line: where a failed write is cut back to.
+    on_disk: u64,
+    /// Shared with the [`Trail`]: whether the last write succeeded, and what waits unwritten.
+    health: Arc<Health>,
 }
+
+/// Whether the trail can be written, as the server needs to know before it serves.
+#[derive(Debug, Default)]
+struct Health {
+    failing: AtomicBool,
+    unwritten: AtomicU64,
+}
+
+/// What the trail can take now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writable {
+    /// Records are written.
+    Yes,
+    /// The last write failed (a full disk, say): records wait in memory and are written
+    /// once it succeeds again. Calls that must be in the trail before they are answered
+    /// cannot be served.
+    Failing,
+    /// Failing, and the records waiting in memory reached their bound: nothing more can
+    /// be recorded.
+    Full,
+}
+
+/// Most bytes of records kept in memory while the trail cannot be written.
+const MAX_UNWRITTEN: u64 = 64 << 20;
+
+/// How often a failed write is tried again.
+const RETRY: Duration = Duration::from_millis(250);
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
@@ -279,8 +312,11 @@ impl Trail {
             waiters: Vec::new(),
             lag: Arc::new(AtomicU64::new(0)),
             pending: Vec::with_capacity(1 << 16),
+            on_disk: file_bytes,
+            health: Arc::new(Health::default()),
         };
         let lag = w.lag.clone();
+        let health = w.health.clone();
         let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("coffer-audit".into())
@@ -289,12 +325,24 @@ impl Trail {
             tx,
             config,
             lag,
+            health,
             thread: Mutex::new(Some(thread)),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether records are being written (see [`Writable`]).
+    pub fn writable(&self) -> Writable {
+        if !self.config.enabled || !self.health.failing.load(Ordering::Relaxed) {
+            Writable::Yes
+        } else if self.health.unwritten.load(Ordering::Relaxed) >= MAX_UNWRITTEN {
+            Writable::Full
+        } else {
+            Writable::Failing
+        }
     }
 
     /// How long the newest batch of records waited before the writer took it.
@@ -383,7 +431,9 @@ fn first_sequence(path: &Path) -> std::io::Result<Option<u64>> {
 impl Writer {
     fn run(&mut self, rx: &Receiver<Msg>) {
         loop {
-            let wait = if self.unsynced {
+            let wait = if !self.pending.is_empty() {
+                RETRY
+            } else if self.unsynced {
                 self.config
                     .sync_every
                     .saturating_sub(self.last_sync.elapsed())
@@ -409,7 +459,8 @@ impl Writer {
                         self.sync();
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                // Records a failed write left behind are tried again.
+                Err(RecvTimeoutError::Timeout) => self.sync(),
                 Err(RecvTimeoutError::Disconnected) => {
                     // Dropped without a shutdown: leave the file open for the next start.
                     self.sync();
@@ -450,6 +501,12 @@ impl Writer {
             }
             Msg::Shutdown(done) => {
                 self.sync();
+                if !self.pending.is_empty() {
+                    tracing::error!(
+                        bytes = self.pending.len(),
+                        "stopping with audit records that could not be written"
+                    );
+                }
                 self.seal();
                 let _ = done.send(());
                 true
@@ -471,21 +528,47 @@ impl Writer {
         self.last_hash = hash;
     }
 
-    /// Writes the batch appended so far. On failure the batch is dropped (and logged):
-    /// the chain continues from the last record written, so the loss shows as a gap.
+    /// Writes the batch appended so far. A write that fails (a full disk) is cut back off
+    /// the file, so no torn line stays, and the batch is kept to be written again: the
+    /// chain never has a gap, and no record is dropped.
     fn write_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         match self.file.write_all(&self.pending) {
-            Ok(()) => self.unsynced = true,
-            Err(e) => tracing::error!(error = %e, "cannot append to the audit trail"),
+            Ok(()) => {
+                self.unsynced = true;
+                self.on_disk += self.pending.len() as u64;
+                self.pending.clear();
+                if self.health.failing.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the audit trail can be written again; the records kept meanwhile are written"
+                    );
+                }
+                self.health.unwritten.store(0, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Err(cut) = self.file.set_len(self.on_disk) {
+                    tracing::error!(error = %cut, "cannot cut a failed write off the audit trail");
+                }
+                if !self.health.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "cannot append to the audit trail; keeping records in memory and refusing calls that must be recorded first");
+                }
+                self.health
+                    .unwritten
+                    .store(self.pending.len() as u64, Ordering::Relaxed);
+            }
         }
-        self.pending.clear();
     }
 
     fn sync(&mut self) {
         self.write_pending();
+        if !self.pending.is_empty() {
+            // Not written: whoever waits for these records to be durable is told so (its
+            // sender dropped), and answers an error.
+            self.waiters.clear();
+            return;
+        }
         if self.unsynced {
             if let Err(e) = self.file.sync_data() {
                 tracing::error!(error = %e, "cannot sync the audit trail");
@@ -502,7 +585,8 @@ impl Writer {
     /// Writes the open file's digest and starts the next file (nothing to do for an
     /// empty file).
     fn seal(&mut self) {
-        if self.seq < self.first_in_file {
+        // A digest describes the file's records: none may still be waiting to be written.
+        if self.seq < self.first_in_file || !self.pending.is_empty() {
             return;
         }
         if let Err(e) = self.try_seal() {
@@ -552,6 +636,7 @@ impl Writer {
         sync_dir(&self.config.dir)?;
         self.first_in_file = self.seq + 1;
         self.file_bytes = 0;
+        self.on_disk = 0;
         self.opened = Instant::now();
         Ok(())
     }

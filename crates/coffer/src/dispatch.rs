@@ -83,7 +83,7 @@ impl Dispatcher {
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let empty_body = bytes_in == 0;
-        let (mut resp, error_code) = self.route(req, cx.clone()).await;
+        let (mut resp, error_code, handler) = self.route(req, cx.clone()).await;
         stamp_request_id(&mut resp, &id);
         if expects_continue && (resp.status().as_u16() >= 400 || empty_body) {
             resp.headers_mut()
@@ -96,9 +96,17 @@ impl Dispatcher {
             bytes_in,
             content_length(resp.headers()),
         );
-        // Management calls are durable in the trail before they are answered.
-        if let Some(durable) = self.app.audit.record(event) {
-            let _ = durable.await;
+        // Management calls are durable in the trail before they are answered; one whose
+        // record could not be written (the trail's disk is full) is answered as the
+        // protocol answers a call it cannot serve now. (Its record is kept and written
+        // once the trail can be written again.)
+        if let Some(durable) = self.app.audit.record(event)
+            && durable.await.is_err()
+            && let Some(h) = handler
+        {
+            let mut reply = h.unavailable(&id).response;
+            stamp_request_id(&mut reply, &id);
+            return reply;
         }
         resp
     }
@@ -109,11 +117,15 @@ impl Dispatcher {
         &self,
         req: Request<Incoming>,
         cx: Arc<RequestContext>,
-    ) -> (Response<Body>, Option<String>) {
+    ) -> (
+        Response<Body>,
+        Option<String>,
+        Option<Arc<dyn coffer_api::ApiHandler>>,
+    ) {
         let stale = self.app.is_stale();
         if req.uri().path() == "/_coffer/health" {
             // A load balancer takes a node that cannot vouch for its caches out of service.
-            return (health(&req, stale), None);
+            return (health(&req, stale), None, None);
         }
         if req.uri().path() == "/_coffer/metrics" && req.method() == http::Method::GET {
             let usage = self.app.objects.usage().await.unwrap_or_else(|e| {
@@ -126,17 +138,26 @@ impl Dispatcher {
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
             );
-            return (r, None);
+            return (r, None, None);
         }
         let Some(handler) = self.app.protocols.iter().find(|h| h.accepts(&req)) else {
             // S3 accepts every request; this cannot happen.
-            return (not_found(), None);
+            return (not_found(), None, None);
         };
-        if stale {
-            // This node cannot hear other nodes' changes (keys disabled, policies changed):
-            // it answers nothing rather than something stale.
+        // While the trail cannot be written (a full disk), only reads are served: their
+        // records wait in memory, up to a bound; a call that changes something must be
+        // recorded before it is answered, so it is refused before it runs.
+        let read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+        let refuse = match self.app.audit.writable() {
+            coffer_audit::trail::Writable::Yes => false,
+            coffer_audit::trail::Writable::Failing => !read,
+            coffer_audit::trail::Writable::Full => true,
+        };
+        if stale || refuse {
+            // This node cannot hear other nodes' changes (keys disabled, policies changed),
+            // or cannot record: it answers nothing rather than something stale or unrecorded.
             let reply = handler.unavailable(&cx.request_id);
-            return (reply.response, reply.error_code);
+            return (reply.response, reply.error_code, Some(handler.clone()));
         }
         let span = tracing::info_span!("request", id = %cx.request_id, method = %req.method(), path = %req.uri().path());
         let work = AssertUnwindSafe(handler.handle(req, &cx).instrument(span)).catch_unwind();
@@ -147,7 +168,7 @@ impl Dispatcher {
                 handler.internal_error(&cx.request_id)
             }
         };
-        (reply.response, reply.error_code)
+        (reply.response, reply.error_code, Some(handler.clone()))
     }
 }
 

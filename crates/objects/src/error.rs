@@ -126,13 +126,31 @@ pub enum Error {
     /// A restore of a version whose restore is still under way.
     #[error("a restore of this object is already in progress")]
     RestoreAlreadyInProgress,
+    /// The store is out of space (a full disk): nothing of the write was kept, and writes
+    /// succeed again once space is freed.
+    #[error("out of space: {0}")]
+    NoSpace(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Whether a storage error says the disk (or the database on it) is full.
+fn out_of_space(e: &coffer_storage::Error) -> bool {
+    match e {
+        coffer_storage::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        coffer_storage::Error::Backend(msg) => {
+            msg.contains("database or disk is full") || msg.contains("No space left on device")
+        }
+        _ => false,
+    }
 }
 
 impl From<coffer_storage::Error> for Error {
     fn from(e: coffer_storage::Error) -> Self {
         use coffer_storage::Error as S;
+        if out_of_space(&e) {
+            return Error::NoSpace(e.to_string());
+        }
         match e {
             S::NoSuchBucket(b) => Error::NoSuchBucket(b),
             S::BucketAlreadyExists { name, .. } => Error::BucketAlreadyExists(name),
