@@ -224,6 +224,12 @@ pub fn to_s3_error(e: Error) -> S3Error {
             C::AccessDenied,
             "Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.".into(),
         ),
+        Error::MetadataTooLarge(size) => (
+            C::MetadataTooLarge,
+            format!(
+                "Your metadata headers exceed the maximum allowed metadata size ({size} bytes; at most 2048)."
+            ),
+        ),
         Error::NoSpace(detail) => {
             tracing::error!(error = %detail, "out of space");
             (
@@ -492,6 +498,7 @@ mod tests {
                 "InternalError",
                 500,
             ),
+            (Error::MetadataTooLarge(2100), "MetadataTooLarge", 400),
             (
                 Error::NoSpace("No space left on device".into()),
                 "ServiceUnavailable",

@@ -126,6 +126,9 @@ pub enum Error {
     /// A restore of a version whose restore is still under way.
     #[error("a restore of this object is already in progress")]
     RestoreAlreadyInProgress,
+    /// User-defined metadata over 2 KB (its size in bytes), as S3 measures it.
+    #[error("user metadata of {0} bytes exceeds 2 KB")]
+    MetadataTooLarge(usize),
     /// The store is out of space (a full disk): nothing of the write was kept, and writes
     /// succeed again once space is freed.
     #[error("out of space: {0}")]

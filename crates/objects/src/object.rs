@@ -125,6 +125,7 @@ pub(crate) fn new_object_meta(
     mut meta: ObjectMeta,
     tags: &[(String, String)],
 ) -> Result<ObjectMeta> {
+    check_user_metadata(&meta)?;
     meta.storage_class = storage_class(meta.storage_class.as_deref())?;
     meta.tags = check_tags(tags)?;
     meta.parts.clear();
@@ -133,6 +134,18 @@ pub(crate) fn new_object_meta(
     meta.restore = None;
     meta.upload_id = None;
     Ok(meta)
+}
+
+/// Most bytes of user-defined metadata an object may carry: S3 sums the UTF-8 bytes of each
+/// name and value.
+pub const MAX_USER_METADATA: usize = 2 * 1024;
+
+fn check_user_metadata(meta: &ObjectMeta) -> Result<()> {
+    let size: usize = meta.user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(Error::MetadataTooLarge(size));
+    }
+    Ok(())
 }
 
 fn etag_of(md5: &[u8; 16]) -> String {
@@ -446,7 +459,10 @@ impl Objects {
         }
 
         let mut meta = match req.replace_meta {
-            Some(m) => m,
+            Some(m) => {
+                check_user_metadata(&m)?;
+                m
+            }
             None => ObjectMeta {
                 checksum: None,
                 parts: Vec::new(),

@@ -1,5 +1,6 @@
 //! Inline policies of users, groups and roles: one set of operations over the three
-//! kinds of entity (the caller validates documents).
+//! kinds of entity (the caller validates documents; their total size is held to IAM's
+//! quota per kind of entity here).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,20 @@ fn kind(of: Entity<'_>) -> &'static str {
         Entity::Group(_) => "group",
         Entity::Role(_) => "role",
     }
+}
+
+/// The most an entity's inline policies may add up to, in characters other than white space
+/// (IAM's quotas, counted as IAM counts them).
+fn size_quota(of: Entity<'_>) -> (usize, &str) {
+    match of {
+        Entity::User(u) => (2_048, u),
+        Entity::Group(g) => (5_120, g),
+        Entity::Role(r) => (10_240, r),
+    }
+}
+
+fn counted_size(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 fn no_such_policy(of: Entity<'_>, policy: &str) -> Error {
@@ -68,6 +83,13 @@ impl Directory {
         let _w = self.writing.lock().await;
         self.change_inline(account, of, |p| {
             p.insert(policy.to_owned(), doc.to_owned());
+            let (quota, name) = size_quota(of);
+            if p.values().map(|d| counted_size(d)).sum::<usize>() > quota {
+                return Err(Error::LimitExceeded(format!(
+                    "Maximum policy size of {quota} bytes exceeded for {} {name}",
+                    kind(of)
+                )));
+            }
             Ok(())
         })
         .await

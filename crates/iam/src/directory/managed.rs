@@ -230,6 +230,18 @@ pub enum Entity<'a> {
     Role(&'a str),
 }
 
+/// A managed policy's document is at most 6,144 characters other than white space (IAM's
+/// quota, counted as IAM counts it).
+fn check_managed_size(document: &str) -> Result<()> {
+    const QUOTA: usize = 6_144;
+    if document.chars().filter(|c| !c.is_whitespace()).count() > QUOTA {
+        return Err(Error::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {QUOTA}"
+        )));
+    }
+    Ok(())
+}
+
 impl Directory {
     // --- managed policies ---
 
@@ -244,6 +256,7 @@ impl Directory {
         check_name("policyName", name)?;
         let path = path.unwrap_or("/");
         check_path(path)?;
+        check_managed_size(document)?;
         let _w = self.writing.lock().await;
         if self
             .read()
@@ -390,6 +403,7 @@ impl Directory {
         document: &str,
         set_as_default: bool,
     ) -> Result<PolicyVersion> {
+        check_managed_size(document)?;
         let _w = self.writing.lock().await;
         let (name, mut p) = self.policy_doc(account, arn)?;
         if p.versions.len() >= MAX_VERSIONS {
