@@ -52,49 +52,49 @@ impl coffer_api::ApiHandler for IamApi {
                 self.answer(&coffer_api::api_request(&parts, body), cx)
                     .await
             }
-            Err(_) => {
-                let f = fail(
+            Err(_) => failed(
+                fail(
                     "MalformedInput",
                     400,
                     "The request body is too large or could not be read",
-                );
-                Reply::document(
-                    f.status,
-                    CONTENT_TYPE,
-                    error_body("iam", f.code, &f.message, &cx.request_id),
-                    &cx.request_id,
-                    Some(f.code.to_owned()),
-                )
-            }
+                ),
+                "iam",
+                &cx.request_id,
+            ),
         }
     }
 
     /// AWS's common retryable error of the Query APIs.
     fn unavailable(&self, request_id: &str) -> Reply {
-        let f = fail(
-            "ServiceUnavailable",
-            503,
-            "The request has failed due to a temporary failure of the server.",
-        );
-        Reply::document(
-            f.status,
-            CONTENT_TYPE,
-            error_body("iam", f.code, &f.message, request_id),
+        failed(
+            fail(
+                "ServiceUnavailable",
+                503,
+                "The request has failed due to a temporary failure of the server.",
+            ),
+            "iam",
             request_id,
-            Some(f.code.to_owned()),
         )
     }
 
     fn internal_error(&self, request_id: &str) -> Reply {
-        let f = fail("ServiceFailure", 500, "An internal error occurred.");
-        Reply::document(
-            f.status,
-            CONTENT_TYPE,
-            error_body("iam", f.code, &f.message, request_id),
+        failed(
+            fail("ServiceFailure", 500, "An internal error occurred."),
+            "iam",
             request_id,
-            Some(f.code.to_owned()),
         )
     }
+}
+
+/// A failure as the Query APIs answer it (`service`'s error document: iam or sts).
+fn failed(f: Fail, service: &str, request_id: &str) -> Reply {
+    Reply::document(
+        f.status,
+        CONTENT_TYPE,
+        error_body(service, f.code, &f.message, request_id),
+        request_id,
+        Some(f.code.to_owned()),
+    )
 }
 /// Whether a request is for this API: a POST to `/` signed for `iam` or `sts`.
 pub fn is_query_api(method: &str, path: &str, authorization: Option<&str>) -> bool {
@@ -246,13 +246,7 @@ impl IamApi {
         let mut service = "iam";
         match self.run(req, cx, now, &mut service).await {
             Ok(body) => Reply::document(200, CONTENT_TYPE, body, &cx.request_id, None),
-            Err(f) => Reply::document(
-                f.status,
-                CONTENT_TYPE,
-                error_body(service, f.code, &f.message, &cx.request_id),
-                &cx.request_id,
-                Some(f.code.to_owned()),
-            ),
+            Err(f) => failed(f, service, &cx.request_id),
         }
     }
 

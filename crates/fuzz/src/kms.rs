@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use coffer_api_kms::fuzz::{Outcome, call};
-use coffer_crypto::{LocalRootKey, Secret};
 use coffer_kms::{Caller, Config, Kms};
 use coffer_storage::memory::MemoryKms;
 
@@ -78,10 +77,7 @@ fn t0() -> time::OffsetDateTime {
 
 impl World {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        let root = LocalRootKey::from_secret(Secret::new(vec![1; 32])).expect("a root key");
+        let (rt, root) = crate::world();
         let config = Config {
             region: "us-east-1".into(),
             day: time::Duration::seconds(1),

@@ -66,6 +66,18 @@ pub const TARGETS: &[Target] = &[
     },
 ];
 
+/// What every in-memory world of the API targets starts from: a single-threaded runtime
+/// (with timers) and a fixed root key.
+fn world() -> (tokio::runtime::Runtime, coffer_crypto::LocalRootKey) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let root = coffer_crypto::LocalRootKey::from_secret(coffer_crypto::Secret::new(vec![1; 32]))
+        .expect("a root key");
+    (rt, root)
+}
+
 /// Runs the target named `name` on `data`.
 ///
 /// # Panics

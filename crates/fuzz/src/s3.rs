@@ -33,7 +33,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use coffer_api_s3::S3Front;
 use coffer_api_s3::fuzz::{Outcome, call};
-use coffer_crypto::{LocalRootKey, Secret};
 use coffer_iam::{Account, Directory, Principal, PrincipalKind, SecretKey};
 use coffer_kms::Kms;
 use coffer_objects::Objects;
@@ -422,13 +421,9 @@ fn post_form(s: &Scope<'_>, spec: &[u8], headers: &mut Vec<(String, String)>) ->
 
 impl World {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (rt, root) = crate::world();
         let front = rt.block_on(async {
-            let root: Arc<dyn coffer_crypto::RootKey> =
-                Arc::new(LocalRootKey::from_secret(Secret::new(vec![1; 32])).expect("a root key"));
+            let root: Arc<dyn coffer_crypto::RootKey> = Arc::new(root);
             let kms = Kms::open(
                 Arc::new(MemoryKms::new()),
                 root.clone(),

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use coffer_api_iam::{IamApi, Tenancy};
-use coffer_crypto::{LocalRootKey, Secret};
 use coffer_iam::{Account, Directory, Principal, PrincipalKind, SecretKey};
 use coffer_storage::memory::MemoryIam;
 
@@ -48,10 +47,7 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        let root = LocalRootKey::from_secret(Secret::new(vec![1; 32])).expect("a root key");
+        let (rt, root) = crate::world();
         let directory = rt
             .block_on(Directory::load(
                 Arc::new(MemoryIam::new()),
