@@ -46,6 +46,13 @@ def digest(b):
     return hashlib.sha256(b).hexdigest()
 
 
+def server_gone(e):
+    """Whether an error is the server going away (the crash), not an answer it gave. Any
+    answer that is an error (a 500 included) is a finding and is raised."""
+    status = getattr(e, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status is None
+
+
 class ObjectWriter:
     """PUTs (inline, blob-sized, SSE-KMS, multipart), overwrites and deletes of its own
     keys. `model[key]` is the acknowledged state: a SHA-256, or None for absent."""
@@ -57,6 +64,7 @@ class ObjectWriter:
         self.model = {k: None for k in self.keys}
         self.inflight = None  # (key, state the operation would leave)
         self.acked = 0
+        self.errors = []
 
     def run(self, srv, kms_key, stop):
         s3 = srv.client()
@@ -87,7 +95,10 @@ class ObjectWriter:
                                                  MultipartUpload={"Parts": parts})
                 else:
                     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-            except Exception:
+            except Exception as e:
+                if server_gone(e):
+                    return
+                self.errors.append(f"{op} {key}: {e}")
                 return
             self.model[key] = self.inflight[1]
             self.inflight = None
@@ -119,6 +130,8 @@ class KmsWriter:
         self.keys = {}  # key id -> acknowledged on-demand rotations
         self.ciphertexts = []  # (key id, blob, plaintext)
         self.acked = 0
+        self.rotated = set()  # keys rotated since the last check
+        self.errors = []
         self.checked_keys = 0
         self.checked_ciphertexts = 0
 
@@ -141,9 +154,12 @@ class KmsWriter:
                         continue
                     kms.rotate_key_on_demand(KeyId=kid)
                     self.keys[kid] += 1
+                    self.rotated.add(kid)
             except Exception as e:
                 if "LimitExceeded" in str(e) or "ConflictException" in str(e):
                     continue
+                if not server_gone(e):
+                    self.errors.append(f"{op}: {e}")
                 return
             self.acked += 1
 
@@ -151,9 +167,10 @@ class KmsWriter:
         """Everything acknowledged since the last check, and a sample of the rest (so that
         an iteration's check does not grow with the whole history)."""
         kms = srv.client("kms")
-        keys = sorted(self.keys)
-        for kid in keys[self.checked_keys:] + self.rng.sample(keys[:self.checked_keys],
-                                                              min(20, self.checked_keys)):
+        keys = list(self.keys)  # in the order they were acknowledged
+        rotated = [k for k in self.rotated if k in self.keys]
+        for kid in keys[self.checked_keys:] + rotated + self.rng.sample(
+                keys[:self.checked_keys], min(20, self.checked_keys)):
             assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled", kid
             listed = kms.list_key_rotations(KeyId=kid).get("Rotations", [])
             assert len(listed) >= self.keys[kid], (kid, self.keys[kid], listed)
@@ -163,6 +180,7 @@ class KmsWriter:
             assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == pt, kid
         self.checked_keys = len(keys)
         self.checked_ciphertexts = len(self.ciphertexts)
+        self.rotated.clear()
 
 
 class IamWriter:
@@ -173,6 +191,7 @@ class IamWriter:
         self.prefix = prefix
         self.users = {}  # name -> policy document acknowledged, or None
         self.acked = 0
+        self.errors = []
         self.checked = 0
 
     def run(self, srv, stop):
@@ -192,6 +211,8 @@ class IamWriter:
                     # Created by the call in flight at the last crash, unacknowledged.
                     self.users[name] = None
                     continue
+                if not server_gone(e):
+                    self.errors.append(f"{name}: {e}")
                 return
             self.acked += 1
 
@@ -251,6 +272,8 @@ def crash_loop(iterations, seed, data_dir, writers=4, log=print):
         for t in threads:
             t.join()
         acked = sum(w.acked for w in objects) + kms.acked + iam.acked - before
+        errors = [e for w in [*objects, kms, iam] for e in w.errors]
+        assert not errors, f"crash loop seed {seed}, iteration {it}: the server answered errors: {errors}"
         srv = Server(data_dir).start()
         try:
             staged = files(data_dir / "staging")

@@ -88,8 +88,14 @@ def test_every_acknowledged_write_follows_its_fsyncs(tmp_path, monkeypatch):
         elif sock and call in ("writev", "write") and '"HTTP/1.1 200' in args and sock in requests:
             since = requests.pop(sock)
             window = [e for e in events if e[0] >= since and e[1] <= start]
-            wal = [e for e in window if e[2] in ("fsync", "fdatasync") and "meta.sqlite-wal>" in e[3]]
-            assert wal, f"a 200 at {start} with no finished WAL fsync since its request"
+            # The commit: a write to the WAL, then a finished fsync of it, both since the
+            # request arrived.
+            first_write = next((e for e in window if e[2] in ("pwrite64", "write")
+                                and "meta.sqlite-wal>" in e[3]), None)
+            assert first_write, f"a 200 at {start} with no WAL write since its request"
+            wal = [e for e in window if e[2] in ("fsync", "fdatasync") and "meta.sqlite-wal>" in e[3]
+                   and e[0] >= first_write[1]]
+            assert wal, f"a 200 at {start} with no finished WAL fsync after its commit's write"
             made = [e for e in window if e[2] == "write" and re.search(r"staging/[0-9a-f-]+\.tmp>", e[3])]
             for w in {re.search(r"staging/([0-9a-f-]+)\.tmp>", e[3]).group(1) for e in made}:
                 blobs += 1

@@ -48,9 +48,20 @@ KINDS = [
 
 
 def encodings(secret: bytes):
+    """The secret as bytes, hex in either case, and base64 (standard and URL-safe) at each
+    of the three alignments it can have inside a longer base64 text (or wrapped PEM: the
+    middle of a line's worth is enough)."""
     yield secret
     yield secret.hex().encode()
-    yield base64.b64encode(secret)
+    yield secret.hex().upper().encode()
+    for shift in range(3):
+        b64 = base64.b64encode(bytes(shift) + secret)
+        # Drop the characters that also encode the padding and the final partial group.
+        core = b64[4:-4] if shift else b64[:-4]
+        core = core[:64]
+        if len(core) >= 16:
+            yield core
+            yield core.replace(b"+", b"-").replace(b"/", b"_")
 
 
 def holders(data_dir, secrets):

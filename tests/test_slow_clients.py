@@ -114,6 +114,13 @@ def test_a_client_trickling_its_request_head_is_cut_off_while_others_are_served(
     assert not got.startswith(b"HTTP/1.1 2"), got[:200]
 
 
+def test_a_connection_that_never_sends_a_byte_is_closed(slow):
+    sock = socket.create_connection(addr(slow))
+    waited, got = wait_closed(sock, 30 * TIMEOUT)
+    assert waited >= TIMEOUT * 0.9, f"closed after {waited:.2f} s"
+    assert not got.startswith(b"HTTP/1.1 2"), got[:200]
+
+
 def test_an_idle_kept_alive_connection_is_closed(slow):
     sock = socket.create_connection(addr(slow))
     sock.sendall(b"GET /_coffer/health HTTP/1.1\r\nHost: x\r\n\r\n")

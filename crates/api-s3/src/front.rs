@@ -109,16 +109,22 @@ impl S3Front {
         // A document body (every body but object data and browser forms) is read here,
         // whole: s3s reads it only after authentication and answers a body that does not
         // match its signed SHA-256, or that breaks off, with a 500.
-        let (body, refusal, mismatch) = match refusal {
-            Some(r) => (body, Some(r), false),
-            None if !object_data && whole_document(&parts) => {
+        let document = if object_data {
+            Document::No
+        } else {
+            document(&parts)
+        };
+        let (body, refusal, mismatch) = match (refusal, document) {
+            (Some(r), _) => (body, Some(r), false),
+            (None, Document::Small) => {
                 match read_document(body, header_str(&parts.headers, "x-amz-content-sha256")).await
                 {
                     Ok((bytes, mismatch)) => (Body::from(bytes), None, mismatch),
                     Err(r) => (Body::empty(), Some(r), false),
                 }
             }
-            None => (body, None, false),
+            (None, Document::TooLarge) => (Body::empty(), Some(too_big()), false),
+            (None, Document::Large | Document::No) => (body, None, false),
         };
         if let Some(r) = refusal {
             let mut answer = finish(r, &cx.request_id);
@@ -247,12 +253,28 @@ fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// Largest document body read (s3s's limit on XML bodies).
-const MAX_DOCUMENT: usize = 20 * 1024 * 1024;
+/// Largest document body read here, before the request is authenticated (a larger one is
+/// left to s3s as it comes).
+const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
 
-/// Whether a request's body is a document read whole: a PUT or POST that is not a browser
-/// form upload, with its body's SHA-256 signed (an unsigned body has nothing to check).
-fn whole_document(parts: &http::request::Parts) -> bool {
+/// Largest document body taken at all (s3s's limit on XML bodies).
+const MAX_XML: u64 = 20 * 1024 * 1024;
+
+/// What a request's body is, for reading it here: a document is the body of a PUT or POST
+/// that is not object data or a browser form upload, with its SHA-256 signed (an unsigned
+/// body has nothing to check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Document {
+    No,
+    /// At most [`MAX_DOCUMENT`]: read here.
+    Small,
+    /// Larger, up to s3s's limit: left to s3s.
+    Large,
+    /// Declared longer than s3s would take: refused before it is read.
+    TooLarge,
+}
+
+fn document(parts: &http::request::Parts) -> Document {
     let signed_hash = parts
         .headers
         .get("x-amz-content-sha256")
@@ -261,9 +283,30 @@ fn whole_document(parts: &http::request::Parts) -> bool {
         .headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
-    (parts.method == http::Method::PUT || parts.method == http::Method::POST)
-        && signed_hash
-        && !form
+    if !(parts.method == http::Method::PUT || parts.method == http::Method::POST)
+        || !signed_hash
+        || form
+    {
+        return Document::No;
+    }
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n <= MAX_DOCUMENT as u64 => Document::Small,
+        Some(n) if n > MAX_XML => Document::TooLarge,
+        _ => Document::Large,
+    }
+}
+
+fn too_big() -> Response<Body> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "MaxMessageLengthExceeded",
+        "Your request was too big.",
+    )
 }
 
 /// Reads a document body whole: the bytes and whether they differ from the signed hash,
@@ -284,11 +327,7 @@ async fn read_document(body: Body, signed: &str) -> Result<(Bytes, bool), Respon
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(error_response(
-                StatusCode::BAD_REQUEST,
-                "MaxMessageLengthExceeded",
-                "Your request was too big.",
-            ))
+            Err(too_big())
         }
         Err(e) => {
             let e = crate::error::to_s3_error(coffer_objects::Error::Body(e));

@@ -82,7 +82,8 @@ fn iso(t: OffsetDateTime) -> String {
 }
 
 /// Whether a query is one a request carrying object data has: none, or only `partNumber`,
-/// `uploadId` and the SDKs' `x-id`.
+/// `uploadId`, the SDKs' `x-id`, and a presigned URL's `X-Amz-*` parameters (with the
+/// `x-amz-*` headers it hoists into the query).
 pub(crate) fn object_data_query(query: Option<&str>) -> bool {
     query
         .unwrap_or("")
@@ -91,6 +92,9 @@ pub(crate) fn object_data_query(query: Option<&str>) -> bool {
         .all(|p| {
             let name = p.split_once('=').map_or(p, |(k, _)| k);
             matches!(name, "partNumber" | "uploadId" | "x-id")
+                || name
+                    .get(..6)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("x-amz-"))
         })
 }
 
@@ -438,6 +442,7 @@ mod tests {
             Some(""),
             Some("partNumber=1&uploadId=u"),
             Some("x-id=PutObject"),
+            Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00&x-amz-acl=private"),
         ] {
             assert!(object_data_query(q), "{q:?}");
         }

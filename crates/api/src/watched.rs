@@ -46,21 +46,22 @@ impl std::fmt::Display for Stalled {
 
 impl std::error::Error for Stalled {}
 
-/// A request body that fails with [`Stalled`] once no frame has arrived for the client
-/// timeout.
+/// A request body that fails with [`Stalled`] once a read has waited the client timeout
+/// for a frame. The wait is timed only while the body is being read, so a handler that
+/// reads it late (after other work, or a client waiting for `100 Continue`) is not cut off.
 pub struct Watched<B> {
     inner: B,
     timeout: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Set while a read waits for the client.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> Watched<B> {
     pub fn new(inner: B) -> Self {
-        let timeout = client_timeout();
         Self {
             inner,
-            timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            timeout: client_timeout(),
+            waiting: None,
         }
     }
 }
@@ -80,14 +81,19 @@ where
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + this.timeout;
-                this.deadline.as_mut().reset(next);
+                this.waiting = None;
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Stalled)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let deadline = this
+                    .waiting
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Stalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

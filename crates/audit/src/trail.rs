@@ -175,7 +175,9 @@ pub struct Trail {
 struct Writer {
     config: Config,
     signer: Box<dyn Signer>,
-    file: File,
+    /// The open trail file; `None` after a seal whose next file could not be created yet
+    /// (created before the next write).
+    file: Option<File>,
     number: u64,
     seq: u64,
     last_hash: String,
@@ -192,6 +194,8 @@ struct Writer {
     pending: Vec<u8>,
     /// The open file's length with every written line: where a failed write is cut back to.
     on_disk: u64,
+    /// A failed write's cut failed too: the file must be cut back before the next write.
+    cut_pending: bool,
     /// Shared with the [`Trail`]: whether the last write succeeded, and what waits unwritten.
     health: Arc<Health>,
 }
@@ -201,6 +205,8 @@ struct Writer {
 struct Health {
     failing: AtomicBool,
     unwritten: AtomicU64,
+    /// Records not kept because the memory bound was reached.
+    dropped: AtomicU64,
 }
 
 /// What the trail can take now.
@@ -222,6 +228,9 @@ const MAX_UNWRITTEN: u64 = 64 << 20;
 
 /// How often a failed write is tried again.
 const RETRY: Duration = Duration::from_millis(250);
+
+/// Most bytes written to the trail at once (whole lines; a longer line goes alone).
+const WRITE_PIECE: usize = 1 << 20;
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
@@ -299,7 +308,7 @@ impl Trail {
         let mut w = Writer {
             config: config.clone(),
             signer,
-            file,
+            file: Some(file),
             number,
             seq,
             last_hash,
@@ -313,6 +322,7 @@ impl Trail {
             lag: Arc::new(AtomicU64::new(0)),
             pending: Vec::with_capacity(1 << 16),
             on_disk: file_bytes,
+            cut_pending: false,
             health: Arc::new(Health::default()),
         };
         let lag = w.lag.clone();
@@ -351,6 +361,21 @@ impl Trail {
     }
 
     fn send(&self, records: &[Record], ack: Option<oneshot::Sender<()>>) {
+        // Beyond the bound the server refuses every call (the dispatcher); the records of
+        // those refusals are counted and logged, not kept.
+        if self.writable() == Writable::Full {
+            let n = self
+                .health
+                .dropped
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            if n.is_multiple_of(1000) {
+                tracing::error!(
+                    dropped = n + records.len() as u64,
+                    "the audit trail cannot be written and its memory is full: records of refused calls are not kept"
+                );
+            }
+            return;
+        }
         let lines: Vec<String> = records
             .iter()
             .filter_map(|r| serde_json::to_string(r).ok())
@@ -528,37 +553,70 @@ impl Writer {
         self.last_hash = hash;
     }
 
-    /// Writes the batch appended so far. A write that fails (a full disk) is cut back off
-    /// the file, so no torn line stays, and the batch is kept to be written again: the
-    /// chain never has a gap, and no record is dropped.
+    /// Writes the batch appended so far, in line-aligned pieces of at most [`WRITE_PIECE`]
+    /// bytes. A piece that fails (a full disk) is cut back off the file, so no torn line
+    /// stays, and it and the rest are kept to be written again: the chain never has a gap,
+    /// and no record is dropped. Whatever space comes back is used a piece at a time.
     fn write_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        match self.file.write_all(&self.pending) {
-            Ok(()) => {
-                self.unsynced = true;
-                self.on_disk += self.pending.len() as u64;
-                self.pending.clear();
-                if self.health.failing.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "the audit trail can be written again; the records kept meanwhile are written"
-                    );
-                }
-                self.health.unwritten.store(0, Ordering::Relaxed);
+        if let Err(e) = self.write_pieces() {
+            if !self.health.failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(error = %e, "cannot append to the audit trail; keeping records in memory and refusing calls that must be recorded first");
             }
-            Err(e) => {
-                if let Err(cut) = self.file.set_len(self.on_disk) {
-                    tracing::error!(error = %cut, "cannot cut a failed write off the audit trail");
-                }
-                if !self.health.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(error = %e, "cannot append to the audit trail; keeping records in memory and refusing calls that must be recorded first");
-                }
-                self.health
-                    .unwritten
-                    .store(self.pending.len() as u64, Ordering::Relaxed);
-            }
+            self.health
+                .unwritten
+                .store(self.pending.len() as u64, Ordering::Relaxed);
+            return;
         }
+        if self.health.failing.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "the audit trail can be written again; the records kept meanwhile are written"
+            );
+        }
+        self.health.unwritten.store(0, Ordering::Relaxed);
+    }
+
+    fn write_pieces(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(self.open_current()?);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        // A failed write may have left part of itself behind, and the cut may have failed
+        // too: the file must end where the last written line does before anything follows.
+        if self.cut_pending {
+            file.set_len(self.on_disk)?;
+            self.cut_pending = false;
+        }
+        while !self.pending.is_empty() {
+            let end = if self.pending.len() <= WRITE_PIECE {
+                self.pending.len()
+            } else {
+                self.pending[..WRITE_PIECE]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(self.pending.len(), |i| i + 1)
+            };
+            if let Err(e) = file.write_all(&self.pending[..end]) {
+                self.cut_pending = file.set_len(self.on_disk).is_err();
+                return Err(e);
+            }
+            self.unsynced = true;
+            self.on_disk += end as u64;
+            self.pending.drain(..end);
+        }
+        Ok(())
+    }
+
+    /// Opens (creating) the trail file currently written.
+    fn open_current(&self) -> std::io::Result<File> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.dir.join(file_name(self.number)))
     }
 
     fn sync(&mut self) {
@@ -570,7 +628,9 @@ impl Writer {
             return;
         }
         if self.unsynced {
-            if let Err(e) = self.file.sync_data() {
+            if let Some(file) = &self.file
+                && let Err(e) = file.sync_data()
+            {
                 tracing::error!(error = %e, "cannot sync the audit trail");
                 return;
             }
@@ -624,20 +684,22 @@ impl Writer {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &final_path)?;
+        // The file is sealed from here on, whatever fails next: the writer moves to the next
+        // file at once (created now, or before the next write if that fails), so no record
+        // ever lands after a digest.
         if let Some(tx) = &self.config.sealed {
             let _ = tx.send(self.number);
         }
         self.previous_digest = sha256(&json);
         self.number += 1;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.config.dir.join(file_name(self.number)))?;
-        sync_dir(&self.config.dir)?;
         self.first_in_file = self.seq + 1;
         self.file_bytes = 0;
         self.on_disk = 0;
+        self.cut_pending = false;
         self.opened = Instant::now();
+        self.file = None;
+        self.file = Some(self.open_current()?);
+        sync_dir(&self.config.dir)?;
         Ok(())
     }
 }

@@ -106,6 +106,11 @@ impl Dispatcher {
         {
             let mut reply = h.unavailable(&id).response;
             stamp_request_id(&mut reply, &id);
+            if let Some(close) = resp.headers().get(http::header::CONNECTION) {
+                reply
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, close.clone());
+            }
             return reply;
         }
         resp

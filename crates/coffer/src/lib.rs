@@ -652,7 +652,9 @@ pub async fn serve(
     // sending fails with RequestTimeout (coffer_api::Watched).
     let client_timeout = config.client_timeout;
     coffer_api::set_client_timeout(client_timeout);
-    let mut http = ConnBuilder::new(TokioExecutor::new());
+    // HTTP/1.1 only, as S3 speaks it: no protocol sniffing before hyper's header timer runs
+    // (a connection that never sends a byte is cut off like any other silent one).
+    let mut http = ConnBuilder::new(TokioExecutor::new()).http1_only();
     http.http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(client_timeout)

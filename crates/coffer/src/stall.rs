@@ -1,10 +1,12 @@
-//! Connections whose client stopped reading. A response is written as fast as the client
-//! takes it; a client that stops reading (and keeps the connection open) would hold the
+//! Connections whose client went silent. A response is written as fast as the client takes
+//! it; a client that stops reading (and keeps the connection open) would hold the
 //! connection, its handler and the object stream behind it for ever. [`WriteDeadline`]
-//! fails a write that has waited for the client timeout, which closes the connection.
-//! Only writes are watched: a connection waiting for its client's next request is ended by
-//! hyper's header read timeout, and a request body by `coffer_api::Watched`; a request
-//! the server itself takes long over writes nothing and is never cut off.
+//! fails a write that has waited for the client timeout, which closes the connection, and
+//! fails the connection's first read if no byte at all arrives within it (hyper's header
+//! timer starts only once the HTTP version has been read). Later reads are not watched
+//! here: a connection waiting for its client's next request is ended by hyper's header read
+//! timeout, and a request body by `coffer_api::Watched`; a request the server itself takes
+//! long over writes nothing and is never cut off.
 
 use std::future::Future;
 use std::io;
@@ -20,6 +22,8 @@ pub struct WriteDeadline<IO> {
     timeout: Duration,
     /// Set while a write waits for the client to read.
     waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Until the client's first byte: when the connection is given up.
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<IO> WriteDeadline<IO> {
@@ -28,6 +32,7 @@ impl<IO> WriteDeadline<IO> {
             io,
             timeout,
             waiting: None,
+            first_byte: Some(Box::pin(tokio::time::sleep(timeout))),
         }
     }
 
@@ -58,7 +63,26 @@ impl<IO: AsyncRead + Unpin> AsyncRead for WriteDeadline<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        let Some(deadline) = this.first_byte.as_mut() else {
+            return r;
+        };
+        match r {
+            Poll::Ready(Ok(())) if buf.filled().len() == before => Poll::Ready(Ok(())),
+            Poll::Ready(r) => {
+                this.first_byte = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => match deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client sent nothing",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 
