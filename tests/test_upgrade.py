@@ -24,6 +24,29 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LEGACY = json.loads((FIXTURES / "legacy.json").read_text())
 
 
+# The fixture as its release wrote it. Opening it in place (even to read, with sqlite3)
+# checkpoints its write-ahead log into meta.sqlite and changes it; tests work on copies.
+FIXTURE_SHA256 = {
+    "LOCK": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "audit/trail-00000001.digest.json": "4454c7055f0a511725809bf7d5d9c16983d00375b063359a928e2182c410f256",
+    "audit/trail-00000001.jsonl": "986f41d9b6a18e761cf9e885bfb0e708628812b6ab09814008c8c9c6d4f90769",
+    "audit/trail-00000002.jsonl": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "blobs/45/01a24380-4017-7114-9ba3-52cb81ec1045": "a09a4acbb3b1e14b9b2ff47a07f40fd53766eb88b4d40d63f4c4c1e86b2af70c",
+    "identity.json": "e01767fc9dd6aed415a9c9a51d30dd6079dca091449d25d03b071f0e021fe457",
+    "meta.sqlite": "064212a0f605ef700386aab643b83ed5fcaa60618f857a6cfa3278272d2d14c4",
+    "meta.sqlite-shm": "323352ff32db5174275b1da71b9dbb2d21ded639698fedf1bf3a78fdc928bc76",
+    "meta.sqlite-wal": "adc680722d64f8ded825d95ef2e1b0fedfce0620fb38197db11da42c190c4dad",
+    "root.key": "8e55b852e8cf2c80629c5171231dc5303e82b79665dcfb6945e2ecf5dbd6ea78",
+}
+
+
+def test_the_fixture_is_as_its_release_wrote_it():
+    root = FIXTURES / "legacy-data-dir"
+    found = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(root.rglob("*")) if p.is_file()}
+    assert found == FIXTURE_SHA256
+
+
 def copy_fixture(tmp_path):
     d = tmp_path / "data"
     shutil.copytree(FIXTURES / "legacy-data-dir", d)
