@@ -57,6 +57,29 @@ def blob_tier():
     return _tier["server"]
 
 
+def passes(server, work: str) -> int:
+    """Finished passes of `server`'s background `work` (`lifecycle`, `access_logs`), from
+    its metrics."""
+    import re
+    import ssl
+    import urllib.request
+    ctx = ssl._create_unverified_context()
+    text = urllib.request.urlopen(server.endpoint + "/_coffer/metrics", context=ctx, timeout=30).read().decode()
+    m = re.search(r'coffer_background_passes_total\{work="%s"\} (\d+)' % work, text)
+    return int(m.group(1)) if m else 0
+
+
+def after_passes(server, work: str, n: int = 2, bound: float = 120):
+    """Waits until `n` more passes of `server`'s background `work` have finished: what a
+    test checks for something that must not happen waits for the work, not for a time."""
+    import time
+    target = passes(server, work) + n
+    deadline = time.monotonic() + bound
+    while passes(server, work) < target:
+        assert time.monotonic() < deadline, f"{work} did not run {n} more times in {bound} s"
+        time.sleep(0.05)
+
+
 class Server:
     """One `coffer serve` process. `start()` waits for its `listening on` line."""
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server
+from conftest import Server, after_passes
 
 # AWS's RegexSerDe input.regex for server access logs, with the DDL's escaping removed.
 ATHENA = re.compile(
@@ -177,7 +177,7 @@ def test_records_are_not_delivered_where_the_target_refuses_them(srv):
     s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={"LoggingEnabled": {
         "TargetBucket": logs, "TargetPrefix": "x/"}})
     s3.put_object(Bucket=src, Key="k", Body=b"x")
-    time.sleep(1.5)
+    after_passes(srv, "access_logs")
     assert s3.list_objects_v2(Bucket=logs).get("KeyCount") == 0
 
 

@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import s3raw
-from conftest import Server
+from conftest import Server, after_passes
 
 POLL_SECONDS = 20
 
@@ -271,7 +271,7 @@ def test_versioned_buckets_expire_into_markers_and_clean_up_noncurrent_versions(
     assert {v1, v2, markers[0]["additionalEventData"]["deleteMarkerVersionId"]} == removed
     # NewerNoncurrentVersions: the current version and the two newest noncurrent stay.
     wait_for("history to keep three", lambda: {v for k, v in state(s3, b)[0] if k == "history"} == set(kept[2:]))
-    time.sleep(2.5)
+    after_passes(srv, "lifecycle")
     assert {v for k, v in state(s3, b)[0] if k == "history"} == set(kept[2:]), "and no more go"
 
 
@@ -280,7 +280,7 @@ def test_expired_delete_markers_are_removed_only_when_alone(s3, srv):
     rules(s3, b, {"ID": "markers", "Status": "Enabled", "Filter": {}, "Expiration": {"ExpiredObjectDeleteMarker": True}})
     v = s3.put_object(Bucket=b, Key="k", Body=b"x")["VersionId"]
     m = s3.delete_object(Bucket=b, Key="k")["VersionId"]
-    time.sleep(2.5)
+    after_passes(srv, "lifecycle")
     assert state(s3, b) == ({("k", v)}, {("k", m)}), "a marker over a version is not expired"
     s3.delete_object(Bucket=b, Key="k", VersionId=v)
     wait_for("the lone marker to go", lambda: state(s3, b) == (set(), set()))
@@ -308,7 +308,7 @@ def test_incomplete_multipart_uploads_are_aborted(s3, srv):
     assert [x["additionalEventData"]["versionId"] for x in r] == [up]
 
 
-def test_rules_never_remove_locked_versions(s3):
+def test_rules_never_remove_locked_versions(s3, srv):
     b = new_bucket(s3, "lc-locked", lock=True)
     until = datetime.now(timezone.utc) + timedelta(hours=1)
     v1 = s3.put_object(Bucket=b, Key="k", Body=b"1", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
@@ -319,7 +319,7 @@ def test_rules_never_remove_locked_versions(s3):
     # Expiring the current version writes a delete marker (allowed over locked versions, as
     # on S3); neither locked version is removed, pass after pass.
     wait_for("a delete marker", lambda: state(s3, b)[1])
-    time.sleep(3)
+    after_passes(srv, "lifecycle", 3)
     versions, markers = state(s3, b)
     assert versions == {("k", v1), ("k", v2)} and len(markers) == 1
 

@@ -637,12 +637,13 @@ pub async fn serve(
         })
     });
     let access_log_delivery = {
-        let logs = app.access_logs.clone();
+        let app = app.clone();
         let every = config.access_log_interval;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                logs.deliver().await;
+                app.access_logs.deliver().await;
+                app.metrics.pass("access_logs");
             }
         })
     };
@@ -792,12 +793,13 @@ fn spawn_lifecycle(
             if !lead.holds().await {
                 continue;
             }
-            if let Err(e) = app
+            match app
                 .objects
                 .lifecycle_pass(time::OffsetDateTime::now_utc(), &sink)
                 .await
             {
-                tracing::warn!(error = %e, "lifecycle pass failed; will retry");
+                Ok(_) => app.metrics.pass("lifecycle"),
+                Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; will retry"),
             }
         }
     })

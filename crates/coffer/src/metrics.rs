@@ -31,6 +31,8 @@ struct Inner {
     kms: BTreeMap<(String, &'static str), u64>,
     /// Lifecycle actions by bucket, rule and action.
     lifecycle: BTreeMap<(String, String, &'static str), u64>,
+    /// Finished passes of background work, by kind.
+    passes: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Default)]
@@ -57,6 +59,13 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts one finished pass of background work (`lifecycle`, `access_logs`): what a
+    /// test waits for instead of sleeping.
+    pub fn pass(&self, work: &'static str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.passes.entry(work).or_default() += 1;
+    }
+
     /// Counts one action of the lifecycle worker.
     pub fn lifecycle_action(&self, bucket: &str, rule: &str, action: &'static str) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -162,6 +171,12 @@ impl Metrics {
                 "coffer_kms_operations_total{{key=\"{}\",operation=\"{op}\"}} {n}",
                 label(key)
             );
+        }
+        out +=
+            "# HELP coffer_background_passes_total Finished passes of background work by kind.\n";
+        out += "# TYPE coffer_background_passes_total counter\n";
+        for (work, n) in &m.passes {
+            out += &format!("coffer_background_passes_total{{work=\"{work}\"}} {n}\n");
         }
         out += "# HELP coffer_s3_lifecycle_actions_total Actions of the lifecycle worker by bucket, rule and action.\n";
         out += "# TYPE coffer_s3_lifecycle_actions_total counter\n";
