@@ -7,7 +7,8 @@
 //! Input, as text with a free-form body:
 //!
 //! ```text
-//! MODE                  header | unsigned | chunked | presign | post | anonymous | raw
+//! MODE                  header | unsigned | chunked | chunked-trailer | presign | post |
+//!                       anonymous | raw
 //! METHOD /PATH?QUERY
 //! name: value           (headers, as many as wanted)
 //!
@@ -16,7 +17,8 @@
 //!
 //! `chunked` frames the body in aws-chunked frames of `x-fuzz-chunk` bytes (default 8),
 //! each signed, then applies `x-fuzz-edit` (hex; see [`crate::input::tamper`]) to the
-//! framed bytes. `post` reads the body as form fields (`name=value` lines, then a line
+//! framed bytes; `chunked-trailer` does the same with a signed `x-amz-checksum-crc32`
+//! trailer (the body's, or `x-fuzz-trailer`'s value). `post` reads the body as form fields (`name=value` lines, then a line
 //! `file=` followed by the file's bytes); its `policy` field is the policy's JSON, which is
 //! base64-encoded and signed here. `raw` sends the request exactly as written. In the path,
 //! query, headers and body, `@UPLOAD@` becomes an upload id of `fuzz/mpu`, `@EXPIRES@`
@@ -143,6 +145,22 @@ fn encode_query(pairs: &[(String, String)]) -> String {
         .join("&")
 }
 
+/// CRC32 (IEEE), as `x-amz-checksum-crc32` carries it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 fn hex_decode(s: &str) -> Vec<u8> {
     s.as_bytes()
         .chunks(2)
@@ -221,6 +239,7 @@ fn build(
         .unwrap_or(8)
         .clamp(1, 1 << 16);
     let edit = header(&draft.headers, "x-fuzz-edit").map(hex_decode);
+    let trailer_value = header(&draft.headers, "x-fuzz-trailer").map(str::to_owned);
     draft
         .headers
         .retain(|(n, _)| !n.to_ascii_lowercase().starts_with("x-fuzz-"));
@@ -256,22 +275,54 @@ fn build(
             payload = Some(draft.body.clone());
             draft.body
         }
-        "chunked" => {
+        "chunked" | "chunked-trailer" => {
+            let trailer = draft.mode == "chunked-trailer";
             let decoded_len = draft.body.len();
-            let framed_len = coffer_sigv4::encoded_length(decoded_len, chunk);
+            let trailer_line = format!(
+                "x-amz-checksum-crc32:{}",
+                trailer_value.unwrap_or_else(
+                    || base64_simd::STANDARD.encode_to_string(crc32(&draft.body).to_be_bytes())
+                )
+            );
+            let frame_all = |seed: &str| -> Vec<u8> {
+                let mut signer = ChunkSigner::new(&s, seed);
+                let mut framed = Vec::new();
+                for piece in draft.body.chunks(chunk) {
+                    framed.extend(signer.frame(piece));
+                }
+                if !trailer {
+                    framed.extend(signer.frame(&[]));
+                    return framed;
+                }
+                let last = signer.sign_chunk(&[]);
+                framed.extend(format!("0;chunk-signature={last}\r\n").into_bytes());
+                let sts = format!(
+                    "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{last}\n{}",
+                    s.amz_date(),
+                    s.credential_scope(),
+                    coffer_sigv4::sha256_hex(format!("{trailer_line}\n").as_bytes())
+                );
+                let sig = s.signing_key().sign(&sts);
+                framed.extend(
+                    format!("{trailer_line}\r\nx-amz-trailer-signature:{sig}\r\n\r\n").into_bytes(),
+                );
+                framed
+            };
+            let framed_len = frame_all(&"0".repeat(64)).len();
             headers.push((
                 "x-amz-decoded-content-length".into(),
                 decoded_len.to_string(),
             ));
             headers.push(("content-encoding".into(), "aws-chunked".into()));
             headers.push(("content-length".into(), framed_len.to_string()));
-            let seed = sign_header(&s, &draft, &mut headers, STREAMING_PAYLOAD);
-            let mut signer = ChunkSigner::new(&s, &seed);
-            let mut framed = Vec::with_capacity(framed_len);
-            for piece in draft.body.chunks(chunk) {
-                framed.extend(signer.frame(piece));
-            }
-            framed.extend(signer.frame(&[]));
+            let mode = if trailer {
+                headers.push(("x-amz-trailer".into(), "x-amz-checksum-crc32".into()));
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+            } else {
+                STREAMING_PAYLOAD
+            };
+            let seed = sign_header(&s, &draft, &mut headers, mode);
+            let framed = frame_all(&seed);
             match edit {
                 Some(e) if !e.is_empty() => tamper(&framed, &e),
                 _ => {
