@@ -364,12 +364,14 @@ fn build(
     if header(&headers, "host").is_none() {
         headers.push(("host".into(), HOST.into()));
     }
-    // What a connection would have told: the body's length (unless the request says one).
-    if header(&headers, "content-length").is_none()
-        && header(&headers, "transfer-encoding").is_none()
-    {
-        headers.push(("content-length".into(), body.len().to_string()));
-    }
+    // What hyper hands the server after it has framed the message off the connection: a
+    // body whose length is its Content-Length. (A declared length the body does not have,
+    // or one that is not a number, never gets past hyper; in-process it would reach s3s
+    // as no client could make it.)
+    headers.retain(|(n, _)| {
+        !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("transfer-encoding")
+    });
+    headers.push(("content-length".into(), body.len().to_string()));
     let uri = if query.is_empty() {
         draft.path.clone()
     } else {
