@@ -308,18 +308,7 @@ fn streaming_put_with_trailer(
         for c in data.chunks(chunk) {
             out.extend(signer.frame(c));
         }
-        let last = signer.sign_chunk(&[]);
-        out.extend(format!("0;chunk-signature={last}\r\n").into_bytes());
-        let sts = format!(
-            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{last}\n{}",
-            sc.amz_date(),
-            sc.credential_scope(),
-            coffer_sigv4::sha256_hex(format!("{trailer}\n").as_bytes())
-        );
-        let trailer_sig = sc.signing_key().sign(&sts);
-        out.extend(
-            format!("{trailer}\r\nx-amz-trailer-signature:{trailer_sig}\r\n\r\n").into_bytes(),
-        );
+        out.extend(signer.finish_with_trailer(&trailer));
         out
     };
     let encoded_len = frame_all(&"0".repeat(64)).len();

@@ -294,18 +294,7 @@ fn build(
                     framed.extend(signer.frame(&[]));
                     return framed;
                 }
-                let last = signer.sign_chunk(&[]);
-                framed.extend(format!("0;chunk-signature={last}\r\n").into_bytes());
-                let sts = format!(
-                    "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{last}\n{}",
-                    s.amz_date(),
-                    s.credential_scope(),
-                    coffer_sigv4::sha256_hex(format!("{trailer_line}\n").as_bytes())
-                );
-                let sig = s.signing_key().sign(&sts);
-                framed.extend(
-                    format!("{trailer_line}\r\nx-amz-trailer-signature:{sig}\r\n\r\n").into_bytes(),
-                );
+                framed.extend(signer.finish_with_trailer(&trailer_line));
                 framed
             };
             let framed_len = frame_all(&"0".repeat(64)).len();

@@ -51,6 +51,24 @@ impl ChunkSigner {
     }
 }
 
+impl ChunkSigner {
+    /// The end of a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` body: the final (empty)
+    /// chunk, the trailer line (`name:value`) and the trailer's signature, which chains
+    /// from the final chunk's.
+    pub fn finish_with_trailer(&mut self, trailer: &str) -> Vec<u8> {
+        let last = self.sign_chunk(&[]);
+        let sts = format!(
+            "{ALGORITHM}-TRAILER\n{}\n{}\n{last}\n{}",
+            self.amz_date,
+            self.scope,
+            sha256_hex(format!("{trailer}\n").as_bytes())
+        );
+        let sig = self.key.sign(&sts);
+        format!("0;chunk-signature={last}\r\n{trailer}\r\nx-amz-trailer-signature:{sig}\r\n\r\n")
+            .into_bytes()
+    }
+}
+
 /// Length of the encoded body for `payload_len` bytes sent in chunks of `chunk_size`,
 /// as needed for `Content-Length` alongside `x-amz-decoded-content-length`.
 pub fn encoded_length(payload_len: usize, chunk_size: usize) -> usize {
