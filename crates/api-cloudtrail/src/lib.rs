@@ -33,13 +33,13 @@ pub fn is_cloudtrail(target: Option<&str>) -> bool {
 
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for CloudTrailApi {
-    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+    fn accepts(&self, req: &http::Request<coffer_api::Body>) -> bool {
         is_cloudtrail(coffer_api::header(req, "x-amz-target"))
     }
 
     async fn handle(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        req: http::Request<coffer_api::Body>,
         cx: &Arc<RequestContext>,
     ) -> Reply {
         let result = match coffer_api::read_small(req).await {

@@ -34,7 +34,7 @@ pub const CONTENT_TYPE: &str = "text/xml";
 
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for IamApi {
-    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+    fn accepts(&self, req: &http::Request<coffer_api::Body>) -> bool {
         is_query_api(
             req.method().as_str(),
             req.uri().path(),
@@ -44,7 +44,7 @@ impl coffer_api::ApiHandler for IamApi {
 
     async fn handle(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        req: http::Request<coffer_api::Body>,
         cx: &Arc<RequestContext>,
     ) -> Reply {
         match coffer_api::read_small(req).await {

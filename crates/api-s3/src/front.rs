@@ -203,11 +203,11 @@ impl S3Front {
 /// S3 is the protocol of every request no other API claimed: it accepts them all.
 #[async_trait::async_trait]
 impl coffer_api::ApiHandler for S3Front {
-    fn accepts(&self, _req: &Request<hyper::body::Incoming>) -> bool {
+    fn accepts(&self, _req: &Request<coffer_api::Body>) -> bool {
         true
     }
 
-    async fn handle(&self, req: Request<hyper::body::Incoming>, cx: &Arc<RequestContext>) -> Reply {
+    async fn handle(&self, req: Request<coffer_api::Body>, cx: &Arc<RequestContext>) -> Reply {
         let (parts, body) = req.into_parts();
         // A client that stops sending its body fails the request after the client
         // timeout (`RequestTimeout`) instead of holding it for ever.

@@ -5,7 +5,8 @@
 //! knows what a panic inside it answers in its own format. The dispatcher routes, counts
 //! and audits, and knows no wire format.
 //!
-//! The request arrives as hyper delivers it; [`read_small`] and [`api_request`] serve the
+//! The request arrives with its body boxed as a [`Body`] (hyper's from a socket, or one
+//! the console built to call an API on its signed-in user's behalf); [`read_small`] and [`api_request`] serve the
 //! protocols whose requests are small documents (every one but S3).
 
 use std::sync::Arc;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use coffer_audit::RequestContext;
 
@@ -107,10 +107,10 @@ macro_rules! operation_group {
 #[async_trait::async_trait]
 pub trait ApiHandler: Send + Sync {
     /// Whether this protocol takes the request, from its head alone.
-    fn accepts(&self, req: &Request<Incoming>) -> bool;
+    fn accepts(&self, req: &Request<Body>) -> bool;
 
     /// Answers the request. `cx` is filled with what the audit record needs.
-    async fn handle(&self, req: Request<Incoming>, cx: &Arc<RequestContext>) -> Reply;
+    async fn handle(&self, req: Request<Body>, cx: &Arc<RequestContext>) -> Reply;
 
     /// What a panic inside [`ApiHandler::handle`] answers: a 500 in this protocol's shape.
     fn internal_error(&self, request_id: &str) -> Reply;
@@ -138,11 +138,7 @@ pub enum Unreadable {
 
 /// Reads a request body of at most [`MAX_DOCUMENT`] bytes; a client silent for the client
 /// timeout leaves it [`Unreadable::Broken`].
-pub async fn read_small<B>(req: Request<B>) -> Result<(http::request::Parts, Bytes), Unreadable>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
+pub async fn read_small(req: Request<Body>) -> Result<(http::request::Parts, Bytes), Unreadable> {
     let (parts, body) = req.into_parts();
     match http_body_util::Limited::new(Watched::new(body), MAX_DOCUMENT)
         .collect()
@@ -157,6 +153,24 @@ where
         }
         Err(_) => Err(Unreadable::Broken),
     }
+}
+
+/// Reads a body of at most `limit` bytes whole (a longer one is [`Unreadable::TooLarge`]
+/// as soon as it passes the limit; one that fails is [`Unreadable::Broken`]).
+pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Unreadable> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(Unreadable::Broken);
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(Unreadable::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
 }
 
 /// A request with its body read, as the JSON and Query APIs authenticate and parse it
@@ -185,19 +199,25 @@ mod tests {
 
     #[tokio::test]
     async fn documents_are_read_up_to_the_limit() {
-        let ok = Request::new(http_body_util::Full::new(Bytes::from(vec![
-            1u8;
-            MAX_DOCUMENT
-        ])));
+        let ok = Request::new(full(vec![1u8; MAX_DOCUMENT]));
         assert_eq!(
             read_small(ok).await.expect("at the limit").1.len(),
             MAX_DOCUMENT
         );
-        let big = Request::new(http_body_util::Full::new(Bytes::from(vec![
-            1u8;
-            MAX_DOCUMENT + 1
-        ])));
+        let big = Request::new(full(vec![1u8; MAX_DOCUMENT + 1]));
         assert_eq!(read_small(big).await.err(), Some(Unreadable::TooLarge));
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_their_limit() {
+        assert_eq!(
+            read_body(full(vec![1u8; 10]), 10).await.map(|b| b.len()),
+            Ok(10)
+        );
+        assert_eq!(
+            read_body(full(vec![1u8; 11]), 10).await,
+            Err(Unreadable::TooLarge)
+        );
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
-use crate::BoxError;
+use crate::{Body, BoxError};
 
 static CLIENT_TIMEOUT: OnceLock<Duration> = OnceLock::new();
 
@@ -49,15 +49,15 @@ impl std::error::Error for Stalled {}
 /// A request body that fails with [`Stalled`] once a read has waited the client timeout
 /// for a frame. The wait is timed only while the body is being read, so a handler that
 /// reads it late (after other work, or a client waiting for `100 Continue`) is not cut off.
-pub struct Watched<B> {
-    inner: B,
+pub struct Watched {
+    inner: Body,
     timeout: Duration,
     /// Set while a read waits for the client.
     waiting: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl<B> Watched<B> {
-    pub fn new(inner: B) -> Self {
+impl Watched {
+    pub fn new(inner: Body) -> Self {
         Self {
             inner,
             timeout: client_timeout(),
@@ -66,11 +66,7 @@ impl<B> Watched<B> {
     }
 }
 
-impl<B> Body for Watched<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
+impl HttpBody for Watched {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -82,7 +78,7 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.waiting = None;
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                Poll::Ready(frame)
             }
             Poll::Pending => {
                 let timeout = this.timeout;

@@ -17,13 +17,13 @@ struct Panicking(Arc<dyn ApiHandler>);
 
 #[async_trait::async_trait]
 impl ApiHandler for Panicking {
-    fn accepts(&self, req: &http::Request<hyper::body::Incoming>) -> bool {
+    fn accepts(&self, req: &http::Request<coffer_api::Body>) -> bool {
         self.0.accepts(req)
     }
 
     async fn handle(
         &self,
-        _req: http::Request<hyper::body::Incoming>,
+        _req: http::Request<coffer_api::Body>,
         _cx: &Arc<RequestContext>,
     ) -> Reply {
         panic!("planted panic")
