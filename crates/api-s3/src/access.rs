@@ -255,19 +255,20 @@ impl Access {
         // permission too, as on AWS.
         let extra = header_actions(operation, r.headers);
         let names_a_version = names_version(r.query);
-        let decision = if owner_root && operation.owner_root_always() {
-            Decision::Allow
+        let action = if names_a_version {
+            operation.iam_action_for_version()
         } else {
-            let action = if names_a_version {
-                operation.iam_action_for_version()
-            } else {
-                operation.iam_action()
-            };
+            operation.iam_action()
+        };
+        // The decision, and the action it is about (the first one refused).
+        let (decision, asked) = if owner_root && operation.owner_root_always() {
+            (Decision::Allow, action)
+        } else {
             extra
                 .iter()
-                .map(|a| ask(a, context.clone()))
-                .find(|d| !matches!(d, Decision::Allow))
-                .unwrap_or_else(|| ask(action, context))
+                .map(|a| (ask(a, context.clone()), *a))
+                .find(|(d, _)| !matches!(d, Decision::Allow))
+                .unwrap_or_else(|| (ask(action, context), action))
         };
         // Where the bucket's ACLs are enabled, a grant in the bucket's or the object's ACL
         // is one more way to be allowed: only for the operation's own action (never for
@@ -275,7 +276,7 @@ impl Access {
         // and never over an explicit deny.
         let decision = match decision {
             Decision::Deny(why)
-                if why != coffer_policy::eval::EXPLICIT_DENY
+                if !coffer_policy::eval::is_explicit_deny(why)
                     && extra.is_empty()
                     && !names_a_version =>
             {
@@ -343,11 +344,18 @@ impl Access {
                     rc.fill(|f| f.error_message = Some(format!("Access Denied: {why}")));
                 }
                 // Callers outside the bucket's account learn no reason (AWS: "a generic
-                // Access Denied message"); the trail keeps it.
-                if p.is_anonymous() {
+                // Access Denied message"); the trail keeps it. Callers of its own account
+                // are told who was refused what, and by which kind of policy, in AWS's
+                // words.
+                let same_account = owner.as_deref().is_none_or(|o| o == p.account.id);
+                if p.is_anonymous() || !same_account {
                     return Err(s3_error!(AccessDenied, "Access Denied"));
                 }
-                Err(s3_error!(AccessDenied, "Access Denied: {}", why))
+                Err(s3_error!(
+                    AccessDenied,
+                    "{}",
+                    denied_message(&p.arn(), asked, &resource, why)
+                ))
             }
         }
     }
@@ -688,5 +696,55 @@ impl S3Host for Domain {
             );
         }
         Ok(VirtualHost::new(name))
+    }
+}
+
+/// AWS's access denied message for a caller of the resource's own account: "User: ARN is
+/// not authorized to perform: ACTION on resource: "RESOURCE" because no identity-based
+/// policy allows the ACTION action" (or "with an explicit deny in a/an ... policy").
+fn denied_message(arn: &str, action: &str, resource: &str, why: &str) -> String {
+    let reason = if why == coffer_policy::eval::EXPLICIT_DENY_RESOURCE {
+        "with an explicit deny in a resource-based policy".to_owned()
+    } else if coffer_policy::eval::is_explicit_deny(why) {
+        "with an explicit deny in an identity-based policy".to_owned()
+    } else {
+        format!("because no identity-based policy allows the {action} action")
+    };
+    format!(
+        "User: {arn} is not authorized to perform: {action} on resource: \"{resource}\" {reason}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_account_refusals_say_who_what_and_which_policy_as_aws() {
+        let arn = "arn:aws:iam::111122223333:user/ann";
+        assert_eq!(
+            denied_message(arn, "s3:ListBucket", "arn:aws:s3:::b", "no policy allows"),
+            "User: arn:aws:iam::111122223333:user/ann is not authorized to perform: s3:ListBucket \
+             on resource: \"arn:aws:s3:::b\" because no identity-based policy allows the \
+             s3:ListBucket action"
+        );
+        assert!(
+            denied_message(
+                arn,
+                "s3:GetObject",
+                "arn:aws:s3:::b/k",
+                coffer_policy::eval::EXPLICIT_DENY
+            )
+            .ends_with("with an explicit deny in an identity-based policy")
+        );
+        assert!(
+            denied_message(
+                arn,
+                "s3:GetObject",
+                "arn:aws:s3:::b/k",
+                coffer_policy::eval::EXPLICIT_DENY_RESOURCE
+            )
+            .ends_with("with an explicit deny in a resource-based policy")
+        );
     }
 }

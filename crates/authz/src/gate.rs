@@ -71,7 +71,9 @@ impl KeyGate for PrincipalGate {
         };
         match decision {
             Decision::Allow => Ok(()),
-            Decision::Deny(why) if why != coffer_policy::eval::EXPLICIT_DENY && granted() => Ok(()),
+            Decision::Deny(why) if !coffer_policy::eval::is_explicit_deny(why) && granted() => {
+                Ok(())
+            }
             Decision::Deny(why) => Err(format!(
                 "User: {} is not authorized to perform: {} on resource: {} because {why}",
                 self.principal.arn(),

@@ -235,8 +235,11 @@ pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
     let resource = set
         .resource_policy
         .map_or(Outcome::NotApplicable, |d| evaluate(d, q, true));
-    if identity_denies || resource == Outcome::ExplicitDeny {
+    if identity_denies {
         return Decision::Deny(EXPLICIT_DENY);
+    }
+    if resource == Outcome::ExplicitDeny {
+        return Decision::Deny(EXPLICIT_DENY_RESOURCE);
     }
     if set.anonymous {
         return if resource == Outcome::Allow {
@@ -264,8 +267,17 @@ pub fn decide(set: &PolicySet<'_>, q: &Query<'_>) -> Decision {
     }
 }
 
-/// The reason [`Decision::Deny`] gives when a policy explicitly denies.
+/// The reason [`Decision::Deny`] gives when an identity policy explicitly denies.
 pub const EXPLICIT_DENY: &str = "explicit deny";
+
+/// The reason [`Decision::Deny`] gives when a resource policy (a bucket or key policy)
+/// explicitly denies.
+pub const EXPLICIT_DENY_RESOURCE: &str = "explicit deny in a resource-based policy";
+
+/// Whether a denial's reason is an explicit deny (which no grant or ACL can lift).
+pub fn is_explicit_deny(why: &str) -> bool {
+    why == EXPLICIT_DENY || why == EXPLICIT_DENY_RESOURCE
+}
 
 /// AWS KMS logic: the key policy is primary. Allow iff no explicit Deny anywhere and
 /// (key policy returns Allow for the caller) or (key policy returns AllowAccount — i.e. it
@@ -283,8 +295,11 @@ pub fn decide_kms(
 ) -> Decision {
     let key = evaluate(key_policy, q, true);
     let (identity_denies, identity_allows) = identity_side(identity, caller_is_root, q);
-    if identity_denies || key == Outcome::ExplicitDeny {
+    if identity_denies {
         return Decision::Deny(EXPLICIT_DENY);
+    }
+    if key == Outcome::ExplicitDeny {
+        return Decision::Deny(EXPLICIT_DENY_RESOURCE);
     }
     let cross_account =
         matching::arn_account(q.resource).is_some_and(|owner| owner != q.principal_account);

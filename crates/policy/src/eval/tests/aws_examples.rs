@@ -116,8 +116,8 @@ fn unencrypted_uploads_are_denied() {
         Some("111122223333"),
         &[
             call("encrypted upload", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[(SSE, &["aws:kms"])], None),
-            call("plain upload", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[], Some("explicit deny")),
-            call("root is denied too", ROOT_A, &[], "s3:PutObject", OBJECT, &[], Some("explicit deny")),
+            call("plain upload", ALICE, &[ALLOW_S3_ALL], "s3:PutObject", OBJECT, &[], Some("explicit deny in a resource-based policy")),
+            call("root is denied too", ROOT_A, &[], "s3:PutObject", OBJECT, &[], Some("explicit deny in a resource-based policy")),
         ],
     );
 }
@@ -588,7 +588,7 @@ fn anonymous_callers_get_only_what_everyone_is_granted() {
         Some("111122223333"),
         &[
             call("public part", "", &[], "s3:GetObject", OBJECT, &[], None),
-            call("NotPrincipal denies anonymous", "", &[], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/secret/a", &[], Some("explicit deny")),
+            call("NotPrincipal denies anonymous", "", &[], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/secret/a", &[], Some("explicit deny in a resource-based policy")),
             call("and not the excepted user", ALICE, &[], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/secret/a", &[], None),
         ],
     );
