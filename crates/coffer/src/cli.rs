@@ -401,6 +401,21 @@ pub struct ServeArgs {
     /// AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/, with its digest, as CloudTrail does.
     #[arg(long, env = "COFFER_AUDIT_DELIVERY_BUCKET")]
     pub audit_delivery_bucket: Option<String>,
+
+    /// The web console at /_coffer/console/ (`on`), or none (`off`).
+    #[arg(long, env = "COFFER_CONSOLE", value_enum, default_value = "on")]
+    pub console: Switch,
+
+    /// Sign a console session out after this many minutes unused; fractions allowed.
+    #[arg(long, env = "COFFER_CONSOLE_IDLE_MINUTES", default_value_t = 15.0)]
+    pub console_idle_minutes: f64,
+}
+
+/// A feature turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 impl ServeArgs {
@@ -430,6 +445,10 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
             audit_delivery_bucket: self.audit_delivery_bucket,
+            console: (self.console == Switch::On).then(|| {
+                std::time::Duration::try_from_secs_f64(self.console_idle_minutes.max(0.001) * 60.0)
+                    .unwrap_or(std::time::Duration::from_secs(900))
+            }),
             meta: match self.meta {
                 None => crate::Meta::Local,
                 Some(url) => crate::Meta::Postgres(postgres_url(

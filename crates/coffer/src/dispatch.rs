@@ -1,7 +1,8 @@
 //! The front dispatcher: every request enters here.
 //!
 //! It gives the request an id and a [`RequestContext`], answers Coffer's own routes
-//! (`/_coffer/health`, `/_coffer/metrics`), and hands everything else to the first
+//! (`/_coffer/health`, `/_coffer/metrics`, and the console's pages, whose API calls come
+//! back in here as requests of their own), and hands everything else to the first
 //! protocol ([`ApiHandler`]) that accepts it: the KMS, CloudTrail, IAM/STS, and S3 for
 //! the rest. It knows no wire format: on the way out it stamps `x-amz-request-id` on every
 //! response, answers a panic with the protocol's own 500, counts the call and writes one
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt;
 use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -52,12 +54,32 @@ impl hyper::service::Service<Request<Incoming>> for Dispatcher {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
+        let req = req.map(|b| {
+            b.map_err(|e| Box::new(e) as coffer_api::BoxError)
+                .boxed_unsync()
+        });
         Box::pin(async move { Ok(this.handle(req).await) })
     }
 }
 
+/// The console's calls, made as the signed-in user, enter as any client's request does
+/// (from the browser's address), and are counted and audited as theirs.
+#[async_trait::async_trait]
+impl coffer_console::Loopback for Dispatcher {
+    async fn call(&self, req: Request<Body>) -> Response<Body> {
+        self.clone().handle(req).await
+    }
+}
+
 impl Dispatcher {
-    async fn handle(self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(self, req: Request<Body>) -> Response<Body> {
+        // The console's pages are not API calls: only the calls they make are recorded.
+        if let Some(console) = &self.app.console
+            && coffer_console::Console::claims(req.uri().path())
+        {
+            let console = console.clone();
+            return console.handle(req, &self, self.tls).await;
+        }
         let started = std::time::Instant::now();
         let bytes_in = content_length(req.headers());
         let id = request_id();
@@ -120,7 +142,7 @@ impl Dispatcher {
     /// response and, for a failed call, its error code.
     async fn route(
         &self,
-        req: Request<Incoming>,
+        req: Request<Body>,
         cx: Arc<RequestContext>,
     ) -> (
         Response<Body>,
@@ -177,7 +199,7 @@ impl Dispatcher {
     }
 }
 
-fn health(req: &Request<Incoming>, stale: bool) -> Response<Body> {
+fn health(req: &Request<Body>, stale: bool) -> Response<Body> {
     let text: &'static [u8] = if stale {
         b"unavailable: not hearing the shared metadata store's changes\n"
     } else {

@@ -81,6 +81,9 @@ pub struct Config {
     pub audit_enabled: bool,
     /// Deliver sealed trail files into this bucket, as CloudTrail does.
     pub audit_delivery_bucket: Option<String>,
+    /// The web console at `/_coffer/console/`, and how long its sessions last unused;
+    /// `None` when it is off (`--console off`).
+    pub console: Option<Duration>,
 }
 
 /// Where metadata lives (`--meta`): buckets, objects, uploads, KMS keys, IAM entities.
@@ -164,6 +167,8 @@ pub struct App {
     pub objects: Arc<Objects>,
     /// S3 server access log records waiting for delivery.
     pub access_logs: Arc<coffer_api_s3::AccessLogs>,
+    /// The web console, unless it is off.
+    pub console: Option<Arc<coffer_console::Console>>,
     /// Set while a node of a shared metadata store cannot hear other nodes' changes:
     /// requests are refused until it hears them again and has reloaded its caches.
     stale: Arc<std::sync::atomic::AtomicBool>,
@@ -436,8 +441,17 @@ impl App {
                 kms,
                 audit,
                 metrics: metrics::Metrics::default(),
-                objects,
+                objects: objects.clone(),
                 access_logs,
+                console: config.console.map(|idle| {
+                    Arc::new(coffer_console::Console::new(
+                        coffer_console::Config {
+                            region: config.region.clone(),
+                            idle,
+                        },
+                        objects.clone(),
+                    ))
+                }),
                 stale,
                 _store: stores,
                 _coherence: coherence,

@@ -1,0 +1,927 @@
+//! Buckets and objects: the bucket list (create, delete), a bucket's objects by folder
+//! with paged listings, uploads (one PUT, or a multipart upload for large files; the
+//! browser's bytes stream through to S3, never held whole), downloads, object details,
+//! and the bucket's settings (default encryption, policy, Block Public Access).
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use maud::{Markup, html};
+
+use coffer_api::Body;
+
+use crate::call::{ApiError, Xml, error_of, read, s3_path};
+use crate::page::{Nav, csrf, error_box, json, json_error, notice, q, see_other, size};
+use crate::{Cx, PREFIX};
+
+/// Objects per listing page.
+const PAGE: &str = "100";
+
+/// Most buckets probed one by one for a caller who may not list them all.
+const MAX_PROBED: usize = 100;
+
+fn status(e: &ApiError) -> StatusCode {
+    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn md5_header(body: &[u8]) -> (String, String) {
+    use md5::Digest as _;
+    (
+        "content-md5".into(),
+        base64_simd::STANDARD.encode_to_string(md5::Md5::digest(body)),
+    )
+}
+
+/// The bucket list, with the form that creates one.
+pub async fn list(cx: &Cx<'_>) -> Response<Body> {
+    let caller = cx.caller();
+    let listed = caller
+        .s3(Method::GET, "/".into(), &[], Vec::new(), Bytes::new())
+        .await;
+    let (names, refusal) = match listed {
+        Ok((_, body)) => {
+            let x = Xml::parse(&body).unwrap_or_default();
+            let names: Vec<(String, String)> = x
+                .list("Bucket")
+                .iter()
+                .map(|b| (b.get("Name").to_owned(), b.get("CreationDate").to_owned()))
+                .collect();
+            (names, None)
+        }
+        Err(e) if e.code == "AccessDenied" => {
+            // A caller who may not list every bucket sees the ones it may open: each of
+            // the account's buckets is asked with its own credentials (HeadBucket).
+            let mut names = Vec::new();
+            let owned = cx
+                .objects()
+                .list_buckets(&cx.session.account)
+                .await
+                .unwrap_or_default();
+            for b in owned.iter().take(MAX_PROBED) {
+                if caller
+                    .s3(
+                        Method::HEAD,
+                        s3_path(&b.name, None),
+                        &[],
+                        Vec::new(),
+                        Bytes::new(),
+                    )
+                    .await
+                    .is_ok()
+                {
+                    names.push((b.name.clone(), String::new()));
+                }
+            }
+            (names, Some(e))
+        }
+        Err(e) => {
+            return cx.page(status(&e), "Buckets", Nav::Buckets, error_box(&e));
+        }
+    };
+    let keys = key_choices(cx).await;
+    cx.page(
+        StatusCode::OK,
+        "Buckets",
+        Nav::Buckets,
+        html! {
+            @if let Some(e) = &refusal {
+                (error_box(e))
+                (notice("You may not list all buckets; these are the ones you can open."))
+            }
+            table.buckets {
+                caption { (names.len()) " buckets" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Created" } } }
+                tbody {
+                    @for (name, created) in &names {
+                        tr {
+                            td { a href={ (PREFIX) "/buckets/" (name) } { (name) } }
+                            td { (created) }
+                        }
+                    }
+                }
+            }
+            details open[names.is_empty()] {
+                summary { "Create a bucket" }
+                form.create method="post" action={ (PREFIX) "/buckets" } {
+                    (csrf(&cx.session))
+                    label for="bucket-name" { "Name" }
+                    input id="bucket-name" name="name" required pattern="[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]" spellcheck="false";
+                    (encryption_fields("aws:kms", "", true, &keys))
+                    label { input type="checkbox" name="versioning" value="on"; " Versioning" }
+                    label { input type="checkbox" name="object_lock" value="on"; " Object Lock (turns versioning on)" }
+                    button type="submit" { "Create bucket" }
+                }
+            }
+        },
+    )
+}
+
+/// The KMS keys the caller may name, for the default-encryption field: (id, label).
+async fn key_choices(cx: &Cx<'_>) -> Vec<(String, String)> {
+    let caller = cx.caller();
+    let Ok(aliases) = caller
+        .kms("ListAliases", serde_json::json!({"Limit": 100}))
+        .await
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(list) = aliases["Aliases"].as_array() {
+        for a in list {
+            if let (Some(name), Some(key)) = (a["AliasName"].as_str(), a["TargetKeyId"].as_str())
+                && !name.starts_with("alias/aws/")
+            {
+                out.push((key.to_owned(), format!("{name} ({key})")));
+            }
+        }
+    }
+    if let Ok(keys) = caller
+        .kms("ListKeys", serde_json::json!({"Limit": 100}))
+        .await
+        && let Some(list) = keys["Keys"].as_array()
+    {
+        for k in list {
+            if let Some(id) = k["KeyId"].as_str()
+                && !out.iter().any(|(i, _)| i == id)
+            {
+                out.push((id.to_owned(), id.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn encryption_fields(
+    algorithm: &str,
+    key: &str,
+    bucket_key: bool,
+    keys: &[(String, String)],
+) -> Markup {
+    html! {
+        fieldset {
+            legend { "Default encryption" }
+            label { input type="radio" name="sse" value="AES256" checked[algorithm == "AES256"]; " SSE-S3 (keys managed by Coffer)" }
+            label { input type="radio" name="sse" value="aws:kms" checked[algorithm == "aws:kms"]; " SSE-KMS" }
+            label for="kms-key" { "KMS key (id, ARN or alias; empty for the account's default)" }
+            input id="kms-key" name="kms_key" list="kms-keys" value=(key) spellcheck="false";
+            datalist id="kms-keys" {
+                @for (id, label) in keys { option value=(id) { (label) } }
+            }
+            label { input type="checkbox" name="bucket_key" value="on" checked[bucket_key]; " S3 Bucket Key" }
+        }
+    }
+}
+
+fn encryption_xml(form: &[(String, String)]) -> String {
+    let algorithm = crate::form::field(form, "sse").unwrap_or("AES256");
+    let key = crate::form::field(form, "kms_key").unwrap_or("").trim();
+    let bucket_key = crate::form::field(form, "bucket_key") == Some("on");
+    let key_el = if algorithm == "aws:kms" && !key.is_empty() {
+        format!("<KMSMasterKeyID>{}</KMSMasterKeyID>", escape_xml(key))
+    } else {
+        String::new()
+    };
+    format!(
+        "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{}</SSEAlgorithm>{key_el}\
+         </ApplyServerSideEncryptionByDefault><BucketKeyEnabled>{bucket_key}</BucketKeyEnabled>\
+         </Rule></ServerSideEncryptionConfiguration>",
+        escape_xml(algorithm)
+    )
+}
+
+async fn put_document(cx: &Cx<'_>, bucket: &str, sub: &str, body: String) -> Result<(), ApiError> {
+    let body = Bytes::from(body);
+    cx.caller()
+        .s3(
+            Method::PUT,
+            s3_path(bucket, None),
+            &[(sub, "")],
+            vec![md5_header(&body)],
+            body,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// CreateBucket, then its default encryption and versioning, as the form asks.
+pub async fn create(cx: &Cx<'_>, form: &[(String, String)]) -> Response<Body> {
+    let name = crate::form::field(form, "name")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let lock = crate::form::field(form, "object_lock") == Some("on");
+    let mut headers = Vec::new();
+    if lock {
+        headers.push(("x-amz-bucket-object-lock-enabled".into(), "true".into()));
+    }
+    let caller = cx.caller();
+    if let Err(e) = caller
+        .s3(
+            Method::PUT,
+            s3_path(&name, None),
+            &[],
+            headers,
+            Bytes::new(),
+        )
+        .await
+    {
+        return cx.page(
+            status(&e),
+            "Buckets",
+            Nav::Buckets,
+            html! { (error_box(&e)) p { a href={ (PREFIX) "/buckets" } { "Back to the buckets" } } },
+        );
+    }
+    let mut failed = Vec::new();
+    if let Err(e) = put_document(cx, &name, "encryption", encryption_xml(form)).await {
+        failed.push(e);
+    }
+    if crate::form::field(form, "versioning") == Some("on") && !lock {
+        let doc = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
+        if let Err(e) = put_document(cx, &name, "versioning", doc.into()).await {
+            failed.push(e);
+        }
+    }
+    match failed.first() {
+        None => see_other(&format!("{PREFIX}/buckets/{name}")),
+        Some(e) => settings(cx, &name, Some(Err(e.clone()))).await,
+    }
+}
+
+pub async fn delete(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    match cx
+        .caller()
+        .s3(Method::DELETE, s3_path(bucket, None), &[], Vec::new(), Bytes::new())
+        .await
+    {
+        Ok(_) => see_other(&format!("{PREFIX}/buckets")),
+        Err(e) => cx.page(
+            status(&e),
+            bucket,
+            Nav::Buckets,
+            html! { (error_box(&e)) p { a href={ (PREFIX) "/buckets/" (bucket) } { "Back to the bucket" } } },
+        ),
+    }
+}
+
+/// A bucket's objects under a prefix, one folder level at a time, a page at a time.
+pub async fn objects(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    let prefix = cx.param("prefix").unwrap_or("").to_owned();
+    let token = cx.param("token").unwrap_or("").to_owned();
+    let mut query = vec![
+        ("list-type", "2"),
+        ("delimiter", "/"),
+        ("max-keys", PAGE),
+        ("prefix", prefix.as_str()),
+    ];
+    if !token.is_empty() {
+        query.push(("continuation-token", token.as_str()));
+    }
+    let listed = cx
+        .caller()
+        .s3(
+            Method::GET,
+            s3_path(bucket, None),
+            &query,
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+    let x = match listed {
+        Ok((_, body)) => Xml::parse(&body).unwrap_or_default(),
+        Err(e) => {
+            return cx.page(status(&e), bucket, Nav::Buckets, error_box(&e));
+        }
+    };
+    let folders: Vec<String> = x
+        .list("CommonPrefixes")
+        .iter()
+        .map(|p| p.get("Prefix").to_owned())
+        .collect();
+    let objects = x.list("Contents");
+    let next = x.get("NextContinuationToken").to_owned();
+    let base = format!("{PREFIX}/buckets/{bucket}");
+    // Breadcrumbs: the bucket, then each folder of the prefix.
+    let mut crumbs = vec![(bucket.to_owned(), String::new())];
+    let mut acc = String::new();
+    for part in prefix.split_inclusive('/') {
+        acc.push_str(part);
+        crumbs.push((part.trim_end_matches('/').to_owned(), acc.clone()));
+    }
+    cx.page(
+        StatusCode::OK,
+        bucket,
+        Nav::Buckets,
+        html! {
+            nav.crumbs aria-label="Folder" {
+                @for (label, p) in &crumbs {
+                    a href={ (base) "?prefix=" (q(p)) } { (label) } " / "
+                }
+            }
+            p.actions {
+                a href={ (base) "/settings" } { "Bucket settings" }
+            }
+            section.upload aria-labelledby="upload-h" {
+                h2 id="upload-h" { "Upload" }
+                form id="upload" data-bucket=(bucket) data-csrf=(cx.session.csrf) data-base=(base) {
+                    label for="upload-file" { "File" }
+                    input id="upload-file" type="file" required;
+                    label for="upload-key" { "Object key" }
+                    input id="upload-key" name="key" value=(prefix) spellcheck="false";
+                    button type="submit" { "Upload" }
+                    progress id="upload-progress" max="100" value="0" aria-label="Upload progress" {}
+                    span id="upload-status" role="status" aria-live="polite" {}
+                }
+            }
+            table.objects {
+                caption { "Objects under “" (prefix) "”" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Size" } th scope="col" { "Last modified" } th scope="col" { "Storage class" } } }
+                tbody {
+                    @for f in &folders {
+                        tr.folder {
+                            td { a href={ (base) "?prefix=" (q(f)) } { (f.strip_prefix(prefix.as_str()).unwrap_or(f)) } }
+                            td { "folder" } td {} td {}
+                        }
+                    }
+                    @for o in &objects {
+                        @let key = o.get("Key");
+                        tr {
+                            td { a href={ (base) "/object?key=" (q(key)) } { (key.strip_prefix(prefix.as_str()).unwrap_or(key)) } }
+                            td { (size(o.get("Size").parse().unwrap_or(0))) }
+                            td { (o.get("LastModified")) }
+                            td { (o.get("StorageClass")) }
+                        }
+                    }
+                }
+            }
+            @if !next.is_empty() {
+                p { a rel="next" href={ (base) "?prefix=" (q(&prefix)) "&token=" (q(&next)) } { "Next page" } }
+            }
+            @if folders.is_empty() && objects.is_empty() && prefix.is_empty() {
+                form method="post" action={ (base) "/delete" } {
+                    (csrf(&cx.session))
+                    button.danger type="submit" { "Delete this empty bucket" }
+                }
+            }
+        },
+    )
+}
+
+/// The bucket's settings, with the outcome of a change if one was just made.
+pub async fn settings(
+    cx: &Cx<'_>,
+    bucket: &str,
+    outcome: Option<Result<&str, ApiError>>,
+) -> Response<Body> {
+    let caller = cx.caller();
+    let get = |sub: &'static str| {
+        let caller = &caller;
+        async move {
+            caller
+                .s3(
+                    Method::GET,
+                    s3_path(bucket, None),
+                    &[(sub, "")],
+                    Vec::new(),
+                    Bytes::new(),
+                )
+                .await
+        }
+    };
+    let encryption = get("encryption").await;
+    let policy = get("policy").await;
+    let pab = get("publicAccessBlock").await;
+    let versioning = get("versioning").await;
+    let (algorithm, key, bucket_key) = match &encryption {
+        Ok((_, b)) => {
+            let x = Xml::parse(b).unwrap_or_default();
+            (
+                x.find("SSEAlgorithm")
+                    .map(|n| n.text.clone())
+                    .unwrap_or_default(),
+                x.find("KMSMasterKeyID")
+                    .map(|n| n.text.clone())
+                    .unwrap_or_default(),
+                x.find("BucketKeyEnabled").is_some_and(|n| n.text == "true"),
+            )
+        }
+        Err(_) => (String::new(), String::new(), false),
+    };
+    let keys = key_choices(cx).await;
+    let base = format!("{PREFIX}/buckets/{bucket}");
+    let (code, banner) = match &outcome {
+        None => (StatusCode::OK, html! {}),
+        Some(Ok(m)) => (StatusCode::OK, notice(m)),
+        Some(Err(e)) => (status(e), error_box(e)),
+    };
+    let flag = |x: &Xml, name: &str| x.find(name).is_some_and(|n| n.text == "true");
+    let pab_x = pab
+        .as_ref()
+        .ok()
+        .and_then(|(_, b)| Xml::parse(b))
+        .unwrap_or_default();
+    cx.page(
+        code,
+        &format!("{bucket}: settings"),
+        Nav::Buckets,
+        html! {
+            (banner)
+            p { a href=(base) { "Back to the objects" } }
+            section aria-labelledby="enc-h" {
+                h2 id="enc-h" { "Default encryption" }
+                @if let Err(e) = &encryption { (error_box(e)) }
+                @if !algorithm.is_empty() {
+                    p.current { "Now: " strong { (algorithm) } @if !key.is_empty() { " with " a href={ (PREFIX) "/keys/" (q(&key)) } { (key) } } @if bucket_key { ", S3 Bucket Key on" } }
+                }
+                form method="post" action={ (base) "/settings" } {
+                    (csrf(&cx.session))
+                    input type="hidden" name="what" value="encryption";
+                    (encryption_fields(&algorithm, &key, bucket_key, &keys))
+                    button type="submit" { "Save default encryption" }
+                }
+            }
+            section aria-labelledby="ver-h" {
+                h2 id="ver-h" { "Versioning" }
+                @match &versioning {
+                    Ok((_, b)) => {
+                        @let s = Xml::parse(b).map(|x| x.get("Status").to_owned()).unwrap_or_default();
+                        p { @if s.is_empty() { "Never enabled" } @else { (s) } }
+                    }
+                    Err(e) => (error_box(e)),
+                }
+            }
+            section aria-labelledby="pol-h" {
+                h2 id="pol-h" { "Bucket policy" }
+                @let text = match &policy { Ok((_, b)) => String::from_utf8_lossy(b).into_owned(), Err(_) => String::new() };
+                @if let Err(e) = &policy { @if e.code != "NoSuchBucketPolicy" { (error_box(e)) } @else { p { "No policy." } } }
+                form method="post" action={ (base) "/settings" } {
+                    (csrf(&cx.session))
+                    input type="hidden" name="what" value="policy";
+                    label for="policy" { "Policy (JSON); checked by the server's own parser when saved" }
+                    textarea id="policy" name="policy" rows="16" spellcheck="false" { (text) }
+                    button type="submit" { "Save policy" }
+                }
+                @if policy.is_ok() {
+                    form method="post" action={ (base) "/settings" } {
+                        (csrf(&cx.session))
+                        input type="hidden" name="what" value="delete-policy";
+                        button.danger type="submit" { "Delete policy" }
+                    }
+                }
+            }
+            section aria-labelledby="pab-h" {
+                h2 id="pab-h" { "Block Public Access" }
+                @if let Err(e) = &pab { @if e.code != "NoSuchPublicAccessBlockConfiguration" { (error_box(e)) } }
+                form method="post" action={ (base) "/settings" } {
+                    (csrf(&cx.session))
+                    input type="hidden" name="what" value="public-access-block";
+                    @for (name, label) in [("BlockPublicAcls", "Block public ACLs"), ("IgnorePublicAcls", "Ignore public ACLs"), ("BlockPublicPolicy", "Block public bucket policies"), ("RestrictPublicBuckets", "Restrict public buckets")] {
+                        label { input type="checkbox" name=(name) value="on" checked[flag(&pab_x, name)]; " " (label) }
+                    }
+                    button type="submit" { "Save Block Public Access" }
+                }
+            }
+        },
+    )
+}
+
+pub async fn change_settings(
+    cx: &Cx<'_>,
+    bucket: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let field = |n: &str| crate::form::field(form, n).unwrap_or("");
+    let outcome = match field("what") {
+        "encryption" => put_document(cx, bucket, "encryption", encryption_xml(form))
+            .await
+            .map(|_| "Default encryption saved."),
+        "policy" => put_document(cx, bucket, "policy", field("policy").to_owned())
+            .await
+            .map(|_| "Bucket policy saved."),
+        "delete-policy" => cx
+            .caller()
+            .s3(
+                Method::DELETE,
+                s3_path(bucket, None),
+                &[("policy", "")],
+                Vec::new(),
+                Bytes::new(),
+            )
+            .await
+            .map(|_| "Bucket policy deleted."),
+        "public-access-block" => {
+            let on = |n: &str| crate::form::field(form, n) == Some("on");
+            let doc = format!(
+                "<PublicAccessBlockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <BlockPublicAcls>{}</BlockPublicAcls><IgnorePublicAcls>{}</IgnorePublicAcls>\
+                 <BlockPublicPolicy>{}</BlockPublicPolicy><RestrictPublicBuckets>{}</RestrictPublicBuckets>\
+                 </PublicAccessBlockConfiguration>",
+                on("BlockPublicAcls"),
+                on("IgnorePublicAcls"),
+                on("BlockPublicPolicy"),
+                on("RestrictPublicBuckets")
+            );
+            put_document(cx, bucket, "publicAccessBlock", doc)
+                .await
+                .map(|_| "Block Public Access saved.")
+        }
+        _ => Err(ApiError {
+            status: 400,
+            code: "InvalidRequest".into(),
+            message: "Unknown setting.".into(),
+        }),
+    };
+    settings(cx, bucket, Some(outcome)).await
+}
+
+fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// One object's details: size, class, ETag, metadata, tags, encryption, versions.
+pub async fn object(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let caller = cx.caller();
+    let path = s3_path(bucket, Some(&key));
+    let head = match caller
+        .s3(Method::HEAD, path.clone(), &[], Vec::new(), Bytes::new())
+        .await
+    {
+        Ok((parts, _)) => parts.headers,
+        Err(e) => return cx.page(status(&e), &key, Nav::Buckets, error_box(&e)),
+    };
+    let tags = caller
+        .s3(
+            Method::GET,
+            path.clone(),
+            &[("tagging", "")],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+    let versions = caller
+        .s3(
+            Method::GET,
+            s3_path(bucket, None),
+            &[
+                ("versions", ""),
+                ("prefix", key.as_str()),
+                ("max-keys", "50"),
+            ],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await;
+    let base = format!("{PREFIX}/buckets/{bucket}");
+    let kms_key = header(&head, "x-amz-server-side-encryption-aws-kms-key-id");
+    let meta: Vec<(&str, &str)> = head
+        .iter()
+        .filter_map(|(n, v)| {
+            n.as_str()
+                .strip_prefix("x-amz-meta-")
+                .map(|n| (n, v.to_str().unwrap_or("")))
+        })
+        .collect();
+    let folder = match key.rfind('/') {
+        Some(i) => &key[..=i],
+        None => "",
+    };
+    cx.page(
+        StatusCode::OK,
+        &key,
+        Nav::Buckets,
+        html! {
+            p { a href={ (base) "?prefix=" (q(folder)) } { "Back to " (bucket) "/" (folder) } }
+            dl.details {
+                dt { "Size" } dd { (size(header(&head, "content-length").parse().unwrap_or(0))) " (" (header(&head, "content-length")) " bytes)" }
+                dt { "Storage class" } dd { @let c = header(&head, "x-amz-storage-class"); @if c.is_empty() { "STANDARD" } @else { (c) } }
+                dt { "ETag" } dd { code { (header(&head, "etag")) } }
+                dt { "Content type" } dd { (header(&head, "content-type")) }
+                dt { "Last modified" } dd { (header(&head, "last-modified")) }
+                @let version = header(&head, "x-amz-version-id");
+                @if !version.is_empty() { dt { "Version" } dd { code { (version) } } }
+                dt { "Encryption" } dd.encryption {
+                    @let alg = header(&head, "x-amz-server-side-encryption");
+                    @if alg.is_empty() { @if head.contains_key("x-amz-server-side-encryption-customer-algorithm") { "SSE-C (customer-provided key)" } @else { "None" } }
+                    @else if alg == "aws:kms" { "SSE-KMS" } @else if alg == "AES256" { "SSE-S3" } @else { (alg) }
+                    @if !kms_key.is_empty() {
+                        " with key " a.key href={ (PREFIX) "/keys/" (q(kms_key)) } { (kms_key) }
+                    }
+                    @if header(&head, "x-amz-server-side-encryption-bucket-key-enabled") == "true" { ", S3 Bucket Key" }
+                }
+            }
+            h2 { "Metadata" }
+            @if meta.is_empty() { p { "None." } } @else {
+                table { tbody { @for (n, v) in &meta { tr { th scope="row" { (n) } td { (v) } } } } }
+            }
+            h2 { "Tags" }
+            @match &tags {
+                Ok((_, b)) => {
+                    @let x = Xml::parse(b).unwrap_or_default();
+                    @let list = x.list("Tag");
+                    @if list.is_empty() { p { "None." } } @else {
+                        table { tbody { @for t in &list { tr { th scope="row" { (t.get("Key")) } td { (t.get("Value")) } } } } }
+                    }
+                }
+                Err(e) => (error_box(e)),
+            }
+            @if let Ok((_, b)) = &versions {
+                @let x = Xml::parse(b).unwrap_or_default();
+                @let list: Vec<&Xml> = x.children.iter().filter(|c| (c.name == "Version" || c.name == "DeleteMarker") && c.get("Key") == key).collect();
+                @if list.len() > 1 || list.iter().any(|v| v.get("VersionId") != "null") {
+                    h2 { "Versions" }
+                    table { thead { tr { th scope="col" { "Version" } th scope="col" { "Kind" } th scope="col" { "Size" } th scope="col" { "Last modified" } } }
+                        tbody { @for v in &list { tr {
+                            td { code { (v.get("VersionId")) } @if v.get("IsLatest") == "true" { " (current)" } }
+                            td { @if v.name == "DeleteMarker" { "delete marker" } @else { "object" } }
+                            td { (v.get("Size")) }
+                            td { (v.get("LastModified")) }
+                        } } }
+                    }
+                }
+            }
+            p.actions {
+                a.button href={ (base) "/download?key=" (q(&key)) } download { "Download" }
+            }
+            form method="post" action={ (base) "/delete-object" } {
+                (csrf(&cx.session))
+                input type="hidden" name="key" value=(key);
+                button.danger type="submit" { "Delete object" }
+            }
+        },
+    )
+}
+
+/// GetObject, streamed to the browser as an attachment; a refusal (a disabled key, a
+/// denied caller) is a page with the API's reason.
+pub async fn download(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let resp = cx
+        .caller()
+        .s3_stream(
+            Method::GET,
+            s3_path(bucket, Some(&key)),
+            &[],
+            Vec::new(),
+            coffer_api::full(Bytes::new()),
+        )
+        .await;
+    if !resp.status().is_success() {
+        let e = match read(resp).await {
+            Err(e) => e,
+            Ok(_) => ApiError {
+                status: 500,
+                code: "InternalError".into(),
+                message: "The download failed.".into(),
+            },
+        };
+        return cx.page(
+            status(&e),
+            &format!("Download of {key} failed"),
+            Nav::Buckets,
+            html! {
+                (error_box(&e))
+                p { a href={ (PREFIX) "/buckets/" (bucket) "/object?key=" (q(&key)) } { "Back to the object" } }
+            },
+        );
+    }
+    let (parts, body) = resp.into_parts();
+    let mut r = Response::new(body);
+    for name in [
+        http::header::CONTENT_LENGTH,
+        http::header::CONTENT_TYPE,
+        http::header::ETAG,
+        http::header::LAST_MODIFIED,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    let file = key.rsplit('/').next().unwrap_or(&key);
+    let encoded =
+        percent_encoding::utf8_percent_encode(file, percent_encoding::NON_ALPHANUMERIC).to_string();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
+        r.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+    }
+    crate::page::secure_headers(r.headers_mut());
+    r
+}
+
+pub async fn delete_object(cx: &Cx<'_>, bucket: &str, form: &[(String, String)]) -> Response<Body> {
+    let key = crate::form::field(form, "key").unwrap_or("").to_owned();
+    match cx
+        .caller()
+        .s3(
+            Method::DELETE,
+            s3_path(bucket, Some(&key)),
+            &[],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await
+    {
+        Ok(_) => {
+            let folder = match key.rfind('/') {
+                Some(i) => &key[..=i],
+                None => "",
+            };
+            see_other(&format!("{PREFIX}/buckets/{bucket}?prefix={}", q(folder)))
+        }
+        Err(e) => cx.page(status(&e), &key, Nav::Buckets, error_box(&e)),
+    }
+}
+
+/// The declared length of an upload's body: S3 needs it, and the browser sends it.
+fn length(req: &Request<Body>) -> Option<String> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.parse::<u64>().is_ok())
+        .map(str::to_owned)
+}
+
+fn length_required() -> Response<Body> {
+    json(
+        StatusCode::LENGTH_REQUIRED,
+        &serde_json::json!({"code": "MissingContentLength", "message": "You must provide the Content-Length HTTP header."}),
+    )
+}
+
+/// One PUT of a whole (small) file, its bytes streamed through.
+pub async fn upload(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let Some(len) = length(&req) else {
+        return length_required();
+    };
+    let mut headers = vec![("content-length".into(), len)];
+    if let Some(t) = cx.param("type").filter(|t| !t.is_empty()) {
+        headers.push(("content-type".into(), t.to_owned()));
+    }
+    let resp = cx
+        .caller()
+        .s3_stream(
+            Method::PUT,
+            s3_path(bucket, Some(&key)),
+            &[],
+            headers,
+            req.into_body(),
+        )
+        .await;
+    match read(resp).await {
+        Ok((parts, _)) => json(
+            StatusCode::OK,
+            &serde_json::json!({"etag": header(&parts.headers, "etag")}),
+        ),
+        Err(e) => json_error(&e),
+    }
+}
+
+pub async fn multipart_create(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    if let Some(t) = cx.param("type").filter(|t| !t.is_empty()) {
+        headers.push(("content-type".into(), t.to_owned()));
+    }
+    match cx
+        .caller()
+        .s3(
+            Method::POST,
+            s3_path(bucket, Some(&key)),
+            &[("uploads", "")],
+            headers,
+            Bytes::new(),
+        )
+        .await
+    {
+        Ok((_, body)) => {
+            let id = Xml::parse(&body)
+                .map(|x| x.get("UploadId").to_owned())
+                .unwrap_or_default();
+            json(StatusCode::OK, &serde_json::json!({"uploadId": id}))
+        }
+        Err(e) => json_error(&e),
+    }
+}
+
+pub async fn multipart_part(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let upload = cx.param("uploadId").unwrap_or("").to_owned();
+    let part = cx.param("partNumber").unwrap_or("").to_owned();
+    let Some(len) = length(&req) else {
+        return length_required();
+    };
+    let resp = cx
+        .caller()
+        .s3_stream(
+            Method::PUT,
+            s3_path(bucket, Some(&key)),
+            &[("partNumber", part.as_str()), ("uploadId", upload.as_str())],
+            vec![("content-length".into(), len)],
+            req.into_body(),
+        )
+        .await;
+    match read(resp).await {
+        Ok((parts, _)) => json(
+            StatusCode::OK,
+            &serde_json::json!({"etag": header(&parts.headers, "etag")}),
+        ),
+        Err(e) => json_error(&e),
+    }
+}
+
+/// Completes an upload from the parts the script sends: `[{"partNumber": 1, "etag": ...}]`.
+pub async fn multipart_complete(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let upload = cx.param("uploadId").unwrap_or("").to_owned();
+    let bytes = match coffer_api::read_body(req.into_body(), 1 << 20).await {
+        Ok(b) => b,
+        Err(_) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"code": "MalformedXML", "message": "The part list could not be read."}),
+            );
+        }
+    };
+    let parts: Vec<(u64, String)> = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| Some((p["partNumber"].as_u64()?, p["etag"].as_str()?.to_owned())))
+        .collect();
+    let mut doc =
+        String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    for (n, etag) in &parts {
+        doc.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+            escape_xml(etag)
+        ));
+    }
+    doc.push_str("</CompleteMultipartUpload>");
+    match cx
+        .caller()
+        .s3(
+            Method::POST,
+            s3_path(bucket, Some(&key)),
+            &[("uploadId", upload.as_str())],
+            Vec::new(),
+            Bytes::from(doc),
+        )
+        .await
+    {
+        // CompleteMultipartUpload may fail after its 200: the error is then the body.
+        Ok((parts, body)) => match Xml::parse(&body) {
+            Some(x) if x.name == "Error" => json_error(&error_of(500, &parts.headers, &body)),
+            Some(x) => json(StatusCode::OK, &serde_json::json!({"etag": x.get("ETag")})),
+            None => json(StatusCode::OK, &serde_json::json!({})),
+        },
+        Err(e) => json_error(&e),
+    }
+}
+
+pub async fn multipart_abort(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
+    let key = cx.param("key").unwrap_or("").to_owned();
+    let upload = cx.param("uploadId").unwrap_or("").to_owned();
+    match cx
+        .caller()
+        .s3(
+            Method::DELETE,
+            s3_path(bucket, Some(&key)),
+            &[("uploadId", upload.as_str())],
+            Vec::new(),
+            Bytes::new(),
+        )
+        .await
+    {
+        Ok(_) => json(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => json_error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_documents_name_the_key_escaped() {
+        let form = vec![
+            ("sse".to_owned(), "aws:kms".to_owned()),
+            ("kms_key".to_owned(), "alias/a&b".to_owned()),
+            ("bucket_key".to_owned(), "on".to_owned()),
+        ];
+        let doc = encryption_xml(&form);
+        assert!(doc.contains("<SSEAlgorithm>aws:kms</SSEAlgorithm>"));
+        assert!(doc.contains("<KMSMasterKeyID>alias/a&amp;b</KMSMasterKeyID>"));
+        assert!(doc.contains("<BucketKeyEnabled>true</BucketKeyEnabled>"));
+        let s3 = encryption_xml(&[("sse".to_owned(), "AES256".to_owned())]);
+        assert!(!s3.contains("KMSMasterKeyID"));
+    }
+}
