@@ -307,6 +307,25 @@ def exercise_secrets(s):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}))
     cred = s.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="sess")["Credentials"]
     secrets += [cred["SecretAccessKey"], cred["SessionToken"]]
+    # The console: signing in (the root, and the role session with its token), its session
+    # cookie and CSRF token, and an access key it creates (whose secret the page shows).
+    import re
+    import requests
+    base = s.endpoint + "/_coffer/console"
+    sessions = []
+    for key_id, secret, token in ((ACCESS_KEY, SECRET_KEY, ""),
+                                  (cred["AccessKeyId"], cred["SecretAccessKey"], cred["SessionToken"])):
+        h = requests.Session()
+        r = h.post(base + "/sign-in", allow_redirects=False, data={
+            "access_key_id": key_id, "secret_access_key": secret, "session_token": token})
+        assert r.status_code == 303, r.text[:300]
+        secrets.append(h.cookies["coffer-console"])
+        sessions.append(h)
+    root = sessions[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', root.get(base + "/buckets").text).group(1)
+    secrets.append(csrf)
+    page = root.post(base + "/identities/users/secret-holder", data={"csrf": csrf, "action": "create-key"}).text
+    secrets.append(re.search(r'<code class="secret">([^<]+)</code>', page).group(1))
     return secrets, marker
 
 

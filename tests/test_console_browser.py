@@ -66,6 +66,15 @@ def alert_text(browser):
     return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[role=alert]"))
 
 
+# An uploaded page that tries to read the console with the visitor's session.
+TRAP = b"""<!doctype html><title>wait</title><script>
+fetch('/_coffer/console/buckets', {credentials: 'include'})
+  .then(r => r.text())
+  .then(t => { document.title = t.includes('name="csrf"') ? 'LEAK' : 'SAFE'; })
+  .catch(() => { document.title = 'SAFE'; });
+</script>"""
+
+
 # Runs in the page: fetches a URL with the session's cookie and answers its status, length
 # and SHA-256, computed by the browser.
 DIGEST = """
@@ -78,6 +87,17 @@ fetch(url).then(async r => {
         disposition: r.headers.get('content-disposition')});
 }).catch(e => done({error: String(e)}));
 """
+
+
+@pytest.fixture
+def server(tmp_path):
+    # Bucket usage sampled every second, for the chart of bytes stored.
+    from conftest import Server
+    data = tmp_path / "data"
+    data.mkdir()
+    s = Server(data, extra_args=["--usage-sample-seconds", "1"]).start()
+    yield s
+    s.stop()
 
 
 def test_sign_in_upload_download_disable_key_and_audit(server, browser, tmp_path):
@@ -196,6 +216,52 @@ def test_sign_in_upload_download_disable_key_and_audit(server, browser, tmp_path
     assert '"errorCode": "KMS.DisabledException"' in record
     assert '"userAgent": "coffer-console/' in record
     shot(browser, "11-audit-event")
+
+    # Identities: a user and an access key, whose secret is shown once.
+    browser.get(base + "/identities")
+    browser.find_element(By.ID, "new-user").send_keys("console-user")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/identities/users'] button").click()
+    wait(browser).until(EC.url_contains("/identities/users/console-user"))
+    browser.find_element(By.CSS_SELECTOR, "input[value=create-key] + button").click()
+    secret = browser.find_element(By.CSS_SELECTOR, "code.secret").text
+    key = browser.find_element(By.CSS_SELECTOR, "code.key-id").text
+    assert len(secret) == 40 and key.startswith("AKIA")
+    shot(browser, "12-identities-user")
+    browser.get(base + "/identities/users/console-user")
+    assert secret not in browser.page_source and key in browser.page_source
+    browser.get(base + "/identities")
+    assert "console-user" in browser.find_element(By.CSS_SELECTOR, "table.users").text
+    shot(browser, "13-identities")
+
+    # Usage: requests per operation, KMS calls per key, bytes stored per bucket.
+    deadline = time.monotonic() + 30
+    while True:
+        browser.get(base + "/usage?range=24h")
+        series = browser.find_elements(By.CSS_SELECTOR, "#stored polyline[data-name^='console-scans (']")
+        if series or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert series, "no bytes-stored series for the bucket"
+    bars = {b.get_attribute("data-name"): int(b.get_attribute("data-value"))
+            for b in browser.find_elements(By.CSS_SELECTOR, "#operations rect.bar")}
+    assert bars.get("kms:DisableKey") == 1 and bars.get("s3:CompleteMultipartUpload") == 1, bars
+    assert bars.get("s3:UploadPart") == 3, bars
+    keys = {b.get_attribute("data-name") for b in browser.find_elements(By.CSS_SELECTOR, "#kms-keys rect.bar")}
+    assert key_id in keys, keys
+    assert "20.0 MiB" in browser.find_element(By.CSS_SELECTOR, "#stored .legend").text
+    shot(browser, "14-usage")
+
+    # An HTML object served on the console's origin cannot act as the console: it runs
+    # sandboxed, in an origin of its own, without the session's cookie.
+    s3 = server.client()
+    s3.put_object(Bucket="console-scans", Key="trap.html", ContentType="text/html", Body=TRAP,
+                  ServerSideEncryption="AES256")  # the bucket's key is disabled now
+    trap = s3.generate_presigned_url("get_object", Params={"Bucket": "console-scans", "Key": "trap.html"})
+    browser.get(trap)
+    wait(browser).until(lambda b: b.title in ("LEAK", "SAFE"))
+    assert browser.title == "SAFE"
+    browser.get(base + "/buckets")
+    assert browser.current_url.endswith("/buckets")  # the session is still there
 
     # Everything the pages loaded came from the server itself.
     origins = browser.execute_script(

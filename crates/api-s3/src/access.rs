@@ -347,7 +347,11 @@ impl Access {
                 // Access Denied message"); the trail keeps it. Callers of its own account
                 // are told who was refused what, and by which kind of policy, in AWS's
                 // words.
-                let same_account = owner.as_deref().is_none_or(|o| o == p.account.id);
+                // (A bucket whose owner could not be read is not taken for the caller's.)
+                let same_account = match bucket {
+                    None => true,
+                    Some(_) => owner.as_deref() == Some(p.account.id.as_str()),
+                };
                 if p.is_anonymous() || !same_account {
                     return Err(s3_error!(AccessDenied, "Access Denied"));
                 }

@@ -409,6 +409,16 @@ pub struct ServeArgs {
     /// Sign a console session out after this many minutes unused; fractions allowed.
     #[arg(long, env = "COFFER_CONSOLE_IDLE_MINUTES", default_value_t = 15.0)]
     pub console_idle_minutes: f64,
+
+    /// Sample every bucket's usage (for the console's chart of bytes stored) every this
+    /// many seconds; fractions allowed.
+    #[arg(
+        long,
+        env = "COFFER_USAGE_SAMPLE_SECONDS",
+        default_value_t = 3600.0,
+        hide = true
+    )]
+    pub usage_sample_seconds: f64,
 }
 
 /// A feature turned on or off.
@@ -445,6 +455,10 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
             audit_enabled: !self.audit_disabled_for_benchmark,
             audit_delivery_bucket: self.audit_delivery_bucket,
+            usage_sample: std::time::Duration::try_from_secs_f64(
+                self.usage_sample_seconds.max(0.1),
+            )
+            .unwrap_or(std::time::Duration::from_secs(3600)),
             console: (self.console == Switch::On).then(|| {
                 std::time::Duration::try_from_secs_f64(self.console_idle_minutes.max(0.001) * 60.0)
                     .unwrap_or(std::time::Duration::from_secs(900))

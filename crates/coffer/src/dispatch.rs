@@ -107,6 +107,9 @@ impl Dispatcher {
         let empty_body = bytes_in == 0;
         let (mut resp, error_code, handler) = self.route(req, cx.clone()).await;
         stamp_request_id(&mut resp, &id);
+        if self.app.console.is_some() {
+            sandbox(&mut resp);
+        }
         if expects_continue && (resp.status().as_u16() >= 400 || empty_body) {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -233,6 +236,18 @@ fn not_found() -> Response<Body> {
     let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NOT_FOUND;
     r
+}
+
+/// While the console shares this origin, nothing the APIs serve may act as it: an object
+/// opened in a browser (HTML or SVG uploaded by anyone, or a presigned GET asking for
+/// `text/html`) runs sandboxed, in an origin of its own, so it can neither read the
+/// console's pages nor send its cookie. Scripts, forms and downloads still work there.
+fn sandbox(resp: &mut Response<Body>) {
+    resp.headers_mut()
+        .entry(http::header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads",
+        ));
 }
 
 /// Every response carries the request id, as AWS's do.

@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod rootkey;
 mod stall;
 mod tls;
+mod usage;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,6 +85,8 @@ pub struct Config {
     /// The web console at `/_coffer/console/`, and how long its sessions last unused;
     /// `None` when it is off (`--console off`).
     pub console: Option<Duration>,
+    /// How often each bucket's usage is sampled for the console's charts.
+    pub usage_sample: Duration,
 }
 
 /// Where metadata lives (`--meta`): buckets, objects, uploads, KMS keys, IAM entities.
@@ -169,6 +172,8 @@ pub struct App {
     pub access_logs: Arc<coffer_api_s3::AccessLogs>,
     /// The web console, unless it is off.
     pub console: Option<Arc<coffer_console::Console>>,
+    /// Bucket usage over time and the trail's calls, for the console's charts.
+    usage: Arc<usage::History>,
     /// Set while a node of a shared metadata store cannot hear other nodes' changes:
     /// requests are refused until it hears them again and has reloaded its caches.
     stale: Arc<std::sync::atomic::AtomicBool>,
@@ -418,6 +423,7 @@ impl App {
         let access_logs = s3.access_logs();
         let s3: Arc<dyn coffer_api::ApiHandler> = Arc::new(s3);
         let stale = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let history = Arc::new(usage::History::new(&config.data_dir, audit.clone()));
         let coherence = shared.map(|(pg, listener)| {
             AbortOnDrop(tokio::spawn(coherence::keep(
                 pg,
@@ -448,10 +454,13 @@ impl App {
                         coffer_console::Config {
                             region: config.region.clone(),
                             idle,
+                            operator_account: identity.account.id.clone(),
                         },
                         objects.clone(),
+                        history.clone(),
                     ))
                 }),
+                usage: history,
                 stale,
                 _store: stores,
                 _coherence: coherence,
@@ -650,6 +659,10 @@ pub async fn serve(
             }
         })
     });
+    let usage_sampler = app
+        .usage
+        .clone()
+        .spawn(app.objects.clone(), config.usage_sample);
     let access_log_delivery = {
         let app = app.clone();
         let every = config.access_log_interval;
@@ -747,6 +760,7 @@ pub async fn serve(
     kms_ticker.abort();
     lifecycle.abort();
     access_log_delivery.abort();
+    usage_sampler.abort();
     // What the last requests logged is delivered before the process ends.
     app.access_logs.deliver().await;
     if let Err(e) = app.kms.flush_usage().await {

@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use coffer_api::Body;
 
 use crate::call::ApiError;
+use crate::page::epoch_time as rfc3339;
 use crate::page::{Nav, error_box, q};
 use crate::{Cx, PREFIX};
 
-const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+pub(crate) const TARGET: &str =
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
 
 /// The attributes LookupEvents filters by.
 const ATTRIBUTES: &[&str] = &[
@@ -28,7 +30,7 @@ const ATTRIBUTES: &[&str] = &[
 ];
 
 fn status(e: &ApiError) -> StatusCode {
-    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    e.http_status()
 }
 
 /// `2026-12-05T10:00` (an HTML datetime-local value, UTC) as epoch seconds.
@@ -39,16 +41,6 @@ fn epoch(v: &str) -> Option<i64> {
         .or_else(|_| time::PrimitiveDateTime::parse(v, &fmt_s))
         .ok()
         .map(|t| t.assume_utc().unix_timestamp())
-}
-
-fn rfc3339(v: &Value) -> String {
-    v.as_f64()
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 async fn lookup(cx: &Cx<'_>, input: Value) -> Result<Value, ApiError> {

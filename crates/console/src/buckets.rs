@@ -20,7 +20,7 @@ const PAGE: &str = "100";
 const MAX_PROBED: usize = 100;
 
 fn status(e: &ApiError) -> StatusCode {
-    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    e.http_status()
 }
 
 fn escape_xml(s: &str) -> String {
@@ -45,6 +45,7 @@ pub async fn list(cx: &Cx<'_>) -> Response<Body> {
     let listed = caller
         .s3(Method::GET, "/".into(), &[], Vec::new(), Bytes::new())
         .await;
+    let mut probed_all = true;
     let (names, refusal) = match listed {
         Ok((_, body)) => {
             let x = Xml::parse(&body).unwrap_or_default();
@@ -64,6 +65,9 @@ pub async fn list(cx: &Cx<'_>) -> Response<Body> {
                 .list_buckets(&cx.session.account)
                 .await
                 .unwrap_or_default();
+            if owned.len() > MAX_PROBED {
+                probed_all = false;
+            }
             for b in owned.iter().take(MAX_PROBED) {
                 if caller
                     .s3(
@@ -94,6 +98,7 @@ pub async fn list(cx: &Cx<'_>) -> Response<Body> {
             @if let Some(e) = &refusal {
                 (error_box(e))
                 (notice("You may not list all buckets; these are the ones you can open."))
+                @if !probed_all { (notice("Only the account's first 100 buckets were tried.")) }
             }
             table.buckets {
                 caption { (names.len()) " buckets" }
@@ -381,6 +386,43 @@ pub async fn settings(
     bucket: &str,
     outcome: Option<Result<&str, ApiError>>,
 ) -> Response<Body> {
+    settings_with(cx, bucket, outcome, None).await
+}
+
+/// Where a policy parser's message places its error: `line L column C` (serde_json's
+/// words, which the server's own parser passes on), 1-based.
+fn position(message: &str) -> Option<(usize, usize)> {
+    let rest = &message[message.find("line ")? + 5..];
+    let (line, rest) = rest.split_once(' ')?;
+    let col = rest.strip_prefix("column ")?;
+    let col: String = col.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.parse().ok()?, col.parse().ok()?))
+}
+
+/// The line of `text` an error is on, with a caret under its column.
+fn excerpt(text: &str, (line, col): (usize, usize)) -> Markup {
+    let Some(l) = text.lines().nth(line.saturating_sub(1)) else {
+        return html! {};
+    };
+    let caret = format!(
+        "{}^",
+        " ".repeat(col.saturating_sub(1).min(l.chars().count()))
+    );
+    html! {
+        div.position {
+            p { "Line " (line) ", column " (col) ":" }
+            pre.excerpt { (l) "\n" (caret) }
+        }
+    }
+}
+
+/// The settings page; `draft` is a policy that failed to save, shown again for editing.
+async fn settings_with(
+    cx: &Cx<'_>,
+    bucket: &str,
+    outcome: Option<Result<&str, ApiError>>,
+    draft: Option<&str>,
+) -> Response<Body> {
     let caller = cx.caller();
     let get = |sub: &'static str| {
         let caller = &caller;
@@ -460,7 +502,10 @@ pub async fn settings(
             }
             section aria-labelledby="pol-h" {
                 h2 id="pol-h" { "Bucket policy" }
-                @let text = match &policy { Ok((_, b)) => String::from_utf8_lossy(b).into_owned(), Err(_) => String::new() };
+                @let text = match (draft, &policy) { (Some(d), _) => d.to_owned(), (None, Ok((_, b))) => String::from_utf8_lossy(b).into_owned(), (None, Err(_)) => String::new() };
+                @if let (Some(d), Some(Err(e))) = (draft, &outcome) {
+                    @if let Some(at) = position(&e.message) { (excerpt(d, at)) }
+                }
                 @if let Err(e) = &policy { @if e.code != "NoSuchBucketPolicy" { (error_box(e)) } @else { p { "No policy." } } }
                 form method="post" action={ (base) "/settings" } {
                     (csrf(&cx.session))
@@ -503,9 +548,16 @@ pub async fn change_settings(
         "encryption" => put_document(cx, bucket, "encryption", encryption_xml(form))
             .await
             .map(|_| "Default encryption saved."),
-        "policy" => put_document(cx, bucket, "policy", field("policy").to_owned())
-            .await
-            .map(|_| "Bucket policy saved."),
+        "policy" => {
+            let text = field("policy");
+            let saved = put_document(cx, bucket, "policy", text.to_owned())
+                .await
+                .map(|_| "Bucket policy saved.");
+            if saved.is_err() {
+                return settings_with(cx, bucket, Some(saved), Some(text)).await;
+            }
+            saved
+        }
         "delete-policy" => cx
             .caller()
             .s3(
@@ -548,7 +600,10 @@ fn header<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
 
 /// One object's details: size, class, ETag, metadata, tags, encryption, versions.
 pub async fn object(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return cx.page(status(&e), bucket, Nav::Buckets, error_box(&e)),
+    };
     let caller = cx.caller();
     let path = s3_path(bucket, Some(&key));
     let head = match caller
@@ -638,6 +693,7 @@ pub async fn object(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
                 @let list: Vec<&Xml> = x.children.iter().filter(|c| (c.name == "Version" || c.name == "DeleteMarker") && c.get("Key") == key).collect();
                 @if list.len() > 1 || list.iter().any(|v| v.get("VersionId") != "null") {
                     h2 { "Versions" }
+                    @if x.get("IsTruncated") == "true" { p.hint { "The newest versions; the list goes on." } }
                     table { thead { tr { th scope="col" { "Version" } th scope="col" { "Kind" } th scope="col" { "Size" } th scope="col" { "Last modified" } } }
                         tbody { @for v in &list { tr {
                             td { code { (v.get("VersionId")) } @if v.get("IsLatest") == "true" { " (current)" } }
@@ -663,7 +719,10 @@ pub async fn object(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
 /// GetObject, streamed to the browser as an attachment; a refusal (a disabled key, a
 /// denied caller) is a page with the API's reason.
 pub async fn download(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return cx.page(status(&e), bucket, Nav::Buckets, error_box(&e)),
+    };
     let resp = cx
         .caller()
         .s3_stream(
@@ -717,6 +776,14 @@ pub async fn download(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
 
 pub async fn delete_object(cx: &Cx<'_>, bucket: &str, form: &[(String, String)]) -> Response<Body> {
     let key = crate::form::field(form, "key").unwrap_or("").to_owned();
+    if key.is_empty() {
+        let e = ApiError {
+            status: 400,
+            code: "InvalidArgument".into(),
+            message: "An object key must be given and not be empty.".into(),
+        };
+        return cx.page(status(&e), bucket, Nav::Buckets, error_box(&e));
+    }
     match cx
         .caller()
         .s3(
@@ -739,6 +806,19 @@ pub async fn delete_object(cx: &Cx<'_>, bucket: &str, form: &[(String, String)])
     }
 }
 
+/// The object key a request names; an empty one names no object (and would make an
+/// object call a bucket call).
+fn object_key(cx: &Cx<'_>) -> Result<String, ApiError> {
+    match cx.param("key") {
+        Some(k) if !k.is_empty() => Ok(k.to_owned()),
+        _ => Err(ApiError {
+            status: 400,
+            code: "InvalidArgument".into(),
+            message: "An object key must be given and not be empty.".into(),
+        }),
+    }
+}
+
 /// The declared length of an upload's body: S3 needs it, and the browser sends it.
 fn length(req: &Request<Body>) -> Option<String> {
     req.headers()
@@ -757,7 +837,10 @@ fn length_required() -> Response<Body> {
 
 /// One PUT of a whole (small) file, its bytes streamed through.
 pub async fn upload(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return json_error(&e),
+    };
     let Some(len) = length(&req) else {
         return length_required();
     };
@@ -785,7 +868,10 @@ pub async fn upload(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<B
 }
 
 pub async fn multipart_create(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return json_error(&e),
+    };
     let mut headers = Vec::new();
     if let Some(t) = cx.param("type").filter(|t| !t.is_empty()) {
         headers.push(("content-type".into(), t.to_owned()));
@@ -801,18 +887,25 @@ pub async fn multipart_create(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
         )
         .await
     {
-        Ok((_, body)) => {
-            let id = Xml::parse(&body)
-                .map(|x| x.get("UploadId").to_owned())
-                .unwrap_or_default();
-            json(StatusCode::OK, &serde_json::json!({"uploadId": id}))
-        }
+        Ok((_, body)) => match Xml::parse(&body).map(|x| x.get("UploadId").to_owned()) {
+            Some(id) if !id.is_empty() => {
+                json(StatusCode::OK, &serde_json::json!({"uploadId": id}))
+            }
+            _ => json_error(&ApiError {
+                status: 500,
+                code: "InternalError".into(),
+                message: "S3 answered no upload id.".into(),
+            }),
+        },
         Err(e) => json_error(&e),
     }
 }
 
 pub async fn multipart_part(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return json_error(&e),
+    };
     let upload = cx.param("uploadId").unwrap_or("").to_owned();
     let part = cx.param("partNumber").unwrap_or("").to_owned();
     let Some(len) = length(&req) else {
@@ -839,7 +932,10 @@ pub async fn multipart_part(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Re
 
 /// Completes an upload from the parts the script sends: `[{"partNumber": 1, "etag": ...}]`.
 pub async fn multipart_complete(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return json_error(&e),
+    };
     let upload = cx.param("uploadId").unwrap_or("").to_owned();
     let bytes = match coffer_api::read_body(req.into_body(), 1 << 20).await {
         Ok(b) => b,
@@ -850,13 +946,23 @@ pub async fn multipart_complete(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -
             );
         }
     };
-    let parts: Vec<(u64, String)> = serde_json::from_slice::<serde_json::Value>(&bytes)
+    // Every part as the script listed it, or nothing: a part dropped here would complete
+    // a shorter object.
+    let parts: Option<Vec<(u64, String)>> = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| Some((p["partNumber"].as_u64()?, p["etag"].as_str()?.to_owned())))
-        .collect();
+        .filter(|a| !a.is_empty())
+        .and_then(|a| {
+            a.iter()
+                .map(|p| Some((p["partNumber"].as_u64()?, p["etag"].as_str()?.to_owned())))
+                .collect()
+        });
+    let Some(parts) = parts else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"code": "MalformedXML", "message": "The part list is not a list of {partNumber, etag}."}),
+        );
+    };
     let mut doc =
         String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for (n, etag) in &parts {
@@ -880,15 +986,24 @@ pub async fn multipart_complete(cx: &Cx<'_>, bucket: &str, req: Request<Body>) -
         // CompleteMultipartUpload may fail after its 200: the error is then the body.
         Ok((parts, body)) => match Xml::parse(&body) {
             Some(x) if x.name == "Error" => json_error(&error_of(500, &parts.headers, &body)),
-            Some(x) => json(StatusCode::OK, &serde_json::json!({"etag": x.get("ETag")})),
-            None => json(StatusCode::OK, &serde_json::json!({})),
+            Some(x) if x.name == "CompleteMultipartUploadResult" => {
+                json(StatusCode::OK, &serde_json::json!({"etag": x.get("ETag")}))
+            }
+            _ => json_error(&ApiError {
+                status: 500,
+                code: "InternalError".into(),
+                message: "S3 answered the completion with something else than its result.".into(),
+            }),
         },
         Err(e) => json_error(&e),
     }
 }
 
 pub async fn multipart_abort(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
-    let key = cx.param("key").unwrap_or("").to_owned();
+    let key = match object_key(cx) {
+        Ok(k) => k,
+        Err(e) => return json_error(&e),
+    };
     let upload = cx.param("uploadId").unwrap_or("").to_owned();
     match cx
         .caller()
@@ -909,6 +1024,17 @@ pub async fn multipart_abort(cx: &Cx<'_>, bucket: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_errors_point_at_their_place() {
+        let m =
+            "Policies must be valid JSON: not valid JSON: expected `,` or `}` at line 3 column 7";
+        assert_eq!(position(m), Some((3, 7)));
+        assert_eq!(position("no place"), None);
+        let x = excerpt("{\n  \"a\": 1\n  \"b\"\n}", (3, 3)).into_string();
+        assert!(x.contains("Line 3, column 3"), "{x}");
+        assert!(x.contains("  &quot;b&quot;\n  ^"), "{x}");
+    }
 
     #[test]
     fn encryption_documents_name_the_key_escaped() {

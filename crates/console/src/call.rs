@@ -27,6 +27,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The status the API answered, for the page that shows the error.
+    pub fn http_status(&self) -> http::StatusCode {
+        http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     fn internal(message: &str) -> Self {
         Self {
             status: 500,

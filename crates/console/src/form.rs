@@ -15,6 +15,13 @@ pub fn decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Percent-decoding alone (`+` stays): what IAM does to the policy documents it returns.
+pub fn decode_percent(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// The pairs of a query string or form body, in order.
 pub fn parse(s: &str) -> Vec<(String, String)> {
     s.split('&')

@@ -10,42 +10,41 @@ use coffer_api::Body;
 use coffer_objects::{BucketImpact, KeyNames};
 
 use crate::call::ApiError;
+use crate::page::epoch_time as when;
 use crate::page::{Nav, csrf, error_box, notice, size};
 use crate::{Cx, PREFIX};
 
 fn status(e: &ApiError) -> StatusCode {
-    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    e.http_status()
 }
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
-/// An epoch-seconds time as KMS answers it, in RFC 3339.
-fn when(v: &Value) -> String {
-    v.as_f64()
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// The aliases of every key (or of one), by key id.
 async fn aliases(cx: &Cx<'_>, key: Option<&str>) -> Vec<(String, String)> {
-    let mut input = json!({"Limit": 100});
-    if let Some(k) = key {
-        input["KeyId"] = json!(k);
-    }
     let mut out = Vec::new();
-    if let Ok(v) = cx.caller().kms("ListAliases", input).await
-        && let Some(list) = v["Aliases"].as_array()
-    {
-        for a in list {
+    let mut marker: Option<String> = None;
+    loop {
+        let mut input = json!({"Limit": 100});
+        if let Some(k) = key {
+            input["KeyId"] = json!(k);
+        }
+        if let Some(m) = &marker {
+            input["Marker"] = json!(m);
+        }
+        let Ok(v) = cx.caller().kms("ListAliases", input).await else {
+            break;
+        };
+        for a in v["Aliases"].as_array().into_iter().flatten() {
             if let (Some(n), Some(k)) = (a["AliasName"].as_str(), a["TargetKeyId"].as_str()) {
                 out.push((k.to_owned(), n.to_owned()));
             }
+        }
+        match v["NextMarker"].as_str() {
+            Some(m) if v["Truncated"].as_bool() == Some(true) => marker = Some(m.to_owned()),
+            _ => break,
         }
     }
     out
@@ -416,20 +415,37 @@ async fn impact(cx: &Cx<'_>, id: &str) -> Result<Impact, ApiError> {
             .collect(),
     };
     let started = std::time::Instant::now();
-    let all = cx.objects().key_impact(&names).await.map_err(|e| {
-        tracing::warn!(error = %e, "counting a key's impact failed");
-        ApiError {
-            status: 500,
-            code: "InternalError".into(),
-            message: "The impact report could not be computed.".into(),
+    let all = {
+        let mut cache = cx.console.impacts.lock().await;
+        cache.retain(|_, (at, _)| at.elapsed() < crate::IMPACT_TTL);
+        match cache.get(&names.key_arn) {
+            Some((_, found)) => found.clone(),
+            None => {
+                let found = cx.objects().key_impact(&names).await.map_err(|e| {
+                    tracing::warn!(error = %e, "counting a key's impact failed");
+                    ApiError {
+                        status: 500,
+                        code: "InternalError".into(),
+                        message: "The impact report could not be computed.".into(),
+                    }
+                })?;
+                cache.insert(
+                    names.key_arn.clone(),
+                    (std::time::Instant::now(), found.clone()),
+                );
+                found
+            }
         }
-    })?;
+    };
+    // The caller's own buckets by name; other accounts' only counted, and only for the
+    // key's own account (a caller of another account learns nothing of third parties).
+    let key_account = names.key_arn.split(':').nth(4).unwrap_or("");
     let mut own = Vec::new();
     let mut others = BucketImpact::default();
     for b in all {
         if b.owner == cx.session.account {
             own.push(b);
-        } else {
+        } else if key_account == cx.session.account {
             others.objects += b.objects;
             others.bytes += b.bytes;
             others.default_key |= b.default_key;

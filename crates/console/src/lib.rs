@@ -13,10 +13,13 @@
 mod audit;
 mod buckets;
 mod call;
+mod chart;
 mod form;
+mod identities;
 mod keys;
 mod page;
 mod session;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,13 +56,58 @@ pub struct Config {
     pub region: String,
     /// A session unused this long is signed out.
     pub idle: Duration,
+    /// The operator's account: its root sees every account's usage.
+    pub operator_account: String,
+}
+
+/// One sample of a bucket's usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub account: String,
+    pub bucket: String,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// One audited call, as the usage charts count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub time: i64,
+    /// The account whose trail holds it.
+    pub account: String,
+    /// `s3.amazonaws.com`, `kms.amazonaws.com`, ...
+    pub source: String,
+    pub operation: String,
+    /// The KMS key's ARN, for KMS calls.
+    pub key: Option<String>,
+}
+
+/// Where the usage charts come from (the binary keeps the samples and the trail).
+#[async_trait::async_trait]
+pub trait History: Send + Sync {
+    /// Bucket usage samples taken at or after `since` (epoch seconds).
+    async fn samples(&self, since: i64) -> Vec<Sample>;
+    /// Audited calls made at or after `since`.
+    async fn calls(&self, since: i64) -> Vec<Call>;
 }
 
 pub struct Console {
     config: Config,
     sessions: Sessions,
     objects: Arc<Objects>,
+    history: Arc<dyn History>,
+    /// Impact reports by key ARN, reused for [`IMPACT_TTL`]; held while one is counted,
+    /// so that the server scans for one report at a time however many are asked for.
+    impacts: tokio::sync::Mutex<ImpactCache>,
 }
+
+type ImpactCache =
+    std::collections::HashMap<String, (std::time::Instant, Vec<coffer_objects::BucketImpact>)>;
+
+/// How long an impact report is reused.
+const IMPACT_TTL: Duration = Duration::from_secs(5);
 
 /// One browser request, for a page: who asks, what it asked, how to call the APIs.
 pub(crate) struct Cx<'a> {
@@ -106,11 +154,13 @@ impl Cx<'_> {
 }
 
 impl Console {
-    pub fn new(config: Config, objects: Arc<Objects>) -> Self {
+    pub fn new(config: Config, objects: Arc<Objects>, history: Arc<dyn History>) -> Self {
         Self {
             sessions: Sessions::new(config.idle),
             config,
             objects,
+            history,
+            impacts: tokio::sync::Mutex::new(ImpactCache::new()),
         }
     }
 
@@ -131,22 +181,30 @@ impl Console {
         let segments: Vec<String> = rest
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(form::decode)
+            .map(form::decode_percent)
             .collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = req.method().clone();
+        let writes = !(method == Method::GET || method == Method::HEAD);
+        if writes && cross_site(req.headers(), tls) {
+            return sign_in_page(
+                Some("The request came from another site, and was refused."),
+                StatusCode::FORBIDDEN,
+            );
+        }
+        // Buckets are named in paths: a segment that is no bucket name names none.
+        if let ["buckets", b, ..] = segs.as_slice()
+            && !bucket_name(b)
+        {
+            return sign_in_page(Some("That is not a bucket name."), StatusCode::BAD_REQUEST);
+        }
         match (&method, segs.as_slice()) {
             (&Method::GET, ["assets", name]) => return asset(name),
             (&Method::GET, ["sign-in"]) => return sign_in_page(None, StatusCode::OK),
             (&Method::POST, ["sign-in"]) => return self.sign_in(req, loopback, tls).await,
             _ => {}
         }
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost")
-            .to_owned();
+        let host = host_of(&req);
         let token = session::cookie_token(req.headers());
         let Some(session) = token.as_deref().and_then(|t| self.sessions.find(t)) else {
             if method == Method::GET {
@@ -166,7 +224,6 @@ impl Console {
         };
         // Every request that changes something must carry this session's CSRF token:
         // uploads in a header, forms in a field (checked where the form is read).
-        let writes = !(method == Method::GET || method == Method::HEAD);
         let header_csrf = req
             .headers()
             .get("x-coffer-csrf")
@@ -258,6 +315,20 @@ impl Console {
             (&Method::GET, ["keys", id, "impact"], _) => keys::impact_json(&cx, id).await,
             (&Method::GET, ["keys", id, "confirm"], _) => keys::confirm(&cx, id).await,
             (&Method::POST, ["keys", id], _) => keys::act(&cx, id, &form).await,
+            (&Method::GET, ["identities"], _) => identities::overview(&cx).await,
+            (&Method::POST, ["identities", "users"], _) => {
+                identities::create_user(&cx, &form).await
+            }
+            (&Method::GET, ["identities", "users", name], _) => {
+                identities::user(&cx, name, None).await
+            }
+            (&Method::POST, ["identities", "users", name], _) => {
+                identities::user_action(&cx, name, &form).await
+            }
+            (&Method::GET, ["identities", "groups", name], _) => identities::group(&cx, name).await,
+            (&Method::GET, ["identities", "roles", name], _) => identities::role(&cx, name).await,
+            (&Method::GET, ["identities", "simulate"], _) => identities::simulate(&cx).await,
+            (&Method::GET, ["usage"], _) => usage::page(&cx).await,
             (&Method::GET, ["audit"], _) => audit::events(&cx).await,
             (&Method::GET, ["audit", "event"], _) => audit::event(&cx).await,
             _ => cx.page(
@@ -277,12 +348,11 @@ impl Console {
         loopback: &dyn Loopback,
         tls: bool,
     ) -> Response<Body> {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("localhost")
-            .to_owned();
+        // Signing in again ends the session the browser had.
+        if let Some(old) = session::cookie_token(req.headers()) {
+            self.sessions.end(&old);
+        }
+        let host = host_of(&req);
         let form = match form::read(req).await {
             Ok(f) => f,
             Err(r) => return r,
@@ -362,6 +432,41 @@ impl Console {
     }
 }
 
+/// The `Host` the browser used: the console's calls are addressed to it.
+fn host_of(req: &Request<Body>) -> String {
+    req.headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+/// Whether a browser says a request comes from another site: its `Sec-Fetch-Site`, or an
+/// `Origin` that is not the console's own. (Clients that send neither are no browser's
+/// forms; the CSRF token still guards them.)
+fn cross_site(headers: &http::HeaderMap, tls: bool) -> bool {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if get("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none") {
+        return true;
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => {
+            let scheme = if tls { "https" } else { "http" };
+            origin != format!("{scheme}://{host}")
+        }
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// S3's bucket naming rules, as far as a path segment needs them: 3 to 63 lower-case
+/// letters, digits, dots and hyphens.
+fn bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+}
+
 fn sign_in_page(message: Option<&str>, status: StatusCode) -> Response<Body> {
     respond(
         status,
@@ -417,4 +522,47 @@ fn asset(name: &str) -> Response<Body> {
         http::HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_from_other_sites_are_told_apart() {
+        let mut h = http::HeaderMap::new();
+        assert!(!cross_site(&h, false));
+        h.insert("host", http::HeaderValue::from_static("127.0.0.1:7373"));
+        h.insert(
+            "origin",
+            http::HeaderValue::from_static("http://127.0.0.1:7373"),
+        );
+        assert!(!cross_site(&h, false));
+        assert!(cross_site(&h, true));
+        h.insert(
+            "origin",
+            http::HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(cross_site(&h, false));
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "sec-fetch-site",
+            http::HeaderValue::from_static("cross-site"),
+        );
+        assert!(cross_site(&h, false));
+        h.insert(
+            "sec-fetch-site",
+            http::HeaderValue::from_static("same-origin"),
+        );
+        assert!(!cross_site(&h, false));
+    }
+
+    #[test]
+    fn only_bucket_names_are_buckets() {
+        assert!(bucket_name("my-bucket.2026"));
+        assert!(!bucket_name("b/k"));
+        assert!(!bucket_name("a b"));
+        assert!(!bucket_name("Up"));
+        assert!(!bucket_name("ab"));
+    }
 }

@@ -18,7 +18,9 @@ use crate::session::Session;
 pub enum Nav {
     Buckets,
     Keys,
+    Identities,
     Audit,
+    Usage,
     None,
 }
 
@@ -40,6 +42,8 @@ pub fn layout(title: &str, who: Option<&Session>, active: Nav, body: Markup) -> 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Coffer" }
+                // No icon: a browser would otherwise ask S3 for /favicon.ico.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href={ (PREFIX) "/assets/console.css" };
                 script src={ (PREFIX) "/assets/console.js" } defer {}
             }
@@ -50,7 +54,9 @@ pub fn layout(title: &str, who: Option<&Session>, active: Nav, body: Markup) -> 
                         nav aria-label="Sections" {
                             (link(Nav::Buckets, &format!("{PREFIX}/buckets"), "Buckets"))
                             (link(Nav::Keys, &format!("{PREFIX}/keys"), "Keys"))
+                            (link(Nav::Identities, &format!("{PREFIX}/identities"), "Identities"))
                             (link(Nav::Audit, &format!("{PREFIX}/audit"), "Audit"))
+                            (link(Nav::Usage, &format!("{PREFIX}/usage"), "Usage"))
                         }
                         div.who {
                             span title=(s.arn) { (s.name()) " · " (s.account) }
@@ -171,9 +177,27 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// A link's query value, percent-encoded.
+/// An epoch-seconds time as the JSON APIs answer it, in RFC 3339 ("" if it is none).
+pub fn epoch_time(v: &serde_json::Value) -> String {
+    v.as_f64()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t as i64).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// What a link's component keeps as is: RFC 3986's unreserved characters.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A link's path segment or query value, percent-encoded.
 pub fn q(v: &str) -> String {
-    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(v, COMPONENT).to_string()
 }
 
 #[cfg(test)]
@@ -185,6 +209,12 @@ mod tests {
         assert_eq!(size(0), "0 B");
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(20 * 1024 * 1024), "20.0 MiB");
+    }
+
+    #[test]
+    fn link_components_keep_unreserved_characters() {
+        assert_eq!(q("a-b.c_d~e"), "a-b.c_d~e");
+        assert_eq!(q("a/b c+d&e=f"), "a%2Fb%20c%2Bd%26e%3Df");
     }
 
     #[test]

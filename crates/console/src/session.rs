@@ -18,6 +18,10 @@ pub const COOKIE: &str = "coffer-console";
 /// Most sessions kept at once; beyond it, signing in refuses until some expire.
 const MAX_SESSIONS: usize = 10_000;
 
+/// Most sessions of one access key: signing in once more ends its oldest (so one
+/// credential signing in in a loop cannot fill the table for everyone).
+const MAX_PER_KEY: usize = 20;
+
 /// A signed-in principal.
 pub struct Session {
     pub access_key_id: String,
@@ -58,6 +62,13 @@ impl Session {
     /// Whether `token` is this session's CSRF token.
     pub fn csrf_ok(&self, token: &str) -> bool {
         !token.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(token.as_bytes()))
+    }
+
+    fn last_used(&self) -> Instant {
+        self.last_used
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|_| Instant::now())
     }
 
     /// The principal's short name: the user or role session, or `root`.
@@ -108,12 +119,22 @@ impl Sessions {
             last_used: Mutex::new(Instant::now()),
         });
         let mut map = self.by_hash.lock().ok()?;
-        if map.len() >= MAX_SESSIONS {
-            let idle = self.idle;
-            map.retain(|_, s| !expired(s, idle));
-            if map.len() >= MAX_SESSIONS {
-                return None;
+        // Expired sessions (and the secrets they hold) go at every sign-in.
+        let idle = self.idle;
+        map.retain(|_, s| !expired(s, idle));
+        let mut mine: Vec<([u8; 32], Instant)> = map
+            .iter()
+            .filter(|(_, s)| s.access_key_id == session.access_key_id)
+            .map(|(h, s)| (*h, s.last_used()))
+            .collect();
+        if mine.len() >= MAX_PER_KEY {
+            mine.sort_by_key(|(_, t)| *t);
+            for (h, _) in mine.iter().take(mine.len() + 1 - MAX_PER_KEY) {
+                map.remove(h);
             }
+        }
+        if map.len() >= MAX_SESSIONS {
+            return None;
         }
         map.insert(hash(&token), session);
         Some(token)
@@ -213,6 +234,20 @@ mod tests {
         assert!(!found.csrf_ok("x"));
         s.end(&t);
         assert!(s.find(&t).is_none());
+    }
+
+    #[test]
+    fn one_key_keeps_a_bounded_number_of_sessions() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let first = s
+            .start(creds(), "arn:aws:iam::1:root".into(), "1".into())
+            .expect("started");
+        for _ in 0..MAX_PER_KEY {
+            s.start(creds(), "arn:aws:iam::1:root".into(), "1".into())
+                .expect("started");
+        }
+        assert!(s.find(&first).is_none(), "the oldest session made way");
+        assert_eq!(s.by_hash.lock().map(|m| m.len()).unwrap_or(0), MAX_PER_KEY);
     }
 
     #[test]

@@ -146,6 +146,11 @@ impl Objects {
         self.account_settings.forget(None);
     }
 
+    /// Every bucket of every account, by name.
+    pub async fn all_buckets(&self) -> Result<Vec<BucketRecord>> {
+        Ok(self.meta.list_buckets().await?)
+    }
+
     /// The buckets `owner` owns, by name.
     pub async fn list_buckets(&self, owner: &str) -> Result<Vec<BucketRecord>> {
         let mut all = self.meta.list_buckets().await?;

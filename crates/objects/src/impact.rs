@@ -19,18 +19,19 @@ pub struct KeyNames {
 }
 
 impl KeyNames {
-    /// Whether `name` (a key id, key ARN, alias name or alias ARN) is this key.
-    pub fn names(&self, name: &str) -> bool {
-        if name == self.key_id || name == self.key_arn {
+    /// Whether `name` (a key id, key ARN, alias name or alias ARN), as written in the
+    /// settings of a bucket of account `owner`, is this key. A bare key id or alias name
+    /// means a key of the bucket's own account.
+    pub fn names(&self, name: &str, owner: &str) -> bool {
+        if name == self.key_arn {
             return true;
         }
-        // An alias ARN: arn:aws:kms:REGION:ACCOUNT:alias/NAME, in the key's account.
-        let alias = match name.split_once(":alias/") {
-            Some((arn, rest)) if arn.ends_with(self.account()) => format!("alias/{rest}"),
-            Some(_) => return false,
-            None => name.to_owned(),
-        };
-        self.aliases.contains(&alias)
+        if let Some((arn, rest)) = name.split_once(":alias/") {
+            // arn:aws:kms:REGION:ACCOUNT:alias/NAME
+            return arn.rsplit(':').next() == Some(self.account())
+                && self.aliases.contains(&format!("alias/{rest}"));
+        }
+        owner == self.account() && (name == self.key_id || self.aliases.iter().any(|a| a == name))
     }
 
     fn account(&self) -> &str {
@@ -68,11 +69,14 @@ impl Objects {
     pub async fn key_impact(&self, key: &KeyNames) -> Result<Vec<BucketImpact>> {
         let mut out = Vec::new();
         for bucket in self.meta.list_buckets().await? {
-            let default_key = self
-                .get_bucket_encryption(&bucket.name)
-                .await?
-                .and_then(|e| e.kms_key_id)
-                .is_some_and(|k| key.names(&k));
+            let default_key = match self.get_bucket_encryption(&bucket.name).await {
+                Ok(e) => e
+                    .and_then(|e| e.kms_key_id)
+                    .is_some_and(|k| key.names(&k, &bucket.owner)),
+                // Deleted since it was listed.
+                Err(crate::Error::NoSuchBucket(_)) => continue,
+                Err(e) => return Err(e),
+            };
             let mut impact = BucketImpact {
                 bucket: bucket.name.clone(),
                 owner: bucket.owner.clone(),
@@ -91,7 +95,7 @@ impl Objects {
                         },
                     ),
                 };
-                let page = self
+                let page = match self
                     .meta
                     .list_versions(
                         &bucket.name,
@@ -101,7 +105,12 @@ impl Objects {
                             limit: 1000,
                         },
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(coffer_storage::Error::NoSuchBucket(_)) => break,
+                    Err(e) => return Err(e.into()),
+                };
                 for v in &page.items {
                     count(&mut impact, key, v);
                 }
@@ -147,14 +156,19 @@ mod tests {
 
     #[test]
     fn a_key_is_named_by_id_arn_alias_and_alias_arn() {
-        let k = key();
-        assert!(k.names("1234"));
-        assert!(k.names("arn:aws:kms:us-east-1:111122223333:key/1234"));
-        assert!(k.names("alias/app"));
-        assert!(k.names("arn:aws:kms:us-east-1:111122223333:alias/app"));
-        assert!(!k.names("arn:aws:kms:us-east-1:444455556666:alias/app"));
-        assert!(!k.names("alias/other"));
-        assert!(!k.names("12345"));
+        let (k, own, other) = (key(), "111122223333", "444455556666");
+        assert!(k.names("1234", own));
+        assert!(k.names("arn:aws:kms:us-east-1:111122223333:key/1234", own));
+        assert!(k.names("alias/app", own));
+        assert!(k.names("arn:aws:kms:us-east-1:111122223333:alias/app", own));
+        assert!(!k.names("arn:aws:kms:us-east-1:444455556666:alias/app", own));
+        assert!(!k.names("alias/other", own));
+        assert!(!k.names("12345", own));
+        // In another account's bucket, a bare id or alias means that account's key.
+        assert!(!k.names("1234", other));
+        assert!(!k.names("alias/app", other));
+        assert!(k.names("arn:aws:kms:us-east-1:111122223333:key/1234", other));
+        assert!(k.names("arn:aws:kms:us-east-1:111122223333:alias/app", other));
     }
 
     #[test]
