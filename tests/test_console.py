@@ -358,3 +358,57 @@ def test_objects_served_next_to_the_console_are_sandboxed(srv):
     page = requests.get(srv.endpoint + "/_coffer/console/sign-in")
     assert "sandbox" not in page.headers["content-security-policy"]
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_keys_deletion_is_scheduled_after_its_report_counted_down_and_cancelled(srv):
+    kms = srv.client("kms")
+    key = kms.create_key(Description="to delete")["KeyMetadata"]["KeyId"]
+    c = Console(srv)
+    confirm = c.get(f"/keys/{key}/confirm?action=delete")
+    assert confirm.status_code == 200 and 'name="days"' in confirm.text
+    assert re.search(r'<strong class="objects">0</strong>', confirm.text)
+    r = c.post(f"/keys/{key}", {"csrf": c.csrf, "action": "schedule", "days": "7"})
+    assert r.status_code == 200 and "Deletion scheduled for" in r.text
+    meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    page = c.get(f"/keys/{key}").text
+    deadline = float(re.search(r'data-deadline="([0-9.]+)"', page).group(1))
+    assert abs(deadline - meta["DeletionDate"].timestamp()) < 1
+    r = c.post(f"/keys/{key}", {"csrf": c.csrf, "action": "cancel"})
+    assert r.status_code == 200 and "Deletion cancelled" in r.text
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+    # A window outside 7 to 30 days is the KMS's ValidationException, and changes nothing.
+    r = c.post(f"/keys/{key}", {"csrf": c.csrf, "action": "schedule", "days": "3"})
+    assert r.status_code == 400 and "ValidationException" in alerts(r)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_the_audit_page_links_a_request_and_the_kms_calls_it_caused(srv):
+    root, kms = srv.client(), srv.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    root.create_bucket(Bucket="audit-links")
+    root.put_object(Bucket="audit-links", Key="linked", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    c = Console(srv)
+    page = c.get("/audit", params={"attr": "ResourceName", "value": "arn:aws:s3:::audit-links/linked"}).text
+    put = re.search(r'<a href="/_coffer/console/audit/event\?id=([^"]+)">[^<]+</a></td><td class="name">PutObject</td>', page)
+    assert put, page[:3000]
+    event = c.get("/audit/event", params={"id": put.group(1)}).text
+    assert "What S3 asked the KMS for this request" in event
+    kms_call = re.search(r'<li><a href="/_coffer/console/audit/event\?id=([^"]+)">GenerateDataKey</a></li>', event)
+    assert kms_call, event[:3000]
+    back = c.get("/audit/event", params={"id": kms_call.group(1)}).text
+    assert f'class="caused-by" href="/_coffer/console/audit/event?id={put.group(1)}"' in back
+
+
+def test_the_console_can_be_turned_off(tmp_path):
+    s = Server(tmp_path, extra_args=["--console", "off"]).start()
+    try:
+        r = requests.get(s.endpoint + "/_coffer/console/sign-in", allow_redirects=False)
+        # Nothing there but S3, which knows no such bucket.
+        assert r.status_code in (400, 403, 404) and "<Error>" in r.text and "coffer-console" not in r.text
+        s.client().create_bucket(Bucket="plain")
+        s.client().put_object(Bucket="plain", Key="p.html", Body=b"<p>", ContentType="text/html")
+        url = s.client().generate_presigned_url("get_object", Params={"Bucket": "plain", "Key": "p.html"})
+        assert "content-security-policy" not in requests.get(url).headers
+    finally:
+        s.stop()
