@@ -55,10 +55,10 @@ impl Client {
             .clone()
             .context("KMS workloads need --key KEY (a key id, key ARN or alias)")?;
         anyhow::ensure!(
-            (1..=4096).contains(&args.size),
+            (1..=4096).contains(&args.size()),
             "for KMS workloads --size is the plaintext size, 1 B to 4 KiB"
         );
-        let plaintext: Vec<u8> = (0..args.size).map(|i| (i * 131 % 251) as u8).collect();
+        let plaintext: Vec<u8> = (0..args.size()).map(|i| (i * 131 % 251) as u8).collect();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let http = HyperClient::builder(TokioExecutor::new())
@@ -73,7 +73,7 @@ impl Client {
             region: args.region.clone(),
             key_id,
             plaintext_b64: b64(&plaintext),
-            size: args.size,
+            size: args.size(),
             blob_b64: Mutex::new(None),
             signing: Mutex::new(None),
         })

@@ -4,8 +4,12 @@
 //! N workers, each with its own keep-alive connection, issue PUTs or GETs of one object
 //! size (or KMS Encrypt, Decrypt or GenerateDataKey calls) for a duration or a count; the tool prints progress each second, then ops/s, MB/s
 //! (10^6 bytes) and p50/p99 latency, or exactly one JSON line with `--json`. Bodies are
-//! sent as `UNSIGNED-PAYLOAD` from a shared 1 MiB pattern, so the client spends its CPU on
-//! I/O rather than hashing, and memory stays flat whatever the object size.
+//! fresh bytes per object by default (`--data random`: a 1 MiB random pool with a
+//! per-object, per-MiB word XORed in, so that no two MiB-blocks repeat and a store that
+//! deduplicates blocks stores every byte), or one shared 1 MiB pattern (`--data
+//! pattern`); sent as `UNSIGNED-PAYLOAD`, or with their SHA-256 signed (`--payload
+//! signed`). Objects up to 1 MiB, and every signed body's hash, are prepared before the
+//! operation's clock starts; memory stays flat whatever the object size.
 
 mod kms;
 mod s3;
@@ -47,9 +51,18 @@ pub struct Args {
     pub bucket: String,
     #[arg(long, value_enum)]
     pub op: Op,
-    /// Object size: bytes, or with a unit (4KiB, 256MiB, 1GiB, 4KB, 1MB).
-    #[arg(long, value_parser = units::parse_size)]
-    pub size: u64,
+    /// Object size: bytes, or with a unit (4KiB, 256MiB, 1GiB, 4KB, 1MB). Needed for
+    /// put and get; for kms-* workloads the plaintext size (default 32 B).
+    #[arg(long = "size", value_parser = units::parse_size)]
+    pub size_arg: Option<u64>,
+    /// Object bodies: fresh bytes per object (random), or one shared 1 MiB pattern that a
+    /// deduplicating store stores once (pattern).
+    #[arg(long, value_enum, default_value = "random")]
+    pub data: Data,
+    /// How PUT bodies are signed: UNSIGNED-PAYLOAD, or their SHA-256 (so the server
+    /// checks it).
+    #[arg(long, value_enum, default_value = "unsigned")]
+    pub payload: Payload,
     /// Concurrent connections.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -89,6 +102,25 @@ pub struct Args {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Data {
+    Random,
+    Pattern,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Payload {
+    Unsigned,
+    Signed,
+}
+
+impl Args {
+    /// The object (or KMS plaintext) size.
+    pub fn size(&self) -> u64 {
+        self.size_arg.unwrap_or(32)
+    }
+}
+
 /// What the workers drive.
 #[derive(Clone)]
 enum Target {
@@ -121,6 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let target = match args.op {
         Op::Put | Op::Get => {
+            anyhow::ensure!(args.size_arg.is_some(), "put and get need --size");
             let client = Arc::new(s3::Client::new(&args)?);
             client
                 .ensure_bucket()
@@ -137,7 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 eprintln!(
                     "preparing {} object(s) of {} bytes to read",
                     keys.read_set(),
-                    args.size
+                    args.size()
                 );
                 client
                     .prepare_reads(&keys, args.concurrency, args.versions)
@@ -184,11 +217,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 {
                     break;
                 }
+                // A PUT's body (or its hash) is made before its clock starts.
+                let upload = match (&target, op) {
+                    (Target::S3(c, _), Op::Put) => Some(c.prepare(w, seq)),
+                    _ => None,
+                };
                 let t = Instant::now();
-                let result = match (&target, op) {
-                    (Target::S3(c, keys), Op::Put) => c.put(&keys.write_key(w, seq)).await,
-                    (Target::S3(c, keys), _) => c.get(&keys.read_key(w, seq)).await,
-                    (Target::Kms(c), op) => c.run(op).await,
+                let result = match (&target, op, upload) {
+                    (Target::S3(c, keys), Op::Put, Some(up)) => {
+                        c.put(&keys.write_key(w, seq), up).await
+                    }
+                    (Target::S3(c, keys), Op::Put, None) => {
+                        c.put(&keys.write_key(w, seq), c.prepare(w, seq)).await
+                    }
+                    (Target::S3(c, keys), _, _) => c.get(&keys.read_key(w, seq)).await,
+                    (Target::Kms(c), op, _) => c.run(op).await,
                 };
                 seq += 1;
                 match result {

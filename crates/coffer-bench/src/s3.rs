@@ -21,6 +21,40 @@ type Body = BoxBody<Bytes, Infallible>;
 /// Bodies are cut from one 1 MiB buffer of incompressible bytes.
 const PATTERN_LEN: usize = 1 << 20;
 
+/// One PUT's body, made ready before its clock starts: how its bytes are made, the whole
+/// body when it is at most 1 MiB, and the payload hash to sign.
+pub struct Upload {
+    /// Mixed into every 8 bytes of the pool, per MiB (`--data random`); `None` sends the
+    /// pattern itself.
+    nonce: Option<u64>,
+    whole: Option<Bytes>,
+    payload_hash: String,
+}
+
+/// splitmix64: a different, well-mixed word for every input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// MiB-block `index` of an object: the pool, with (for random data) a word of its own
+/// XORed into every 8 bytes.
+fn block(pool: &Bytes, nonce: Option<u64>, index: u64, len: usize) -> Bytes {
+    let Some(nonce) = nonce else {
+        return pool.slice(..len);
+    };
+    let word = mix(nonce ^ mix(index)).to_le_bytes();
+    let mut out = pool[..len].to_vec();
+    for lane in out.chunks_mut(8) {
+        for (b, w) in lane.iter_mut().zip(word) {
+            *b ^= w;
+        }
+    }
+    Bytes::from(out)
+}
+
 pub struct Client {
     http: HyperClient<HttpConnector, Body>,
     base: String,
@@ -32,6 +66,10 @@ pub struct Client {
     size: u64,
     sse_headers: Vec<(String, String)>,
     pattern: Bytes,
+    data: crate::Data,
+    payload: crate::Payload,
+    /// Makes this run's objects differ from every other run's.
+    salt: u64,
 }
 
 /// Which keys the workload touches.
@@ -53,14 +91,14 @@ impl KeySpace {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         // Keep what the read set occupies on disk bounded (about 2 GiB).
-        let fit = usize::try_from((2u64 << 30) / args.size.max(1)).unwrap_or(usize::MAX);
+        let fit = usize::try_from((2u64 << 30) / args.size().max(1)).unwrap_or(usize::MAX);
         Self {
             prefix: format!(
                 "coffer-bench/{}-{sse}{}",
-                args.size,
+                args.size(),
                 if args.bucket_key { "-bk" } else { "" }
             ),
-            size: args.size,
+            size: args.size(),
             read_set: args.read_keys.unwrap_or(args.concurrency).min(fit).max(1),
             overwrite: args.overwrite_keys.filter(|n| *n > 0),
             run: std::time::SystemTime::now()
@@ -157,24 +195,68 @@ impl Client {
             access_key: args.access_key.clone(),
             secret_key: args.secret_key.clone(),
             region: args.region.clone(),
-            size: args.size,
+            size: args.size(),
             sse_headers: sse_headers(args)?,
             pattern: Bytes::from(pattern),
+            data: args.data,
+            payload: args.payload,
+            salt: mix(std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+                ^ u64::from(std::process::id())),
         })
     }
 
-    fn body(&self) -> Body {
-        let mut left = self.size;
+    /// The blocks of an object, made as they are sent.
+    fn blocks(&self, nonce: Option<u64>) -> impl Iterator<Item = Bytes> + Send + 'static {
+        let (mut left, mut index) = (self.size, 0u64);
         let pattern = self.pattern.clone();
-        let chunks = std::iter::from_fn(move || {
+        std::iter::from_fn(move || {
             if left == 0 {
                 return None;
             }
             let n = left.min(PATTERN_LEN as u64) as usize;
             left -= n as u64;
-            Some(Ok::<_, Infallible>(Frame::data(pattern.slice(..n))))
-        });
-        BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks)))
+            index += 1;
+            Some(block(&pattern, nonce, index - 1, n))
+        })
+    }
+
+    /// Readies the body of worker `worker`'s PUT number `seq` (`usize::MAX`: the read
+    /// set's preparation).
+    pub fn prepare(&self, worker: usize, seq: u64) -> Upload {
+        let nonce = (self.data == crate::Data::Random)
+            .then(|| mix(self.salt ^ mix((worker as u64) << 40 ^ seq)));
+        let whole = (self.size <= PATTERN_LEN as u64)
+            .then(|| self.blocks(nonce).next().unwrap_or_default());
+        let payload_hash = match self.payload {
+            crate::Payload::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+            crate::Payload::Signed => {
+                use sha2::Digest as _;
+                let mut h = sha2::Sha256::new();
+                match &whole {
+                    Some(b) => h.update(b),
+                    None => self.blocks(nonce).for_each(|b| h.update(&b)),
+                }
+                hex_lower(&h.finalize())
+            }
+        };
+        Upload {
+            nonce,
+            whole,
+            payload_hash,
+        }
+    }
+
+    fn body(&self, up: &Upload) -> Body {
+        match &up.whole {
+            Some(b) => BodyExt::boxed(http_body_util::Full::new(b.clone())),
+            None => BodyExt::boxed(StreamBody::new(futures::stream::iter(
+                self.blocks(up.nonce)
+                    .map(|b| Ok::<_, Infallible>(Frame::data(b))),
+            ))),
+        }
     }
 
     fn empty() -> Body {
@@ -324,14 +406,14 @@ impl Client {
     }
 
     /// PUTs one object; returns the bytes sent.
-    pub async fn put(&self, key: &str) -> anyhow::Result<u64> {
+    pub async fn put(&self, key: &str, up: Upload) -> anyhow::Result<u64> {
         let path = format!("/{}/{key}", self.bucket);
         let req = self.request(
             Method::PUT,
             &path,
             &self.sse_headers,
-            UNSIGNED_PAYLOAD,
-            self.body(),
+            &up.payload_hash,
+            self.body(&up),
             Some(self.size),
         )?;
         let (status, _, body) = self.send(req).await?;
@@ -365,7 +447,13 @@ impl Client {
         if versions > 1 {
             let n = keys.read_set() as u64;
             let results: Vec<anyhow::Result<u64>> = futures::stream::iter(0..n * versions)
-                .map(|i| async move { self.put(&keys.read_name((i % n) as usize)).await })
+                .map(|i| async move {
+                    self.put(
+                        &keys.read_name((i % n) as usize),
+                        self.prepare(usize::MAX, i),
+                    )
+                    .await
+                })
                 .buffer_unordered(concurrency.max(1))
                 .collect()
                 .await;
@@ -386,11 +474,50 @@ impl Client {
                 if resp.status().is_success() && len == Some(self.size) {
                     return Ok(());
                 }
-                self.put(&key).await.map(|_| ())
+                self.put(&key, self.prepare(usize::MAX, i as u64))
+                    .await
+                    .map(|_| ())
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         results.into_iter().collect()
+    }
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Bytes {
+        Bytes::from(
+            (0..PATTERN_LEN)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn random_blocks_never_repeat_and_patterns_always_do() {
+        let p = pool();
+        let a0 = block(&p, Some(1), 0, PATTERN_LEN);
+        let a1 = block(&p, Some(1), 1, PATTERN_LEN);
+        let b0 = block(&p, Some(2), 0, PATTERN_LEN);
+        assert_ne!(a0, a1);
+        assert_ne!(a0, b0);
+        assert_ne!(a0, p);
+        // Not even one 4 KiB block in common: a deduplicating store keeps every byte.
+        let blocks = |b: &Bytes| {
+            b.chunks(4096)
+                .map(<[u8]>::to_vec)
+                .collect::<std::collections::HashSet<_>>()
+        };
+        assert!(blocks(&a0).is_disjoint(&blocks(&b0)));
+        assert_eq!(block(&p, Some(1), 0, 10), a0.slice(..10));
+        assert_eq!(block(&p, None, 5, PATTERN_LEN), p);
     }
 }

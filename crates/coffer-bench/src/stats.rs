@@ -59,7 +59,7 @@ impl Summary {
                 Op::KmsDecrypt => "kms-decrypt",
                 Op::KmsGenerateDataKey => "kms-generate-data-key",
             },
-            size: args.size,
+            size: args.size(),
             concurrency: args.concurrency,
             sse: args.sse.clone(),
             bucket_key: args.bucket_key,
