@@ -205,3 +205,17 @@ def test_restrict_public_buckets_keeps_other_accounts_out_of_a_public_bucket(srv
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b.id}:root"}, "Action": "s3:GetObject",
          "Resource": "arn:aws:s3:::a-public/*"}]}))
     assert b_s3.get_object(Bucket="a-public", Key="doc")["Body"].read() == b"for everyone"
+
+
+def test_admin_commands_find_the_server_through_aws_endpoint_url(srv):
+    """As the AWS CLI and SDKs do: without --endpoint (and COFFER_ENDPOINT), the
+    AWS_ENDPOINT_URL variable names the server; --endpoint still wins over it."""
+    env = {k: v for k, v in os.environ.items() if k != "COFFER_ENDPOINT"}
+    env.update(COFFER_ROOT_ACCESS_KEY_ID=ACCESS_KEY, COFFER_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
+               AWS_ENDPOINT_URL=srv.endpoint)
+    p = subprocess.run([coffer_bin(), "account", "list"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "Accounts" in json.loads(p.stdout)
+    p = subprocess.run([coffer_bin(), "account", "list", "--endpoint", "http://127.0.0.1:9"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode != 0 and "127.0.0.1:9" in p.stderr

@@ -23,7 +23,7 @@ fn operator(server: ServerArgs) -> anyhow::Result<Client> {
         .filter(|v| !v.is_empty())
         .with_context(|| format!("{ENV_SECRET_KEY} must hold the operator's secret key"))?;
     Ok(Client {
-        endpoint: server.endpoint.trim_end_matches('/').to_owned(),
+        endpoint: server.endpoint().trim_end_matches('/').to_owned(),
         region: server.region,
         access,
         secret: zeroize::Zeroizing::new(secret),

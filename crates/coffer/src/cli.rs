@@ -219,17 +219,30 @@ pub enum AuditCommand {
     },
 }
 
+impl ServerArgs {
+    /// The endpoint: `--endpoint`, `COFFER_ENDPOINT`, `AWS_ENDPOINT_URL`, or the default.
+    pub fn endpoint(&self) -> String {
+        endpoint_from(
+            self.endpoint.as_deref(),
+            std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
+        )
+    }
+}
+
+fn endpoint_from(given: Option<&str>, aws: Option<&str>) -> String {
+    given
+        .or(aws.filter(|e| !e.is_empty()))
+        .unwrap_or("http://127.0.0.1:7373")
+        .to_owned()
+}
+
 /// The running server an administration command talks to.
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
-    /// The server to talk to.
-    #[arg(
-        long,
-        env = "COFFER_ENDPOINT",
-        default_value = "http://127.0.0.1:7373",
-        global = true
-    )]
-    pub endpoint: String,
+    /// The server to talk to (else `COFFER_ENDPOINT`, else `AWS_ENDPOINT_URL` as the AWS
+    /// CLI and SDKs read it, else http://127.0.0.1:7373).
+    #[arg(long, env = "COFFER_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
 
     /// The region requests are signed for.
     #[arg(
@@ -484,5 +497,21 @@ impl ServeArgs {
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_comes_from_the_flag_then_aws_endpoint_url() {
+        assert_eq!(
+            endpoint_from(Some("http://a:1"), Some("http://b:2")),
+            "http://a:1"
+        );
+        assert_eq!(endpoint_from(None, Some("http://b:2")), "http://b:2");
+        assert_eq!(endpoint_from(None, Some("")), "http://127.0.0.1:7373");
+        assert_eq!(endpoint_from(None, None), "http://127.0.0.1:7373");
     }
 }
