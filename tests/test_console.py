@@ -286,7 +286,8 @@ def test_usage_charts_count_the_trails_calls(tmp_path):
         while True:
             r = c.get("/usage?range=24h")
             assert r.status_code == 200
-            if f'data-name="usage-chart ({account})"' in r.text or time.monotonic() > deadline:
+            # (Bucket usage is counted at most every 5 s: wait for a sample of all 7 PUTs.)
+            if "usage-chart (%s): 6.8 KiB" % account in r.text or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
         assert f'data-name="usage-chart ({account})"' in r.text
@@ -358,6 +359,9 @@ def test_objects_served_next_to_the_console_are_sandboxed(srv):
     page = requests.get(srv.endpoint + "/_coffer/console/sign-in")
     assert "sandbox" not in page.headers["content-security-policy"]
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    # Its script is named by hash: a .js object anyone uploads here is no script of it.
+    assert "script-src 'sha256-" in page.headers["content-security-policy"]
+    assert "script-src 'self'" not in page.headers["content-security-policy"]
 
 
 def test_a_keys_deletion_is_scheduled_after_its_report_counted_down_and_cancelled(srv):

@@ -219,7 +219,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 // A PUT's body (or its hash) is made before its clock starts.
                 let upload = match (&target, op) {
-                    (Target::S3(c, _), Op::Put) => Some(c.prepare(w, seq)),
+                    // (Hashing a large signed body must not hold up other workers.)
+                    (Target::S3(c, _), Op::Put) => {
+                        Some(tokio::task::block_in_place(|| c.prepare(w, seq)))
+                    }
                     _ => None,
                 };
                 let t = Instant::now();

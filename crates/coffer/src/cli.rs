@@ -222,10 +222,12 @@ pub enum AuditCommand {
 impl ServerArgs {
     /// The endpoint: `--endpoint`, `COFFER_ENDPOINT`, `AWS_ENDPOINT_URL`, or the default.
     pub fn endpoint(&self) -> String {
-        endpoint_from(
-            self.endpoint.as_deref(),
-            std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
-        )
+        // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true turns AWS_ENDPOINT_URL off, as it
+        // does for the AWS CLI and SDKs.
+        let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let aws = std::env::var("AWS_ENDPOINT_URL").ok().filter(|_| !ignore);
+        endpoint_from(self.endpoint.as_deref(), aws.as_deref())
     }
 }
 

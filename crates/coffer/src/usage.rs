@@ -3,7 +3,7 @@
 //! stored per bucket come from samples of each bucket's usage taken every
 //! `--usage-sample-seconds` (an hour by default) and appended to
 //! `DATA_DIR/usage-samples.jsonl`, one versioned record per bucket and sample, trimmed to
-//! its newest half once it passes [`MAX_FILE`].
+//! the last month (or its newest half) once it passes [`MAX_FILE`].
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -18,9 +18,13 @@ use coffer_objects::Objects;
 
 const FILE: &str = "usage-samples.jsonl";
 
-/// Largest the samples file grows before its older half is dropped (about 200,000
-/// samples: 100 buckets sampled hourly for three months).
+/// Largest the samples file grows before samples older than [`KEEP_SECONDS`] are dropped
+/// (and, if that is not enough, the older half): about 300,000 samples, 400 buckets
+/// sampled hourly for a month.
 const MAX_FILE: u64 = 32 << 20;
+
+/// How far back samples are kept once the file is full: the longest chart, and a day.
+const KEEP_SECONDS: i64 = 31 * 86_400;
 
 /// One stored sample. Versioned: a record written by any release is read by every later
 /// one (pinned by `golden/usage-sample-v1.json`).
@@ -88,9 +92,21 @@ impl History {
                 .open(&file)?;
             f.write_all(lines.as_bytes())?;
             if f.metadata()?.len() > MAX_FILE {
+                // Samples older than the longest chart go first; if that is not enough,
+                // the older half.
                 let text = std::fs::read_to_string(&file)?;
-                let all: Vec<&str> = text.lines().collect();
-                let keep = all[all.len() / 2..].join("\n") + "\n";
+                let oldest = t - KEEP_SECONDS;
+                let mut all: Vec<&str> = text
+                    .lines()
+                    .filter(|l| match serde_json::from_str::<Stored>(l) {
+                        Ok(Stored::V1 { t, .. }) => t >= oldest,
+                        Err(_) => false,
+                    })
+                    .collect();
+                if all.iter().map(|l| l.len() as u64 + 1).sum::<u64>() > MAX_FILE / 2 {
+                    all.drain(..all.len() / 2);
+                }
+                let keep = all.join("\n") + "\n";
                 let tmp = file.with_extension("jsonl.tmp");
                 std::fs::write(&tmp, keep)?;
                 std::fs::rename(&tmp, &file)?;

@@ -418,7 +418,11 @@ async fn impact(cx: &Cx<'_>, id: &str) -> Result<Impact, ApiError> {
     let all = {
         let mut cache = cx.console.impacts.lock().await;
         cache.retain(|_, (at, _)| at.elapsed() < crate::IMPACT_TTL);
-        match cache.get(&names.key_arn) {
+        // The aliases are the caller's view of the key: part of what was counted.
+        let mut aliases = names.aliases.clone();
+        aliases.sort();
+        let id = format!("{}|{}", names.key_arn, aliases.join(","));
+        match cache.get(&id) {
             Some((_, found)) => found.clone(),
             None => {
                 let found = cx.objects().key_impact(&names).await.map_err(|e| {

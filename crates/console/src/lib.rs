@@ -101,7 +101,16 @@ pub struct Console {
     /// Impact reports by key ARN, reused for [`IMPACT_TTL`]; held while one is counted,
     /// so that the server scans for one report at a time however many are asked for.
     impacts: tokio::sync::Mutex<ImpactCache>,
+    /// The trail's calls by period, reused for [`USAGE_TTL`]: the usage page reads the
+    /// whole trail, and a reload must not read it again.
+    calls: tokio::sync::Mutex<CallCache>,
 }
+
+/// The trail's calls by period, and when they were read.
+type CallCache = std::collections::HashMap<&'static str, (std::time::Instant, Arc<Vec<Call>>)>;
+
+/// How long the usage page's counts are reused.
+const USAGE_TTL: Duration = Duration::from_secs(10);
 
 type ImpactCache =
     std::collections::HashMap<String, (std::time::Instant, Vec<coffer_objects::BucketImpact>)>;
@@ -161,7 +170,22 @@ impl Console {
             objects,
             history,
             impacts: tokio::sync::Mutex::new(ImpactCache::new()),
+            calls: tokio::sync::Mutex::new(CallCache::new()),
         }
+    }
+
+    /// The trail's calls since `since`, for the period `range`, read at most once per
+    /// [`USAGE_TTL`] and one reading at a time.
+    pub(crate) async fn calls(&self, since: i64, range: &'static str) -> Arc<Vec<Call>> {
+        let mut cache = self.calls.lock().await;
+        if let Some((at, calls)) = cache.get(range)
+            && at.elapsed() < USAGE_TTL
+        {
+            return calls.clone();
+        }
+        let calls = Arc::new(self.history.calls(since).await);
+        cache.insert(range, (std::time::Instant::now(), calls.clone()));
+        calls
     }
 
     /// Whether a request's path is the console's.
@@ -498,10 +522,7 @@ fn asset(name: &str) -> Response<Body> {
             include_str!("assets/console.css"),
             "text/css; charset=utf-8",
         ),
-        "console.js" => (
-            include_str!("assets/console.js"),
-            "text/javascript; charset=utf-8",
-        ),
+        "console.js" => (page::SCRIPT, "text/javascript; charset=utf-8"),
         _ => {
             let mut r = Response::new(coffer_api::full(bytes::Bytes::new()));
             *r.status_mut() = StatusCode::NOT_FOUND;

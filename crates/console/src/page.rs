@@ -13,6 +13,19 @@ use crate::PREFIX;
 use crate::call::ApiError;
 use crate::session::Session;
 
+/// The console's one script.
+pub const SCRIPT: &str = include_str!("assets/console.js");
+
+/// Its SHA-256 as a CSP hash source and an `integrity` value: the pages run this script
+/// and no other, not even one served from this origin (where anyone's S3 objects are).
+static SCRIPT_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64_simd::STANDARD.encode_to_string(sha2::Sha256::digest(SCRIPT.as_bytes()))
+    )
+});
+
 /// The console's sections, for the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
@@ -45,7 +58,7 @@ pub fn layout(title: &str, who: Option<&Session>, active: Nav, body: Markup) -> 
                 // No icon: a browser would otherwise ask S3 for /favicon.ico.
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href={ (PREFIX) "/assets/console.css" };
-                script src={ (PREFIX) "/assets/console.js" } defer {}
+                script src={ (PREFIX) "/assets/console.js" } integrity=(*SCRIPT_HASH) defer {}
             }
             body {
                 header {
@@ -121,13 +134,14 @@ pub fn secure_headers(h: &mut http::HeaderMap) {
         HeaderValue::from_static("nosniff"),
     );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '{}'; \
+         object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        *SCRIPT_HASH
     );
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        h.insert("content-security-policy", v);
+    }
 }
 
 /// A redirect after a form (303: the browser follows with a GET).

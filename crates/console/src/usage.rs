@@ -70,11 +70,11 @@ pub async fn page(cx: &Cx<'_>) -> Response<Body> {
     let mine = |a: &str| account.as_deref().is_none_or(|x| x == a);
     let calls: Vec<crate::Call> = cx
         .console
-        .history
-        .calls(since)
+        .calls(since, name)
         .await
-        .into_iter()
-        .filter(|c| mine(&c.account))
+        .iter()
+        .filter(|c| c.time >= since && mine(&c.account))
+        .cloned()
         .collect();
     let samples: Vec<crate::Sample> = cx
         .console
@@ -85,16 +85,23 @@ pub async fn page(cx: &Cx<'_>) -> Response<Body> {
         .filter(|s| mine(&s.account))
         .collect();
 
-    // Requests over time, one line per service.
+    // Requests over time, one line per service, a point per step from the first step of
+    // the period (which takes what came before it) to now, idle steps at 0.
+    let first = since - since.rem_euclid(step) + step;
+    let steps: Vec<i64> = (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t <= now)
+        .collect();
     let mut per_source: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
     let mut per_op: HashMap<String, u64> = HashMap::new();
     let mut per_key: HashMap<String, u64> = HashMap::new();
     for c in &calls {
         let service = c.source.split('.').next().unwrap_or(&c.source).to_owned();
-        *per_source
+        let line = per_source
             .entry(service.clone())
-            .or_default()
-            .entry(c.time - c.time.rem_euclid(step))
+            .or_insert_with(|| steps.iter().map(|t| (*t, 0.0)).collect());
+        *line
+            .entry((c.time - c.time.rem_euclid(step)).max(first))
             .or_default() += 1.0;
         *per_op
             .entry(format!("{service}:{}", c.operation))
