@@ -17,6 +17,7 @@ mod chart;
 mod form;
 mod identities;
 mod keys;
+mod object;
 mod page;
 mod session;
 mod usage;
@@ -313,25 +314,25 @@ impl Console {
             (&Method::POST, ["buckets", b, "settings"], _) => {
                 buckets::change_settings(&cx, b, &form).await
             }
-            (&Method::GET, ["buckets", b, "object"], _) => buckets::object(&cx, b).await,
-            (&Method::GET, ["buckets", b, "download"], _) => buckets::download(&cx, b).await,
+            (&Method::GET, ["buckets", b, "object"], _) => object::object(&cx, b).await,
+            (&Method::GET, ["buckets", b, "download"], _) => object::download(&cx, b).await,
             (&Method::POST, ["buckets", b, "delete-object"], _) => {
-                buckets::delete_object(&cx, b, &form).await
+                object::delete_object(&cx, b, &form).await
             }
             (&Method::PUT, ["buckets", b, "upload"], Some(req)) => {
-                buckets::upload(&cx, b, req).await
+                object::upload(&cx, b, req).await
             }
             (&Method::POST, ["buckets", b, "multipart"], _) => {
-                buckets::multipart_create(&cx, b).await
+                object::multipart_create(&cx, b).await
             }
             (&Method::PUT, ["buckets", b, "multipart"], Some(req)) => {
-                buckets::multipart_part(&cx, b, req).await
+                object::multipart_part(&cx, b, req).await
             }
             (&Method::POST, ["buckets", b, "multipart", "complete"], Some(req)) => {
-                buckets::multipart_complete(&cx, b, req).await
+                object::multipart_complete(&cx, b, req).await
             }
             (&Method::DELETE, ["buckets", b, "multipart"], _) => {
-                buckets::multipart_abort(&cx, b).await
+                object::multipart_abort(&cx, b).await
             }
             (&Method::GET, ["keys"], _) => keys::list(&cx).await,
             (&Method::POST, ["keys"], _) => keys::create(&cx, &form).await,
