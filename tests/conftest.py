@@ -84,10 +84,12 @@ class Server:
     """One `coffer serve` process. `start()` waits for its `listening on` line."""
 
     def __init__(self, data_dir, extra_args=(), env=None, scale_out=True):
-        self.data_dir = Path(data_dir)
+        # None: a `--dev` server, which keeps its state in a directory of its own.
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.extra_args = list(extra_args)
         self.scale_out = None
-        if TIER == "s3" and scale_out and not {"--meta", "--blobs"} & set(self.extra_args):
+        if (TIER == "s3" and scale_out and data_dir is not None
+                and not {"--meta", "--blobs"} & set(self.extra_args)):
             tier = blob_tier()
             # A data directory started again is the same node of the same deployment.
             self.scale_out = _tier["schemas"].get(str(self.data_dir.resolve()))
@@ -115,7 +117,10 @@ class Server:
 
     def start(self, timeout=30):
         self.proc = subprocess.Popen(
-            [coffer_bin(), "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0", *self.extra_args],
+            [coffer_bin(), "serve",
+             *(["--data-dir", str(self.data_dir)] if self.data_dir is not None else []),
+             *(["--listen", "127.0.0.1:0"] if "--listen" not in self.extra_args else []),
+             *self.extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,

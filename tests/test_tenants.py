@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import ACCESS_KEY, SECRET_KEY, Server, coffer_bin
+from conftest import ACCESS_KEY, SECRET_KEY, Server, coffer_bin, tls_server
 from test_iam import code
 
 
@@ -219,3 +219,27 @@ def test_admin_commands_find_the_server_through_aws_endpoint_url(srv):
     p = subprocess.run([coffer_bin(), "account", "list", "--endpoint", "http://127.0.0.1:9"],
                        capture_output=True, text=True, env=env)
     assert p.returncode != 0 and "127.0.0.1:9" in p.stderr
+
+
+def test_admin_commands_speak_https_and_check_the_certificate():
+    """An https:// endpoint is checked against AWS_CA_BUNDLE (or --ca-bundle), as the AWS
+    CLI checks it, else the system's certificates; a certificate nobody vouches for is
+    refused, not ignored."""
+    with tls_server("coffer-admin-tls-") as s:
+        cert = s.data_dir.parent / "cert.pem"
+        env = {k: v for k, v in os.environ.items() if k not in ("COFFER_ENDPOINT", "AWS_CA_BUNDLE")}
+        env.update(COFFER_ROOT_ACCESS_KEY_ID=ACCESS_KEY, COFFER_ROOT_SECRET_ACCESS_KEY=SECRET_KEY,
+                   AWS_ENDPOINT_URL=s.endpoint)
+        p = subprocess.run([coffer_bin(), "account", "list"], capture_output=True, text=True, env=env)
+        assert p.returncode != 0 and "TLS" in p.stderr, p.stderr
+        for extra_env, args in (({"AWS_CA_BUNDLE": str(cert)}, []), ({}, ["--ca-bundle", str(cert)])):
+            p = subprocess.run([coffer_bin(), "account", "list", *args], capture_output=True, text=True,
+                               env={**env, **extra_env})
+            assert p.returncode == 0, p.stderr
+            assert "Accounts" in json.loads(p.stdout)
+        # The name checked is the endpoint's: localhost is in the certificate too.
+        port = s.endpoint.rsplit(":", 1)[1]
+        p = subprocess.run([coffer_bin(), "account", "create", "over-tls", "--endpoint", f"https://localhost:{port}"],
+                           capture_output=True, text=True, env={**env, "AWS_CA_BUNDLE": str(cert)})
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["Name"] == "over-tls"

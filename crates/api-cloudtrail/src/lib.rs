@@ -151,8 +151,12 @@ const LOOKUP_KEYS: &[&str] = &[
 ];
 
 impl CloudTrailApi {
-    pub fn new(trail: Arc<Trail>, directory: Arc<Directory>, authorizer: Arc<Authorizer>) -> Self {
-        let credentials: Arc<dyn Credentials> = directory.clone();
+    pub fn new(
+        trail: Arc<Trail>,
+        directory: Arc<Directory>,
+        credentials: Arc<dyn Credentials>,
+        authorizer: Arc<Authorizer>,
+    ) -> Self {
         Self {
             trail,
             directory,

@@ -115,6 +115,23 @@ pub trait Tenancy: Send + Sync {
 
     /// `coffer root-key destroy-retired`: what was destroyed.
     async fn destroy_retired_root_keys(&self) -> Result<Vec<String>, String>;
+
+    /// `coffer clock show` (`advance` is `None`) and `coffer clock advance SPAN`: the
+    /// server's business clock, after moving it forward by `SPAN` (`90d`, `36h`) and
+    /// running the work that made due; as named values.
+    async fn clock(
+        &self,
+        advance: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, ClockRefusal>;
+}
+
+/// Why a `coffer clock` call was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockRefusal {
+    /// The server was not started with `--test-clock`.
+    Off,
+    /// The span is not one the clock can move by.
+    BadSpan(String),
 }
 
 pub struct IamApi {
@@ -172,6 +189,7 @@ const AUDITED: &[(&str, &str)] = &[
     ("AccountName", "accountName"),
     ("AccountId", "accountId"),
     ("MaxSessionDuration", "maxSessionDuration"),
+    ("By", "by"),
 ];
 
 fn audit_parameters(params: &BTreeMap<String, String>) -> Option<serde_json::Value> {
@@ -227,13 +245,16 @@ fn lower_first(s: &str) -> String {
 }
 
 impl IamApi {
+    /// `credentials` authenticate callers: the directory itself, or a development
+    /// server's wrapper of it.
     pub fn new(
         directory: Arc<Directory>,
+        credentials: Arc<dyn coffer_iam::Credentials>,
         authorizer: Arc<Authorizer>,
         tenancy: Arc<dyn Tenancy>,
     ) -> Self {
         Self {
-            auth: Authenticator::new(directory.clone()),
+            auth: Authenticator::new(credentials),
             directory,
             authorizer,
             tenancy,
@@ -357,7 +378,7 @@ impl IamApi {
                 "AccessDenied",
                 403,
                 format!(
-                    "User: {} is not authorized to perform: coffer:{operation}: only the instance operator manages accounts and the root key",
+                    "User: {} is not authorized to perform: coffer:{operation}: only the instance operator manages accounts, the root key and the test clock",
                     call.caller.arn()
                 ),
             ));
@@ -418,6 +439,21 @@ impl IamApi {
                     .map(|g| Xml::new().text("Key", g).done())
                     .collect();
                 Xml::new().raw("Destroyed", &member_list(&items)).done()
+            }
+            Account::GetClock | Account::AdvanceClock => {
+                let span = match op {
+                    Account::AdvanceClock => Some(call.need("By")?),
+                    _ => None,
+                };
+                let now = self.tenancy.clock(span).await.map_err(|e| match e {
+                    ClockRefusal::Off => fail(
+                        "InvalidAction",
+                        400,
+                        "The test clock is off: start the server with --test-clock to move it",
+                    ),
+                    ClockRefusal::BadSpan(why) => fail("ValidationError", 400, why),
+                })?;
+                now.iter().fold(Xml::new(), |x, (k, v)| x.text(k, v)).done()
             }
             Account::ListAccounts => {
                 let items: Vec<String> = d

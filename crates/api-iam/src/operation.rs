@@ -24,9 +24,10 @@ group!(
 );
 group!(
     /// Coffer's own actions, for the instance operator alone (`coffer account`,
-    /// `coffer root-key`).
+    /// `coffer root-key`, `coffer clock`).
     Account {
         CreateAccount, ListAccounts, DeleteAccount, RotateRootKey, DestroyRetiredRootKeys,
+        GetClock, AdvanceClock,
     }
 );
 group!(
@@ -88,11 +89,12 @@ impl Operation {
                 Sts::AssumeRole => false,
             },
             Operation::Account(o) => match o {
-                Account::ListAccounts => true,
+                Account::ListAccounts | Account::GetClock => true,
                 Account::CreateAccount
                 | Account::DeleteAccount
                 | Account::RotateRootKey
-                | Account::DestroyRetiredRootKeys => false,
+                | Account::DestroyRetiredRootKeys
+                | Account::AdvanceClock => false,
             },
             Operation::Users(o) => match o {
                 Users::GetUser | Users::ListUsers | Users::ListAccessKeys => true,
@@ -126,7 +128,7 @@ mod tests {
             .chain(Simulate::ALL.iter().map(|o| Operation::Simulate(*o)))
             .chain(Entities::ALL.iter().map(|o| Operation::Entities(*o)))
             .collect();
-        assert_eq!(all.len(), 57);
+        assert_eq!(all.len(), 59);
         for op in all {
             assert_eq!(Operation::from_action(op.name()), op);
             // The rule the audit trail applied by name before actions were typed.

@@ -17,6 +17,8 @@ pub struct S3Front {
     service: S3Service,
     cors: crate::cors::Cors,
     logs: Arc<crate::access_log::AccessLogs>,
+    /// Set in development mode only (see `dev.rs`).
+    dev: Option<Arc<dyn coffer_iam::Credentials>>,
 }
 
 /// The response as s3s made it (corrected), and the AWS error code if it failed.
@@ -30,11 +32,13 @@ impl S3Front {
         service: S3Service,
         cors: crate::cors::Cors,
         logs: Arc<crate::access_log::AccessLogs>,
+        dev: Option<Arc<dyn coffer_iam::Credentials>>,
     ) -> Self {
         Self {
             service,
             cors,
             logs,
+            dev,
         }
     }
 
@@ -134,6 +138,9 @@ impl S3Front {
             return self.logged(seen, cx, answer).await;
         }
         let sha256 = mismatch.then_some(());
+        if let Some(credentials) = &self.dev {
+            crate::dev::resign(credentials.as_ref(), &mut parts);
+        }
         parts.extensions.insert(cx.clone());
         let notes = Arc::new(crate::access::Notes::default());
         parts.extensions.insert(notes.clone());

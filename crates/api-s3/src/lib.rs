@@ -13,6 +13,7 @@ mod access;
 mod access_log;
 mod convert;
 mod cors;
+mod dev;
 mod error;
 mod front;
 #[doc(hidden)]
@@ -52,6 +53,9 @@ pub struct Config {
     pub domain: Option<String>,
     /// Accept SSE-C over plain HTTP (local development only; AWS requires TLS).
     pub allow_insecure_sse_c: bool,
+    /// Development mode: requests signed with keys `Credentials::unverified` takes are
+    /// signed again before s3s checks them (`dev.rs`).
+    pub dev: bool,
 }
 
 /// Builds the S3 front end.
@@ -72,7 +76,9 @@ pub fn service(
         config: config.clone(),
         access: access.clone(),
     });
-    b.set_auth(access::Auth { credentials });
+    b.set_auth(access::Auth {
+        credentials: credentials.clone(),
+    });
     b.set_access(access.clone());
     b.set_route(route::Routes {
         objects: objects.clone(),
@@ -89,5 +95,6 @@ pub fn service(
             domain: config.domain.as_deref().map(access::Domain::new),
         },
         std::sync::Arc::new(AccessLogs::new(objects, access)),
+        config.dev.then_some(credentials),
     )
 }

@@ -24,7 +24,6 @@ use s3s::host::S3Host;
 use s3s::path::S3Path;
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
-use time::OffsetDateTime;
 
 use coffer_objects::{BucketEncryption, Objects, Rekey};
 
@@ -249,7 +248,7 @@ impl S3Route for Routes {
                         &key,
                         version_id.as_deref(),
                         &to,
-                        OffsetDateTime::now_utc(),
+                        self.objects.now(),
                     )
                     .await
                     .map_err(to_s3_error)?;

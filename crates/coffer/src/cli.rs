@@ -41,6 +41,13 @@ pub enum Command {
     /// The root key of a running server (operator credentials, as for `account`).
     #[command(name = "root-key")]
     RootKey(RootKeyCommandArgs),
+    /// The business clock of a server started with --test-clock or --dev (operator
+    /// credentials, as for `account`; a --dev server also takes AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY). Prints JSON.
+    Clock(ClockCommandArgs),
+    /// Save a stopped data directory into one file, or load one into an empty directory
+    /// (metadata, object bytes, wrapped key material, the audit trail).
+    Snapshot(SnapshotArgs),
     /// Move a stopped embedded deployment (a data directory) to a scale-out one: an
     /// empty PostgreSQL database, a shared blob tier and a shared audit directory.
     /// Prints what it moved (JSON). Start the nodes afterwards with the same root key
@@ -246,6 +253,11 @@ pub struct ServerArgs {
     #[arg(long, env = "COFFER_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
 
+    /// For an https:// endpoint: the PEM certificates to trust instead of the system's
+    /// (else AWS_CA_BUNDLE, as the AWS CLI and SDKs read it).
+    #[arg(long, env = "AWS_CA_BUNDLE", global = true)]
+    pub ca_bundle: Option<PathBuf>,
+
     /// The region requests are signed for.
     #[arg(
         long,
@@ -254,6 +266,56 @@ pub struct ServerArgs {
         global = true
     )]
     pub region: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClockCommandArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(subcommand)]
+    pub command: ClockCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// The server's business time, the system time, and how far apart they are.
+    Show,
+    /// Move the business clock forward by a span (`90d`, `36h`, `15m`, `30s`) and run
+    /// the work that made due (key rotations and deletions, lifecycle) before answering.
+    Advance {
+        #[arg(allow_hyphen_values = true)]
+        by: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: SnapshotCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write the data directory (its server stopped) into FILE.
+    Save {
+        /// The data directory, with its metadata in it (the embedded store).
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        root_key: RootKeyArgs,
+        file: PathBuf,
+    },
+    /// Fill an empty (or absent) data directory from FILE. The snapshot's key material
+    /// is wrapped under the root key it was saved with: that key must be given (the
+    /// file DATA_DIR/root.key of the source, --root-key-file, or COFFER_ROOT_KEY).
+    Load {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        root_key: RootKeyArgs,
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -289,6 +351,25 @@ pub struct ServeArgs {
     /// Where metadata and object data live.
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
+
+    /// A development server, for test suites: state in a temporary directory removed at
+    /// exit, the test clock on, and any access key and secret accepted (a request signed
+    /// with a key the server does not know is served as the root of an account: the
+    /// 12-digit account a numeric key id names, else the default account). Keys made
+    /// inside (IAM users, roles) are checked as always. Loopback only unless
+    /// --dev-allow-remote.
+    #[arg(long, env = "COFFER_DEV", conflicts_with_all = ["data_dir", "meta"])]
+    pub dev: bool,
+
+    /// Let a --dev server listen on an address other machines can reach.
+    #[arg(long, requires = "dev")]
+    pub dev_allow_remote: bool,
+
+    /// Let the operator move the server's business clock forward (`coffer clock advance
+    /// 90d`): KMS rotation and deletion, import expiry, lifecycle, retention and restores
+    /// follow it; signatures, TLS and the audit trail keep the real clock. For tests.
+    #[arg(long, env = "COFFER_TEST_CLOCK")]
+    pub test_clock: bool,
 
     /// Where metadata lives: a PostgreSQL database every node of a deployment shares
     /// (`postgres://USER@HOST:PORT/DB`, libpq's URL). Then every node also needs the same
@@ -498,6 +579,8 @@ impl ServeArgs {
             domain: self.domain,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
+            test_clock: self.test_clock || self.dev,
+            dev: self.dev,
         })
     }
 }

@@ -170,6 +170,9 @@ impl Dispatcher {
             );
             return (r, None, None);
         }
+        if let Some(dev) = &self.app.dev {
+            dev.adopt(req.headers(), req.uri().query()).await;
+        }
         let Some(handler) = self.app.protocols.iter().find(|h| h.accepts(&req)) else {
             // S3 accepts every request; this cannot happen.
             return (not_found(), None, None);

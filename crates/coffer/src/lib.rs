@@ -9,14 +9,17 @@
 pub mod admin;
 pub mod audit_cmd;
 pub mod cli;
+mod clock;
 mod coherence;
 pub mod delivery;
+mod dev;
 mod dispatch;
 pub mod identity;
 mod lead;
 pub mod metrics;
 pub mod migrate;
 pub mod rootkey;
+pub mod snapshot;
 mod stall;
 mod tls;
 mod usage;
@@ -87,6 +90,11 @@ pub struct Config {
     pub console: Option<Duration>,
     /// How often each bucket's usage is sampled for the console's charts.
     pub usage_sample: Duration,
+    /// The operator may move the business clock forward (`--test-clock`).
+    pub test_clock: bool,
+    /// Development mode (`--dev`): a request signed with an access key the server does
+    /// not know is served as the root of an account derived from the key (see `dev.rs`).
+    pub dev: bool,
 }
 
 /// Where metadata lives (`--meta`): buckets, objects, uploads, KMS keys, IAM entities.
@@ -174,6 +182,11 @@ pub struct App {
     pub console: Option<Arc<coffer_console::Console>>,
     /// Bucket usage over time and the trail's calls, for the console's charts.
     usage: Arc<usage::History>,
+    /// What the KMS and lifecycle workers are asked to run on by a clock advance; taken by
+    /// [`serve`] when it starts them.
+    kicked: std::sync::Mutex<Option<(clock::Kicked, clock::Kicked)>>,
+    /// Development mode's credentials (`--dev`), which make accounts on first use.
+    dev: Option<Arc<dev::DevCredentials>>,
     /// Set while a node of a shared metadata store cannot hear other nodes' changes:
     /// requests are refused until it hears them again and has reloaded its caches.
     stale: Arc<std::sync::atomic::AtomicBool>,
@@ -278,6 +291,9 @@ impl App {
             rootkey::RootKeys::load(&config.root_key, &config.data_dir)?;
         let root_keys = Arc::new(root_keys);
         let root = root_keys.root();
+        let business = coffer_storage::Clock::system();
+        let (kms_kick, kms_kicked) = clock::kick();
+        let (lifecycle_kick, lifecycle_kicked) = clock::kick();
         let kms = Arc::new(
             coffer_kms::Kms::open(
                 kms_store,
@@ -286,6 +302,7 @@ impl App {
                     region: config.region.clone(),
                     day: time::Duration::try_from(config.kms_day)
                         .context("COFFER_KMS_DAY_SECONDS is too large")?,
+                    clock: business.clone(),
                 },
             )
             .await
@@ -300,6 +317,7 @@ impl App {
                     default_encryption: config.default_encryption,
                     day: time::Duration::try_from(config.s3_day)
                         .context("COFFER_S3_DAY_SECONDS is too large")?,
+                    clock: business.clone(),
                     ..coffer_objects::Config::default()
                 },
             )
@@ -334,7 +352,16 @@ impl App {
         }
         let directory_for_coherence = directory.clone();
         let authorizer = Arc::new(coffer_authz::Authorizer::new(directory.clone()));
-        let credentials: Arc<dyn Credentials> = directory.clone();
+        let dev = config.dev.then(|| {
+            Arc::new(dev::DevCredentials {
+                directory: directory.clone(),
+                default: identity.root_principal().account,
+            })
+        });
+        let credentials: Arc<dyn Credentials> = match &dev {
+            Some(d) => d.clone(),
+            None => directory.clone(),
+        };
         let kms_api =
             coffer_api_kms::KmsApi::new(kms.clone(), credentials.clone(), authorizer.clone());
         let audit_key = kms
@@ -398,10 +425,12 @@ impl App {
         let cloudtrail_api = coffer_api_cloudtrail::CloudTrailApi::new(
             audit.clone(),
             directory.clone(),
+            credentials.clone(),
             authorizer.clone(),
         );
         let iam_api = coffer_api_iam::IamApi::new(
             directory.clone(),
+            credentials.clone(),
             authorizer.clone(),
             Arc::new(Tenancy {
                 shared: shared.is_some(),
@@ -409,6 +438,12 @@ impl App {
                 root_keys,
                 kms: kms.clone(),
                 directory,
+                clock: clock::TestClock {
+                    clock: business,
+                    enabled: config.test_clock,
+                    kms: kms_kick,
+                    lifecycle: lifecycle_kick,
+                },
             }),
         );
         let s3 = coffer_api_s3::service(
@@ -418,6 +453,7 @@ impl App {
             &coffer_api_s3::Config {
                 domain: config.domain.clone(),
                 allow_insecure_sse_c: config.allow_insecure_sse_c,
+                dev: config.dev,
             },
         );
         let access_logs = s3.access_logs();
@@ -461,6 +497,8 @@ impl App {
                     ))
                 }),
                 usage: history,
+                kicked: std::sync::Mutex::new(Some((kms_kicked, lifecycle_kicked))),
+                dev,
                 stale,
                 _store: stores,
                 _coherence: coherence,
@@ -543,6 +581,7 @@ struct Tenancy {
     root_keys: Arc<rootkey::RootKeys>,
     kms: Arc<coffer_kms::Kms>,
     directory: Arc<coffer_iam::Directory>,
+    clock: clock::TestClock,
 }
 
 #[async_trait::async_trait]
@@ -586,6 +625,13 @@ impl coffer_api_iam::Tenancy for Tenancy {
             .await
             .map_err(|e| format!("{e:#}"))
     }
+
+    async fn clock(
+        &self,
+        advance: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, coffer_api_iam::ClockRefusal> {
+        self.clock.call(advance).await
+    }
 }
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -614,11 +660,18 @@ pub async fn serve(
     let collector = app.objects.spawn_collector();
     // Time-based work runs on one node of a deployment at a time (lead.rs).
     let shared = app.shared_store();
+    let (kms_kicked, lifecycle_kicked) = app
+        .kicked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_else(|| (clock::kick().1, clock::kick().1));
     let kms_ticker = spawn_kms_ticker(
         app.kms.clone(),
         app.audit.clone(),
         config.kms_day,
         lead::Lead::new(shared.clone(), "kms"),
+        kms_kicked,
     );
     let lifecycle = spawn_lifecycle(
         app.clone(),
@@ -626,6 +679,7 @@ pub async fn serve(
             .s3_day
             .clamp(Duration::from_millis(200), Duration::from_secs(3600)),
         lead::Lead::new(shared, "lifecycle"),
+        lifecycle_kicked,
     );
     // In a blob tier nodes share, what a dead node's writers left in staging is
     // collected by one node at a time.
@@ -806,28 +860,40 @@ impl coffer_objects::LifecycleSink for LifecycleRecorder {
     }
 }
 
-/// Runs lifecycle passes every `period` while this node leads lifecycle work.
+/// Waits for the next tick of `every` or a kick (a clock advance), whichever is first;
+/// a kick's answer is returned, to be sent once the work has run.
+async fn next_run(
+    every: &mut tokio::time::Interval,
+    kicked: &mut clock::Kicked,
+) -> Option<tokio::sync::oneshot::Sender<()>> {
+    tokio::select! {
+        _ = every.tick() => None,
+        Some(done) = kicked.recv() => Some(done),
+    }
+}
+
+/// Runs lifecycle passes every `period` while this node leads lifecycle work, and at
+/// once when the test clock moves.
 fn spawn_lifecycle(
     app: Arc<App>,
     period: Duration,
     lead: lead::Lead,
+    mut kicked: clock::Kicked,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let sink = LifecycleRecorder { app: app.clone() };
         let mut every = tokio::time::interval(period);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            if !lead.holds().await {
-                continue;
+            let kick = next_run(&mut every, &mut kicked).await;
+            if lead.holds().await {
+                match app.objects.lifecycle_pass(app.objects.now(), &sink).await {
+                    Ok(_) => app.metrics.pass("lifecycle"),
+                    Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; will retry"),
+                }
             }
-            match app
-                .objects
-                .lifecycle_pass(time::OffsetDateTime::now_utc(), &sink)
-                .await
-            {
-                Ok(_) => app.metrics.pass("lifecycle"),
-                Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; will retry"),
+            if let Some(done) = kick {
+                let _ = done.send(());
             }
         }
     })
@@ -841,43 +907,52 @@ fn spawn_kms_ticker(
     audit: Arc<Trail>,
     day: Duration,
     lead: lead::Lead,
+    mut kicked: clock::Kicked,
 ) -> tokio::task::JoinHandle<()> {
     let period = (day / 8).clamp(Duration::from_millis(100), Duration::from_secs(1));
     tokio::spawn(async move {
         let mut every = tokio::time::interval(period);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            if !lead.holds().await {
-                if let Err(e) = kms.flush_usage().await {
-                    tracing::warn!(error = %e, "writing KMS key usage failed; retrying");
-                }
-                continue;
-            }
-            match kms.tick(time::OffsetDateTime::now_utc()).await {
-                Ok(t) => {
-                    // AWS records what KMS does on its own as service events.
-                    let done = t.rotated.iter().map(|k| ("RotateKey", k));
-                    let done = done.chain(t.deleted.iter().map(|k| ("DeleteKey", k)));
-                    let expired = t.expired.iter().map(|k| ("DeleteExpiredKeyMaterial", k));
-                    for (name, arn) in done.chain(expired) {
-                        let account = arn.split(':').nth(4).unwrap_or_default();
-                        audit.service(coffer_audit::service_event(
-                            &kms.config().region,
-                            "kms.amazonaws.com",
-                            name,
-                            account,
-                            Resource {
-                                arn: arn.clone(),
-                                account_id: Some(account.to_owned()),
-                                kind: "AWS::KMS::Key".into(),
-                            },
-                            serde_json::json!({ "keyId": arn }),
-                        ));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "KMS background step failed; retrying"),
+            let kick = next_run(&mut every, &mut kicked).await;
+            kms_step(&kms, &audit, &lead).await;
+            if let Some(done) = kick {
+                let _ = done.send(());
             }
         }
     })
+}
+
+/// One KMS background step (see [`spawn_kms_ticker`]).
+async fn kms_step(kms: &coffer_kms::Kms, audit: &Trail, lead: &lead::Lead) {
+    if !lead.holds().await {
+        if let Err(e) = kms.flush_usage().await {
+            tracing::warn!(error = %e, "writing KMS key usage failed; retrying");
+        }
+        return;
+    }
+    match kms.tick(kms.now()).await {
+        Ok(t) => {
+            // AWS records what KMS does on its own as service events.
+            let done = t.rotated.iter().map(|k| ("RotateKey", k));
+            let done = done.chain(t.deleted.iter().map(|k| ("DeleteKey", k)));
+            let expired = t.expired.iter().map(|k| ("DeleteExpiredKeyMaterial", k));
+            for (name, arn) in done.chain(expired) {
+                let account = arn.split(':').nth(4).unwrap_or_default();
+                audit.service(coffer_audit::service_event(
+                    &kms.config().region,
+                    "kms.amazonaws.com",
+                    name,
+                    account,
+                    Resource {
+                        arn: arn.clone(),
+                        account_id: Some(account.to_owned()),
+                        kind: "AWS::KMS::Key".into(),
+                    },
+                    serde_json::json!({ "keyId": arn }),
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "KMS background step failed; retrying"),
+    }
 }

@@ -103,6 +103,12 @@ fn main() -> ExitCode {
             println!("{out}");
             Ok(())
         }),
+        Command::Clock(args) => runtime.block_on(async {
+            let out = coffer::admin::clock(args).await?;
+            println!("{out}");
+            Ok(())
+        }),
+        Command::Snapshot(args) => snapshot(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,8 +119,45 @@ fn main() -> ExitCode {
     }
 }
 
+fn snapshot(args: coffer::cli::SnapshotArgs) -> anyhow::Result<()> {
+    use coffer::cli::SnapshotCommand;
+    let done = match args.command {
+        SnapshotCommand::Save {
+            data_dir,
+            root_key,
+            file,
+        } => coffer::snapshot::save(&data_dir, &root_key.source(&data_dir)?, &file)?,
+        SnapshotCommand::Load {
+            data_dir,
+            root_key,
+            file,
+        } => coffer::snapshot::load(&data_dir, |staged| root_key.source(staged), &file)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&done)?);
+    Ok(())
+}
+
 async fn serve(args: coffer::cli::ServeArgs) -> anyhow::Result<()> {
+    let dev_remote = args.dev_allow_remote;
+    let mut args = args;
+    // A --dev server's state lives in a temporary directory, removed when it exits.
+    let dev_dir = if args.dev {
+        let dir = tempfile::Builder::new()
+            .prefix("coffer-dev-")
+            .tempdir()
+            .map_err(|e| anyhow::anyhow!("creating a temporary data directory: {e}"))?;
+        args.data_dir = dir.path().to_path_buf();
+        Some(dir)
+    } else {
+        None
+    };
     let config = args.config()?;
+    if config.dev && !dev_remote && !config.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--dev accepts any credentials, so it listens on loopback only: {} is not a loopback address (--dev-allow-remote to allow it)",
+            config.listen
+        );
+    }
     let (app, identity) = coffer::App::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -146,8 +189,23 @@ async fn serve(args: coffer::cli::ServeArgs) -> anyhow::Result<()> {
     // default action of the signal.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     tracing::info!(account = %identity.account.id, data_dir = %config.data_dir.display(), "coffer ready");
+    if config.dev {
+        println!("Coffer development server: not for production data.");
+        println!(
+            "  Any access key and secret are accepted: a 12-digit key id is that account's root, any other the root of account {}.",
+            identity.account.id
+        );
+        println!("  Users and keys created inside are checked as on AWS.");
+        println!(
+            "  State is temporary ({}), removed at exit.",
+            config.data_dir.display()
+        );
+        println!("  The test clock is on: coffer clock advance 90d");
+    }
     println!("listening on {scheme}://{addr}");
-    coffer::serve(listener, Arc::new(app), &config, shutdown_signal(term)).await
+    let served = coffer::serve(listener, Arc::new(app), &config, shutdown_signal(term)).await;
+    drop(dev_dir);
+    served
 }
 
 async fn shutdown_signal(term: std::io::Result<tokio::signal::unix::Signal>) {

@@ -81,6 +81,7 @@ impl World {
         let config = Config {
             region: "us-east-1".into(),
             day: time::Duration::seconds(1),
+            ..Config::default()
         };
         let kms = rt
             .block_on(Kms::open(

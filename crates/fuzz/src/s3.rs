@@ -500,6 +500,7 @@ impl World {
                 &coffer_api_s3::Config {
                     domain: None,
                     allow_insecure_sse_c: true,
+                    dev: false,
                 },
             )
         });

@@ -25,6 +25,12 @@ impl Tenancy for NoTenants {
     async fn destroy_retired_root_keys(&self) -> Result<Vec<String>, String> {
         Ok(Vec::new())
     }
+    async fn clock(
+        &self,
+        _: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, coffer_api_iam::ClockRefusal> {
+        Err(coffer_api_iam::ClockRefusal::Off)
+    }
 }
 
 fn operator() -> Principal {
@@ -58,7 +64,12 @@ impl World {
             .expect("an in-memory directory");
         let directory = Arc::new(directory);
         let authorizer = Arc::new(coffer_authz::Authorizer::new(directory.clone()));
-        let api = IamApi::new(directory, authorizer, Arc::new(NoTenants));
+        let api = IamApi::new(
+            directory.clone(),
+            directory,
+            authorizer,
+            Arc::new(NoTenants),
+        );
         Self { rt, api, calls: 0 }
     }
 }

@@ -75,15 +75,23 @@ impl Authenticator {
         now: OffsetDateTime,
     ) -> Result<(Principal, String), Failure> {
         let auth = received.authorization().map_err(Failure::Signature)?;
-        let Some((secret, principal)) = self.credentials.lookup(&auth.access_key_id) else {
-            return Err(Failure::UnknownKey);
-        };
         let service = services
             .iter()
             .find(|s| **s == auth.service)
             .or(services.first())
             .copied()
             .unwrap_or("");
+        let Some((secret, principal)) = self.credentials.lookup(&auth.access_key_id) else {
+            return match self.credentials.unverified(&auth.access_key_id) {
+                // Development mode: everything is checked but the signature's value.
+                Some(p) => {
+                    coffer_sigv4::string_to_sign_of(received, &auth, service, now, MAX_SKEW)
+                        .map_err(Failure::Signature)?;
+                    Ok((p, service.to_owned()))
+                }
+                None => Err(Failure::UnknownKey),
+            };
+        };
         let cache_key = (
             auth.access_key_id.clone(),
             auth.date.clone(),

@@ -67,6 +67,8 @@ pub struct Config {
     /// How long a "day" is for every KMS window (pending deletion, rotation period).
     /// 86,400 s in production; tests shorten it (`COFFER_KMS_DAY_SECONDS`).
     pub day: Duration,
+    /// The business clock rotation, deletion and expiry follow (see `coffer_storage::Clock`).
+    pub clock: coffer_storage::Clock,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
         Self {
             region: "us-east-1".into(),
             day: Duration::days(1),
+            clock: coffer_storage::Clock::system(),
         }
     }
 }
@@ -444,6 +447,11 @@ impl Kms {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Now on the business clock: what callers pass as `now` to the key operations.
+    pub fn now(&self) -> OffsetDateTime {
+        self.config.clock.now()
     }
 
     fn days(&self, n: u32) -> Duration {

@@ -36,6 +36,7 @@ fn config() -> Config {
     Config {
         region: "us-east-1".into(),
         day: Duration::seconds(1),
+        ..Config::default()
     }
 }
 

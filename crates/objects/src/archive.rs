@@ -12,7 +12,6 @@ use time::{Duration, OffsetDateTime};
 
 use coffer_storage::{BlobId, BlobStore, ObjectMeta, ObjectRecord, Restore, is_archived};
 
-use crate::bucket::now;
 use crate::versions::version_ref;
 use crate::{Error, Objects, Result};
 
@@ -133,7 +132,7 @@ impl Objects {
         if !is_archived(o.meta.storage_class.as_deref()) {
             return Ok(());
         }
-        match restore_status(&o.meta, now()) {
+        match restore_status(&o.meta, self.now()) {
             Some(RestoreStatus::Done { .. }) => Ok(()),
             _ => Err(Error::InvalidObjectState(
                 "The operation is not valid for the object's storage class".into(),
@@ -162,7 +161,7 @@ impl Objects {
         if !is_archived(Some(&class)) {
             return Err(Error::ObjectAlreadyInActiveTier);
         }
-        let now = now();
+        let now = self.now();
         if days > MAX_RESTORE_DAYS {
             return Err(Error::InvalidArgument(format!(
                 "Restore Days must not exceed {MAX_RESTORE_DAYS}"

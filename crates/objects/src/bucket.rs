@@ -39,7 +39,7 @@ impl Objects {
             name: name.to_owned(),
             owner: owner.to_owned(),
             region: region.clone(),
-            created: now(),
+            created: self.now(),
             versioning: if object_lock {
                 coffer_storage::Versioning::Enabled
             } else {
@@ -246,9 +246,16 @@ pub(crate) fn days_after(t: OffsetDateTime, day: time::Duration, days: u32) -> O
         .unwrap_or(last)
 }
 
-/// Now, at the millisecond precision records keep.
-pub(crate) fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
+impl Objects {
+    /// Now on the business clock (`Config::clock`), at the millisecond precision records
+    /// keep.
+    pub fn now(&self) -> OffsetDateTime {
+        to_ms(self.config.clock.now())
+    }
+}
+
+/// `t` at the millisecond precision records keep.
+pub(crate) fn to_ms(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .expect("a truncated nanosecond is in range")
 }

@@ -87,6 +87,9 @@ pub struct Config {
     /// How long a day of Object Lock retention lasts (and, later, of lifecycle rules and
     /// restores): one day, unless tests and demos shorten it (`COFFER_S3_DAY_SECONDS`).
     pub day: time::Duration,
+    /// The business clock every date of a record is read from and compared with (moved
+    /// forward only on a server started with `--test-clock`).
+    pub clock: coffer_storage::Clock,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             inline_max: DEFAULT_INLINE_MAX,
             default_encryption: DefaultEncryption::SseS3,
             day: time::Duration::DAY,
+            clock: coffer_storage::Clock::system(),
         }
     }
 }

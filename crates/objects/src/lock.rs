@@ -11,7 +11,6 @@ use time::OffsetDateTime;
 
 use coffer_storage::{Authority, LockChange, LockMode, ObjectMeta, Retention, Versioning};
 
-use crate::bucket::now;
 use crate::settings::OBJECT_LOCK;
 use crate::versions::version_ref;
 use crate::{Error, Objects, Result};
@@ -221,7 +220,7 @@ impl Objects {
         let version = version_ref(version_id)?;
         self.lock_required(bucket, "Bucket is missing Object Lock Configuration")
             .await?;
-        let now = now();
+        let now = self.now();
         if let LockChange::Retention(Some(r)) = &change {
             check_future(r, now)?;
         }

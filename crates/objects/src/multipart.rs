@@ -7,10 +7,8 @@ use coffer_storage::{
     ChecksumAlgorithm, ListPage, ObjectMeta, ObjectRecord, PartInfo, PartRecord, Precondition,
     SseKind, UploadRecord,
 };
-use time::OffsetDateTime;
 
 use crate::body::{BodyStream, Ingest};
-use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
 use crate::names::check_key;
 use crate::object::{internal_body, new_object_meta, sealer_for};
@@ -123,26 +121,20 @@ impl Objects {
         self.bucket(&req.bucket).await?;
         // The lock asked for is checked now and kept with the upload; a default
         // retention is applied when the object is written (at completion).
-        self.lock_new_version(&req.bucket, &req.lock, &mut meta, now())
+        self.lock_new_version(&req.bucket, &req.lock, &mut meta, self.now())
             .await?;
         if req.lock.retention.is_none() {
             meta.retention = None;
         }
         let prepared = self
-            .prepare_encryption(
-                &req.caller,
-                &req.bucket,
-                &req.key,
-                &req.sse,
-                OffsetDateTime::now_utc(),
-            )
+            .prepare_encryption(&req.caller, &req.bucket, &req.key, &req.sse, self.now())
             .await?;
         meta.sse = prepared.map(|p| p.record);
         let upload = UploadRecord {
             upload_id: uuid::Uuid::now_v7().simple().to_string(),
             bucket: req.bucket,
             key: req.key,
-            initiated: now(),
+            initiated: self.now(),
             initiator: req.initiator,
             meta,
         };
@@ -219,9 +211,7 @@ impl Objects {
                         "The encryption parameters are not applicable to this upload.".into(),
                     ));
                 }
-                let object_key = self
-                    .object_key(caller, sse, customer, OffsetDateTime::now_utc())
-                    .await?;
+                let object_key = self.object_key(caller, sse, customer, self.now()).await?;
                 Ok(Some(Prepared {
                     record: sse.clone(),
                     object_key,
@@ -240,7 +230,7 @@ impl Objects {
             part_number,
             size: ingested.size,
             etag: checksum::hex(&ingested.md5),
-            last_modified: now(),
+            last_modified: self.now(),
             checksum: ingested.checksum.clone(),
             extent: ingested.extent,
         };
@@ -472,7 +462,7 @@ impl Objects {
                 checksum: p.checksum.as_ref().map(|c| c.value.clone()),
             })
             .collect();
-        let last_modified = now();
+        let last_modified = self.now();
         meta.upload_id = Some(req.upload_id.clone());
         self.lock_completed_upload(&req.bucket, &mut meta, last_modified)
             .await?;

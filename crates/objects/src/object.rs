@@ -10,7 +10,6 @@ use coffer_storage::{
 };
 
 use crate::body::{BodyStream, Ingest, Ingested};
-use crate::bucket::now;
 use crate::checksum::{self, ChecksumRequest};
 use crate::encrypted::Decryption;
 use crate::lock::LockRequest;
@@ -158,7 +157,7 @@ impl Objects {
         let mut meta = new_object_meta(req.meta, &req.tags)?;
         // Fail before reading the body if the bucket is not there.
         self.bucket(&req.bucket).await?;
-        self.lock_new_version(&req.bucket, &req.lock, &mut meta, now())
+        self.lock_new_version(&req.bucket, &req.lock, &mut meta, self.now())
             .await?;
         // A locked version must arrive with an integrity check (as on S3).
         if (meta.retention.is_some() || !req.lock.is_empty())
@@ -175,13 +174,7 @@ impl Objects {
             .algorithm
             .get_or_insert(crate::checksum::DEFAULT_ALGORITHM);
         let prepared = self
-            .prepare_encryption(
-                &req.caller,
-                &req.bucket,
-                &req.key,
-                &req.sse,
-                OffsetDateTime::now_utc(),
-            )
+            .prepare_encryption(&req.caller, &req.bucket, &req.key, &req.sse, self.now())
             .await?;
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;
         meta.sse = prepared.map(|p| p.record);
@@ -216,7 +209,7 @@ impl Objects {
             version_id: Some(crate::versions::new_version_id()),
             size: ingested.size,
             etag: etag_of(&ingested.md5),
-            last_modified: now(),
+            last_modified: self.now(),
             meta,
             extents: vec![ingested.extent],
         };
@@ -345,13 +338,8 @@ impl Objects {
             (Some(sse), false) => {
                 // HEAD needs no data key, but an SSE-C object still needs the right key.
                 if sse.kind() == SseKind::Customer {
-                    self.object_key(
-                        &req.caller,
-                        sse,
-                        req.customer_key.as_ref(),
-                        OffsetDateTime::now_utc(),
-                    )
-                    .await?;
+                    self.object_key(&req.caller, sse, req.customer_key.as_ref(), self.now())
+                        .await?;
                 } else if req.customer_key.is_some() {
                     return Err(Error::InvalidRequest(
                         "The encryption parameters are not applicable to this object.".into(),
@@ -378,9 +366,7 @@ impl Objects {
         customer: Option<&CustomerKey>,
         range: ByteRange,
     ) -> Result<ObjectStream> {
-        let key = self
-            .object_key(caller, sse, customer, OffsetDateTime::now_utc())
-            .await?;
+        let key = self.object_key(caller, sse, customer, self.now()).await?;
         crate::encrypted::stream_range(
             self.store_for(object.meta.storage_class.as_deref()).clone(),
             object,
@@ -477,7 +463,7 @@ impl Objects {
         meta.upload_id = None;
         meta.retention = None;
         meta.legal_hold = None;
-        self.lock_new_version(&req.dst_bucket, &req.lock, &mut meta, now())
+        self.lock_new_version(&req.dst_bucket, &req.lock, &mut meta, self.now())
             .await?;
         // A copy is STANDARD unless it asks for a class (AWS's rule): an archived
         // source's copy is readable.
@@ -505,7 +491,7 @@ impl Objects {
                 &req.dst_bucket,
                 &req.dst_key,
                 &req.sse,
-                OffsetDateTime::now_utc(),
+                self.now(),
             )
             .await?;
         let (sealer, md5_etag) = sealer_for(prepared.as_ref(), 1)?;

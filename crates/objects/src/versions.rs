@@ -199,7 +199,7 @@ impl Objects {
         let version = version_ref(version_id)?;
         let versioning = self.bucket(bucket).await?.versioning;
         let by = Authority {
-            now: crate::bucket::now(),
+            now: self.now(),
             bypass_governance,
         };
         let precondition = match if_match {

@@ -115,6 +115,25 @@ pub fn verify(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<(), Refusal> {
+    let sts = string_to_sign_of(req, auth, service, now, max_skew)?;
+    let expected = signing_key.sign(&sts);
+    if crate::signatures_equal(&expected, &auth.signature) {
+        Ok(())
+    } else {
+        Err(Refusal::Mismatch)
+    }
+}
+
+/// Every check of [`verify`] but the signature's own: the service, the signed `host`, the
+/// date and its skew, every signed header present. Returns the string to sign. A server
+/// that takes any secret (`coffer serve --dev`) still refuses what this refuses.
+pub fn string_to_sign_of(
+    req: &Received<'_>,
+    auth: &Authorization,
+    service: &str,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<String, Refusal> {
     if auth.service != service {
         return Err(Refusal::WrongService(auth.service.clone()));
     }
@@ -162,7 +181,7 @@ pub fn verify(
         headers: &signed,
         payload_hash: &payload_hash,
     };
-    let sts = format!(
+    Ok(format!(
         "{}\n{}\n{}/{}/{}/aws4_request\n{}",
         crate::ALGORITHM,
         date,
@@ -170,13 +189,7 @@ pub fn verify(
         auth.region,
         auth.service,
         sha256_hex(input.canonical_request().as_bytes())
-    );
-    let expected = signing_key.sign(&sts);
-    if crate::signatures_equal(&expected, &auth.signature) {
-        Ok(())
-    } else {
-        Err(Refusal::Mismatch)
-    }
+    ))
 }
 
 #[cfg(test)]

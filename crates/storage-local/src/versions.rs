@@ -145,7 +145,7 @@ pub(crate) fn put_version(
         NewRow::Object(object),
         &candidate,
         current,
-        &Authority::now(),
+        &Authority::at(object.last_modified),
     )
 }
 
@@ -499,7 +499,7 @@ pub(crate) fn delete_current(
             removed: Some(free(conn, &bucket, row, &BTreeSet::new(), by)?),
         });
     }
-    let mtime_ms = ms(OffsetDateTime::now_utc());
+    let mtime_ms = ms(by.now);
     let written = add_version(
         conn,
         versioning,

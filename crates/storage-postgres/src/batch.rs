@@ -480,7 +480,10 @@ fn decide(
         (Some(row), Fate::Replaced) => {
             let freed = stored_blobs(&row.extents, &keep_blobs)?;
             let old = entry(bucket, row)?;
-            if old.check_removal(&Authority::now()).is_err() {
+            if old
+                .check_removal(&Authority::at(object.last_modified))
+                .is_err()
+            {
                 return Ok(None);
             }
             (false, Some(old), freed)

@@ -237,7 +237,7 @@ pub(crate) async fn put_version(
         NewRow::Object(object),
         &candidate,
         current,
-        &Authority::now(),
+        &Authority::at(object.last_modified),
     )
     .await
 }
@@ -536,7 +536,7 @@ pub(crate) async fn delete_current(
             removed: Some(free(c, bucket, row, &BTreeSet::new(), by).await?),
         });
     }
-    let mtime_ms = ms(OffsetDateTime::now_utc());
+    let mtime_ms = ms(by.now);
     let written = add_version(
         c,
         versioning,

@@ -16,6 +16,7 @@
 //!   same transaction ([`MetaStore::take_garbage`]).
 
 mod blob;
+pub mod clock;
 mod error;
 mod export;
 mod iam;
@@ -31,6 +32,7 @@ pub mod memory;
 pub mod contract;
 
 pub use blob::{BlobReader, BlobStore, BlobWriter};
+pub use clock::Clock;
 pub use error::{Error, Result};
 pub use export::{StoredVersion, Versions};
 pub use iam::{IamRecord, IamStore};

@@ -62,8 +62,13 @@ impl Authority {
     /// Now, without bypass: what every removal the store makes on its own (an overwrite
     /// that replaces a version) and every lifecycle action acts as.
     pub fn now() -> Self {
+        Self::at(OffsetDateTime::now_utc())
+    }
+
+    /// At `now` (a write's own time, on the business clock), without bypass.
+    pub fn at(now: OffsetDateTime) -> Self {
         Self {
-            now: OffsetDateTime::now_utc(),
+            now,
             bypass_governance: false,
         }
     }

@@ -52,8 +52,8 @@ pub async fn restore(api: &S3Api, req: S3Request<RestoreObjectInput>) -> R<Resto
 }
 
 /// `x-amz-restore` of a version whose restore is under way or done.
-pub fn header(meta: &coffer_objects::ObjectMeta) -> Option<String> {
-    match coffer_objects::restore_status(meta, time::OffsetDateTime::now_utc())? {
+pub fn header(meta: &coffer_objects::ObjectMeta, now: time::OffsetDateTime) -> Option<String> {
+    match coffer_objects::restore_status(meta, now)? {
         RestoreStatus::Ongoing => Some("ongoing-request=\"true\"".to_owned()),
         RestoreStatus::Done { expires } => Some(format!(
             "ongoing-request=\"false\", expiry-date=\"{}\"",

@@ -212,7 +212,7 @@ fn get_request(
 /// Fills the headers GET and HEAD share (their output types are distinct s3s DTOs with
 /// the same field names).
 macro_rules! describe_into {
-    ($out:expr, $got:expr, $want_checksum:expr) => {{
+    ($out:expr, $got:expr, $want_checksum:expr, $now:expr) => {{
         let m = &$got.object.meta;
         $out.accept_ranges = Some("bytes".into());
         $out.content_length = Some(i64::try_from($got.content_length()).unwrap_or(i64::MAX));
@@ -249,7 +249,7 @@ macro_rules! describe_into {
             $out.object_lock_retain_until_date,
             $out.object_lock_legal_hold_status,
         ) = lock::describe(m);
-        $out.restore = super::archive::header(m);
+        $out.restore = super::archive::header(m, $now);
     }};
 }
 
@@ -278,7 +278,7 @@ pub async fn get(api: &S3Api, req: S3Request<GetObjectInput>) -> R<GetObjectOutp
         .await
         .map_err(to_s3_error)?;
     let mut out = GetObjectOutput::default();
-    describe_into!(out, got, want_checksum);
+    describe_into!(out, got, want_checksum, api.objects.now());
     out.expiration =
         lifecycle::read_expiration(api, &get.bucket, get.version_id.as_deref(), &got.object)
             .await?;
@@ -309,7 +309,7 @@ pub async fn head(api: &S3Api, req: S3Request<HeadObjectInput>) -> R<HeadObjectO
         .await
         .map_err(to_s3_error)?;
     let mut out = HeadObjectOutput::default();
-    describe_into!(out, got, want_checksum);
+    describe_into!(out, got, want_checksum, api.objects.now());
     out.expiration =
         lifecycle::read_expiration(api, &get.bucket, get.version_id.as_deref(), &got.object)
             .await?;

@@ -6,7 +6,7 @@ use super::{
     AccountDoc, Directory, Error, KIND_ACCOUNT, KIND_KEY, KIND_USER, Result, check_name, hex,
     internal, managed, random_string, record, roles,
 };
-use crate::{AccessKeyInfo, Principal, SecretKey};
+use crate::{AccessKeyInfo, Account, Principal, SecretKey};
 
 /// An account as `coffer account list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +72,46 @@ impl Directory {
         };
         let (key, secret) = self.create_access_key(&info.id, None).await?;
         Ok((info, key, secret))
+    }
+
+    /// Creates the account with this 12-digit id (named by it) unless it exists: how a
+    /// development server (`coffer serve --dev`) makes the account a numeric access key id
+    /// names, so that users created in it can sign in. Returns the account.
+    pub async fn adopt_account(&self, id: &str) -> Result<Account> {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Invalid(format!("{id} is not a 12-digit account id")));
+        }
+        let _w = self.writing.lock().await;
+        if let Some(a) = self.account(id) {
+            return Ok(a);
+        }
+        let mut canonical = [0u8; 32];
+        coffer_crypto::random(&mut canonical).map_err(internal)?;
+        let doc = AccountDoc {
+            name: id.to_owned(),
+            canonical_id: hex(&canonical),
+            created: OffsetDateTime::now_utc(),
+        };
+        self.store
+            .iam_create(&record(id, KIND_ACCOUNT, id, &doc)?)
+            .await
+            .map_err(internal)?;
+        let account = Account {
+            id: id.to_owned(),
+            name: doc.name.clone(),
+            canonical_id: doc.canonical_id.clone(),
+        };
+        self.write().accounts.insert(id.to_owned(), doc);
+        Ok(account)
+    }
+
+    /// Whether this access key id is one the directory holds, whatever its state (an
+    /// inactive key, a session): a development server never takes such a key unchecked.
+    pub fn knows_key(&self, access_key_id: &str) -> bool {
+        access_key_id == self.operator.1.access_key_id || {
+            let st = self.read();
+            st.keys.contains_key(access_key_id) || st.sessions.contains_key(access_key_id)
+        }
     }
 
     pub fn list_accounts(&self) -> Vec<AccountInfo> {

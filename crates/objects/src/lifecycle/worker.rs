@@ -425,7 +425,7 @@ impl Objects {
                 .map(|v| (v.key().to_owned(), v.version_id().map(str::to_owned)));
             let busy = std::time::Instant::now();
             let acted = !planned.is_empty();
-            self.apply(bucket, owner, cfg, planned, sink, report)
+            self.apply(bucket, owner, cfg, planned, now, sink, report)
                 .await?;
             if acted {
                 // Rest as long as the page's actions took: the worker keeps to half of
@@ -439,17 +439,20 @@ impl Objects {
         }
     }
 
-    /// Runs a page's planned actions, a few at a time.
+    /// Runs a page's planned actions, a few at a time, as of `now`.
+    // The pass's context as `lifecycle_versions` has it, and the page's plan.
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         bucket: &str,
         owner: &str,
         cfg: &LifecycleConfiguration,
         planned: Vec<Planned>,
+        now: OffsetDateTime,
         sink: &dyn LifecycleSink,
         report: &mut PassReport,
     ) -> Result<()> {
-        let by = Authority::now();
+        let by = Authority::at(now);
         let mut done = futures::stream::iter(planned.into_iter().map(|p| async move {
             let marker_id = new_version_id();
             let listed = Listed {

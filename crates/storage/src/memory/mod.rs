@@ -77,7 +77,11 @@ impl State {
 
     /// Adds a new current version to a key, by [`NewVersion::plan`].
     fn add_version(&mut self, entry: Entry, candidate: &str) -> Result<Written> {
-        self.add_version_as(entry, candidate, &Authority::now())
+        let by = Authority::at(match &entry {
+            Entry::Object(o) => o.last_modified,
+            Entry::Marker(m) => m.last_modified,
+        });
+        self.add_version_as(entry, candidate, &by)
     }
 
     /// [`Self::add_version`], replacing only versions Object Lock lets `by` remove.
@@ -180,7 +184,7 @@ impl State {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             version_id: None,
-            last_modified: time::OffsetDateTime::now_utc(),
+            last_modified: by.now,
         };
         let written = self.add_version_as(Entry::Marker(marker.clone()), marker_id, by)?;
         Ok(Deleted {

@@ -1,0 +1,311 @@
+//! Development mode (`coffer serve --dev`) on the S3 side: a request signed with an access
+//! key the server does not know, which `Credentials::unverified` maps to a principal, is
+//! served whatever secret signed it, as moto and LocalStack serve it.
+//!
+//! s3s checks every signature itself against the secret `Auth` gives it, so such a
+//! request is signed again here, before s3s, with [`SECRET`] (which `Auth` then gives for
+//! that key) over exactly what the client signed: the parse, the date, the signed headers
+//! and the payload hash are still the client's and still checked. What cannot be signed
+//! again without reading the body is left as it came and so refused as a mismatch: an
+//! aws-chunked body with signed chunks (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) and a
+//! browser's POST form. Signature version 2 (`AWS key:sig`, and the presigned URLs boto3
+//! and the AWS CLI still make by default) is signed again too, for path-style requests.
+
+use coffer_iam::Credentials;
+use coffer_sigv4::{Authorization, CanonicalInput, SigningKey, sha256_hex, uri_encode_path};
+
+/// The secret requests of unverified keys are signed again with. Not a secret: it only
+/// ever signs what a development server has already decided to accept.
+pub(crate) const SECRET: &str = "coffer-dev-mode-accepts-any-secret";
+
+/// Whether `key` is one this server takes without checking its signature.
+pub(crate) fn unverified(credentials: &dyn Credentials, key: &str) -> bool {
+    credentials.lookup(key).is_none() && credentials.unverified(key).is_some()
+}
+
+/// Signs `parts` again with [`SECRET`] if its access key is unverified. Leaves anything it
+/// cannot parse as it is, for s3s to refuse in AWS's words.
+pub(crate) fn resign(credentials: &dyn Credentials, parts: &mut http::request::Parts) {
+    if resign_v2(credentials, parts) {
+        return;
+    }
+    if let Some(auth) = header(&parts.headers, "authorization") {
+        let Ok(a) = Authorization::parse(&auth) else {
+            return;
+        };
+        if !unverified(credentials, &a.access_key_id) {
+            return;
+        }
+        let (Some(date), Some(payload)) = (
+            header(&parts.headers, "x-amz-date"),
+            header(&parts.headers, "x-amz-content-sha256"),
+        ) else {
+            return;
+        };
+        let query = decode_query(parts.uri.query().unwrap_or(""));
+        let Some(sig) = signature(parts, &a, &date, &query, &a.signed_headers, &payload) else {
+            return;
+        };
+        let new = auth.replace(
+            &format!("Signature={}", a.signature),
+            &format!("Signature={sig}"),
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&new) {
+            parts.headers.insert(http::header::AUTHORIZATION, v);
+        }
+        return;
+    }
+    // A presigned URL.
+    let raw = parts.uri.query().unwrap_or("").to_owned();
+    let query = decode_query(&raw);
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(credential), Some(date), Some(signed), Some(old)) = (
+        get("X-Amz-Credential"),
+        get("X-Amz-Date"),
+        get("X-Amz-SignedHeaders"),
+        get("X-Amz-Signature"),
+    ) else {
+        return;
+    };
+    let header_text = format!(
+        "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed}, Signature={old}"
+    );
+    let Ok(a) = Authorization::parse(&header_text) else {
+        return;
+    };
+    if !unverified(credentials, &a.access_key_id) {
+        return;
+    }
+    let rest: Vec<(String, String)> = query
+        .into_iter()
+        .filter(|(k, _)| k != "X-Amz-Signature")
+        .collect();
+    let Some(sig) = signature(
+        parts,
+        &a,
+        &date,
+        &rest,
+        &a.signed_headers,
+        "UNSIGNED-PAYLOAD",
+    ) else {
+        return;
+    };
+    // Only the signature's value changes; everything else stays byte for byte.
+    let rewritten: Vec<String> = raw
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k == "X-Amz-Signature" => format!("{k}={sig}"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    set_query(parts, &rewritten.join("&"));
+}
+
+/// Signs a version 2 request again (header `AWS KEY:SIG`, or a presigned URL with
+/// `AWSAccessKeyId` and `Signature`); whether the request was one.
+fn resign_v2(credentials: &dyn Credentials, parts: &mut http::request::Parts) -> bool {
+    if let Some(auth) = header(&parts.headers, "authorization") {
+        let Some((key, _)) = auth.strip_prefix("AWS ").and_then(|r| r.split_once(':')) else {
+            return false;
+        };
+        if unverified(credentials, key) {
+            let sig = v2_signature(parts, None);
+            if let Ok(v) = http::HeaderValue::from_str(&format!("AWS {key}:{sig}")) {
+                parts.headers.insert(http::header::AUTHORIZATION, v);
+            }
+        }
+        return true;
+    }
+    let raw = parts.uri.query().unwrap_or("").to_owned();
+    let query = decode_query(&raw);
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(key), Some(_), Some(expires)) =
+        (get("AWSAccessKeyId"), get("Signature"), get("Expires"))
+    else {
+        return false;
+    };
+    if !unverified(credentials, &key) {
+        return true;
+    }
+    let sig = v2_signature(parts, Some(&expires));
+    let encoded = coffer_sigv4::uri_encode(&sig, true);
+    let rewritten: Vec<String> = raw
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k == "Signature" => format!("{k}={encoded}"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    set_query(parts, &rewritten.join("&"));
+    true
+}
+
+/// The sub-resources a version 2 signature covers (S3's list, as s3s keeps it).
+const V2_QUERY: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "cors",
+    "defaultObjectAcl",
+    "delete",
+    "inventory",
+    "lifecycle",
+    "location",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "partNumber",
+    "policy",
+    "replication",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "select",
+    "select-type",
+    "storageClass",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// A version 2 signature of `parts` with [`SECRET`], as s3s computes it: `expires` for a
+/// presigned URL, else the header form.
+fn v2_signature(parts: &http::request::Parts, expires: Option<&str>) -> String {
+    let h = |name: &str| header(&parts.headers, name).unwrap_or_default();
+    let mut sts = format!(
+        "{}\n{}\n{}\n",
+        parts.method.as_str(),
+        h("content-md5"),
+        h("content-type")
+    );
+    match expires {
+        Some(e) => sts.push_str(e),
+        None if parts.headers.contains_key("x-amz-date") => {}
+        None => sts.push_str(&h("date")),
+    }
+    sts.push('\n');
+    let mut names: Vec<&str> = parts
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|n| n.starts_with("x-amz-"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .collect();
+        sts.push_str(name);
+        sts.push(':');
+        sts.push_str(&values.join(","));
+        sts.push('\n');
+    }
+    sts.push_str(parts.uri.path());
+    let query = decode_query(parts.uri.query().unwrap_or(""));
+    let mut first = true;
+    for q in V2_QUERY {
+        if let Some((_, v)) = query.iter().find(|(k, _)| k == q) {
+            sts.push(if first { '?' } else { '&' });
+            first = false;
+            sts.push_str(q);
+            if !v.is_empty() {
+                sts.push('=');
+                sts.push_str(v);
+            }
+        }
+    }
+    base64_simd::STANDARD.encode_to_string(coffer_sigv4::v2_signature(SECRET, &sts))
+}
+
+/// Replaces the query of `parts`' URI, keeping its path.
+fn set_query(parts: &mut http::request::Parts, query: &str) {
+    let pq = format!("{}?{query}", parts.uri.path());
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = parts.uri.scheme().cloned();
+    uri.authority = parts.uri.authority().cloned();
+    if let Ok(pq) = http::uri::PathAndQuery::from_maybe_shared(pq) {
+        uri.path_and_query = Some(pq);
+        if let Ok(u) = http::Uri::from_parts(uri) {
+            parts.uri = u;
+        }
+    }
+}
+
+/// The signature of `parts` as s3s computes it, with [`SECRET`].
+fn signature(
+    parts: &http::request::Parts,
+    a: &Authorization,
+    date: &str,
+    query: &[(String, String)],
+    signed_headers: &[String],
+    payload: &str,
+) -> Option<String> {
+    let mut headers = Vec::with_capacity(signed_headers.len());
+    for name in signed_headers {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        headers.push((name.clone(), values.join(",")));
+    }
+    // S3 encodes the decoded path once (every other service twice).
+    let decoded = percent_encoding::percent_decode_str(parts.uri.path())
+        .decode_utf8()
+        .ok()?;
+    let canonical_uri = uri_encode_path(&decoded);
+    let input = CanonicalInput {
+        method: parts.method.as_str(),
+        canonical_uri: &canonical_uri,
+        query,
+        headers: &headers,
+        payload_hash: payload,
+    };
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{}/{}/{}/aws4_request\n{}",
+        a.date,
+        a.region,
+        a.service,
+        sha256_hex(input.canonical_request().as_bytes())
+    );
+    Some(SigningKey::derive(SECRET, &a.date, &a.region, &a.service).sign(&sts))
+}
+
+fn header(h: &http::HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Query parameters decoded as s3s decodes them (`+` is a space).
+fn decode_query(q: &str) -> Vec<(String, String)> {
+    crate::access::form_urlencoded(q)
+}
