@@ -43,7 +43,8 @@ def sign(method, url, headers=None, body=b"", payload_hash=None, when=None,
     return dict(req.headers.items())
 
 
-def request(endpoint, method, path, body=b"", headers=None, payload_hash=None, when=None, host=None):
+def request(endpoint, method, path, body=b"", headers=None, payload_hash=None, when=None, host=None,
+            access_key=ACCESS_KEY, secret_key=SECRET_KEY):
     """Sends one signed request; returns (status, headers dict lower-cased, body bytes).
     `path` includes any query string and must already be percent-encoded. `host` overrides
     the Host header (it is signed)."""
@@ -51,7 +52,8 @@ def request(endpoint, method, path, body=b"", headers=None, payload_hash=None, w
     headers = dict(headers or {})
     if host is not None:
         headers["Host"] = host
-    signed = sign(method, endpoint.rstrip("/") + path, headers, body, payload_hash, when)
+    signed = sign(method, endpoint.rstrip("/") + path, headers, body, payload_hash, when,
+                  access_key=access_key, secret_key=secret_key)
     if u.scheme == "https":
         conn = http.client.HTTPSConnection(u.hostname, u.port, context=ssl._create_unverified_context(), timeout=60)
     else:

@@ -136,6 +136,8 @@ def test_a_snapshot_round_trip_reads_back_whole_and_its_trail_verifies(tmp_path)
     saved = json.loads(p.stdout)
     assert saved["Files"] > 3 and saved["RootKeyFingerprint"]
     data = snap.read_bytes()
+    # As secret as the data directory: readable by its owner alone.
+    assert snap.stat().st_mode & 0o777 == 0o600
     # No plaintext of an encrypted object, and no root key, in the file.
     assert MARKER not in data
     assert (src / "root.key").read_bytes() not in data
@@ -144,6 +146,7 @@ def test_a_snapshot_round_trip_reads_back_whole_and_its_trail_verifies(tmp_path)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["Files"] == saved["Files"]
     assert not (dst / "root.key").exists(), "the root key is the caller's to bring"
+    assert (dst / "identity.json").stat().st_mode & 0o777 == 0o600
     p = run("audit", "verify", "--data-dir", str(dst), "--root-key-file", str(src / "root.key"))
     assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
 
@@ -196,7 +199,7 @@ def test_loads_that_cannot_be_trusted_are_refused_and_write_nothing(tmp_path):
     cases = [
         ("no key", [], snap, "give that key"),
         ("another key", ["--root-key-file", str(other)], snap, fingerprint),
-        ("cut short", key, truncated, "snapshot"),
+        ("cut short", key, truncated, "damaged"),
         ("a flipped byte", key, flipped, "does not match its manifest"),
         ("not a snapshot", key, junk, "not a Coffer snapshot"),
     ]
@@ -223,3 +226,30 @@ def test_loads_that_cannot_be_trusted_are_refused_and_write_nothing(tmp_path):
     p = run("snapshot", "load", "--data-dir", str(dst), str(snap), env={"COFFER_ROOT_KEY": env_key})
     assert p.returncode == 0, p.stderr
     assert Path(dst / "meta.sqlite").exists()
+
+
+def test_a_root_key_kept_in_the_directory_under_any_name_stays_out(tmp_path):
+    """However the key file is named on the command line (`./src/keys/k`), it and its
+    rotation siblings are never in the snapshot; links are refused, not followed."""
+    src = tmp_path / "src"
+    (src / "keys").mkdir(parents=True)
+    s = Server(src, extra_args=["--root-key-file", str(src / "keys" / "k")], scale_out=False).start()
+    try:
+        s.client().create_bucket(Bucket="keyed")
+        s.client().put_object(Bucket="keyed", Key="k", Body=b"v")
+    finally:
+        s.stop()
+    key = (src / "keys" / "k").read_bytes()
+    (src / "keys" / "k.retired-00").write_bytes(os.urandom(32))
+    snap = tmp_path / "s"
+    p = subprocess.run([coffer_bin(), "snapshot", "save", "--data-dir", "./src", "--root-key-file", "./src/keys/k",
+                        str(snap)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    names = subprocess.run(["tar", "tf", str(snap)], capture_output=True, text=True, check=True).stdout.split()
+    assert not [n for n in names if n.startswith("data/keys/")], names
+    assert key not in snap.read_bytes()
+    (src / "blobs-elsewhere").symlink_to(tmp_path)
+    p = run("snapshot", "save", "--data-dir", str(src), "--root-key-file", str(src / "keys" / "k"),
+            str(tmp_path / "t"))
+    assert p.returncode != 0 and "not a plain file" in p.stderr, p.stderr
+    assert not (tmp_path / "t").exists() and not (tmp_path / "t.partial").exists()

@@ -218,7 +218,7 @@ fn v2_signature(parts: &http::request::Parts, expires: Option<&str>) -> String {
             .headers
             .get_all(name)
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
             .map(str::trim)
             .collect();
         sts.push_str(name);
@@ -272,7 +272,7 @@ fn signature(
             .headers
             .get_all(name.as_str())
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
             .collect();
         if values.is_empty() {
             return None;

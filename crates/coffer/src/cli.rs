@@ -358,7 +358,11 @@ pub struct ServeArgs {
     /// 12-digit account a numeric key id names, else the default account). Keys made
     /// inside (IAM users, roles) are checked as always. Loopback only unless
     /// --dev-allow-remote.
-    #[arg(long, env = "COFFER_DEV", conflicts_with_all = ["data_dir", "meta"])]
+    #[arg(
+        long,
+        env = "COFFER_DEV",
+        conflicts_with_all = ["data_dir", "meta", "blobs", "audit_dir", "archive_dir"]
+    )]
     pub dev: bool,
 
     /// Let a --dev server listen on an address other machines can reach.
@@ -368,7 +372,8 @@ pub struct ServeArgs {
     /// Let the operator move the server's business clock forward (`coffer clock advance
     /// 90d`): KMS rotation and deletion, import expiry, lifecycle, retention and restores
     /// follow it; signatures, TLS and the audit trail keep the real clock. For tests.
-    #[arg(long, env = "COFFER_TEST_CLOCK")]
+    /// The clock lives in this process: not for a deployment of several nodes (--meta).
+    #[arg(long, env = "COFFER_TEST_CLOCK", conflicts_with = "meta")]
     pub test_clock: bool,
 
     /// Where metadata lives: a PostgreSQL database every node of a deployment shares

@@ -45,18 +45,27 @@ impl DevCredentials {
 fn access_key_id(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
     if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
         let auth = auth.to_str().ok()?;
+        // Signature version 2: `AWS KEY:SIGNATURE`.
+        if let Some(v2) = auth.strip_prefix("AWS ") {
+            return v2.split_once(':').map(|(k, _)| k.to_owned());
+        }
         let credential = auth.split("Credential=").nth(1)?;
         return credential.split('/').next().map(str::to_owned);
     }
-    query?
-        .split('&')
-        .find_map(|p| p.strip_prefix("X-Amz-Credential="))
-        .and_then(|c| {
-            percent_encoding::percent_decode_str(c)
-                .decode_utf8()
-                .ok()
-                .and_then(|c| c.split('/').next().map(str::to_owned))
-        })
+    let decoded = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    let query = query?;
+    query.split('&').find_map(|p| {
+        if let Some(c) = p.strip_prefix("X-Amz-Credential=") {
+            decoded(c).and_then(|c| c.split('/').next().map(str::to_owned))
+        } else {
+            p.strip_prefix("AWSAccessKeyId=").and_then(decoded)
+        }
+    })
 }
 
 impl Credentials for DevCredentials {
@@ -125,6 +134,19 @@ mod tests {
             http::HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=test/20261206/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"),
         );
         assert_eq!(access_key_id(&h, None).as_deref(), Some("test"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("AWS 111122223333:c2lnbmF0dXJl"),
+        );
+        assert_eq!(access_key_id(&h, None).as_deref(), Some("111122223333"));
+        assert_eq!(
+            access_key_id(
+                &http::HeaderMap::new(),
+                Some("AWSAccessKeyId=444455556666&Signature=x&Expires=1")
+            )
+            .as_deref(),
+            Some("444455556666")
+        );
         assert_eq!(access_key_id(&http::HeaderMap::new(), None), None);
     }
 }

@@ -86,10 +86,17 @@ fn excluded(rel: &str, root_key_names: &[String]) -> bool {
 /// file inside `data_dir`.
 fn root_key_names(source: &RootSource, data_dir: &Path) -> Vec<String> {
     let mut names = vec!["root.key".to_owned()];
+    // Compared as the filesystem resolves them: `./dir/k.key` and `/abs/dir/k.key` are one.
     if let RootSource::Local(coffer_crypto::RootKeySource::File(p)) = source
-        && let Ok(rel) = p.strip_prefix(data_dir)
+        && let (Ok(p), Ok(dir)) = (std::fs::canonicalize(p), std::fs::canonicalize(data_dir))
+        && let Ok(rel) = p.strip_prefix(&dir)
     {
-        names.push(rel.to_string_lossy().replace('\\', "/"));
+        names.push(
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/"),
+        );
     }
     names
 }
@@ -125,7 +132,14 @@ fn walk(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
             let path = e.path();
             if ty.is_dir() {
                 stack.push(path);
-            } else if ty.is_file() {
+            } else if !ty.is_file() {
+                // A link could lead out of the directory, or make a save miss what it
+                // holds: refused rather than guessed at.
+                bail!(
+                    "{} is not a plain file or directory: a snapshot takes only those",
+                    path.display()
+                );
+            } else {
                 let rel = path
                     .strip_prefix(dir)
                     .context("a file outside the directory")?
@@ -238,7 +252,9 @@ fn write(
     root_key_fingerprint: &str,
     files: &[(String, PathBuf)],
 ) -> anyhow::Result<Manifest> {
-    let out = File::create(partial).with_context(|| format!("creating {}", partial.display()))?;
+    // A partial file a crashed save left is ours to replace.
+    let _ = std::fs::remove_file(partial);
+    let out = private(partial).with_context(|| format!("creating {}", partial.display()))?;
     let mut tar = tar::Builder::new(BufWriter::new(out));
     tar.mode(tar::HeaderMode::Deterministic);
     json_entry(
@@ -304,26 +320,89 @@ pub fn load(
     source_for: impl Fn(&Path) -> anyhow::Result<RootSource>,
     file: &Path,
 ) -> anyhow::Result<Summary> {
-    if data_dir.exists()
-        && std::fs::read_dir(data_dir)
-            .with_context(|| format!("reading {}", data_dir.display()))?
-            .next()
-            .is_some()
-    {
+    let existed = data_dir.exists();
+    if existed && !is_empty(data_dir)? {
         bail!(
             "{} is not empty: load a snapshot into a new directory",
             data_dir.display()
         );
     }
-    let parent = match data_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    // Staged inside the target (one filesystem, so the files move by rename, whatever is
+    // mounted there) and removed with everything in it unless the load completes.
     let staging = tempfile::Builder::new()
         .prefix(".coffer-snapshot-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+        .tempdir_in(data_dir)
+        .with_context(|| format!("creating a staging directory in {}", data_dir.display()))?;
+    let mut lock = None;
+    let done = fill(staging.path(), &source_for, file).and_then(|summary| {
+        lock = Some(
+            coffer_storage_local::DirLock::take(data_dir)
+                .with_context(|| format!("{} came into use meanwhile", data_dir.display()))?,
+        );
+        let stray = std::fs::read_dir(data_dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p != staging.path() && p.file_name() != Some("LOCK".as_ref()));
+        if let Some(p) = stray {
+            bail!("{} appeared meanwhile: nothing was loaded", p.display());
+        }
+        let mut moved = Vec::new();
+        for e in std::fs::read_dir(staging.path())? {
+            let e = e?;
+            let to = data_dir.join(e.file_name());
+            if let Err(err) = std::fs::rename(e.path(), &to) {
+                // Back into staging, which is removed with them.
+                for m in &moved {
+                    if let Some(name) = Path::new(m).file_name() {
+                        let _ = std::fs::rename(m, staging.path().join(name));
+                    }
+                }
+                return Err(
+                    anyhow::Error::new(err).context(format!("moving into {}", data_dir.display()))
+                );
+            }
+            moved.push(to);
+        }
+        Ok(summary)
+    });
+    if done.is_err() {
+        drop(staging);
+        drop(lock);
+        let _ = std::fs::remove_file(data_dir.join("LOCK"));
+        if !existed {
+            let _ = std::fs::remove_dir(data_dir);
+        }
+    }
+    done
+}
+
+fn is_empty(dir: &Path) -> anyhow::Result<bool> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .next()
+        .is_none())
+}
+
+/// Creates a file readable by its owner alone: a snapshot and what it holds are as secret
+/// as the data directory (`identity.json` may hold the operator's secret).
+fn private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Extracts `file` into `staging`, checks every file against the manifest and the root key
+/// against the header.
+fn fill(
+    staging: &Path,
+    source_for: &impl Fn(&Path) -> anyhow::Result<RootSource>,
+    file: &Path,
+) -> anyhow::Result<Summary> {
     let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut archive = tar::Archive::new(BufReader::new(f));
     let mut header: Option<Header> = None;
@@ -367,13 +446,12 @@ pub fn load(
             bail!("the snapshot's entry {} is not a file", name.display());
         }
         let rel = data_path(&name)?;
-        let dest = staging.path().join(&rel);
+        let dest = staging.join(&rel);
         if let Some(d) = dest.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let mut out = BufWriter::new(
-            File::create(&dest).with_context(|| format!("creating {}", dest.display()))?,
-        );
+        let mut out =
+            BufWriter::new(private(&dest).with_context(|| format!("creating {}", dest.display()))?);
         let mut reader = Hashing {
             inner: &mut entry,
             hash: Sha256::new(),
@@ -413,9 +491,9 @@ pub fn load(
     }
     // The key check runs against the staged directory (an HSM's key names are there),
     // before anything reaches the target.
-    let source = source_for(staging.path())?;
+    let source = source_for(staging)?;
     if let RootSource::Local(coffer_crypto::RootKeySource::File(p)) = &source
-        && p.starts_with(staging.path())
+        && p.starts_with(staging)
         && !p.exists()
     {
         bail!(
@@ -423,7 +501,7 @@ pub fn load(
             header.root_key_fingerprint
         );
     }
-    let found = fingerprint(&source, staging.path()).with_context(|| {
+    let found = fingerprint(&source, staging).with_context(|| {
         format!(
             "the snapshot's key material is wrapped under root key {}",
             header.root_key_fingerprint
@@ -434,12 +512,6 @@ pub fn load(
             "the snapshot was made under root key {}, not the one given ({found}): give that key (--root-key-file or COFFER_ROOT_KEY)",
             header.root_key_fingerprint
         );
-    }
-    std::fs::create_dir_all(data_dir)?;
-    for e in std::fs::read_dir(staging.path())? {
-        let e = e?;
-        std::fs::rename(e.path(), data_dir.join(e.file_name()))
-            .with_context(|| format!("moving into {}", data_dir.display()))?;
     }
     Ok(Summary {
         files: seen.len(),

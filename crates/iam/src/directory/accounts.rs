@@ -110,7 +110,9 @@ impl Directory {
     pub fn knows_key(&self, access_key_id: &str) -> bool {
         access_key_id == self.operator.1.access_key_id || {
             let st = self.read();
-            st.keys.contains_key(access_key_id) || st.sessions.contains_key(access_key_id)
+            st.keys.contains_key(access_key_id)
+                || st.sessions.contains_key(access_key_id)
+                || st.forgotten.contains(access_key_id)
         }
     }
 
@@ -198,6 +200,19 @@ impl Directory {
         doomed.push((id.to_owned(), KIND_ACCOUNT.to_owned(), id.to_owned()));
         self.store.iam_delete(&doomed).await.map_err(internal)?;
         let mut st = self.write();
+        let gone: Vec<String> = st
+            .keys
+            .iter()
+            .filter(|(_, k)| k.account == id)
+            .map(|(k, _)| k.clone())
+            .chain(
+                st.sessions
+                    .iter()
+                    .filter(|(_, s)| s.account == id)
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect();
+        st.forgotten.extend(gone);
         st.users.retain(|(a, _), _| a != id);
         st.keys.retain(|_, k| k.account != id);
         st.policies.retain(|(a, _), _| a != id);

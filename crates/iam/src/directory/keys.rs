@@ -149,7 +149,9 @@ impl Directory {
             .iam_delete(&[(account.to_owned(), KIND_KEY.into(), id.to_owned())])
             .await
             .map_err(internal)?;
-        self.write().keys.remove(id);
+        let mut st = self.write();
+        st.keys.remove(id);
+        st.forgotten.insert(id.to_owned());
         Ok(())
     }
 }

@@ -170,6 +170,9 @@ struct State {
     roles: BTreeMap<(String, String), roles::RoleDoc>,
     /// Temporary credentials by access key id.
     sessions: HashMap<String, roles::SessionEntry>,
+    /// Access key ids (keys, sessions) this process deleted or let expire: a development
+    /// server never takes them unchecked (`knows_key`).
+    forgotten: std::collections::HashSet<String>,
 }
 
 /// A user as IAM describes it.
@@ -279,7 +282,10 @@ async fn read_state(
                     Some(e) => {
                         state.sessions.insert(r.name.clone(), e);
                     }
-                    None => expired.push((r.account_id.clone(), r.kind.clone(), r.name.clone())),
+                    None => {
+                        state.forgotten.insert(r.name.clone());
+                        expired.push((r.account_id.clone(), r.kind.clone(), r.name.clone()));
+                    }
                 }
             }
             managed::KIND_GROUP => {

@@ -281,6 +281,13 @@ impl Directory {
         self.store.iam_delete(&doomed).await.map_err(internal)?;
         let mut st = self.write();
         st.roles.remove(&(account.to_owned(), name.to_owned()));
+        let gone: Vec<String> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.account == account && s.role == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        st.forgotten.extend(gone);
         st.sessions
             .retain(|_, s| !(s.account == account && s.role == name));
         Ok(())
@@ -363,6 +370,7 @@ impl Directory {
         let mut st = self.write();
         for (_, _, id) in &expired {
             st.sessions.remove(id);
+            st.forgotten.insert(id.clone());
         }
         Ok(())
     }
