@@ -6,13 +6,25 @@
 //! request is signed again here, before s3s, with [`SECRET`] (which `Auth` then gives for
 //! that key) over exactly what the client signed: the parse, the date, the signed headers
 //! and the payload hash are still the client's and still checked. What cannot be signed
-//! again without reading the body is left as it came and so refused as a mismatch: an
-//! aws-chunked body with signed chunks (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) and a
-//! browser's POST form. Signature version 2 (`AWS key:sig`, and the presigned URLs boto3
-//! and the AWS CLI still make by default) is signed again too, for path-style requests.
+//! again is left as it came and so refused as a mismatch: a browser's POST form, whose
+//! signature is inside the form. An aws-chunked body with signed chunks
+//! (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, `-TRAILER`: the AWS SDKs for Java and Rust send
+//! it) has each chunk's and the trailer's signature signed again as the body streams
+//! through ([`Resigned`]), one chunk in memory at a time. Signature version 2 (`AWS
+//! key:sig`, and the presigned URLs boto3 and the AWS CLI still make by default) is signed
+//! again too, for path-style requests.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
 
 use coffer_iam::Credentials;
-use coffer_sigv4::{Authorization, CanonicalInput, SigningKey, sha256_hex, uri_encode_path};
+use coffer_sigv4::{
+    Authorization, CanonicalInput, ChunkSigner, SigningKey, sha256_hex, uri_encode_path,
+};
 
 /// The secret requests of unverified keys are signed again with. Not a secret: it only
 /// ever signs what a development server has already decided to accept.
@@ -24,36 +36,48 @@ pub(crate) fn unverified(credentials: &dyn Credentials, key: &str) -> bool {
 }
 
 /// Signs `parts` again with [`SECRET`] if its access key is unverified. Leaves anything it
-/// cannot parse as it is, for s3s to refuse in AWS's words.
-pub(crate) fn resign(credentials: &dyn Credentials, parts: &mut http::request::Parts) {
+/// cannot parse as it is, for s3s to refuse in AWS's words. For a body of signed chunks,
+/// returns what [`Resigned`] signs them again with.
+pub(crate) fn resign(
+    credentials: &dyn Credentials,
+    parts: &mut http::request::Parts,
+) -> Option<ChunkResigner> {
     if resign_v2(credentials, parts) {
-        return;
+        return None;
     }
     if let Some(auth) = header(&parts.headers, "authorization") {
         let Ok(a) = Authorization::parse(&auth) else {
-            return;
+            return None;
         };
         if !unverified(credentials, &a.access_key_id) {
-            return;
+            return None;
         }
         let (Some(date), Some(payload)) = (
             header(&parts.headers, "x-amz-date"),
             header(&parts.headers, "x-amz-content-sha256"),
         ) else {
-            return;
+            return None;
         };
         let query = decode_query(parts.uri.query().unwrap_or(""));
-        let Some(sig) = signature(parts, &a, &date, &query, &a.signed_headers, &payload) else {
-            return;
-        };
+        let sig = signature(parts, &a, &date, &query, &a.signed_headers, &payload)?;
         let new = auth.replace(
             &format!("Signature={}", a.signature),
             &format!("Signature={sig}"),
         );
-        if let Ok(v) = http::HeaderValue::from_str(&new) {
-            parts.headers.insert(http::header::AUTHORIZATION, v);
+        let v = http::HeaderValue::from_str(&new).ok()?;
+        parts.headers.insert(http::header::AUTHORIZATION, v);
+        if !payload.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
+            return None;
         }
-        return;
+        return Some(ChunkResigner {
+            signer: ChunkSigner::resume(
+                SigningKey::derive(SECRET, &a.date, &a.region, &a.service),
+                &date,
+                &format!("{}/{}/{}/aws4_request", a.date, a.region, a.service),
+                &sig,
+            ),
+            trailer: payload.ends_with("-TRAILER"),
+        });
     }
     // A presigned URL.
     let raw = parts.uri.query().unwrap_or("").to_owned();
@@ -70,31 +94,29 @@ pub(crate) fn resign(credentials: &dyn Credentials, parts: &mut http::request::P
         get("X-Amz-SignedHeaders"),
         get("X-Amz-Signature"),
     ) else {
-        return;
+        return None;
     };
     let header_text = format!(
         "AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed}, Signature={old}"
     );
     let Ok(a) = Authorization::parse(&header_text) else {
-        return;
+        return None;
     };
     if !unverified(credentials, &a.access_key_id) {
-        return;
+        return None;
     }
     let rest: Vec<(String, String)> = query
         .into_iter()
         .filter(|(k, _)| k != "X-Amz-Signature")
         .collect();
-    let Some(sig) = signature(
+    let sig = signature(
         parts,
         &a,
         &date,
         &rest,
         &a.signed_headers,
         "UNSIGNED-PAYLOAD",
-    ) else {
-        return;
-    };
+    )?;
     // Only the signature's value changes; everything else stays byte for byte.
     let rewritten: Vec<String> = raw
         .split('&')
@@ -104,6 +126,7 @@ pub(crate) fn resign(credentials: &dyn Credentials, parts: &mut http::request::P
         })
         .collect();
     set_query(parts, &rewritten.join("&"));
+    None
 }
 
 /// Signs a version 2 request again (header `AWS KEY:SIG`, or a presigned URL with
@@ -308,4 +331,205 @@ fn header(h: &http::HeaderMap, name: &str) -> Option<String> {
 /// Query parameters decoded as s3s decodes them (`+` is a space).
 fn decode_query(q: &str) -> Vec<(String, String)> {
     crate::access::form_urlencoded(q)
+}
+
+/// What a body of signed chunks is signed again with.
+pub(crate) struct ChunkResigner {
+    signer: ChunkSigner,
+    /// `-TRAILER`: trailing headers with their own signature follow the final chunk.
+    trailer: bool,
+}
+
+/// The largest chunk held while it is signed again; clients send 8 KiB to 1 MiB. A larger
+/// one passes as it came (and fails the signature check).
+const MAX_CHUNK: usize = 16 << 20;
+/// The most trailer bytes held.
+const MAX_TRAILER: usize = 16 << 10;
+
+/// A body of signed chunks, passed on with each chunk's (and the trailer's) signature
+/// replaced by its signature under [`SECRET`], chained from the re-signed seed. Every other
+/// byte passes as it came, and a signature is as long as the one it replaces, so the
+/// length stays what `Content-Length` says. What does not parse passes unchanged from
+/// there on, for s3s to refuse.
+pub(crate) struct Resigned {
+    inner: s3s::Body,
+    signer: ChunkSigner,
+    trailer: bool,
+    buf: BytesMut,
+    ready: VecDeque<Bytes>,
+    phase: Phase,
+    ended: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Chunks,
+    Trailer,
+    /// Everything from here passes unchanged.
+    Through,
+}
+
+impl Resigned {
+    pub(crate) fn new(inner: s3s::Body, r: ChunkResigner) -> Self {
+        Self {
+            inner,
+            signer: r.signer,
+            trailer: r.trailer,
+            buf: BytesMut::new(),
+            ready: VecDeque::new(),
+            phase: Phase::Chunks,
+            ended: false,
+        }
+    }
+
+    /// Turns what `buf` holds into output as far as it can; false when it needs more.
+    fn step(&mut self) -> bool {
+        match self.phase {
+            Phase::Through => {
+                if self.buf.is_empty() {
+                    return false;
+                }
+                self.ready.push_back(self.buf.split().freeze());
+                true
+            }
+            Phase::Chunks => self.chunk(),
+            Phase::Trailer => {
+                if !self.ended {
+                    if self.buf.len() > MAX_TRAILER {
+                        self.phase = Phase::Through;
+                        return true;
+                    }
+                    return false;
+                }
+                self.trailers();
+                self.phase = Phase::Through;
+                true
+            }
+        }
+    }
+
+    /// One chunk: `HEX;chunk-signature=SIG\r\nDATA\r\n`.
+    fn chunk(&mut self) -> bool {
+        let Some(eol) = self.buf.windows(2).position(|w| w == b"\r\n") else {
+            if self.buf.len() > 4096 || self.ended {
+                self.phase = Phase::Through;
+                return true;
+            }
+            return false;
+        };
+        let line = &self.buf[..eol];
+        let parsed = std::str::from_utf8(line).ok().and_then(|l| {
+            let (size, sig) = l.split_once(";chunk-signature=")?;
+            let n = usize::from_str_radix(size, 16).ok()?;
+            (sig.len() == 64).then_some((size.len(), n))
+        });
+        let Some((size_len, n)) = parsed.filter(|(_, n)| *n <= MAX_CHUNK) else {
+            self.phase = Phase::Through;
+            return true;
+        };
+        let need = if n == 0 { eol + 2 } else { eol + 2 + n + 2 };
+        if self.buf.len() < need {
+            if self.ended {
+                self.phase = Phase::Through;
+                return true;
+            }
+            return false;
+        }
+        let frame = self.buf.split_to(need);
+        let data = if n == 0 {
+            &[][..]
+        } else {
+            &frame[eol + 2..eol + 2 + n]
+        };
+        let sig = self.signer.sign_chunk(data);
+        let mut out = BytesMut::with_capacity(need);
+        out.extend_from_slice(&frame[..size_len]);
+        out.extend_from_slice(b";chunk-signature=");
+        out.extend_from_slice(sig.as_bytes());
+        out.extend_from_slice(&frame[eol..]);
+        self.ready.push_back(out.freeze());
+        if n == 0 {
+            self.phase = if self.trailer {
+                Phase::Trailer
+            } else {
+                Phase::Through
+            };
+        }
+        true
+    }
+
+    /// The trailing headers, whole: the `x-amz-trailer-signature` value is signed again
+    /// over the others' canonical form, as s3s reads it.
+    fn trailers(&mut self) {
+        let text = self.buf.split().freeze();
+        let Ok(s) = std::str::from_utf8(&text) else {
+            self.ready.push_back(text);
+            return;
+        };
+        let mut entries: Vec<(String, String)> = s
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+            .filter(|(n, _)| n != "x-amz-trailer-signature")
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let canonical: String = entries.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+        let sig = self.signer.sign_trailer(&canonical);
+        let mut out = String::with_capacity(s.len());
+        for piece in s.split_inclusive('\n') {
+            match piece.split_once(':') {
+                Some((n, v))
+                    if n.eq_ignore_ascii_case("x-amz-trailer-signature")
+                        && v.trim().len() == 64 =>
+                {
+                    let keep = v.len() - v.trim_start().len();
+                    out.push_str(n);
+                    out.push(':');
+                    out.push_str(&v[..keep]);
+                    out.push_str(&sig);
+                    out.push_str(&v[keep + 64..]);
+                }
+                _ => out.push_str(piece),
+            }
+        }
+        self.ready.push_back(Bytes::from(out));
+    }
+}
+
+impl Stream for Resigned {
+    type Item = Result<Bytes, s3s::StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(b)));
+            }
+            if this.step() {
+                continue;
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(b))) => this.buf.extend_from_slice(&b),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => this.ended = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl s3s::stream::ByteStream for Resigned {
+    /// What the client has still to send and what is held here: the same bytes, but for
+    /// signatures of the same length.
+    fn remaining_length(&self) -> s3s::stream::RemainingLength {
+        let held = self.buf.len() + self.ready.iter().map(Bytes::len).sum::<usize>();
+        match s3s::stream::ByteStream::remaining_length(&self.inner).exact() {
+            Some(n) => s3s::stream::RemainingLength::new_exact(n + held),
+            None => s3s::stream::RemainingLength::unknown(),
+        }
+    }
 }

@@ -138,8 +138,13 @@ impl S3Front {
             return self.logged(seen, cx, answer).await;
         }
         let sha256 = mismatch.then_some(());
-        if let Some(credentials) = &self.dev {
-            crate::dev::resign(credentials.as_ref(), &mut parts);
+        let mut body = body;
+        if let Some(credentials) = &self.dev
+            && let Some(chunks) = crate::dev::resign(credentials.as_ref(), &mut parts)
+        {
+            let stream: s3s::stream::DynByteStream =
+                Box::pin(crate::dev::Resigned::new(body, chunks));
+            body = Body::from(stream);
         }
         parts.extensions.insert(cx.clone());
         let notes = Arc::new(crate::access::Notes::default());

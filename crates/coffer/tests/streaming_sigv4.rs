@@ -20,11 +20,27 @@ struct Server {
 impl Server {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("COFFER_ROOT_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("COFFER_ROOT_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("COFFER_ROOT_SECRET_ACCESS_KEY", SECRET_KEY);
+        Self::spawn(cmd, dir)
+    }
+
+    /// `serve --dev`, to which `ACCESS_KEY` is a key it does not know, whose requests it
+    /// serves whatever secret signed them.
+    fn start_dev() -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
+        cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .env_remove("COFFER_ROOT_ACCESS_KEY_ID")
+            .env_remove("COFFER_ROOT_SECRET_ACCESS_KEY")
+            .env_remove("COFFER_DATA_DIR");
+        Self::spawn(cmd, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = cmd
             .env("COFFER_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -373,4 +389,34 @@ fn a_streaming_body_longer_than_its_declared_length_stores_nothing() {
     let r = send(addr, "PUT", "/stream-long/obj", &headers, &body);
     assert!((400..500).contains(&r.status), "{} {}", r.status, r.text());
     assert_eq!(simple(addr, "HEAD", "/stream-long/obj").status, 404);
+}
+
+#[test]
+fn a_dev_server_takes_signed_chunks_from_a_key_it_does_not_know() {
+    // Every chunk's and the trailer's signature is the client's, made with a secret the
+    // server has never seen; it signs them again as they stream through.
+    let server = Server::start_dev();
+    let addr = &server.addr;
+    assert_eq!(simple(addr, "PUT", "/dev-stream").status, 200);
+    let data = pattern(300 * 1024 + 5);
+    let r = streaming_put(addr, "/dev-stream/obj", &data, 64 * 1024, |_| {});
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(simple(addr, "GET", "/dev-stream/obj").body, data);
+    // One chunk larger than the body is sent in pieces: still one chunk.
+    let r = streaming_put(addr, "/dev-stream/one", &data, 1024 * 1024, |_| {});
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(simple(addr, "GET", "/dev-stream/one").body, data);
+    let r = streaming_put_with_trailer(addr, "/dev-stream/trailer", &data, &crc32_b64(&data));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(simple(addr, "GET", "/dev-stream/trailer").body, data);
+    // The checksum the trailer names is still checked.
+    let r = streaming_put_with_trailer(addr, "/dev-stream/bad", &data, &crc32_b64(b"other"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("<Code>BadDigest</Code>"), "{}", r.text());
+    // Broken framing is refused, not passed off as data.
+    let r = streaming_put(addr, "/dev-stream/broken", &data, 64 * 1024, |body| {
+        body[0] = b'z';
+    });
+    assert!((400..500).contains(&r.status), "{} {}", r.status, r.text());
+    assert_eq!(simple(addr, "HEAD", "/dev-stream/broken").status, 404);
 }

@@ -18,6 +18,32 @@ pub struct ChunkSigner {
 }
 
 impl ChunkSigner {
+    /// From the parts a received request names: its `X-Amz-Date`, its credential scope
+    /// (`DATE/REGION/SERVICE/aws4_request`), the key for that scope and its seed signature.
+    pub fn resume(key: SigningKey, amz_date: &str, scope: &str, seed_signature: &str) -> Self {
+        Self {
+            key,
+            amz_date: amz_date.to_owned(),
+            scope: scope.to_owned(),
+            previous: seed_signature.to_owned(),
+        }
+    }
+
+    /// The signature of the trailing headers after the final chunk, over their canonical
+    /// form (`name:value\n` lines, lower-case names, sorted, values trimmed).
+    pub fn sign_trailer(&mut self, canonical_trailers: &str) -> String {
+        let sts = format!(
+            "{ALGORITHM}-TRAILER\n{}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            self.previous,
+            sha256_hex(canonical_trailers.as_bytes())
+        );
+        let sig = self.key.sign(&sts);
+        self.previous.clone_from(&sig);
+        sig
+    }
+
     pub fn new(scope: &Scope<'_>, seed_signature: &str) -> Self {
         Self {
             key: scope.signing_key(),
