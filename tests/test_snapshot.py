@@ -220,6 +220,14 @@ def test_loads_that_cannot_be_trusted_are_refused_and_write_nothing(tmp_path):
     p = run("snapshot", "load", "--data-dir", str(busy), *key, str(snap))
     assert p.returncode != 0 and "not empty" in p.stderr
     assert [x.name for x in busy.iterdir()] == ["mine.txt"]
+    # What an interrupted load left behind (no clean-up ran) does not block the next.
+    again = tmp_path / "interrupted"
+    (again / ".coffer-snapshot-x1y2z3").mkdir(parents=True)
+    (again / ".coffer-snapshot-x1y2z3" / "identity.json").write_text("partial")
+    p = run("snapshot", "load", "--data-dir", str(again), *key, str(snap))
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in again.iterdir() if x.name.startswith(".")) == []
+    assert (again / "meta.sqlite").exists()
     # The environment's key is a key given too.
     env_key = base64.b64encode((src / "root.key").read_bytes()).decode()
     dst = tmp_path / "dst-env"

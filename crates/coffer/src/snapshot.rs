@@ -77,6 +77,9 @@ pub struct Summary {
 fn excluded(rel: &str, root_key_names: &[String]) -> bool {
     rel == "LOCK"
         || rel.ends_with("-shm")
+        || is_staging(rel)
+        || rel == "lost+found"
+        || rel.starts_with("lost+found/")
         || root_key_names
             .iter()
             .any(|n| rel == n || rel.starts_with(&format!("{n}.")))
@@ -321,68 +324,105 @@ pub fn load(
     file: &Path,
 ) -> anyhow::Result<Summary> {
     let existed = data_dir.exists();
-    if existed && !is_empty(data_dir)? {
-        bail!(
-            "{} is not empty: load a snapshot into a new directory",
-            data_dir.display()
-        );
+    if existed {
+        // What an interrupted load left (no destructor ran) is ours to clear.
+        for e in std::fs::read_dir(data_dir)
+            .with_context(|| format!("reading {}", data_dir.display()))?
+            .filter_map(Result::ok)
+            .filter(|e| is_staging(&e.file_name().to_string_lossy()))
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+        if !is_empty(data_dir)? {
+            bail!(
+                "{} is not empty: load a snapshot into a new directory",
+                data_dir.display()
+            );
+        }
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    let undo_dir = |e: anyhow::Error| {
+        if !existed {
+            let _ = std::fs::remove_dir(data_dir);
+        }
+        e
+    };
     // Staged inside the target (one filesystem, so the files move by rename, whatever is
     // mounted there) and removed with everything in it unless the load completes.
     let staging = tempfile::Builder::new()
-        .prefix(".coffer-snapshot-")
+        .prefix(STAGING)
         .tempdir_in(data_dir)
-        .with_context(|| format!("creating a staging directory in {}", data_dir.display()))?;
-    let mut lock = None;
-    let done = fill(staging.path(), &source_for, file).and_then(|summary| {
-        lock = Some(
-            coffer_storage_local::DirLock::take(data_dir)
-                .with_context(|| format!("{} came into use meanwhile", data_dir.display()))?,
-        );
-        let stray = std::fs::read_dir(data_dir)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p != staging.path() && p.file_name() != Some("LOCK".as_ref()));
-        if let Some(p) = stray {
-            bail!("{} appeared meanwhile: nothing was loaded", p.display());
+        .with_context(|| format!("creating a staging directory in {}", data_dir.display()))
+        .map_err(undo_dir)?;
+    let summary = match fill(staging.path(), &source_for, file) {
+        Ok(s) => s,
+        Err(e) => {
+            drop(staging);
+            return Err(undo_dir(e));
         }
-        let mut moved = Vec::new();
-        for e in std::fs::read_dir(staging.path())? {
-            let e = e?;
-            let to = data_dir.join(e.file_name());
-            if let Err(err) = std::fs::rename(e.path(), &to) {
-                // Back into staging, which is removed with them.
-                for m in &moved {
-                    if let Some(name) = Path::new(m).file_name() {
-                        let _ = std::fs::rename(m, staging.path().join(name));
-                    }
-                }
-                return Err(
-                    anyhow::Error::new(err).context(format!("moving into {}", data_dir.display()))
-                );
-            }
-            moved.push(to);
-        }
-        Ok(summary)
-    });
-    if done.is_err() {
-        drop(staging);
-        drop(lock);
+    };
+    // The directory's lock, as a server takes it: a server started on the directory
+    // meanwhile holds it, and then nothing is moved in (nor its lock file touched).
+    let lock = coffer_storage_local::DirLock::take(data_dir)
+        .with_context(|| format!("{} came into use meanwhile", data_dir.display()))?;
+    let moved = move_in(staging.path(), data_dir);
+    if moved.is_err() {
+        // Ours: the target held no lock file before.
         let _ = std::fs::remove_file(data_dir.join("LOCK"));
+        drop(lock);
+        drop(staging);
         if !existed {
             let _ = std::fs::remove_dir(data_dir);
         }
     }
-    done
+    moved.map(|()| summary)
 }
 
+/// The prefix of a load's staging directory inside its target.
+const STAGING: &str = ".coffer-snapshot-";
+
+fn is_staging(name: &str) -> bool {
+    name.starts_with(STAGING)
+}
+
+/// Moves what `staging` holds into `data_dir`, which holds nothing else but the lock file;
+/// on failure moves back what it moved.
+fn move_in(staging: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let stray = std::fs::read_dir(data_dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .find(|n| n != "LOCK" && n != "lost+found" && !is_staging(&n.to_string_lossy()));
+    if let Some(n) = stray {
+        bail!(
+            "{} appeared in {} meanwhile: nothing was loaded",
+            n.to_string_lossy(),
+            data_dir.display()
+        );
+    }
+    // Listed whole first: the listing does not change while it is read.
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(staging)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    for (i, name) in names.iter().enumerate() {
+        if let Err(err) = std::fs::rename(staging.join(name), data_dir.join(name)) {
+            for back in &names[..i] {
+                let _ = std::fs::rename(data_dir.join(back), staging.join(back));
+            }
+            return Err(
+                anyhow::Error::new(err).context(format!("moving into {}", data_dir.display()))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds nothing but, at most, the `lost+found` of a fresh filesystem.
 fn is_empty(dir: &Path) -> anyhow::Result<bool> {
     Ok(std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
-        .next()
-        .is_none())
+        .filter_map(Result::ok)
+        .all(|e| e.file_name() == "lost+found"))
 }
 
 /// Creates a file readable by its owner alone: a snapshot and what it holds are as secret

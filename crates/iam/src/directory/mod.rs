@@ -358,7 +358,11 @@ impl Directory {
             false,
         )
         .await?;
-        *self.write() = state;
+        let mut st = self.write();
+        // What this process removed stays removed (`knows_key`).
+        let forgotten = std::mem::take(&mut st.forgotten);
+        *st = state;
+        st.forgotten.extend(forgotten);
         Ok(())
     }
 
