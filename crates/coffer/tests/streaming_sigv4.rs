@@ -63,7 +63,18 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, as a supervisor stops it: a `--dev` server removes its temporary
+    /// state only on a clean exit. SIGKILL if it has not exited in 10 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..1000 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
