@@ -21,6 +21,7 @@ selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -62,8 +63,18 @@ def wait(browser, seconds=60):
     return WebDriverWait(browser, seconds)
 
 
-def alert_text(browser):
-    return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+def alert_text(browser, bound=30):
+    """The text of the page's alerts, once there is one: the page a form's POST leads to
+    may still be loading when the click returns."""
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            text = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, "[role=alert]")).strip()
+        except StaleElementReferenceException:  # the page changed under the read
+            text = ""
+        if text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
 
 
 # An uploaded page that tries to read the console with the visitor's session.
