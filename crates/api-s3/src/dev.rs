@@ -118,14 +118,7 @@ pub(crate) fn resign(
         "UNSIGNED-PAYLOAD",
     )?;
     // Only the signature's value changes; everything else stays byte for byte.
-    let rewritten: Vec<String> = raw
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k == "X-Amz-Signature" => format!("{k}={sig}"),
-            _ => p.to_owned(),
-        })
-        .collect();
-    set_query(parts, &rewritten.join("&"));
+    set_param(parts, &raw, "X-Amz-Signature", &sig);
     None
 }
 
@@ -162,14 +155,7 @@ fn resign_v2(credentials: &dyn Credentials, parts: &mut http::request::Parts) ->
     }
     let sig = v2_signature(parts, Some(&expires));
     let encoded = coffer_sigv4::uri_encode(&sig, true);
-    let rewritten: Vec<String> = raw
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k == "Signature" => format!("{k}={encoded}"),
-            _ => p.to_owned(),
-        })
-        .collect();
-    set_query(parts, &rewritten.join("&"));
+    set_param(parts, &raw, "Signature", &encoded);
     true
 }
 
@@ -264,6 +250,19 @@ fn v2_signature(parts: &http::request::Parts, expires: Option<&str>) -> String {
         }
     }
     base64_simd::STANDARD.encode_to_string(coffer_sigv4::v2_signature(SECRET, &sts))
+}
+
+/// Sets the value of query parameter `name` in `raw` (the query as received) to `value`
+/// (already encoded); every other byte of the query stays as it came.
+fn set_param(parts: &mut http::request::Parts, raw: &str, name: &str, value: &str) {
+    let rewritten: Vec<String> = raw
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k == name => format!("{k}={value}"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    set_query(parts, &rewritten.join("&"));
 }
 
 /// Replaces the query of `parts`' URI, keeping its path.
