@@ -23,6 +23,7 @@ pub mod snapshot;
 mod stall;
 mod tls;
 mod usage;
+mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,7 +37,6 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 
 use coffer_audit::trail::{Signer, Trail};
-use coffer_audit::{Sink, record::Resource};
 use coffer_iam::Credentials;
 use coffer_objects::Objects;
 use coffer_storage_local::LocalStore;
@@ -666,14 +666,14 @@ pub async fn serve(
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .unwrap_or_else(|| (clock::kick().1, clock::kick().1));
-    let kms_ticker = spawn_kms_ticker(
+    let kms_ticker = workers::spawn_kms_ticker(
         app.kms.clone(),
         app.audit.clone(),
         config.kms_day,
         lead::Lead::new(shared.clone(), "kms"),
         kms_kicked,
     );
-    let lifecycle = spawn_lifecycle(
+    let lifecycle = workers::spawn_lifecycle(
         app.clone(),
         config
             .s3_day
@@ -823,136 +823,4 @@ pub async fn serve(
     let audit = app.audit.clone();
     tokio::task::spawn_blocking(move || audit.shutdown()).await?;
     Ok(())
-}
-
-/// Records each action of the lifecycle worker as S3 would have it seen: an
-/// `AwsServiceEvent` in the trail (named as S3's server access logs name lifecycle
-/// actions), and a count in the metrics.
-struct LifecycleRecorder {
-    app: Arc<App>,
-}
-
-impl coffer_objects::LifecycleSink for LifecycleRecorder {
-    fn acted(&self, a: &coffer_objects::LifecycleAction) {
-        let name = a.kind.name(a.marker_version_id.is_some());
-        self.app
-            .metrics
-            .lifecycle_action(&a.bucket, &a.rule_id, a.kind.label());
-        self.app.audit.service(coffer_audit::service_event(
-            &self.app.objects.config().region,
-            "s3.amazonaws.com",
-            name,
-            &a.owner,
-            Resource {
-                arn: format!("arn:aws:s3:::{}/{}", a.bucket, a.key),
-                account_id: Some(a.owner.clone()),
-                kind: "AWS::S3::Object".into(),
-            },
-            serde_json::json!({
-                "bucketName": a.bucket,
-                "key": a.key,
-                "versionId": a.version_id,
-                "deleteMarkerVersionId": a.marker_version_id,
-                "lifecycleRuleId": a.rule_id,
-                "action": a.kind.label(),
-            }),
-        ));
-    }
-}
-
-/// Waits for the next tick of `every` or a kick (a clock advance), whichever is first;
-/// a kick's answer is returned, to be sent once the work has run.
-async fn next_run(
-    every: &mut tokio::time::Interval,
-    kicked: &mut clock::Kicked,
-) -> Option<tokio::sync::oneshot::Sender<()>> {
-    tokio::select! {
-        _ = every.tick() => None,
-        Some(done) = kicked.recv() => Some(done),
-    }
-}
-
-/// Runs lifecycle passes every `period` while this node leads lifecycle work, and at
-/// once when the test clock moves.
-fn spawn_lifecycle(
-    app: Arc<App>,
-    period: Duration,
-    lead: lead::Lead,
-    mut kicked: clock::Kicked,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let sink = LifecycleRecorder { app: app.clone() };
-        let mut every = tokio::time::interval(period);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let kick = next_run(&mut every, &mut kicked).await;
-            if lead.holds().await {
-                match app.objects.lifecycle_pass(app.objects.now(), &sink).await {
-                    Ok(_) => app.metrics.pass("lifecycle"),
-                    Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; will retry"),
-                }
-            }
-            if let Some(done) = kick {
-                let _ = done.send(());
-            }
-        }
-    })
-}
-
-/// Runs the KMS background step (scheduled deletions, rotations, last-usage records)
-/// about once a second, or more often when a KMS day is very short. Scheduled work runs
-/// only while this node leads it; every node writes its own last-usage records.
-fn spawn_kms_ticker(
-    kms: Arc<coffer_kms::Kms>,
-    audit: Arc<Trail>,
-    day: Duration,
-    lead: lead::Lead,
-    mut kicked: clock::Kicked,
-) -> tokio::task::JoinHandle<()> {
-    let period = (day / 8).clamp(Duration::from_millis(100), Duration::from_secs(1));
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(period);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let kick = next_run(&mut every, &mut kicked).await;
-            kms_step(&kms, &audit, &lead).await;
-            if let Some(done) = kick {
-                let _ = done.send(());
-            }
-        }
-    })
-}
-
-/// One KMS background step (see [`spawn_kms_ticker`]).
-async fn kms_step(kms: &coffer_kms::Kms, audit: &Trail, lead: &lead::Lead) {
-    if !lead.holds().await {
-        if let Err(e) = kms.flush_usage().await {
-            tracing::warn!(error = %e, "writing KMS key usage failed; retrying");
-        }
-        return;
-    }
-    match kms.tick(kms.now()).await {
-        Ok(t) => {
-            // AWS records what KMS does on its own as service events.
-            let done = t.rotated.iter().map(|k| ("RotateKey", k));
-            let done = done.chain(t.deleted.iter().map(|k| ("DeleteKey", k)));
-            let expired = t.expired.iter().map(|k| ("DeleteExpiredKeyMaterial", k));
-            for (name, arn) in done.chain(expired) {
-                let account = arn.split(':').nth(4).unwrap_or_default();
-                audit.service(coffer_audit::service_event(
-                    &kms.config().region,
-                    "kms.amazonaws.com",
-                    name,
-                    account,
-                    Resource {
-                        arn: arn.clone(),
-                        account_id: Some(account.to_owned()),
-                        kind: "AWS::KMS::Key".into(),
-                    },
-                    serde_json::json!({ "keyId": arn }),
-                ));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "KMS background step failed; retrying"),
-    }
 }
